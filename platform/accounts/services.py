@@ -1,0 +1,243 @@
+"""API keys, invitations and sign-in bookkeeping."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import ApiKey, Invitation, Scope, User
+from audit.models import AuditEvent
+from audit.services import audit_record
+from tenancy.context import tenant_context, unscoped
+from tenancy.models import Membership, Role, Tenant
+
+API_KEY_PREFIX = "aip"
+# last_used_at is bookkeeping, not an audit trail: write it at most once a minute per key.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+INVITATION_LIFETIME = timedelta(days=7)
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+# --- API keys -------------------------------------------------------------------------------
+
+
+class ApiKeyInvalid(Exception):
+    """The presented key is unknown, malformed, revoked or expired (all give 401)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class CreatedApiKey:
+    key: ApiKey
+    raw_key: str  # shown to the user once, never stored
+
+
+@transaction.atomic
+def api_key_create(
+    *,
+    name: str,
+    scopes: list[str],
+    created_by_id: int | None,
+    expires_at: datetime | None = None,
+    rate_limit_per_minute: int | None = None,
+    request: HttpRequest | None = None,
+) -> CreatedApiKey:
+    name = name.strip()
+    if not name:
+        raise ValueError("name: a key needs a name")
+    unknown = sorted(set(scopes) - set(Scope.values))
+    if unknown or not scopes:
+        raise ValueError(f"scopes: choose from {', '.join(Scope.values)}")
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValueError("expires_at: must be in the future")
+    prefix = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(24)
+    key = ApiKey.objects.create(
+        name=name[:100],
+        prefix=prefix,
+        secret_hash=_digest(secret),
+        scopes=sorted(set(scopes)),
+        created_by_id=created_by_id,
+        expires_at=expires_at,
+        rate_limit_per_minute=rate_limit_per_minute,
+    )
+    audit_record(
+        action=AuditEvent.Action.API_KEY_CREATED,
+        tenant_id=key.tenant_id,
+        actor_id=created_by_id,
+        target=f"{key.name} ({prefix})",
+        request=request,
+        details={"scopes": key.scopes},
+    )
+    return CreatedApiKey(key=key, raw_key=f"{API_KEY_PREFIX}_{prefix}_{secret}")
+
+
+def api_key_authenticate(*, raw_key: str) -> ApiKey:
+    """Resolve a presented key to its ApiKey, or raise :class:`ApiKeyInvalid`.
+
+    Runs before any tenant is known, so the lookup by the public prefix is explicitly
+    unscoped; the tenant then comes from the key itself.
+    """
+    parts = raw_key.split("_", 2)
+    if len(parts) != 3 or parts[0] != API_KEY_PREFIX:
+        raise ApiKeyInvalid("Malformed API key.")
+    _, prefix, secret = parts
+    with unscoped():
+        key = ApiKey.objects.select_related("tenant").filter(prefix=prefix).first()
+        if key is None or not hmac.compare_digest(key.secret_hash, _digest(secret)):
+            raise ApiKeyInvalid("Unknown API key.")
+        if key.revoked_at is not None:
+            raise ApiKeyInvalid("This API key has been revoked.")
+        now = timezone.now()
+        if key.expires_at is not None and key.expires_at <= now:
+            raise ApiKeyInvalid("This API key has expired.")
+        if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
+            ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+            key.last_used_at = now
+    return key
+
+
+@transaction.atomic
+def api_key_revoke(*, key_id: int, actor_id: int | None, request: HttpRequest | None = None) -> ApiKey:
+    key = ApiKey.objects.select_for_update().get(pk=key_id)
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+        audit_record(
+            action=AuditEvent.Action.API_KEY_REVOKED,
+            tenant_id=key.tenant_id,
+            actor_id=actor_id,
+            target=f"{key.name} ({key.prefix})",
+            request=request,
+        )
+    return key
+
+
+# --- Invitations ----------------------------------------------------------------------------
+
+
+class InvitationError(Exception):
+    """An invitation that cannot be created or accepted; the message is shown to the user."""
+
+
+@dataclass(frozen=True)
+class CreatedInvitation:
+    invitation: Invitation
+    token: str
+
+
+@transaction.atomic
+def invitation_create(
+    *, actor: Membership, email: str, role: str, request: HttpRequest | None = None
+) -> CreatedInvitation:
+    email = email.strip().lower()
+    if not actor.has_role(Role.ADMIN):
+        raise InvitationError("Only owners and admins can invite members.")
+    if role not in Role.values:
+        raise InvitationError(f"Unknown role {role!r}.")
+    if role == Role.OWNER and actor.role != Role.OWNER:
+        raise InvitationError("Only an owner can invite another owner.")
+    if Membership.objects.filter(user__email=email).exists():
+        raise InvitationError(f"{email} is already a member.")
+    # An earlier pending invitation for the same address is replaced by this one.
+    Invitation.objects.filter(email=email, accepted_at__isnull=True).delete()
+    token = secrets.token_urlsafe(32)
+    try:
+        invitation = Invitation.objects.create(
+            email=email,
+            role=role,
+            token_hash=_digest(token),
+            invited_by_id=actor.user_id,
+            expires_at=timezone.now() + INVITATION_LIFETIME,
+        )
+    except IntegrityError as error:  # a concurrent invitation for the same address
+        raise InvitationError(f"{email} has just been invited.") from error
+    audit_record(
+        action=AuditEvent.Action.MEMBER_INVITED,
+        tenant_id=invitation.tenant_id,
+        actor_id=actor.user_id,
+        target=email,
+        request=request,
+        details={"role": role},
+    )
+    tenant_name = actor.tenant.name
+    link = reverse("accounts:invitation_accept", kwargs={"token": token})
+    base_url = request.build_absolute_uri("/")[:-1] if request is not None else ""
+    transaction.on_commit(
+        lambda: send_mail(
+            subject=f"You are invited to {tenant_name}",
+            message=(
+                f"{actor.user.email} invited you to join {tenant_name} as {role}.\n\n"
+                f"Accept the invitation: {base_url}{link}\n\n"
+                f"The link expires in {INVITATION_LIFETIME.days} days."
+            ),
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            recipient_list=[email],
+        )
+    )
+    return CreatedInvitation(invitation=invitation, token=token)
+
+
+def invitation_by_token(*, token: str) -> Invitation | None:
+    """The pending invitation for a token from an email link (before any tenant is known)."""
+    with unscoped():
+        invitation = (
+            Invitation.objects.select_related("tenant")
+            .filter(token_hash=_digest(token), accepted_at__isnull=True)
+            .first()
+        )
+    if invitation is None or not invitation.is_pending:
+        return None
+    return invitation
+
+
+@transaction.atomic
+def invitation_accept(
+    *, invitation: Invitation, user: User, request: HttpRequest | None = None
+) -> Membership:
+    if user.email.lower() != invitation.email:
+        raise InvitationError(
+            f"This invitation is for {invitation.email}; you are signed in as {user.email}."
+        )
+    with tenant_context(invitation.tenant_id):
+        locked = Invitation.objects.select_for_update().get(pk=invitation.pk)
+        if locked.accepted_at is not None:
+            raise InvitationError("This invitation has already been used.")
+        locked.accepted_at = timezone.now()
+        locked.save(update_fields=["accepted_at"])
+        membership, _ = Membership.objects.get_or_create(
+            user=user, defaults={"role": locked.role}
+        )
+        audit_record(
+            action=AuditEvent.Action.MEMBER_JOINED,
+            tenant_id=invitation.tenant_id,
+            actor_id=user.pk,
+            target=user.email,
+            request=request,
+            details={"role": membership.role},
+        )
+    return membership
+
+
+@transaction.atomic
+def invitation_revoke(*, invitation_id: int) -> None:
+    Invitation.objects.filter(pk=invitation_id, accepted_at__isnull=True).delete()
+
+
+

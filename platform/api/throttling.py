@@ -1,0 +1,43 @@
+"""Per-API-key rate limits kept in Redis (a fixed one-minute window per key).
+
+One atomic INCR + EXPIRE per request; 429 with ``Retry-After`` set to the seconds left in the
+window. Session (dashboard) requests are not limited here.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.conf import settings
+from rest_framework.request import Request
+from rest_framework.throttling import BaseThrottle
+
+from config.redis import redis_client
+
+WINDOW_SECONDS = 60
+
+
+class ApiKeyRateThrottle(BaseThrottle):
+    def __init__(self) -> None:
+        self._retry_after = 0
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        key = getattr(request._request, "api_key", None)
+        if key is None:
+            return True
+        limit = key.rate_limit_per_minute or settings.API_DEFAULT_RATE_LIMIT_PER_MINUTE
+        now = time.time()
+        window = int(now // WINDOW_SECONDS)
+        redis_key = f"ratelimit:{key.prefix}:{window}"
+        pipe = redis_client().pipeline()
+        pipe.incr(redis_key)
+        pipe.expire(redis_key, WINDOW_SECONDS + 5)
+        count, _ = pipe.execute()
+        if int(count) > limit:
+            self._retry_after = max(1, int((window + 1) * WINDOW_SECONDS - now + 0.999))
+            return False
+        return True
+
+    def wait(self) -> float | None:
+        return self._retry_after

@@ -1,0 +1,22 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+
+from config import health
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("console/", admin.site.urls),
+    path("api/v1/", include("api.urls")),
+    path("accounts/", include("accounts.urls")),
+    path("", include("dashboard.urls")),
+]
+
+handler404 = "api.errors.handler404"
+handler500 = "api.errors.handler500"
+
+if settings.DEBUG:
+    from django.conf.urls.static import static
+
+    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -1,0 +1,63 @@
+"""Create (once) the demo tenant, its owner and an API key; print the credentials.
+
+Idempotent: a second run finds the same tenant and user and reuses the API key whose raw
+value was kept in the local data folder (it is shown once and stored hashed, so the local
+run keeps its own copy; production never seeds).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from accounts.models import User
+from accounts.services import ApiKeyInvalid, api_key_authenticate, api_key_create
+from config import embedded
+from tenancy.context import tenant_context
+from tenancy.models import Tenant
+from tenancy.services import tenant_create
+
+DEMO_SLUG = "demo"
+DEMO_EMAIL = "demo@example.com"
+DEMO_PASSWORD = "demo-password"  # noqa: S105  (local demo only)
+STAFF_EMAIL = "staff@example.com"
+
+
+class Command(BaseCommand):
+    help = "Create the demo tenant, owner, staff user and API key (idempotent)."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        credentials_file = embedded.data_dir() / "demo-credentials.json"
+        with transaction.atomic():
+            user = User.objects.filter(email=DEMO_EMAIL).first()
+            if user is None:
+                user = User.objects.create_user(DEMO_EMAIL, DEMO_PASSWORD, first_name="Dana",
+                                                last_name="Demo")
+            if not User.objects.filter(email=STAFF_EMAIL).exists():
+                User.objects.create_superuser(STAFF_EMAIL, DEMO_PASSWORD)
+            tenant = Tenant.objects.filter(slug=DEMO_SLUG).first()
+            if tenant is None:
+                tenant = tenant_create(slug=DEMO_SLUG, name="Demo Capital", owner_id=user.pk)
+
+        raw_key = None
+        if credentials_file.exists():
+            raw_key = json.loads(credentials_file.read_text()).get("api_key")
+            try:
+                api_key_authenticate(raw_key=raw_key or "")
+            except ApiKeyInvalid:
+                raw_key = None
+        if raw_key is None:
+            with tenant_context(tenant.pk):
+                raw_key = api_key_create(name="Demo key", scopes=["read", "write", "admin"],
+                                         created_by_id=user.pk).raw_key
+            credentials_file.parent.mkdir(parents=True, exist_ok=True)
+            credentials_file.write_text(json.dumps({"api_key": raw_key}))
+            credentials_file.chmod(0o600)
+
+        self.stdout.write(f"Demo tenant: {tenant.name} ({tenant.slug})")
+        self.stdout.write(f"Sign in: {DEMO_EMAIL} / {DEMO_PASSWORD}")
+        self.stdout.write(f"Staff console: {STAFF_EMAIL} / {DEMO_PASSWORD}")
+        self.stdout.write(f"API key: {raw_key}")

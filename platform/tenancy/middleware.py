@@ -1,0 +1,79 @@
+"""Sets the tenant context for each request and clears it afterwards.
+
+The tenant comes from the API key (``Authorization: Bearer ...``) or from the signed-in
+user's current tenant (kept in the session, checked against their memberships on every
+request). Staff pages under ``/console/`` run unscoped: they are staff-wide by design.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import structlog
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.response import TemplateResponse
+
+from tenancy.context import tenant_context, unscoped
+from tenancy.models import Tenant
+from tenancy.selectors import resolve_session_membership
+
+SUSPENDED_MESSAGE = (
+    "This workspace is suspended. Contact support or the workspace owner to reactivate it."
+)
+
+
+class TenantMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from accounts.services import ApiKeyInvalid, api_key_authenticate
+
+        request.tenant = None  # type: ignore[attr-defined]
+        request.membership = None  # type: ignore[attr-defined]
+        request.api_key = None  # type: ignore[attr-defined]
+        request.api_key_error = None  # type: ignore[attr-defined]
+
+        if request.path.startswith("/console/") and request.user.is_staff:
+            with unscoped():
+                return self.get_response(request)
+
+        authorization = request.headers.get("Authorization", "")
+        if authorization[:7].lower() == "bearer ":
+            try:
+                key = api_key_authenticate(raw_key=authorization[7:].strip())
+            except ApiKeyInvalid as error:
+                request.api_key_error = error  # type: ignore[attr-defined]
+            else:
+                request.api_key = key  # type: ignore[attr-defined]
+                request.tenant = key.tenant  # type: ignore[attr-defined]
+        elif request.user.is_authenticated:
+            membership = resolve_session_membership(request)
+            if membership is not None:
+                request.membership = membership  # type: ignore[attr-defined]
+                request.tenant = membership.tenant  # type: ignore[attr-defined]
+
+        tenant: Tenant | None = request.tenant  # type: ignore[attr-defined]
+        if tenant is not None and not tenant.is_active and not _exempt(request):
+            return _suspended_response(request)
+
+        tenant_id = tenant.pk if tenant is not None else None
+        structlog.contextvars.bind_contextvars(tenant_id=tenant_id)
+        with tenant_context(tenant_id):
+            return self.get_response(request)
+
+
+def _exempt(request: HttpRequest) -> bool:
+    # Signing out and switching to another workspace stay possible while suspended.
+    return request.path.startswith(("/accounts/", "/tenants/switch", "/static/"))
+
+
+def _suspended_response(request: HttpRequest) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            {"error": {"code": "tenant_suspended", "message": SUSPENDED_MESSAGE, "fields": {}}},
+            status=403,
+        )
+    return TemplateResponse(
+        request, "tenancy/suspended.html", {"message": SUSPENDED_MESSAGE}, status=403
+    ).render()

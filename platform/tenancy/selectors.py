@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from tenancy.context import unscoped
+from tenancy.models import Membership
+
+SESSION_TENANT_KEY = "tenant_id"
+
+
+def memberships_for_user(*, user_id: int) -> list[Membership]:
+    """All of a user's memberships across tenants, for sign-in and the tenant switcher.
+
+    The only cross-tenant read of memberships, hence ``unscoped()``; evaluated here so
+    that no lazy queryset escapes the opt-out.
+    """
+    with unscoped():
+        return list(
+            Membership.objects.filter(user_id=user_id)
+            .select_related("tenant")
+            .order_by("tenant__name")
+        )
+
+
+def resolve_session_membership(request: HttpRequest) -> Membership | None:
+    """The signed-in user's membership in their current tenant (kept in the session)."""
+    memberships = memberships_for_user(user_id=request.user.pk)
+    if not memberships:
+        return None
+    wanted = request.session.get(SESSION_TENANT_KEY)
+    for membership in memberships:
+        if membership.tenant_id == wanted:
+            return membership
+    membership = memberships[0]
+    request.session[SESSION_TENANT_KEY] = membership.tenant_id
+    return membership
+
+
+def membership_list() -> QuerySet[Membership]:
+    return Membership.objects.select_related("user").order_by("created_at")

@@ -1,0 +1,114 @@
+"""Writes on tenants and memberships. Every change that matters for security is audited."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.http import HttpRequest
+
+from audit.models import AuditEvent
+from audit.services import audit_record
+from tenancy.context import tenant_context, unscoped
+from tenancy.models import ROLE_RANK, Membership, Role, Tenant
+
+
+class MembershipError(Exception):
+    """A membership change that the rules forbid; the message is shown to the user."""
+
+
+@transaction.atomic
+def tenant_create(*, slug: str, name: str, owner_id: int | None = None) -> Tenant:
+    tenant = Tenant.objects.create(slug=slug, name=name)
+    if owner_id is not None:
+        with tenant_context(tenant.pk):
+            Membership.objects.create(tenant=tenant, user_id=owner_id, role=Role.OWNER)
+    return tenant
+
+
+@transaction.atomic
+def tenant_set_status(
+    *, tenant: Tenant, status: str, actor_id: int | None, request: HttpRequest | None = None
+) -> Tenant:
+    if status not in Tenant.Status.values:
+        raise ValueError(f"unknown tenant status {status!r}")
+    previous = tenant.status
+    if previous == status:
+        return tenant
+    tenant.status = status
+    tenant.save(update_fields=["status"])
+    audit_record(
+        action=AuditEvent.Action.TENANT_STATUS_CHANGED,
+        tenant_id=tenant.pk,
+        actor_id=actor_id,
+        target=tenant.slug,
+        request=request,
+        details={"from": previous, "to": status},
+    )
+    return tenant
+
+
+def _owner_count() -> int:
+    return Membership.objects.filter(role=Role.OWNER).count()
+
+
+def _check_can_manage(actor: Membership, target: Membership, new_role: str | None) -> None:
+    if not actor.has_role(Role.ADMIN):
+        raise MembershipError("Only owners and admins can manage members.")
+    if target.pk == actor.pk:
+        raise MembershipError("You cannot change your own membership.")
+    if target.role == Role.OWNER and actor.role != Role.OWNER:
+        raise MembershipError("Only an owner can change another owner.")
+    if new_role == Role.OWNER and actor.role != Role.OWNER:
+        raise MembershipError("Only an owner can make someone an owner.")
+
+
+@transaction.atomic
+def membership_change_role(
+    *, actor: Membership, membership_id: int, role: str, request: HttpRequest | None = None
+) -> Membership:
+    if role not in ROLE_RANK:
+        raise MembershipError(f"Unknown role {role!r}.")
+    target = Membership.objects.select_for_update().select_related("user").get(pk=membership_id)
+    _check_can_manage(actor, target, role)
+    if target.role == Role.OWNER and role != Role.OWNER and _owner_count() <= 1:
+        raise MembershipError("A workspace needs at least one owner.")
+    previous = target.role
+    target.role = role
+    target.save(update_fields=["role"])
+    audit_record(
+        action=AuditEvent.Action.ROLE_CHANGED,
+        tenant_id=target.tenant_id,
+        actor_id=actor.user_id,
+        target=target.user.email,
+        request=request,
+        details={"from": previous, "to": role},
+    )
+    return target
+
+
+@transaction.atomic
+def membership_remove(
+    *, actor: Membership, membership_id: int, request: HttpRequest | None = None
+) -> None:
+    target = Membership.objects.select_for_update().select_related("user").get(pk=membership_id)
+    _check_can_manage(actor, target, None)
+    if target.role == Role.OWNER and _owner_count() <= 1:
+        raise MembershipError("A workspace needs at least one owner.")
+    target.delete()
+    audit_record(
+        action=AuditEvent.Action.MEMBER_REMOVED,
+        tenant_id=target.tenant_id,
+        actor_id=actor.user_id,
+        target=target.user.email,
+        request=request,
+    )
+
+
+def tenant_switch(*, request: HttpRequest, tenant_id: int) -> bool:
+    """Make ``tenant_id`` the session's current tenant if the user belongs to it."""
+    from tenancy.selectors import SESSION_TENANT_KEY
+
+    with unscoped():
+        allowed = Membership.objects.filter(user_id=request.user.pk, tenant_id=tenant_id).exists()
+    if allowed:
+        request.session[SESSION_TENANT_KEY] = tenant_id
+    return allowed

@@ -1,0 +1,100 @@
+"""Shared fixtures: two tenants with an owner and an API key each, clients for both.
+
+Every test runs against the embedded PostgreSQL (with row-level security) and Redis started
+under ``.data/test`` (see ``config.settings``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from django.conf import settings
+from django.test import Client
+from rest_framework.test import APIClient
+
+from accounts.models import ApiKey, User
+from accounts.services import api_key_create
+from config.redis import redis_client
+from tenancy.context import tenant_context
+from tenancy.models import Membership, Role, Tenant
+from tenancy.services import tenant_create
+from tests.factories import PASSWORD, UserFactory
+
+
+@dataclass
+class TenantSetup:
+    """One tenant as a test sees it: its owner, an API key and ready clients."""
+
+    tenant: Tenant
+    owner: User
+    membership: Membership
+    api_key: ApiKey
+    raw_key: str
+
+    def api(self, raw_key: str | None = None) -> APIClient:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key or self.raw_key}")
+        return client
+
+    def browser(self) -> Client:
+        client = Client()
+        client.force_login(self.owner)
+        return client
+
+    def add_member(self, role: str = Role.MEMBER) -> Membership:
+        user = UserFactory()
+        with tenant_context(self.tenant.pk):
+            return Membership.objects.create(tenant=self.tenant, user=user, role=role)
+
+
+def make_tenant(slug: str) -> TenantSetup:
+    owner = UserFactory(email=f"owner@{slug}.example.com")
+    tenant = tenant_create(slug=slug, name=slug.title(), owner_id=owner.pk)
+    with tenant_context(tenant.pk):
+        created = api_key_create(name=f"{slug} key", scopes=["read", "write", "admin"],
+                                 created_by_id=owner.pk)
+        membership = Membership.objects.get(user=owner)
+    return TenantSetup(tenant=tenant, owner=owner, membership=membership,
+                       api_key=created.key, raw_key=created.raw_key)
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords_and_clean_redis(settings: pytest.FixtureRequest) -> Iterator[None]:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    yield
+    redis_client().flushdb()
+
+
+@pytest.fixture
+def acme(db: None) -> TenantSetup:
+    return make_tenant("acme")
+
+
+@pytest.fixture
+def globex(db: None) -> TenantSetup:
+    """The *other* tenant of cross-tenant tests."""
+    return make_tenant("globex")
+
+
+@pytest.fixture
+def password() -> str:
+    return PASSWORD
+
+
+@pytest.fixture
+def subprocess_env() -> dict[str, str]:
+    """Environment for subprocesses (manage.py, Celery workers) started by tests: the test
+    database and the test Redis, never the development ones."""
+    import os
+    from urllib.parse import quote
+
+    database = settings.DATABASES["default"]
+    host = quote(str(database["HOST"]), safe="")
+    return {
+        **os.environ,
+        "DATABASE_URL": f"postgresql://{database['USER']}@{host}/{database['NAME']}",
+        "REDIS_URL": settings.REDIS_URL,
+        "PYTHONPATH": f"{settings.BASE_DIR / 'platform'}:{settings.BASE_DIR}",
+    }
