@@ -6,6 +6,10 @@ under ``.data/test`` (see ``config.settings``).
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -98,3 +102,29 @@ def subprocess_env() -> dict[str, str]:
         "REDIS_URL": settings.REDIS_URL,
         "PYTHONPATH": f"{settings.BASE_DIR / 'platform'}:{settings.BASE_DIR}",
     }
+
+
+@pytest.fixture
+def celery_worker(subprocess_env: dict[str, str]) -> Iterator[subprocess.Popen]:
+    """A real Celery worker process on the test Redis and the test database."""
+    from config.celery import app
+
+    name = f"test-{uuid.uuid4().hex[:8]}@%h"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default,gpu,online",
+         "-P", "solo", "-n", name, "--without-mingle", "--without-gossip", "--loglevel=WARNING"],
+        env=subprocess_env, cwd=settings.BASE_DIR,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not app.control.ping(timeout=0.5):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("Celery worker did not start")
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -40,7 +40,7 @@ class User(AbstractUser):
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: ClassVar[list[str]] = []
 
-    objects = UserManager()  # type: ignore[misc]
+    objects = UserManager()  # type: ignore[assignment,misc]
 
     def __str__(self) -> str:
         return self.email
@@ -78,7 +78,9 @@ class ApiKey(TenantOwnedModel):
 
     class Meta:
         ordering: ClassVar = ["-created_at"]
-        indexes: ClassVar = [models.Index(fields=["tenant", "-created_at"], name="apikey_tenant_time")]
+        indexes: ClassVar = [
+            models.Index(fields=["tenant", "-created_at"], name="apikey_tenant_time")
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"

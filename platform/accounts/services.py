@@ -19,7 +19,7 @@ from accounts.models import ApiKey, Invitation, Scope, User
 from audit.models import AuditEvent
 from audit.services import audit_record
 from tenancy.context import tenant_context, unscoped
-from tenancy.models import Membership, Role, Tenant
+from tenancy.models import Membership, Role
 
 API_KEY_PREFIX = "aip"
 # last_used_at is bookkeeping, not an audit trail: write it at most once a minute per key.
@@ -114,7 +114,9 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey:
 
 
 @transaction.atomic
-def api_key_revoke(*, key_id: int, actor_id: int | None, request: HttpRequest | None = None) -> ApiKey:
+def api_key_revoke(
+    *, key_id: int, actor_id: int | None, request: HttpRequest | None = None
+) -> ApiKey:
     key = ApiKey.objects.select_for_update().get(pk=key_id)
     if key.revoked_at is None:
         key.revoked_at = timezone.now()

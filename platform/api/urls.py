@@ -1,9 +1,14 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
 
+from api.keys import ApiKeyViewSet
 from api.views import MeView
 
 app_name = "api"
+
+router = SimpleRouter(trailing_slash=False)
+router.register("api-keys", ApiKeyViewSet, basename="api-key")
 
 urlpatterns = [
     path("me", MeView.as_view(), name="me"),
@@ -11,4 +16,5 @@ urlpatterns = [
          name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema", permission_classes=[],
                                                  authentication_classes=[]), name="docs"),
+    *router.urls,
 ]

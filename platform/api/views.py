@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.permissions import granted_scopes
+from tenancy.http import tenant_request
 
 
 class MeSerializer(serializers.Serializer):
@@ -21,9 +22,9 @@ class MeView(APIView):
 
     @extend_schema(responses=MeSerializer, summary="The caller's tenant, key and scopes")
     def get(self, request: Request) -> Response:
-        tenant = request._request.tenant
-        key = request._request.api_key
-        membership = request._request.membership
+        http = tenant_request(request)
+        tenant, key, membership = http.tenant, http.api_key, http.membership
+        assert tenant is not None  # HasTenant permission
         return Response(
             {
                 "tenant": {"id": tenant.pk, "slug": tenant.slug, "name": tenant.name},
@@ -33,7 +34,7 @@ class MeView(APIView):
                     "expires_at": key.expires_at,
                 },
                 "user": None if membership is None else {
-                    "email": request.user.email,
+                    "email": membership.user.email,
                     "role": membership.role,
                 },
                 "scopes": sorted(granted_scopes(request)),

@@ -37,7 +37,9 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering: ClassVar = ["-created_at"]
-        indexes: ClassVar = [models.Index(fields=["tenant", "-created_at"], name="audit_tenant_time")]
+        indexes: ClassVar = [
+            models.Index(fields=["tenant", "-created_at"], name="audit_tenant_time")
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} {self.target}".strip()

@@ -16,6 +16,10 @@ BASE_DIR = Path(__file__).resolve().parents[2]
 
 env = environ.Env()
 
+# Tests never share the development servers (a dev worker would take their tasks) and need
+# no collected static files.
+TESTING = "pytest" in sys.modules
+
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
@@ -34,9 +38,7 @@ _redis_url = env.str("REDIS_URL", default="")
 if not _database_url or not _redis_url:
     from config import embedded
 
-    # Tests never share the development servers (a dev worker would take their tasks).
-    _testing = "pytest" in sys.modules
-    _services = embedded.ensure_started(embedded.data_dir() / "test" if _testing else None)
+    _services = embedded.ensure_started(embedded.data_dir() / "test" if TESTING else None)
     _database_url = _database_url or _services.database_url
     _redis_url = _redis_url or _services.redis_url
 
@@ -157,7 +159,7 @@ STORAGES = {
     "default": _default_storage,
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if not DEBUG and env.bool("STATIC_MANIFEST", default=True)
+        if not (DEBUG or TESTING) and env.bool("STATIC_MANIFEST", default=True)
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }

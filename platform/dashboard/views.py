@@ -1,8 +1,231 @@
+"""The business users' pages. Each view checks access, calls one service or selector and
+renders; every query is scoped to the current tenant by the tenant-owned managers, so an id
+from another tenant is simply not found (404)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.models import ApiKey, Invitation
+from accounts.services import (
+    InvitationError,
+    api_key_create,
+    api_key_revoke,
+    invitation_create,
+    invitation_revoke,
+)
+from dashboard import selectors
+from dashboard.forms import ApiKeyCreateForm, InviteForm, grantable_roles
+from tenancy.models import Membership, Role
+from tenancy.selectors import membership_list
+from tenancy.services import (
+    MembershipError,
+    membership_change_role,
+    membership_remove,
+    tenant_switch,
+)
+
+View = Callable[..., HttpResponse]
+
+# The raw key of a just-created API key, kept in the session only between the POST and the
+# redirected GET that shows it (popped there), so a reload never shows it again.
+NEW_API_KEY_SESSION_KEY = "dashboard.new_api_key"
 
 
-@login_required
+def workspace_view(minimum_role: str | None = None) -> Callable[[View], View]:
+    """A page of the current workspace: signed in, a member, and at least ``minimum_role``."""
+
+    def decorator(view: View) -> View:
+        @login_required
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            membership: Membership | None = request.membership  # type: ignore[attr-defined]
+            if membership is None:
+                return render(request, "dashboard/no_workspace.html")
+            if minimum_role is not None and not membership.has_role(minimum_role):
+                raise PermissionDenied("Only owners and admins can do this.")
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+# --- Overview and tenant switcher -----------------------------------------------------------
+
+
+@require_GET
+@workspace_view()
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboard/home.html")
+    return render(request, "dashboard/home.html", {"overview": selectors.workspace_overview()})
+
+
+@require_POST
+@login_required
+def tenant_switch_view(request: HttpRequest) -> HttpResponse:
+    try:
+        tenant_id = int(request.POST.get("tenant", ""))
+    except ValueError:
+        raise Http404 from None
+    # Not a member gives the same 404 as a tenant that does not exist.
+    if not tenant_switch(request=request, tenant_id=tenant_id):
+        raise Http404
+    # Back to the overview: the page we came from may show the previous tenant's objects.
+    return redirect("dashboard:home")
+
+
+# --- Settings: workspace and members --------------------------------------------------------
+
+
+@require_GET
+@workspace_view()
+def settings_workspace(request: HttpRequest) -> HttpResponse:
+    return render(request, "dashboard/settings/workspace.html")
+
+
+@dataclass(frozen=True)
+class MemberRow:
+    membership: Membership
+    manageable: bool  # shows the controls; the tenancy services decide
+
+
+def _member_row(actor: Membership, membership: Membership) -> MemberRow:
+    manageable = (
+        actor.has_role(Role.ADMIN)
+        and membership.pk != actor.pk
+        and (membership.role != Role.OWNER or actor.role == Role.OWNER)
+    )
+    return MemberRow(membership=membership, manageable=manageable)
+
+
+@require_http_methods(["GET", "POST"])
+@workspace_view()
+def settings_members(request: HttpRequest) -> HttpResponse:
+    """The members list for everyone; POST (owners and admins) invites someone."""
+    actor: Membership = request.membership  # type: ignore[attr-defined]
+    form = InviteForm(actor=actor)
+    if request.method == "POST":
+        if not actor.has_role(Role.ADMIN):
+            raise PermissionDenied("Only owners and admins can invite members.")
+        form = InviteForm(request.POST, actor=actor)
+        if form.is_valid():
+            try:
+                invitation_create(actor=actor, request=request, **form.cleaned_data)
+            except InvitationError as error:
+                form.add_error(None, str(error))
+            else:
+                messages.success(request, f"Invitation sent to {form.cleaned_data['email']}.")
+                return redirect("dashboard:settings_members")
+    return render(request, "dashboard/settings/members.html", {
+        "rows": [_member_row(actor, m) for m in membership_list()],
+        "invitations": selectors.invitation_pending_list().select_related("invited_by"),
+        "invite_form": form,
+        "role_choices": grantable_roles(actor),
+    })
+
+
+@require_POST
+@workspace_view(Role.ADMIN)
+def member_change_role(request: HttpRequest, pk: int) -> HttpResponse:
+    """Plain POST (redirects with a flash) or htmx (answers with the updated table row)."""
+    actor: Membership = request.membership  # type: ignore[attr-defined]
+    membership = get_object_or_404(Membership.objects.select_related("user"), pk=pk)
+    error = None
+    try:
+        membership = membership_change_role(actor=actor, membership_id=membership.pk,
+                                            role=request.POST.get("role", ""), request=request)
+    except MembershipError as exc:
+        error = str(exc)
+    if request.htmx:  # type: ignore[attr-defined]
+        return render(request, "dashboard/settings/_member_row.html", {
+            "row": _member_row(actor, membership),
+            "role_choices": grantable_roles(actor),
+            "row_error": error,
+            "row_saved": error is None,
+        })
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, f"{membership.user.email} is now {membership.get_role_display()}.")
+    return redirect("dashboard:settings_members")
+
+
+@require_POST
+@workspace_view(Role.ADMIN)
+def member_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    membership = get_object_or_404(Membership.objects.select_related("user"), pk=pk)
+    try:
+        membership_remove(actor=request.membership, membership_id=membership.pk,  # type: ignore[attr-defined]
+                          request=request)
+    except MembershipError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"{membership.user.email} was removed from the workspace.")
+    return redirect("dashboard:settings_members")
+
+
+@require_POST
+@workspace_view(Role.ADMIN)
+def invitation_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
+    invitation = get_object_or_404(Invitation, pk=pk, accepted_at__isnull=True)
+    invitation_revoke(invitation_id=invitation.pk)
+    messages.success(request, f"The invitation for {invitation.email} was revoked.")
+    return redirect("dashboard:settings_members")
+
+
+# --- Settings: API keys ---------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@workspace_view(Role.ADMIN)
+def settings_api_keys(request: HttpRequest) -> HttpResponse:
+    """The tenant's keys; POST creates one, whose secret the next GET shows once."""
+    form = ApiKeyCreateForm()
+    if request.method == "POST":
+        form = ApiKeyCreateForm(request.POST)
+        if form.is_valid():
+            try:
+                created = api_key_create(
+                    name=form.cleaned_data["name"],
+                    scopes=form.cleaned_data["scopes"],
+                    expires_at=form.expires_at(),
+                    created_by_id=request.user.pk,
+                    request=request,
+                )
+            except ValueError as error:
+                form.add_service_error(error)
+            else:
+                request.session[NEW_API_KEY_SESSION_KEY] = {
+                    "tenant_id": created.key.tenant_id,
+                    "key_id": created.key.pk,
+                    "raw_key": created.raw_key,
+                }
+                return redirect("dashboard:settings_api_keys")
+
+    new_key = request.session.pop(NEW_API_KEY_SESSION_KEY, None)
+    if new_key is not None and new_key["tenant_id"] != request.tenant.pk:  # type: ignore[attr-defined]
+        new_key = None
+    return render(request, "dashboard/settings/api_keys.html", {
+        "api_keys": selectors.api_key_list().select_related("created_by"),
+        "form": form,
+        "new_key": new_key,
+    })
+
+
+@require_POST
+@workspace_view(Role.ADMIN)
+def api_key_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
+    key = get_object_or_404(ApiKey, pk=pk)
+    api_key_revoke(key_id=key.pk, actor_id=request.user.pk, request=request)
+    messages.success(request, f"The key “{key.name}” was revoked.")
+    return redirect("dashboard:settings_api_keys")

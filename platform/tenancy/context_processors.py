@@ -4,16 +4,11 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from tenancy.selectors import memberships_for_user
 
 
 def tenant(request: HttpRequest) -> dict[str, Any]:
-    current = getattr(request, "tenant", None)
-    membership = getattr(request, "membership", None)
-    if membership is None:
-        return {"current_tenant": current, "current_membership": None, "user_memberships": []}
     return {
-        "current_tenant": current,
-        "current_membership": membership,
-        "user_memberships": memberships_for_user(user_id=request.user.pk),
+        "current_tenant": getattr(request, "tenant", None),
+        "current_membership": getattr(request, "membership", None),
+        "user_memberships": getattr(request, "user_memberships", []),
     }

@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 
 from tenancy.context import tenant_context, unscoped
-from tenancy.models import Tenant
+from tenancy.http import tenant_request
 from tenancy.selectors import resolve_session_membership
 
 SUSPENDED_MESSAGE = (
@@ -26,13 +26,15 @@ class TenantMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, http_request: HttpRequest) -> HttpResponse:
         from accounts.services import ApiKeyInvalid, api_key_authenticate
 
-        request.tenant = None  # type: ignore[attr-defined]
-        request.membership = None  # type: ignore[attr-defined]
-        request.api_key = None  # type: ignore[attr-defined]
-        request.api_key_error = None  # type: ignore[attr-defined]
+        request = tenant_request(http_request)
+        request.tenant = None
+        request.membership = None
+        request.api_key = None
+        request.api_key_error = None
+        request.user_memberships = []
 
         if request.path.startswith("/console/") and request.user.is_staff:
             with unscoped():
@@ -43,17 +45,17 @@ class TenantMiddleware:
             try:
                 key = api_key_authenticate(raw_key=authorization[7:].strip())
             except ApiKeyInvalid as error:
-                request.api_key_error = error  # type: ignore[attr-defined]
+                request.api_key_error = error
             else:
-                request.api_key = key  # type: ignore[attr-defined]
-                request.tenant = key.tenant  # type: ignore[attr-defined]
+                request.api_key = key
+                request.tenant = key.tenant
         elif request.user.is_authenticated:
             membership = resolve_session_membership(request)
             if membership is not None:
-                request.membership = membership  # type: ignore[attr-defined]
-                request.tenant = membership.tenant  # type: ignore[attr-defined]
+                request.membership = membership
+                request.tenant = membership.tenant
 
-        tenant: Tenant | None = request.tenant  # type: ignore[attr-defined]
+        tenant = request.tenant
         if tenant is not None and not tenant.is_active and not _exempt(request):
             return _suspended_response(request)
 

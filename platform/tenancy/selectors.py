@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from django.http import HttpRequest
 
 from tenancy.context import unscoped
+from tenancy.http import TenantHttpRequest
 from tenancy.models import Membership
 
 SESSION_TENANT_KEY = "tenant_id"
@@ -23,9 +23,15 @@ def memberships_for_user(*, user_id: int) -> list[Membership]:
         )
 
 
-def resolve_session_membership(request: HttpRequest) -> Membership | None:
-    """The signed-in user's membership in their current tenant (kept in the session)."""
-    memberships = memberships_for_user(user_id=request.user.pk)
+def resolve_session_membership(request: TenantHttpRequest) -> Membership | None:
+    """The signed-in user's membership in their current tenant (kept in the session).
+
+    Also keeps the user's memberships on the request for the tenant switcher.
+    """
+    user_id = request.user.pk
+    assert user_id is not None  # only called for signed-in users
+    memberships = memberships_for_user(user_id=user_id)
+    request.user_memberships = memberships
     if not memberships:
         return None
     wanted = request.session.get(SESSION_TENANT_KEY)

@@ -108,7 +108,9 @@ def tenant_switch(*, request: HttpRequest, tenant_id: int) -> bool:
     from tenancy.selectors import SESSION_TENANT_KEY
 
     with unscoped():
-        allowed = Membership.objects.filter(user_id=request.user.pk, tenant_id=tenant_id).exists()
+        allowed = Membership.objects.filter(
+            user_id=request.user.pk or 0, tenant_id=tenant_id
+        ).exists()
     if allowed:
         request.session[SESSION_TENANT_KEY] = tenant_id
     return allowed

@@ -63,17 +63,28 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def make_cursor(self, cursor: Any) -> CursorWrapper:
         return TenantCursorWrapper(cursor, self)
 
-    def make_debug_cursor(self, cursor: Any) -> CursorWrapper:
+    def make_debug_cursor(self, cursor: Any) -> CursorDebugWrapper:
         return TenantCursorDebugWrapper(cursor, self)
 
     def _rollback(self) -> None:
         self.rls_settings = None
-        super()._rollback()
+        super()._rollback()  # type: ignore[misc]
+
+    # Savepoint statements go straight to the driver: syncing the settings first would fail
+    # inside an aborted transaction, which is exactly when a savepoint is rolled back.
+    def _savepoint(self, sid: str) -> None:
+        with self.connection.cursor() as cursor:
+            cursor.execute(self.ops.savepoint_create_sql(sid))
 
     def _savepoint_rollback(self, sid: str) -> None:
+        with self.connection.cursor() as cursor:
+            cursor.execute(self.ops.savepoint_rollback_sql(sid))
         self.rls_settings = None
-        super()._savepoint_rollback(sid)
+
+    def _savepoint_commit(self, sid: str) -> None:
+        with self.connection.cursor() as cursor:
+            cursor.execute(self.ops.savepoint_commit_sql(sid))
 
     def _close(self) -> None:
         self.rls_settings = None
-        super()._close()
+        super()._close()  # type: ignore[misc]

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Any
+
+from django import forms
+from django.utils import timezone
+
+from accounts.models import Scope
+from tenancy.models import Membership, Role
+
+
+def grantable_roles(actor: Membership) -> list[tuple[str, str]]:
+    """The roles ``actor`` may give; the tenancy services enforce the same rule."""
+    if actor.role == Role.OWNER:
+        return list(Role.choices)
+    return [choice for choice in Role.choices if choice[0] != Role.OWNER]
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(widget=forms.EmailInput(attrs={"placeholder": "name@company.com"}))
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER)
+
+    def __init__(self, *args: Any, actor: Membership, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = grantable_roles(actor)
+
+
+class ApiKeyCreateForm(forms.Form):
+    name = forms.CharField(max_length=100,
+                           widget=forms.TextInput(attrs={"placeholder": "e.g. Production backend"}))
+    scopes = forms.MultipleChoiceField(choices=Scope.choices, initial=[Scope.READ],
+                                       widget=forms.CheckboxSelectMultiple)
+    expires_on = forms.DateField(
+        required=False, label="Expires on",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Optional. The key stops working at the start of this day (UTC).",
+    )
+
+    # The service reports bad input as ValueError("<field>: <message>").
+    SERVICE_FIELDS = {"name": "name", "scopes": "scopes", "expires_at": "expires_on"}
+
+    def expires_at(self) -> datetime | None:
+        expires_on: date | None = self.cleaned_data.get("expires_on")
+        if expires_on is None:
+            return None
+        return datetime.combine(expires_on, time.min, tzinfo=timezone.get_current_timezone())
+
+    def add_service_error(self, error: ValueError) -> None:
+        field, _, message = str(error).partition(": ")
+        if message and field in self.SERVICE_FIELDS:
+            self.add_error(self.SERVICE_FIELDS[field], message)
+        else:
+            self.add_error(None, str(error))

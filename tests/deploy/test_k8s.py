@@ -1,0 +1,693 @@
+"""Kubernetes manifests in docker/k8s: render each overlay, validate it, check what issue 8 asks.
+
+No cluster and no kustomize binary are needed: the overlays use a small subset of kustomize
+(resources, namespace, images, JSON 6902 patches) that `render` below implements, and that
+subset is refused loudly when an overlay goes beyond it. Where `kubectl` is installed, the
+rendering is also compared with `kubectl kustomize`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+K8S = REPO / "docker" / "k8s"
+OVERLAYS = ["dev", "prod"]
+# The oldest Kubernetes minor still commonly run, and the newest the validator knows.
+K8S_VERSIONS = ["1.30.0", kubernetes_validate.latest_version()]
+
+Doc = dict[str, Any]
+
+# ---------------------------------------------------------------------------- rendering
+
+SUPPORTED_KUSTOMIZATION_KEYS = {"apiVersion", "kind", "namespace", "resources", "images", "patches"}
+CLUSTER_SCOPED = {
+    "Namespace",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "CustomResourceDefinition",
+    "PersistentVolume",
+    "StorageClass",
+    "PriorityClass",
+    "IngressClass",
+    "RuntimeClass",
+}
+
+
+def _unescape(token: str) -> str:
+    return token.replace("~1", "/").replace("~0", "~")
+
+
+def _json_patch(doc: Doc, ops: list[Doc]) -> None:
+    """RFC 6902 add / remove / replace / test, enough for the overlays."""
+    for op in ops:
+        tokens = [_unescape(t) for t in op["path"].split("/")[1:]]
+        parent: Any = doc
+        for token in tokens[:-1]:
+            parent = parent[int(token)] if isinstance(parent, list) else parent[token]
+        last = tokens[-1]
+        kind = op["op"]
+        if isinstance(parent, list):
+            if kind == "add":
+                index = len(parent) if last == "-" else int(last)
+                parent.insert(index, copy.deepcopy(op["value"]))
+                continue
+            index = int(last)
+            if not 0 <= index < len(parent):
+                raise KeyError(f"{op['path']}: no such index")
+        elif kind in ("remove", "replace", "test") and last not in parent:
+            raise KeyError(f"{op['path']}: no such member ({kind} needs an existing value)")
+        else:
+            index = last
+        if kind in ("add", "replace"):
+            parent[index] = copy.deepcopy(op["value"])
+        elif kind == "remove":
+            del parent[index]
+        elif kind == "test":
+            assert parent[index] == op["value"], f"test failed at {op['path']}"
+        else:
+            raise ValueError(f"JSON patch op {kind!r} is not supported by this renderer")
+
+
+def _split_image(image: str) -> tuple[str, str]:
+    """('registry/name', ':tag' | '@sha256:...' | '')."""
+    if "@" in image:
+        name, digest = image.split("@", 1)
+        return name, "@" + digest
+    head, sep, tail = image.rpartition(":")
+    if sep and "/" not in tail:
+        return head, ":" + tail
+    return image, ""
+
+
+def _set_images(node: Any, images: list[Doc]) -> None:
+    if isinstance(node, dict):
+        for key in ("containers", "initContainers"):
+            for container in node.get(key) or []:
+                if isinstance(container, dict) and "image" in container:
+                    name, ref = _split_image(container["image"])
+                    for rule in images:
+                        if rule["name"] == name:
+                            name = rule.get("newName", name)
+                            if "digest" in rule:
+                                ref = "@" + rule["digest"]
+                            elif "newTag" in rule:
+                                ref = ":" + str(rule["newTag"])
+                            container["image"] = name + ref
+                            break
+        for value in node.values():
+            _set_images(value, images)
+    elif isinstance(node, list):
+        for value in node:
+            _set_images(value, images)
+
+
+def _matches(doc: Doc, target: Doc) -> bool:
+    for key in ("kind", "name", "namespace", "group", "version"):
+        if key not in target:
+            continue
+        if key == "name":
+            actual = doc["metadata"]["name"]
+        elif key == "namespace":
+            actual = doc["metadata"].get("namespace")
+        elif key == "kind":
+            actual = doc["kind"]
+        else:
+            group, _, version = doc["apiVersion"].rpartition("/")
+            actual = group if key == "group" else version
+        if actual != target[key]:
+            return False
+    return True
+
+
+def render(directory: Path) -> list[Doc]:
+    kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
+    unsupported = set(kustomization) - SUPPORTED_KUSTOMIZATION_KEYS
+    assert not unsupported, (
+        f"{directory}: {sorted(unsupported)} not supported by the test renderer; keep overlays to "
+        "resources / namespace / images / JSON 6902 patches, or extend tests/deploy/test_k8s.py"
+    )
+    docs: list[Doc] = []
+    for entry in kustomization.get("resources", []):
+        path = (directory / entry).resolve()
+        if path.is_dir():
+            docs.extend(render(path))
+        else:
+            docs.extend(d for d in yaml.safe_load_all(path.read_text()) if d is not None)
+    for patch in kustomization.get("patches", []):
+        text = patch["patch"] if "patch" in patch else (directory / patch["path"]).read_text()
+        ops = yaml.safe_load(text)
+        assert isinstance(ops, list), f"{directory}: only JSON 6902 patches are supported"
+        targets = [d for d in docs if _matches(d, patch["target"])]
+        assert targets, f"{directory}: patch target {patch['target']} matches no resource"
+        for doc in targets:
+            _json_patch(doc, ops)
+    if kustomization.get("images"):
+        _set_images(docs, kustomization["images"])
+    if namespace := kustomization.get("namespace"):
+        for doc in docs:
+            if doc["kind"] not in CLUSTER_SCOPED:
+                doc["metadata"]["namespace"] = namespace
+    return docs
+
+
+_RENDERED: dict[str, list[Doc]] = {}
+
+
+def rendered(overlay: str) -> list[Doc]:
+    if overlay not in _RENDERED:
+        _RENDERED[overlay] = render(K8S / "overlays" / overlay)
+    return copy.deepcopy(_RENDERED[overlay])
+
+
+def find(docs: list[Doc], kind: str, name: str) -> Doc:
+    found = [d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name]
+    assert len(found) == 1, f"expected one {kind}/{name}, found {len(found)}"
+    return found[0]
+
+
+def pod_spec(doc: Doc) -> Doc:
+    return doc["spec"]["template"]["spec"]
+
+
+def workloads(docs: list[Doc]) -> list[Doc]:
+    return [d for d in docs if d["kind"] in ("Deployment", "StatefulSet", "Job")]
+
+
+def _key(doc: Doc) -> tuple[str, str, str]:
+    return (doc["kind"], doc["metadata"].get("namespace", ""), doc["metadata"]["name"])
+
+
+# ---------------------------------------------------------------------------- rendering tests
+
+
+def test_base_lists_every_manifest_file() -> None:
+    listed = set(yaml.safe_load((K8S / "base" / "kustomization.yaml").read_text())["resources"])
+    on_disk = {p.name for p in (K8S / "base").glob("*.yaml")} - {"kustomization.yaml"}
+    assert listed == on_disk
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_renders_without_duplicates(overlay: str) -> None:
+    docs = rendered(overlay)
+    keys = [_key(d) for d in docs]
+    assert len(keys) == len(set(keys))
+    namespaces = [d for d in docs if d["kind"] == "Namespace"]
+    assert len(namespaces) == 1
+    expected_ns = namespaces[0]["metadata"]["name"]
+    assert {d["metadata"].get("namespace") for d in docs if d["kind"] != "Namespace"} == {
+        expected_ns
+    }
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_renderer_agrees_with_kubectl_kustomize(overlay: str) -> None:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl not installed; the built-in renderer is used alone")
+    out = subprocess.run(
+        [kubectl, "kustomize", str(K8S / "overlays" / overlay)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    theirs = {_key(d): d for d in yaml.safe_load_all(out) if d}
+    ours = {_key(d): d for d in rendered(overlay)}
+    assert sorted(theirs) == sorted(ours)
+    for key, doc in ours.items():
+        assert json.dumps(doc, sort_keys=True) == json.dumps(theirs[key], sort_keys=True), key
+
+
+def test_renderer_refuses_what_it_cannot_render(tmp_path: Path) -> None:
+    (tmp_path / "kustomization.yaml").write_text("resources: []\ncommonLabels: {a: b}\n")
+    with pytest.raises(AssertionError, match="commonLabels"):
+        render(tmp_path)
+
+
+# ---------------------------------------------------------------------------- schema validation
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_manifests_validate_against_kubernetes_schemas(overlay: str, version: str) -> None:
+    errors = []
+    for doc in rendered(overlay):
+        if doc["apiVersion"].startswith("keda.sh/"):
+            continue  # a CRD: validated by test_keda_objects_are_valid
+        try:
+            kubernetes_validate.validate(doc, version, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            errors.append(f"{_key(doc)} at {list(error.path)}: {error.message}")
+    assert not errors, "\n".join(errors)
+
+
+def test_schema_validation_catches_a_broken_manifest() -> None:
+    web = find(rendered("prod"), "Deployment", "web")
+    typo = copy.deepcopy(web)
+    typo["spec"]["replica"] = 2  # unknown field: caught by strict mode
+    wrong_type = copy.deepcopy(web)
+    pod_spec(wrong_type)["terminationGracePeriodSeconds"] = "forty-five"
+    for broken in (typo, wrong_type):
+        with pytest.raises(kubernetes_validate.ValidationError):
+            kubernetes_validate.validate(broken, K8S_VERSIONS[-1], strict=True)
+
+
+# KEDA's CRDs are not among kubernetes-validate's schemas: the fields used here, from
+# keda.sh/v1alpha1 (KEDA 2.12+), with unknown fields refused.
+_SCALED_OBJECT_SCHEMA: Doc = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "additionalProperties": False,
+    "properties": {
+        "apiVersion": {"const": "keda.sh/v1alpha1"},
+        "kind": {"const": "ScaledObject"},
+        "metadata": {"type": "object", "required": ["name", "namespace"]},
+        "spec": {
+            "type": "object",
+            "required": ["scaleTargetRef", "triggers"],
+            "additionalProperties": False,
+            "properties": {
+                "scaleTargetRef": {
+                    "type": "object",
+                    "required": ["name"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "apiVersion": {"type": "string"},
+                        "kind": {"type": "string"},
+                        "name": {"type": "string"},
+                        "envSourceContainerName": {"type": "string"},
+                    },
+                },
+                "minReplicaCount": {"type": "integer", "minimum": 0},
+                "maxReplicaCount": {"type": "integer", "minimum": 1},
+                "idleReplicaCount": {"type": "integer", "minimum": 0},
+                "pollingInterval": {"type": "integer", "minimum": 1},
+                "cooldownPeriod": {"type": "integer", "minimum": 0},
+                "initialCooldownPeriod": {"type": "integer", "minimum": 0},
+                "fallback": {"type": "object"},
+                "advanced": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "restoreToOriginalReplicaCount": {"type": "boolean"},
+                        "horizontalPodAutoscalerConfig": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "properties": {"name": {"type": "string"}, "behavior": {"type": "object"}},
+                        },
+                        "scalingModifiers": {"type": "object"},
+                    },
+                },
+                "triggers": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "required": ["type", "metadata"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "type": {"type": "string"},
+                            "name": {"type": "string"},
+                            "useCachedMetrics": {"type": "boolean"},
+                            "metricType": {"enum": ["AverageValue", "Value", "Utilization"]},
+                            # KEDA reads every trigger parameter as a string.
+                            "metadata": {
+                                "type": "object",
+                                "additionalProperties": {"type": "string"},
+                            },
+                            "authenticationRef": {
+                                "type": "object",
+                                "required": ["name"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "name": {"type": "string"},
+                                    "kind": {
+                                        "enum": [
+                                            "TriggerAuthentication",
+                                            "ClusterTriggerAuthentication",
+                                        ]
+                                    },
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+_TRIGGER_AUTH_SCHEMA: Doc = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "additionalProperties": False,
+    "properties": {
+        "apiVersion": {"const": "keda.sh/v1alpha1"},
+        "kind": {"const": "TriggerAuthentication"},
+        "metadata": {"type": "object", "required": ["name", "namespace"]},
+        "spec": {
+            "type": "object",
+            "minProperties": 1,
+            "additionalProperties": False,
+            "properties": {
+                "secretTargetRef": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["parameter", "name", "key"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "parameter": {"type": "string"},
+                            "name": {"type": "string"},
+                            "key": {"type": "string"},
+                        },
+                    },
+                },
+                "env": {"type": "array"},
+                "podIdentity": {"type": "object"},
+                "hashiCorpVault": {"type": "object"},
+            },
+        },
+    },
+}
+# The redis scaler's parameters (https://keda.sh/docs/latest/scalers/redis-lists/).
+_REDIS_TRIGGER_KEYS = {
+    "address", "addressFromEnv", "host", "hostFromEnv", "port", "portFromEnv", "username",
+    "usernameFromEnv", "passwordFromEnv", "listName", "listLength", "activationListLength",
+    "enableTLS", "unsafeSsl", "databaseIndex",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_keda_objects_are_valid(overlay: str) -> None:
+    docs = rendered(overlay)
+    keda = [d for d in docs if d["apiVersion"].startswith("keda.sh/")]
+    assert {d["kind"] for d in keda} == {"ScaledObject", "TriggerAuthentication"}
+    secrets = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Secret"}
+    for doc in keda:
+        schema = _SCALED_OBJECT_SCHEMA if doc["kind"] == "ScaledObject" else _TRIGGER_AUTH_SCHEMA
+        jsonschema.validate(doc, schema)
+        if doc["kind"] == "TriggerAuthentication":
+            for ref in doc["spec"]["secretTargetRef"]:
+                assert ref["key"] in secrets[ref["name"]]["stringData"], ref
+            continue
+        spec = doc["spec"]
+        target = find(docs, spec["scaleTargetRef"].get("kind", "Deployment"),
+                      spec["scaleTargetRef"]["name"])  # fmt: skip
+        assert "replicas" not in target["spec"], "KEDA owns the replica count"
+        assert spec.get("minReplicaCount", 0) <= spec["maxReplicaCount"]
+        for trigger in spec["triggers"]:
+            assert trigger["type"] == "redis"
+            assert set(trigger["metadata"]) <= _REDIS_TRIGGER_KEYS
+            assert int(trigger["metadata"]["listLength"]) >= 1
+            find(docs, "TriggerAuthentication", trigger["authenticationRef"]["name"])
+
+
+def test_keda_check_catches_a_broken_scaled_object() -> None:
+    scaled = find(rendered("prod"), "ScaledObject", "worker-gpu")
+    scaled["spec"]["triggers"][0]["metadata"]["listLength"] = 2  # not a string
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(scaled, _SCALED_OBJECT_SCHEMA)
+    scaled = find(rendered("prod"), "ScaledObject", "worker-gpu")
+    scaled["spec"]["minReplicas"] = 0  # HPA spelling, not KEDA's
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(scaled, _SCALED_OBJECT_SCHEMA)
+
+
+# ---------------------------------------------------------------------------- what issue 8 asks
+
+
+def _containers(doc: Doc) -> list[Doc]:
+    spec = pod_spec(doc)
+    return list(spec.get("initContainers", [])) + list(spec["containers"])
+
+
+def _command(container: Doc) -> list[str]:
+    return list(container.get("command", [])) + list(container.get("args", []))
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_web_deployment_service_ingress_hpa_pdb(overlay: str) -> None:
+    docs = rendered(overlay)
+    web = find(docs, "Deployment", "web")
+    (container,) = pod_spec(web)["containers"]
+    assert _command(container)[:2] == ["gunicorn", "config.wsgi:application"]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert web["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    assert "replicas" not in web["spec"], "the HPA owns the replica count"
+    pod_labels = web["spec"]["template"]["metadata"]["labels"]
+
+    service = find(docs, "Service", "web")
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    target_port = service["spec"]["ports"][0]["targetPort"]
+    assert target_port in {p["name"] for p in container["ports"]}
+
+    ingress = find(docs, "Ingress", "web")
+    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    assert backend["name"] == "web"
+    assert backend["port"]["name"] in {p["name"] for p in service["spec"]["ports"]}
+
+    hpa = find(docs, "HorizontalPodAutoscaler", "web")
+    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
+                                             "name": "web"}  # fmt: skip
+    assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
+
+    pdb = find(docs, "PodDisruptionBudget", "web")
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    if overlay == "prod":
+        assert ingress["spec"]["tls"][0]["hosts"] == [ingress["spec"]["rules"][0]["host"]]
+        assert hpa["spec"]["minReplicas"] >= 2
+
+
+def test_gpu_worker() -> None:
+    docs = rendered("prod")
+    worker = find(docs, "Deployment", "worker-gpu")
+    spec = pod_spec(worker)
+    (container,) = spec["containers"]
+    command = _command(container)
+    assert command[:4] == ["celery", "-A", "config", "worker"]
+    assert command[command.index("-Q") + 1] == "gpu,default"
+    assert "--concurrency=1" in command
+    assert "--prefetch-multiplier=1" in command
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert spec["nodeSelector"]
+    assert any(t["key"] == "nvidia.com/gpu" and t["effect"] == "NoSchedule"
+               for t in spec["tolerations"])  # fmt: skip
+    # Longer than a batch: Celery's warm shutdown finishes the running task on SIGTERM.
+    assert spec["terminationGracePeriodSeconds"] >= 1800
+    assert worker["spec"]["progressDeadlineSeconds"] > spec["terminationGracePeriodSeconds"]
+    liveness = " ".join(container["livenessProbe"]["exec"]["command"])
+    assert "celery -A config inspect ping" in liveness
+    assert "celery@${HOSTNAME}" in liveness
+    assert container["livenessProbe"]["timeoutSeconds"] >= 10
+    assert worker["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
+
+    scaled = find(docs, "ScaledObject", "worker-gpu")
+    assert scaled["spec"]["minReplicaCount"] == 0, "GPU workers scale to zero"
+    assert scaled["spec"]["triggers"][0]["metadata"]["listName"] == "gpu"
+
+
+def test_dev_runs_the_gpu_worker_on_cpu() -> None:
+    worker = find(rendered("dev"), "Deployment", "worker-gpu")
+    spec = pod_spec(worker)
+    assert "nodeSelector" not in spec and "tolerations" not in spec
+    assert "nvidia.com/gpu" not in json.dumps(spec["containers"])
+    assert spec["containers"][0]["image"].endswith("-cpu")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_online_worker_is_kept_warm(overlay: str) -> None:
+    docs = rendered(overlay)
+    worker = find(docs, "Deployment", "worker-online")
+    command = _command(pod_spec(worker)["containers"][0])
+    assert command[command.index("-Q") + 1] == "online"
+    scaled = find(docs, "ScaledObject", "worker-online")
+    assert scaled["spec"]["minReplicaCount"] >= 1
+    assert scaled["spec"]["triggers"][0]["metadata"]["listName"] == "online"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_beat_is_a_single_recreated_replica(overlay: str) -> None:
+    beat = find(rendered(overlay), "Deployment", "beat")
+    assert beat["spec"]["replicas"] == 1
+    assert beat["spec"]["strategy"] == {"type": "Recreate"}
+    assert _command(pod_spec(beat)["containers"][0])[:4] == ["celery", "-A", "config", "beat"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_migrations_job_runs_before_new_pods_serve(overlay: str) -> None:
+    docs = rendered(overlay)
+    job = find(docs, "Job", "migrate")
+    assert pod_spec(job)["restartPolicy"] == "Never"
+    (container,) = pod_spec(job)["containers"]
+    assert _command(container) == ["python", "manage.py", "migrate", "--noinput"]
+    for name in ("web", "worker-gpu", "worker-online"):
+        (init,) = pod_spec(find(docs, "Deployment", name))["initContainers"]
+        assert _command(init) == ["python", "manage.py", "migrate", "--check"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_pod_is_hardened_and_sized(overlay: str) -> None:
+    docs = rendered(overlay)
+    for doc in workloads(docs):
+        template = doc["spec"]["template"]
+        selector = doc["spec"]["selector"]["matchLabels"] if doc["kind"] != "Job" else {}
+        assert selector.items() <= template["metadata"]["labels"].items(), _key(doc)
+        spec = template["spec"]
+        assert spec["securityContext"]["runAsNonRoot"] is True, _key(doc)
+        assert spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+        assert spec["automountServiceAccountToken"] is False, _key(doc)
+        for container in _containers(doc):
+            where = (*_key(doc), container["name"])
+            for bound in ("requests", "limits"):
+                assert {"cpu", "memory"} <= set(container["resources"][bound]), where
+            context = container["securityContext"]
+            assert context["allowPrivilegeEscalation"] is False, where
+            assert context["readOnlyRootFilesystem"] is True, where
+            assert context["capabilities"]["drop"] == ["ALL"], where
+            _, ref = _split_image(container["image"])
+            assert ref and ref != ":latest", f"{where}: image {container['image']} not pinned"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_config_and_placeholder_secret(overlay: str) -> None:
+    docs = rendered(overlay)
+    config = find(docs, "ConfigMap", "aiplatform-config")["data"]
+    secret = find(docs, "Secret", "aiplatform-secrets")["stringData"]
+    assert not set(config) & set(secret)
+    settings = {
+        "DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS",
+        "CSRF_TRUSTED_ORIGINS", "SECURE_SSL_REDIRECT", "STORAGE_BACKEND",
+        "AWS_STORAGE_BUCKET_NAME", "EMAIL_URL", "DEFAULT_FROM_EMAIL", "LOG_LEVEL",
+        "MODEL_CACHE_SIZE",
+    }  # fmt: skip
+    assert settings <= set(config) | set(secret)
+    assert config["DEBUG"] == "false"
+    assert "localhost" in config["ALLOWED_HOSTS"].split(","), "probes send Host: localhost"
+    for key in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "REDIS_PASSWORD"):
+        assert "CHANGE_ME" in secret[key], f"{key} must stay a placeholder in the repository"
+    assert "data" not in find(docs, "Secret", "aiplatform-secrets")
+    # Every envFrom / secretKeyRef points at something that exists.
+    names = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    for doc in workloads(docs):
+        for container in _containers(doc):
+            for source in container.get("envFrom", []):
+                if "configMapRef" in source:
+                    assert ("ConfigMap", source["configMapRef"]["name"]) in names
+                if "secretRef" in source:
+                    assert ("Secret", source["secretRef"]["name"]) in names
+
+
+def test_dev_postgres_init_script_is_the_compose_one() -> None:
+    initdb = find(rendered("dev"), "ConfigMap", "postgres-initdb")["data"]["10-app-role.sh"]
+    assert initdb == (REPO / "docker" / "postgres" / "10-app-role.sh").read_text()
+
+
+# ---------------------------------------------------------------------------- network policies
+
+
+def _selects(selector: Doc, labels: dict[str, str]) -> bool:
+    if not selector.get("matchLabels", {}).items() <= labels.items():
+        return False
+    for expression in selector.get("matchExpressions", []):
+        value = labels.get(expression["key"])
+        operator = expression["operator"]
+        if operator == "In" and value not in expression["values"]:
+            return False
+        if operator == "NotIn" and value in expression["values"]:
+            return False
+        if operator == "Exists" and value is None:
+            return False
+        if operator == "DoesNotExist" and value is not None:
+            return False
+    return True
+
+
+def _rules(docs: list[Doc], labels: dict[str, str], direction: str) -> list[Doc]:
+    key = "egress" if direction == "Egress" else "ingress"
+    return [
+        rule
+        for policy in docs
+        if policy["kind"] == "NetworkPolicy"
+        and direction in policy["spec"]["policyTypes"]
+        and _selects(policy["spec"]["podSelector"], labels)
+        for rule in policy["spec"].get(key, [])
+    ]
+
+
+def _port_allowed(rule: Doc, port: int) -> bool:
+    return "ports" not in rule or any(p.get("port") == port for p in rule["ports"])
+
+
+def _pod_labels(docs: list[Doc]) -> dict[str, dict[str, str]]:
+    return {
+        d["metadata"]["name"]: d["spec"]["template"]["metadata"]["labels"] for d in workloads(docs)
+    }
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_only_web_and_workers_reach_postgres_and_redis(overlay: str) -> None:
+    docs = rendered(overlay)
+    deny = find(docs, "NetworkPolicy", "default-deny")["spec"]
+    assert deny["podSelector"] == {} and set(deny["policyTypes"]) == {"Ingress", "Egress"}
+    assert "ingress" not in deny and "egress" not in deny
+
+    pods = _pod_labels(docs)
+    platform = {"web", "worker-gpu", "worker-online", "beat", "migrate"}
+    assert platform <= set(pods)
+    for port, clients in ((5432, {"web", "worker-gpu", "worker-online", "migrate"}),
+                          (6379, {"web", "worker-gpu", "worker-online", "beat"})):  # fmt: skip
+        allowed = {
+            name
+            for name, labels in pods.items()
+            if any(_port_allowed(rule, port) for rule in _rules(docs, labels, "Egress"))
+        }
+        assert allowed & platform == clients, port
+        if overlay == "dev":  # in-cluster servers: their ingress admits the same clients only
+            server = "postgres" if port == 5432 else "redis"
+            rules = _rules(docs, pods[server], "Ingress")
+            admitted = {
+                name
+                for name, labels in pods.items()
+                for rule in rules
+                if _port_allowed(rule, port)
+                and any("podSelector" in peer and "namespaceSelector" not in peer
+                        and _selects(peer["podSelector"], labels) for peer in rule["from"])
+            }  # fmt: skip
+            assert admitted == clients, server
+    # Nobody may talk to the cloud metadata endpoint.
+    for policy in docs:
+        if policy["kind"] != "NetworkPolicy":
+            continue
+        for rule in policy["spec"].get("egress", []):
+            for peer in rule.get("to", []):
+                if peer.get("ipBlock", {}).get("cidr") == "0.0.0.0/0":
+                    assert "169.254.0.0/16" in peer["ipBlock"]["except"]
+                    assert "ports" in rule
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_only_the_ingress_controller_reaches_web(overlay: str) -> None:
+    docs = rendered(overlay)
+    pods = _pod_labels(docs)
+    for name, labels in pods.items():
+        rules = _rules(docs, labels, "Ingress")
+        if name == "web":
+            assert rules
+            for rule in rules:
+                assert [p["port"] for p in rule["ports"]] == [8000]
+                assert all("namespaceSelector" in peer for peer in rule["from"])
+        elif name in {"worker-gpu", "worker-online", "beat", "migrate"}:
+            assert rules == [], f"{name} accepts no connections"
