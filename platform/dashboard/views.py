@@ -156,17 +156,18 @@ def member_change_role(request: HttpRequest, pk: int) -> HttpResponse:
     if error:
         messages.error(request, error)
     else:
-        messages.success(request, f"{membership.user.email} is now {membership.get_role_display()}.")
+        role = membership.get_role_display()
+        messages.success(request, f"{membership.user.email} is now {role}.")
     return redirect("dashboard:settings_members")
 
 
 @require_POST
 @workspace_view(Role.ADMIN)
 def member_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    actor: Membership = request.membership  # type: ignore[attr-defined]
     membership = get_object_or_404(Membership.objects.select_related("user"), pk=pk)
     try:
-        membership_remove(actor=request.membership, membership_id=membership.pk,  # type: ignore[attr-defined]
-                          request=request)
+        membership_remove(actor=actor, membership_id=membership.pk, request=request)
     except MembershipError as error:
         messages.error(request, str(error))
     else:

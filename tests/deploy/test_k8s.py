@@ -304,7 +304,10 @@ _SCALED_OBJECT_SCHEMA: Doc = {
                         "horizontalPodAutoscalerConfig": {
                             "type": "object",
                             "additionalProperties": False,
-                            "properties": {"name": {"type": "string"}, "behavior": {"type": "object"}},
+                            "properties": {
+                                "name": {"type": "string"},
+                                "behavior": {"type": "object"},
+                            },
                         },
                         "scalingModifiers": {"type": "object"},
                     },
@@ -382,10 +385,22 @@ _TRIGGER_AUTH_SCHEMA: Doc = {
 }
 # The redis scaler's parameters (https://keda.sh/docs/latest/scalers/redis-lists/).
 _REDIS_TRIGGER_KEYS = {
-    "address", "addressFromEnv", "host", "hostFromEnv", "port", "portFromEnv", "username",
-    "usernameFromEnv", "passwordFromEnv", "listName", "listLength", "activationListLength",
-    "enableTLS", "unsafeSsl", "databaseIndex",
-}  # fmt: skip
+    "address",
+    "addressFromEnv",
+    "host",
+    "hostFromEnv",
+    "port",
+    "portFromEnv",
+    "username",
+    "usernameFromEnv",
+    "passwordFromEnv",
+    "listName",
+    "listLength",
+    "activationListLength",
+    "enableTLS",
+    "unsafeSsl",
+    "databaseIndex",
+}
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -402,8 +417,9 @@ def test_keda_objects_are_valid(overlay: str) -> None:
                 assert ref["key"] in secrets[ref["name"]]["stringData"], ref
             continue
         spec = doc["spec"]
-        target = find(docs, spec["scaleTargetRef"].get("kind", "Deployment"),
-                      spec["scaleTargetRef"]["name"])  # fmt: skip
+        target = find(
+            docs, spec["scaleTargetRef"].get("kind", "Deployment"), spec["scaleTargetRef"]["name"]
+        )
         assert "replicas" not in target["spec"], "KEDA owns the replica count"
         assert spec.get("minReplicaCount", 0) <= spec["maxReplicaCount"]
         for trigger in spec["triggers"]:
@@ -460,8 +476,11 @@ def test_web_deployment_service_ingress_hpa_pdb(overlay: str) -> None:
     assert backend["port"]["name"] in {p["name"] for p in service["spec"]["ports"]}
 
     hpa = find(docs, "HorizontalPodAutoscaler", "web")
-    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
-                                             "name": "web"}  # fmt: skip
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "web",
+    }
     assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
 
     pdb = find(docs, "PodDisruptionBudget", "web")
@@ -483,8 +502,9 @@ def test_gpu_worker() -> None:
     assert "--prefetch-multiplier=1" in command
     assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
     assert spec["nodeSelector"]
-    assert any(t["key"] == "nvidia.com/gpu" and t["effect"] == "NoSchedule"
-               for t in spec["tolerations"])  # fmt: skip
+    assert any(
+        t["key"] == "nvidia.com/gpu" and t["effect"] == "NoSchedule" for t in spec["tolerations"]
+    )
     # Longer than a batch: Celery's warm shutdown finishes the running task on SIGTERM.
     assert spec["terminationGracePeriodSeconds"] >= 1800
     assert worker["spec"]["progressDeadlineSeconds"] > spec["terminationGracePeriodSeconds"]
@@ -502,20 +522,38 @@ def test_gpu_worker() -> None:
 def test_dev_runs_the_gpu_worker_on_cpu() -> None:
     worker = find(rendered("dev"), "Deployment", "worker-gpu")
     spec = pod_spec(worker)
-    assert "nodeSelector" not in spec and "tolerations" not in spec
+    assert "nodeSelector" not in spec
+    assert "tolerations" not in spec
     assert "nvidia.com/gpu" not in json.dumps(spec["containers"])
     assert spec["containers"][0]["image"].endswith("-cpu")
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_online_worker_is_kept_warm(overlay: str) -> None:
+@pytest.mark.parametrize("queue", ["online", "default"])
+def test_online_and_default_workers_are_kept_warm(overlay: str, queue: str) -> None:
+    # `default` must not wait for the GPU workers, which scale to zero on `gpu` alone.
     docs = rendered(overlay)
-    worker = find(docs, "Deployment", "worker-online")
+    worker = find(docs, "Deployment", f"worker-{queue}")
     command = _command(pod_spec(worker)["containers"][0])
-    assert command[command.index("-Q") + 1] == "online"
-    scaled = find(docs, "ScaledObject", "worker-online")
+    assert command[command.index("-Q") + 1] == queue
+    assert "nvidia.com/gpu" not in json.dumps(pod_spec(worker))
+    scaled = find(docs, "ScaledObject", f"worker-{queue}")
     assert scaled["spec"]["minReplicaCount"] >= 1
-    assert scaled["spec"]["triggers"][0]["metadata"]["listName"] == "online"
+    assert scaled["spec"]["triggers"][0]["metadata"]["listName"] == queue
+
+
+def test_every_queue_has_a_consumer_that_never_scales_to_zero_unless_gpu() -> None:
+    docs = rendered("prod")
+    consumers: dict[str, int] = {}
+    for scaled in (d for d in docs if d["kind"] == "ScaledObject"):
+        worker = find(docs, "Deployment", scaled["spec"]["scaleTargetRef"]["name"])
+        command = _command(pod_spec(worker)["containers"][0])
+        for queue in command[command.index("-Q") + 1].split(","):
+            consumers[queue] = max(consumers.get(queue, 0), scaled["spec"]["minReplicaCount"])
+    assert set(consumers) == {"gpu", "online", "default"}
+    assert consumers["gpu"] == 0
+    assert consumers["online"] >= 1
+    assert consumers["default"] >= 1
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -533,7 +571,7 @@ def test_migrations_job_runs_before_new_pods_serve(overlay: str) -> None:
     assert pod_spec(job)["restartPolicy"] == "Never"
     (container,) = pod_spec(job)["containers"]
     assert _command(container) == ["python", "manage.py", "migrate", "--noinput"]
-    for name in ("web", "worker-gpu", "worker-online"):
+    for name in ("web", "worker-gpu", "worker-online", "worker-default"):
         (init,) = pod_spec(find(docs, "Deployment", name))["initContainers"]
         assert _command(init) == ["python", "manage.py", "migrate", "--check"]
 
@@ -558,7 +596,7 @@ def test_every_pod_is_hardened_and_sized(overlay: str) -> None:
             assert context["readOnlyRootFilesystem"] is True, where
             assert context["capabilities"]["drop"] == ["ALL"], where
             _, ref = _split_image(container["image"])
-            assert ref and ref != ":latest", f"{where}: image {container['image']} not pinned"
+            assert ref not in {"", ":latest"}, f"{where}: image {container['image']} not pinned"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -568,11 +606,20 @@ def test_config_and_placeholder_secret(overlay: str) -> None:
     secret = find(docs, "Secret", "aiplatform-secrets")["stringData"]
     assert not set(config) & set(secret)
     settings = {
-        "DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS",
-        "CSRF_TRUSTED_ORIGINS", "SECURE_SSL_REDIRECT", "STORAGE_BACKEND",
-        "AWS_STORAGE_BUCKET_NAME", "EMAIL_URL", "DEFAULT_FROM_EMAIL", "LOG_LEVEL",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "SECRET_KEY",
+        "DEBUG",
+        "ALLOWED_HOSTS",
+        "CSRF_TRUSTED_ORIGINS",
+        "SECURE_SSL_REDIRECT",
+        "STORAGE_BACKEND",
+        "AWS_STORAGE_BUCKET_NAME",
+        "EMAIL_URL",
+        "DEFAULT_FROM_EMAIL",
+        "LOG_LEVEL",
         "MODEL_CACHE_SIZE",
-    }  # fmt: skip
+    }
     assert settings <= set(config) | set(secret)
     assert config["DEBUG"] == "false"
     assert "localhost" in config["ALLOWED_HOSTS"].split(","), "probes send Host: localhost"
@@ -641,14 +688,19 @@ def _pod_labels(docs: list[Doc]) -> dict[str, dict[str, str]]:
 def test_only_web_and_workers_reach_postgres_and_redis(overlay: str) -> None:
     docs = rendered(overlay)
     deny = find(docs, "NetworkPolicy", "default-deny")["spec"]
-    assert deny["podSelector"] == {} and set(deny["policyTypes"]) == {"Ingress", "Egress"}
-    assert "ingress" not in deny and "egress" not in deny
+    assert deny["podSelector"] == {}
+    assert set(deny["policyTypes"]) == {"Ingress", "Egress"}
+    assert "ingress" not in deny
+    assert "egress" not in deny
 
     pods = _pod_labels(docs)
-    platform = {"web", "worker-gpu", "worker-online", "beat", "migrate"}
+    workers = {"worker-gpu", "worker-online", "worker-default"}
+    platform = {"web", *workers, "beat", "migrate"}
     assert platform <= set(pods)
-    for port, clients in ((5432, {"web", "worker-gpu", "worker-online", "migrate"}),
-                          (6379, {"web", "worker-gpu", "worker-online", "beat"})):  # fmt: skip
+    for port, clients in (
+        (5432, {"web", *workers, "migrate"}),
+        (6379, {"web", *workers, "beat"}),
+    ):
         allowed = {
             name
             for name, labels in pods.items()
@@ -663,9 +715,13 @@ def test_only_web_and_workers_reach_postgres_and_redis(overlay: str) -> None:
                 for name, labels in pods.items()
                 for rule in rules
                 if _port_allowed(rule, port)
-                and any("podSelector" in peer and "namespaceSelector" not in peer
-                        and _selects(peer["podSelector"], labels) for peer in rule["from"])
-            }  # fmt: skip
+                and any(
+                    "podSelector" in peer
+                    and "namespaceSelector" not in peer
+                    and _selects(peer["podSelector"], labels)
+                    for peer in rule["from"]
+                )
+            }
             assert admitted == clients, server
     # Nobody may talk to the cloud metadata endpoint.
     for policy in docs:
@@ -689,5 +745,5 @@ def test_only_the_ingress_controller_reaches_web(overlay: str) -> None:
             for rule in rules:
                 assert [p["port"] for p in rule["ports"]] == [8000]
                 assert all("namespaceSelector" in peer for peer in rule["from"])
-        elif name in {"worker-gpu", "worker-online", "beat", "migrate"}:
+        elif name in {"worker-gpu", "worker-online", "worker-default", "beat", "migrate"}:
             assert rules == [], f"{name} accepts no connections"

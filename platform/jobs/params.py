@@ -1,0 +1,23 @@
+"""Parameter schemas shared by the applications' classifier jobs."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+
+class FineTuneParams(serializers.Serializer):
+    method = serializers.ChoiceField(choices=["lora", "full"], default="lora")
+    base_model = serializers.CharField(default="all-MiniLM-L6-v2", max_length=200)
+    epochs = serializers.IntegerField(default=3, min_value=1, max_value=50)
+    batch_size = serializers.IntegerField(default=32, min_value=1, max_value=512)
+    learning_rate = serializers.FloatField(default=5e-4, min_value=1e-7, max_value=1.0)
+    max_length = serializers.IntegerField(default=128, min_value=8, max_value=512)
+    validation_fraction = serializers.FloatField(default=0.1, min_value=0.05, max_value=0.5)
+    early_stopping_patience = serializers.IntegerField(default=2, min_value=0, max_value=20)
+    seed = serializers.IntegerField(default=42)
+    force = serializers.BooleanField(default=False,
+                                     help_text="Promote even if worse than the active version")
+
+
+class BatchInferenceParams(serializers.Serializer):
+    batch_size = serializers.IntegerField(default=64, min_value=1, max_value=1024)

@@ -1,0 +1,468 @@
+"""Writes on datasets, jobs and model versions: submission, dispatch, the worker-side state
+machine (claim → progress → finish) and the sweeper.
+
+State machine::
+
+    queued ──claim──► running ──finish──► succeeded | failed | cancelled
+      ▲                  │ heartbeat stale (worker lost) and attempts left
+      └──── sweeper ─────┘
+
+A job is enqueued only after its row commits (``transaction.on_commit``); Redis losing the
+message, or a worker dying, costs time but never the job: the sweeper re-enqueues it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.db.models import F, Max
+from django.utils import timezone
+
+from billing.models import Meter
+from billing.services import quota_check, usage_record_many
+from jobs.datasets import ParsedDataset, dataset_parse
+from jobs.models import Dataset, Job, JobEvent, ModelVersion
+from jobs.registry import get_app
+from tenancy.context import require_tenant_id, tenant_context, unscoped
+
+logger = logging.getLogger(__name__)
+
+
+class JobError(Exception):
+    """A request the pipeline refuses; ``code`` and ``status`` map onto the API error format."""
+
+    def __init__(self, message: str, *, code: str = "invalid", status: int = 400,
+                 fields: dict[str, list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+        self.fields = fields or {}
+
+
+# --- Datasets -------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def dataset_create(*, app: str, purpose: str, name: str, filename: str, data: bytes,
+                   created_by_id: int | None) -> Dataset:
+    """Validate a whole upload against the app's schema, then store it; on any problem raise
+    ``DatasetInvalid`` and store nothing."""
+    schema = get_app(app).datasets.get(purpose)
+    if schema is None:
+        raise JobError(f"The {app} app has no dataset purpose {purpose!r}.",
+                       fields={"purpose": [f"choose one of {', '.join(get_app(app).datasets)}"]})
+    parsed: ParsedDataset = dataset_parse(data=data, filename=filename, schema=schema,
+                                          max_bytes=settings.DATASET_MAX_BYTES)
+    dataset = Dataset(
+        app=app, purpose=purpose, name=(name or filename)[:200], format=parsed.format,
+        size_bytes=parsed.size_bytes, sha256=parsed.sha256, row_count=parsed.row_count,
+        columns=parsed.columns, label_counts=parsed.label_counts, created_by_id=created_by_id,
+    )
+    extension = "jsonl" if parsed.format == "jsonl" else "csv"
+    # The file is written first; if the row then fails to save, the transaction rolls back
+    # and the orphan file is removed below, so nothing is half-written either way.
+    dataset.file.save(f"{require_tenant_id()}-{parsed.sha256[:16]}.{extension}",
+                      ContentFile(data), save=False)
+    try:
+        dataset.save()
+    except Exception:
+        dataset.file.delete(save=False)
+        raise
+    return dataset
+
+
+def dataset_rows(dataset: Dataset) -> list[dict[str, Any]]:
+    """The dataset's rows, typed by its schema (validated at upload, so parsing succeeds)."""
+    schema = get_app(dataset.app).datasets[dataset.purpose]
+    with dataset.file.open("rb") as handle:
+        data = handle.read()
+    return dataset_parse(data=data, filename=dataset.file.name, schema=schema,
+                         max_bytes=max(len(data), settings.DATASET_MAX_BYTES)).rows
+
+
+@transaction.atomic
+def dataset_delete(*, dataset: Dataset) -> None:
+    if dataset.jobs.exclude(status__in=Job.FINISHED).exists():
+        raise JobError("This dataset is used by a job that has not finished.", code="conflict",
+                       status=409)
+    if dataset.jobs.exists():
+        raise JobError("This dataset is referenced by past jobs; it is kept for their record.",
+                       code="conflict", status=409)
+    file = dataset.file
+    dataset.delete()
+    transaction.on_commit(lambda: file.delete(save=False))
+
+
+# --- Submission -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Submission:
+    job: Job
+    created: bool  # False when an idempotency key returned an earlier job
+
+
+def _request_hash(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def job_submit(*, app: str, kind: str, params: dict[str, Any], dataset_id: int | None = None,
+               model_version_id: int | None = None, idempotency_key: str = "",
+               created_by_id: int | None = None) -> Submission:
+    """Validate, check quota, create and enqueue a job (after commit).
+
+    The same idempotency key with the same request returns the first job; with a different
+    request it is a 409 conflict.
+    """
+    spec = get_app(app)
+    job_kind = spec.job_kinds.get(kind)
+    if job_kind is None:
+        raise JobError(f"The {spec.name} app has no job kind {kind!r}.",
+                       fields={"kind": [f"choose one of {', '.join(spec.job_kinds)}"]})
+    request = {"app": app, "kind": kind, "params": params, "dataset": dataset_id,
+               "model_version": model_version_id}
+    request_hash = _request_hash(request)
+    if idempotency_key:
+        earlier = Job.objects.filter(idempotency_key=idempotency_key).first()
+        if earlier is not None:
+            return _replay(earlier, request_hash)
+
+    serializer = job_kind.params(data=params)
+    if not serializer.is_valid():
+        raise JobError("Some parameters are invalid.",
+                       fields={f"params.{k}": [str(e) for e in v]
+                               for k, v in serializer.errors.items()})
+    dataset = _dataset_for(job_kind, app, dataset_id)
+    version = _version_for(job_kind, app, model_version_id)
+    decision = quota_check(tenant_id=require_tenant_id(), app=app, kind=kind,
+                           items=dataset.row_count if dataset else 0)
+    if not decision.allowed:
+        raise JobError(decision.message, code="quota_exceeded", status=402)
+    try:
+        with transaction.atomic():
+            job = Job.objects.create(
+                app=app, kind=kind, params=serializer.validated_data, dataset=dataset,
+                model_version=version, idempotency_key=idempotency_key,
+                request_hash=request_hash, created_by_id=created_by_id,
+                items_total=dataset.row_count if dataset else None,
+                max_attempts=settings.JOB_MAX_ATTEMPTS,
+            )
+            job_event_add(job=job, kind=JobEvent.Kind.STATUS, message="Queued")
+            _enqueue_on_commit(job)
+    except IntegrityError:
+        # A concurrent request with the same idempotency key won the race.
+        earlier = Job.objects.filter(idempotency_key=idempotency_key).first()
+        if earlier is None:
+            raise
+        return _replay(earlier, request_hash)
+    return Submission(job=job, created=True)
+
+
+def _replay(earlier: Job, request_hash: str) -> Submission:
+    if earlier.request_hash != request_hash:
+        raise JobError("This idempotency key was already used for a different request.",
+                       code="idempotency_conflict", status=409)
+    return Submission(job=earlier, created=False)
+
+
+def _dataset_for(job_kind: Any, app: str, dataset_id: int | None) -> Dataset | None:
+    if not job_kind.dataset_purposes:
+        return None
+    if dataset_id is None:
+        if job_kind.dataset_required:
+            raise JobError("This job needs a dataset.", fields={"dataset": ["is required"]})
+        return None
+    dataset = Dataset.objects.filter(pk=dataset_id, app=app).first()
+    if dataset is None:
+        raise JobError("Dataset not found.", fields={"dataset": ["not found"]})
+    if dataset.purpose not in job_kind.dataset_purposes:
+        raise JobError(
+            f"This job needs a dataset of purpose {' or '.join(job_kind.dataset_purposes)}.",
+            fields={"dataset": [f"has purpose {dataset.purpose!r}"]},
+        )
+    return dataset
+
+
+def _version_for(job_kind: Any, app: str, model_version_id: int | None) -> ModelVersion | None:
+    if model_version_id is not None:
+        version = ModelVersion.objects.filter(pk=model_version_id, app=app).first()
+        if version is None:
+            raise JobError("Model version not found.", fields={"model_version": ["not found"]})
+        return version
+    if job_kind.needs_model_version:
+        return active_version(app=app)  # None: the worker falls back to the platform default
+    return None
+
+
+def active_version(*, app: str) -> ModelVersion | None:
+    return ModelVersion.objects.filter(app=app, status=ModelVersion.Status.ACTIVE).first()
+
+
+def _queue_for(job: Job) -> str:
+    return get_app(job.app).job_kinds[job.kind].queue
+
+
+def _enqueue_on_commit(job: Job) -> None:
+    job_id, queue = job.pk, _queue_for(job)
+    job.enqueued_at = timezone.now()
+    Job.objects.filter(pk=job_id).update(enqueued_at=job.enqueued_at)
+    transaction.on_commit(lambda: enqueue(job_id=job_id, queue=queue))
+
+
+def enqueue(*, job_id: int, queue: str) -> None:
+    """Send the job's id to the workers. By task name: the web tier never imports workers."""
+    from config.celery import app as celery_app
+
+    celery_app.send_task("jobs.run", args=[job_id], queue=queue)
+
+
+@transaction.atomic
+def job_cancel(*, job: Job) -> Job:
+    job = Job.objects.select_for_update().get(pk=job.pk)
+    if job.is_finished:
+        raise JobError(f"The job has already {job.status}.", code="conflict", status=409)
+    if job.status == Job.Status.QUEUED:
+        job.status = Job.Status.CANCELLED
+        job.finished_at = timezone.now()
+        job.cancel_requested = True
+        job.save(update_fields=["status", "finished_at", "cancel_requested"])
+        job_event_add(job=job, kind=JobEvent.Kind.STATUS, message="Cancelled before it started")
+        _notify_finished(job)
+    else:
+        # The worker checks between batches and stops there.
+        job.cancel_requested = True
+        job.save(update_fields=["cancel_requested"])
+        job_event_add(job=job, kind=JobEvent.Kind.STATUS, message="Cancellation requested")
+    return job
+
+
+@transaction.atomic
+def job_retry(*, job: Job) -> Job:
+    job = Job.objects.select_for_update().get(pk=job.pk)
+    if job.status not in (Job.Status.FAILED, Job.Status.CANCELLED):
+        raise JobError("Only failed or cancelled jobs can be retried.", code="conflict",
+                       status=409)
+    job.status = Job.Status.QUEUED
+    job.error = ""
+    job.cancel_requested = False
+    job.finished_at = None
+    job.max_attempts = job.attempts + settings.JOB_MAX_ATTEMPTS
+    job.save(update_fields=["status", "error", "cancel_requested", "finished_at", "max_attempts"])
+    job_event_add(job=job, kind=JobEvent.Kind.STATUS, message="Retried")
+    _enqueue_on_commit(job)
+    return job
+
+
+# --- Events ---------------------------------------------------------------------------------
+
+
+def job_event_add(*, job: Job, kind: str, message: str = "",
+                  data: dict[str, Any] | None = None) -> JobEvent:
+    return JobEvent.objects.create(job=job, kind=kind, message=message[:500], data=data or {})
+
+
+# --- Worker side ----------------------------------------------------------------------------
+
+
+def heartbeat_stale_after() -> timedelta:
+    return timedelta(seconds=settings.JOB_HEARTBEAT_STALE_SECONDS)
+
+
+@transaction.atomic
+def job_claim(*, job_id: int, worker: str) -> Job | None:
+    """Take the job for this worker, or None if there is nothing to do: it finished, was
+    cancelled, or another live worker holds it (a duplicate delivery)."""
+    job = Job.objects.select_for_update().get(pk=job_id)
+    now = timezone.now()
+    if job.is_finished:
+        return None
+    if job.status == Job.Status.RUNNING:
+        fresh = job.heartbeat_at and now - job.heartbeat_at < heartbeat_stale_after()
+        if fresh:
+            return None
+        job_event_add(job=job, kind=JobEvent.Kind.WARNING,
+                      message=f"Worker {job.worker or '?'} was lost; resuming")
+    if job.cancel_requested:
+        _finish(job, Job.Status.CANCELLED, message="Cancelled")
+        return None
+    if job.attempts >= job.max_attempts:
+        _finish(job, Job.Status.FAILED, error=f"Gave up after {job.attempts} attempts "
+                "(the worker was lost each time).")
+        return None
+    job.status = Job.Status.RUNNING
+    job.attempts = F("attempts") + 1
+    job.worker = worker[:200]
+    job.heartbeat_at = now
+    job.started_at = job.started_at or now
+    job.save(update_fields=["status", "attempts", "worker", "heartbeat_at", "started_at"])
+    job.refresh_from_db()
+    job_event_add(job=job, kind=JobEvent.Kind.STATUS,
+                  message=f"Running on {job.worker} (attempt {job.attempts})")
+    return job
+
+
+def job_progress(*, job_id: int, items_done: int | None = None, items_total: int | None = None,
+                 accelerator_seconds: float = 0.0) -> bool:
+    """Record progress and a heartbeat; returns whether cancellation was requested."""
+    updates: dict[str, Any] = {"heartbeat_at": timezone.now()}
+    if items_done is not None:
+        updates["items_done"] = items_done
+    if items_total is not None:
+        updates["items_total"] = items_total
+    if accelerator_seconds:
+        updates["accelerator_seconds"] = F("accelerator_seconds") + accelerator_seconds
+    Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(**updates)
+    return bool(Job.objects.filter(pk=job_id, cancel_requested=True).exists())
+
+
+@transaction.atomic
+def job_finish(*, job_id: int, status: str, metrics: dict[str, Any] | None = None,
+               error: str = "", items: int = 0, accelerator_seconds: float = 0.0) -> Job | None:
+    """Final status, metrics and usage in one transaction: exactly once per job, even if the
+    task runs twice (the second finds the job finished and changes nothing)."""
+    job = Job.objects.select_for_update().get(pk=job_id)
+    if job.is_finished:
+        return None
+    if accelerator_seconds:
+        job.accelerator_seconds += accelerator_seconds
+    if metrics is not None:
+        job.metrics = metrics
+    if status == Job.Status.SUCCEEDED and job.items_total is not None:
+        job.items_done = job.items_total
+    _finish(job, status, error=error)
+    meter = (Meter.TRAINING_ACCELERATOR_SECONDS if job.kind == Job.Kind.FINE_TUNE
+             else Meter.INFERENCE_ACCELERATOR_SECONDS)
+    quantities: dict[str, Any] = {meter: round(job.accelerator_seconds, 3)}
+    if items and job.kind != Job.Kind.FINE_TUNE:
+        quantities[Meter.ITEMS_INFERRED] = items
+    usage_record_many(job_id=job.pk, quantities=quantities, key_prefix=f"job:{job.pk}")
+    return job
+
+
+def _finish(job: Job, status: str, *, error: str = "", message: str = "") -> None:
+    job.status = status
+    job.error = error[:5000]
+    job.finished_at = timezone.now()
+    job.save()
+    job_event_add(job=job, kind=JobEvent.Kind.ERROR if error else JobEvent.Kind.STATUS,
+                  message=message or error or status.capitalize())
+    _notify_finished(job)
+
+
+def _notify_finished(job: Job) -> None:
+    from webhooks.services import webhook_emit
+
+    if job.status in (Job.Status.SUCCEEDED, Job.Status.FAILED):
+        webhook_emit(event=f"job.{job.status}", payload=job_payload(job))
+
+
+def job_payload(job: Job) -> dict[str, Any]:
+    return {
+        "id": job.pk, "app": job.app, "kind": job.kind, "status": job.status,
+        "items_done": job.items_done, "items_total": job.items_total, "metrics": job.metrics,
+        "error": job.error, "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+    }
+
+
+# --- Sweeper --------------------------------------------------------------------------------
+
+
+def job_sweep() -> dict[str, int]:
+    """Staff-wide housekeeping (beat, every 30 s): re-enqueue queued jobs whose message seems
+    lost and running jobs whose worker stopped heartbeating; fail those out of attempts."""
+    now = timezone.now()
+    counts = {"requeued": 0, "recovered": 0, "failed": 0}
+    with unscoped():
+        lost_messages = list(Job.objects.filter(
+            status=Job.Status.QUEUED,
+            enqueued_at__lt=now - timedelta(seconds=settings.JOB_QUEUED_STALE_SECONDS),
+        ).values_list("pk", "tenant_id"))
+        lost_workers = list(Job.objects.filter(
+            status=Job.Status.RUNNING, heartbeat_at__lt=now - heartbeat_stale_after(),
+        ).values_list("pk", "tenant_id"))
+    for job_id, tenant_id in lost_messages:
+        with tenant_context(tenant_id), transaction.atomic():
+            job = Job.objects.select_for_update(skip_locked=True).filter(
+                pk=job_id, status=Job.Status.QUEUED).first()
+            if job is not None:
+                _enqueue_on_commit(job)
+                counts["requeued"] += 1
+    for job_id, tenant_id in lost_workers:
+        with tenant_context(tenant_id), transaction.atomic():
+            job = Job.objects.select_for_update(skip_locked=True).filter(
+                pk=job_id, status=Job.Status.RUNNING,
+                heartbeat_at__lt=now - heartbeat_stale_after()).first()
+            if job is None:
+                continue
+            if job.attempts >= job.max_attempts:
+                _finish(job, Job.Status.FAILED, error=f"The worker was lost {job.attempts} "
+                        "times; giving up. Retry the job to try again.")
+                counts["failed"] += 1
+            else:
+                job.status = Job.Status.QUEUED
+                job.save(update_fields=["status"])
+                job_event_add(job=job, kind=JobEvent.Kind.WARNING,
+                              message=f"Worker {job.worker} stopped responding; re-queued")
+                _enqueue_on_commit(job)
+                counts["recovered"] += 1
+    if any(counts.values()):
+        logger.warning("job sweep", extra=counts)
+    return counts
+
+
+# --- Model versions -------------------------------------------------------------------------
+
+
+@transaction.atomic
+def model_version_create(*, job: Job, label_map: list[str], metrics: dict[str, Any],
+                         artifact_name: str, artifact: bytes, base_model: str, method: str,
+                         force: bool = False) -> ModelVersion:
+    """Store a fine-tune's artefact as a new version and promote it when it is at least as
+    good as the active one on the same validation data (``metrics['baseline']``), or forced."""
+    number = (ModelVersion.objects.filter(app=job.app).aggregate(n=Max("version"))["n"] or 0) + 1
+    version = ModelVersion(
+        app=job.app, version=number, base_model=base_model, method=method, label_map=label_map,
+        metrics=metrics, job=job, artifact_bytes=len(artifact),
+        artifact_sha256=hashlib.sha256(artifact).hexdigest(),
+    )
+    version.artifact.save(f"{require_tenant_id()}/{job.app}/v{number}-{artifact_name}",
+                          ContentFile(artifact), save=False)
+    version.save()
+    current = active_version(app=job.app)
+    score, baseline = metrics.get("macro_f1"), (metrics.get("baseline") or {}).get("macro_f1")
+    if current is None:
+        model_version_activate(version=version, note="First version for this app")
+    elif force:
+        model_version_activate(version=version, note="Promoted by request (forced)")
+    elif score is not None and baseline is not None and score >= baseline:
+        model_version_activate(
+            version=version,
+            note=f"Promoted: macro-F1 {score:.3f} ≥ v{current.version}'s {baseline:.3f} "
+                 "on the same validation data",
+        )
+    else:
+        version.promotion_note = (
+            f"Not promoted: macro-F1 {score if score is not None else float('nan'):.3f} < "
+            f"v{current.version}'s {baseline if baseline is not None else float('nan'):.3f}"
+        )
+        version.save(update_fields=["promotion_note"])
+    return version
+
+
+@transaction.atomic
+def model_version_activate(*, version: ModelVersion, note: str = "") -> ModelVersion:
+    ModelVersion.objects.filter(app=version.app, status=ModelVersion.Status.ACTIVE).exclude(
+        pk=version.pk).update(status=ModelVersion.Status.READY)
+    version.status = ModelVersion.Status.ACTIVE
+    version.activated_at = timezone.now()
+    version.promotion_note = note or version.promotion_note or "Activated"
+    version.save(update_fields=["status", "activated_at", "promotion_note"])
+    return version

@@ -1,0 +1,51 @@
+"""Webhook endpoints and deliveries. Deliveries are created in the same transaction as the
+event they report, and sent by the ``webhooks.deliver`` task after commit."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from webhooks.models import EVENTS, WebhookDelivery, WebhookEndpoint
+from webhooks.urlcheck import check_webhook_url
+
+MAX_ATTEMPTS = 6
+BACKOFF_BASE_SECONDS = 10  # 10 s, 20 s, 40 s, ... between attempts
+
+
+def retry_delay(attempts: int) -> timedelta:
+    return timedelta(seconds=BACKOFF_BASE_SECONDS * 2 ** max(0, attempts - 1))
+
+
+@transaction.atomic
+def webhook_endpoint_create(*, url: str, events: list[str], description: str = "") -> WebhookEndpoint:
+    unknown = sorted(set(events) - set(EVENTS))
+    if unknown:
+        raise ValueError(f"events: unknown event {', '.join(unknown)}; choose from {', '.join(EVENTS)}")
+    check_webhook_url(url)
+    return WebhookEndpoint.objects.create(url=url, events=sorted(set(events)),
+                                          description=description)
+
+
+def webhook_emit(*, event: str, payload: dict[str, Any]) -> list[WebhookDelivery]:
+    """Record a delivery to each active endpoint of the current tenant that wants the event."""
+    deliveries = [
+        WebhookDelivery.objects.create(endpoint=endpoint, event=event, payload=payload,
+                                       next_attempt_at=timezone.now())
+        for endpoint in WebhookEndpoint.objects.filter(is_active=True)
+        if endpoint.wants(event)
+    ]
+    ids = [delivery.pk for delivery in deliveries]
+    if ids:
+        transaction.on_commit(lambda: _send(ids))
+    return deliveries
+
+
+def _send(delivery_ids: list[int]) -> None:
+    from config.celery import app as celery_app
+
+    for delivery_id in delivery_ids:
+        celery_app.send_task("webhooks.deliver", args=[delivery_id], queue="default")

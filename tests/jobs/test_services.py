@@ -1,0 +1,200 @@
+"""Job submission, the worker-side state machine, exactly-once usage and the sweeper."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from billing.models import UsageRecord
+from jobs.datasets import DatasetInvalid
+from jobs.models import Dataset, Job, JobEvent, Prediction
+from jobs.services import (
+    JobError,
+    dataset_rows,
+    job_cancel,
+    job_claim,
+    job_finish,
+    job_progress,
+    job_retry,
+    job_submit,
+    job_sweep,
+)
+from jobs.writeback import bulk_insert_ignore
+from tenancy.context import tenant_context
+from tests.conftest import TenantSetup
+from tests.jobs.conftest import labelled_dataset
+
+
+def _submit(setup: TenantSetup, dataset: Dataset, **kwargs) -> Job:
+    kwargs.setdefault("params", {"epochs": 1})
+    with tenant_context(setup.tenant.pk):
+        return job_submit(app="finance_sentiment", kind="fine_tune", dataset_id=dataset.pk,
+                          created_by_id=setup.owner.pk, **kwargs).job
+
+
+def test_dataset_labels_are_normalised_and_counted(acme: TenantSetup, acme_labelled: Dataset) -> None:
+    assert acme_labelled.row_count == 6
+    assert acme_labelled.label_counts == {"negative": 2, "neutral": 2, "positive": 2}
+    with tenant_context(acme.tenant.pk):
+        rows = dataset_rows(acme_labelled)
+    assert rows[3] == {"text": "Investors cheer $ACME buyback", "label": "positive"}
+
+
+def test_invalid_dataset_names_row_and_column_and_stores_nothing(acme: TenantSetup) -> None:
+    with pytest.raises(DatasetInvalid) as caught:
+        labelled_dataset(acme, b"text,label\nfine,positive\n,negative\nok,bullish-ish\n")
+    problems = [(p.row, p.column) for p in caught.value.problems]
+    assert problems == [(2, "text"), (3, "label")]
+    with tenant_context(acme.tenant.pk):
+        assert not Dataset.objects.exists()
+
+
+def test_submit_validates_params_and_records_defaults(acme: TenantSetup,
+                                                     acme_labelled: Dataset) -> None:
+    job = _submit(acme, acme_labelled, params={"epochs": 2, "method": "full"})
+    assert job.status == Job.Status.QUEUED
+    assert job.params["epochs"] == 2
+    assert job.params["learning_rate"] == pytest.approx(5e-4)
+    assert job.items_total == 6
+    assert job.enqueued_at is not None
+    with tenant_context(acme.tenant.pk), pytest.raises(JobError) as caught:
+        job_submit(app="finance_sentiment", kind="fine_tune", dataset_id=acme_labelled.pk,
+                   params={"epochs": 0, "method": "magic"})
+    assert set(caught.value.fields) == {"params.epochs", "params.method"}
+
+
+def test_submit_refuses_a_dataset_of_the_wrong_purpose_or_tenant(
+    acme: TenantSetup, globex: TenantSetup, acme_labelled: Dataset
+) -> None:
+    with tenant_context(globex.tenant.pk), pytest.raises(JobError) as caught:
+        job_submit(app="finance_sentiment", kind="fine_tune", dataset_id=acme_labelled.pk,
+                   params={})
+    assert caught.value.fields == {"dataset": ["not found"]}
+
+
+def test_idempotent_submission(acme: TenantSetup, acme_labelled: Dataset) -> None:
+    first = _submit(acme, acme_labelled, idempotency_key="abc")
+    again = _submit(acme, acme_labelled, idempotency_key="abc")
+    assert again.pk == first.pk
+    with pytest.raises(JobError) as caught:
+        _submit(acme, acme_labelled, idempotency_key="abc", params={"epochs": 5})
+    assert caught.value.status == 409
+    with tenant_context(acme.tenant.pk):
+        assert Job.objects.count() == 1
+
+
+def test_idempotency_keys_are_per_tenant(acme: TenantSetup, globex: TenantSetup,
+                                         acme_labelled: Dataset) -> None:
+    globex_data = labelled_dataset(globex)
+    a = _submit(acme, acme_labelled, idempotency_key="same")
+    b = _submit(globex, globex_data, idempotency_key="same")
+    assert a.pk != b.pk
+
+
+def test_claim_is_exclusive_while_the_heartbeat_is_fresh(acme: TenantSetup,
+                                                         acme_labelled: Dataset) -> None:
+    job = _submit(acme, acme_labelled)
+    with tenant_context(acme.tenant.pk):
+        claimed = job_claim(job_id=job.pk, worker="w1")
+        assert claimed is not None
+        assert (claimed.status, claimed.attempts, claimed.worker) == ("running", 1, "w1")
+        assert job_claim(job_id=job.pk, worker="w2") is None
+
+
+def test_a_lost_worker_is_taken_over_after_the_heartbeat_goes_stale(
+    acme: TenantSetup, acme_labelled: Dataset
+) -> None:
+    job = _submit(acme, acme_labelled)
+    with tenant_context(acme.tenant.pk):
+        job_claim(job_id=job.pk, worker="w1")
+        Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+        taken = job_claim(job_id=job.pk, worker="w2")
+        assert taken is not None
+        assert (taken.worker, taken.attempts) == ("w2", 2)
+        assert JobEvent.objects.filter(job=job, kind="warning").exists()
+
+
+def test_finish_twice_bills_once(acme: TenantSetup, acme_labelled: Dataset) -> None:
+    with tenant_context(acme.tenant.pk):
+        job = job_submit(app="finance_sentiment", kind="batch_inference",
+                         dataset_id=acme_labelled.pk, params={}).job
+        job_claim(job_id=job.pk, worker="w1")
+        job_progress(job_id=job.pk, items_done=3, accelerator_seconds=1.5)
+        assert job_finish(job_id=job.pk, status="succeeded", items=6,
+                          accelerator_seconds=0.5) is not None
+        assert job_finish(job_id=job.pk, status="succeeded", items=6,
+                          accelerator_seconds=9.0) is None
+        usage = dict(UsageRecord.objects.values_list("meter", "quantity"))
+        job.refresh_from_db()
+    assert usage == {"inference_accelerator_seconds": Decimal("2.000000"),
+                     "items_inferred": Decimal("6.000000")}
+    assert job.items_done == 6
+    assert job.status == "succeeded"
+
+
+def test_cancel_queued_job_and_retry_it(acme: TenantSetup, acme_labelled: Dataset) -> None:
+    job = _submit(acme, acme_labelled)
+    with tenant_context(acme.tenant.pk):
+        cancelled = job_cancel(job=job)
+        assert cancelled.status == "cancelled"
+        with pytest.raises(JobError):
+            job_cancel(job=cancelled)
+        retried = job_retry(job=cancelled)
+        assert (retried.status, retried.cancel_requested) == ("queued", False)
+
+
+def test_cancel_running_job_is_a_request_seen_by_progress(acme: TenantSetup,
+                                                         acme_labelled: Dataset) -> None:
+    job = _submit(acme, acme_labelled)
+    with tenant_context(acme.tenant.pk):
+        job_claim(job_id=job.pk, worker="w1")
+        assert job_progress(job_id=job.pk, items_done=1) is False
+        assert job_cancel(job=job).status == "running"
+        assert job_progress(job_id=job.pk, items_done=2) is True
+
+
+def test_sweeper_requeues_lost_messages_and_recovers_or_fails_lost_workers(
+    acme: TenantSetup, globex: TenantSetup, acme_labelled: Dataset
+) -> None:
+    queued = _submit(acme, acme_labelled, params={"epochs": 1})
+    lost = _submit(acme, acme_labelled, params={"epochs": 2})
+    exhausted = _submit(acme, acme_labelled, params={"epochs": 3})
+    long_ago = timezone.now() - timedelta(hours=2)
+    with tenant_context(acme.tenant.pk):
+        Job.objects.filter(pk=queued.pk).update(enqueued_at=long_ago)
+        for job in (lost, exhausted):
+            job_claim(job_id=job.pk, worker="w1")
+        Job.objects.filter(pk__in=[lost.pk, exhausted.pk]).update(heartbeat_at=long_ago)
+        Job.objects.filter(pk=exhausted.pk).update(attempts=3)
+    counts = job_sweep()
+    assert counts == {"requeued": 1, "recovered": 1, "failed": 1}
+    with tenant_context(acme.tenant.pk):
+        assert Job.objects.get(pk=queued.pk).enqueued_at > long_ago
+        assert Job.objects.get(pk=lost.pk).status == "queued"
+        failed = Job.objects.get(pk=exhausted.pk)
+    assert failed.status == "failed"
+    assert "lost 3 times" in failed.error
+
+
+def test_writeback_inserts_each_item_once(acme: TenantSetup, acme_labelled: Dataset) -> None:
+    job = _submit(acme, acme_labelled)
+    rows = [(job.pk, item, "neutral", 0.9, {"neutral": 0.9}) for item in range(1, 501)]
+    columns = ("job_id", "item", "label", "confidence", "probabilities")
+    with tenant_context(acme.tenant.pk):
+        assert bulk_insert_ignore(Prediction, columns, rows[:300]) == 300
+        assert bulk_insert_ignore(Prediction, columns, rows) == 200
+        assert Prediction.objects.filter(job=job).count() == 500
+        assert Prediction.objects.get(job=job, item=7).probabilities == {"neutral": 0.9}
+
+
+def test_writeback_cannot_write_into_another_tenant(acme: TenantSetup, globex: TenantSetup,
+                                                    acme_labelled: Dataset) -> None:
+    job = _submit(acme, acme_labelled)
+    with tenant_context(globex.tenant.pk):
+        bulk_insert_ignore(Prediction, ("job_id", "item", "label", "confidence", "probabilities"),
+                           [(job.pk, 1, "neutral", 0.5, {})])
+    with tenant_context(acme.tenant.pk):
+        assert not Prediction.objects.exists()

@@ -1,0 +1,124 @@
+"""Runs one job on a worker: claim it under its tenant, hand it to the application's
+handler with a :class:`JobContext`, and record how it ended.
+
+The handler reports progress and training events through the context, which also keeps the
+heartbeat fresh and turns a cancellation request into :class:`Cancelled` between batches.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from celery.exceptions import SoftTimeLimitExceeded
+
+from jobs.models import Job, JobEvent
+from jobs.registry import get_app
+from jobs.services import job_claim, job_event_add, job_finish, job_progress
+from tenancy.context import tenant_context, unscoped
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL_SECONDS = 1.0
+
+
+class Cancelled(Exception):  # noqa: N818  (control flow, not an error)
+    """Raised inside a handler when the job's cancellation was requested."""
+
+
+@dataclass
+class Outcome:
+    metrics: dict[str, Any] = field(default_factory=dict)
+    items: int = 0
+
+
+class JobContext:
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self._last_flush = time.monotonic()
+        self._cancel_requested = False
+        self._items_done: int | None = None
+        self._items_total: int | None = None
+
+    def _flush(self) -> None:
+        now = time.monotonic()
+        self._cancel_requested = job_progress(
+            job_id=self.job.pk, items_done=self._items_done, items_total=self._items_total,
+            accelerator_seconds=now - self._last_flush,
+        )
+        self._last_flush = now
+
+    def progress(self, items_done: int, items_total: int | None = None, *,
+                 force: bool = False) -> None:
+        """Record progress (throttled to once a second) and the heartbeat with it."""
+        self._items_done = items_done
+        if items_total is not None:
+            self._items_total = items_total
+        if force or time.monotonic() - self._last_flush >= PROGRESS_INTERVAL_SECONDS:
+            self._flush()
+
+    def should_cancel(self) -> bool:
+        if time.monotonic() - self._last_flush >= PROGRESS_INTERVAL_SECONDS:
+            self._flush()
+        return self._cancel_requested
+
+    def check_cancelled(self) -> None:
+        if self.should_cancel():
+            raise Cancelled
+
+    def event(self, kind: str, message: str = "", **data: Any) -> None:
+        job_event_add(job=self.job, kind=kind, message=message, data=data)
+
+    def unbilled_seconds(self) -> float:
+        return time.monotonic() - self._last_flush
+
+
+def _handler(job: Job) -> Callable[[Job, JobContext], Outcome]:
+    path = get_app(job.app).job_kinds[job.kind].handler
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+
+
+def execute(*, job_id: int, worker: str) -> None:
+    with unscoped():
+        tenant_id = Job.objects.values_list("tenant_id", flat=True).filter(pk=job_id).first()
+    if tenant_id is None:
+        logger.warning("job %s no longer exists", job_id)
+        return
+    structlog.contextvars.bind_contextvars(tenant_id=tenant_id, job_id=job_id)
+    try:
+        with tenant_context(tenant_id):
+            _execute(job_id=job_id, worker=worker)
+    finally:
+        structlog.contextvars.unbind_contextvars("tenant_id", "job_id")
+
+
+def _execute(*, job_id: int, worker: str) -> None:
+    job = job_claim(job_id=job_id, worker=worker)
+    if job is None:
+        return
+    context = JobContext(job)
+    try:
+        outcome = _handler(job)(job, context)
+    except Cancelled:
+        job_finish(job_id=job_id, status=Job.Status.CANCELLED,
+                   accelerator_seconds=context.unbilled_seconds())
+    except SoftTimeLimitExceeded:
+        job_finish(job_id=job_id, status=Job.Status.FAILED,
+                   error="The job ran past its time limit.",
+                   accelerator_seconds=context.unbilled_seconds())
+    except Exception as error:
+        logger.exception("job %s failed", job_id)
+        job_finish(job_id=job_id, status=Job.Status.FAILED,
+                   error=f"{type(error).__name__}: {error}",
+                   accelerator_seconds=context.unbilled_seconds())
+    else:
+        job_event_add(job=job, kind=JobEvent.Kind.METRICS, message="Final metrics",
+                      data=outcome.metrics)
+        job_finish(job_id=job_id, status=Job.Status.SUCCEEDED, metrics=outcome.metrics,
+                   items=outcome.items, accelerator_seconds=context.unbilled_seconds())
