@@ -104,27 +104,55 @@ def subprocess_env() -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def celery_worker(subprocess_env: dict[str, str]) -> Iterator[subprocess.Popen]:
-    """A real Celery worker process on the test Redis and the test database."""
-    from config.celery import app
+class WorkerFactory:
+    """Starts real Celery worker processes (solo pool: the task runs in the process itself,
+    so killing it is killing the task) on the test Redis and test database."""
 
-    name = f"test-{uuid.uuid4().hex[:8]}@%h"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default,gpu,online",
-         "-P", "solo", "-n", name, "--without-mingle", "--without-gossip", "--loglevel=WARNING"],
-        env=subprocess_env, cwd=settings.BASE_DIR,
-    )
-    try:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.processes: list[subprocess.Popen] = []
+
+    def start(self, **extra_env: str) -> subprocess.Popen:
+        from config.celery import app
+
+        name = f"test-{uuid.uuid4().hex[:8]}@%h"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default,gpu,online",
+             "-P", "solo", "-n", name, "--without-mingle", "--without-gossip",
+             "--loglevel=WARNING"],
+            env={**self.env, **extra_env}, cwd=settings.BASE_DIR,
+        )
+        self.processes.append(process)
         deadline = time.monotonic() + 60
-        while not app.control.ping(timeout=0.5):
+        hostname = name.replace("%h", "")
+        while not any(hostname in reply_name for reply in app.control.ping(timeout=0.5)
+                      for reply_name in reply):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("Celery worker did not start")
-        yield process
+        return process
+
+    def stop_all(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture
+def workers(subprocess_env: dict[str, str]) -> Iterator[WorkerFactory]:
+    factory = WorkerFactory(subprocess_env)
+    try:
+        yield factory
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        factory.stop_all()
+
+
+@pytest.fixture
+def celery_worker(workers: WorkerFactory) -> subprocess.Popen:
+    """One real Celery worker process on the test Redis and the test database."""
+    return workers.start()

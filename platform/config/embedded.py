@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -69,11 +70,35 @@ def _start_postgres(pgdata: Path) -> str:
     import pgserver  # local-only dependency
 
     pgdata.mkdir(parents=True, exist_ok=True)
+    _forget_dead_holders(pgdata)
     server = pgserver.get_server(pgdata, cleanup_mode="stop")
     info = server.get_postmaster_info()
     socket_dir = str(info.socket_dir)
     _bootstrap_postgres(socket_dir)
     return f"postgresql://{APP_ROLE}@{quote(socket_dir, safe='')}/{APP_DATABASE}"
+
+
+def _forget_dead_holders(pgdata: Path) -> None:
+    """pgserver stops the server when the last process holding it exits, but a process that
+    was killed never says goodbye and would keep the server up forever: drop dead pids."""
+    holders = pgdata / ".handle_pids.json"
+    if not holders.exists():
+        return
+    try:
+        pids = json.loads(holders.read_text())
+    except ValueError:
+        pids = []
+    holders.write_text(json.dumps([pid for pid in pids if _process_alive(int(pid))]))
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _bootstrap_postgres(socket_dir: str) -> None:
@@ -110,10 +135,9 @@ def _redis_binary() -> str:
 def _pid_alive(pid_file: Path) -> bool:
     try:
         pid = int(pid_file.read_text().strip())
-        os.kill(pid, 0)
-    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+    except (FileNotFoundError, ValueError):
         return False
-    return True
+    return _process_alive(pid)
 
 
 def _start_redis(directory: Path) -> str:

@@ -259,6 +259,9 @@ JOB_SOFT_TIME_LIMIT_SECONDS = env.int("JOB_SOFT_TIME_LIMIT_SECONDS", default=6 *
 # Where workers keep checkpoints and unpacked model artefacts (local disk, not storage).
 MODEL_WORK_DIR = Path(env.str("MODEL_WORK_DIR", default=str(BASE_DIR / ".data" / "models")))
 MODEL_CACHE_SIZE = env.int("MODEL_CACHE_SIZE", default=8)
+DEFAULT_BASE_MODEL = "all-MiniLM-L6-v2"
+# Further base models tenants may fine-tune from: {"name": "/local/path or hub id"}.
+BASE_MODELS: dict[str, str] = env.json("BASE_MODELS", default={})
 WEBHOOKS_ALLOW_PRIVATE_URLS = env.bool("WEBHOOKS_ALLOW_PRIVATE_URLS", default=False)
 
 # --- Logging --------------------------------------------------------------------------------

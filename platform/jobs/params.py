@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from rest_framework import serializers
+
+
+def base_model_names() -> list[str]:
+    return [settings.DEFAULT_BASE_MODEL, *settings.BASE_MODELS]
 
 
 class FineTuneParams(serializers.Serializer):
@@ -17,6 +22,13 @@ class FineTuneParams(serializers.Serializer):
     seed = serializers.IntegerField(default=42)
     force = serializers.BooleanField(default=False,
                                      help_text="Promote even if worse than the active version")
+
+    def validate_base_model(self, value: str) -> str:
+        if value not in base_model_names():
+            raise serializers.ValidationError(
+                f"unknown base model; choose one of {', '.join(base_model_names())}"
+            )
+        return value
 
 
 class BatchInferenceParams(serializers.Serializer):
