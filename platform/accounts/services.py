@@ -238,8 +238,22 @@ def invitation_accept(
 
 
 @transaction.atomic
-def invitation_revoke(*, invitation_id: int) -> None:
-    Invitation.objects.filter(pk=invitation_id, accepted_at__isnull=True).delete()
+def invitation_revoke(
+    *, actor: Membership, invitation_id: int, request: HttpRequest | None = None
+) -> None:
+    if not actor.has_role(Role.ADMIN):
+        raise InvitationError("Only owners and admins can revoke invitations.")
+    invitation = Invitation.objects.filter(pk=invitation_id, accepted_at__isnull=True).first()
+    if invitation is None:
+        return
+    invitation.delete()
+    audit_record(
+        action=AuditEvent.Action.INVITATION_REVOKED,
+        tenant_id=invitation.tenant_id,
+        actor_id=actor.user_id,
+        target=invitation.email,
+        request=request,
+    )
 
 
 

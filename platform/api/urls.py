@@ -4,11 +4,17 @@ from rest_framework.routers import SimpleRouter
 
 from api.keys import ApiKeyViewSet
 from api.views import MeView
+from jobs.api import DatasetViewSet, JobViewSet, ModelVersionViewSet
+from webhooks.api import WebhookEndpointViewSet
 
 app_name = "api"
 
 router = SimpleRouter(trailing_slash=False)
 router.register("api-keys", ApiKeyViewSet, basename="api-key")
+router.register("datasets", DatasetViewSet, basename="dataset")
+router.register("jobs", JobViewSet, basename="job")
+router.register("models", ModelVersionViewSet, basename="model-version")
+router.register("webhooks", WebhookEndpointViewSet, basename="webhook")
 
 urlpatterns = [
     path("me", MeView.as_view(), name="me"),

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
+from rest_framework.exceptions import NotAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -24,7 +25,8 @@ class MeView(APIView):
     def get(self, request: Request) -> Response:
         http = tenant_request(request)
         tenant, key, membership = http.tenant, http.api_key, http.membership
-        assert tenant is not None  # HasTenant permission
+        if tenant is None:  # HasTenant has already refused such a request
+            raise NotAuthenticated()
         return Response(
             {
                 "tenant": {"id": tenant.pk, "slug": tenant.slug, "name": tenant.name},

@@ -21,6 +21,7 @@ class AuditEvent(models.Model):
         API_KEY_REVOKED = "api_key_revoked", "API key revoked"
         ROLE_CHANGED = "role_changed", "Role changed"
         MEMBER_INVITED = "member_invited", "Member invited"
+        INVITATION_REVOKED = "invitation_revoked", "Invitation revoked"
         MEMBER_JOINED = "member_joined", "Member joined"
         MEMBER_REMOVED = "member_removed", "Member removed"
         TENANT_STATUS_CHANGED = "tenant_status_changed", "Tenant status changed"

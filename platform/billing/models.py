@@ -9,7 +9,9 @@ from tenancy.models import TenantOwnedModel
 
 class Meter(models.TextChoices):
     TRAINING_ACCELERATOR_SECONDS = "training_accelerator_seconds", "Accelerator seconds (training)"
-    INFERENCE_ACCELERATOR_SECONDS = "inference_accelerator_seconds", "Accelerator seconds (inference)"
+    INFERENCE_ACCELERATOR_SECONDS = (
+        "inference_accelerator_seconds", "Accelerator seconds (inference)"
+    )
     ITEMS_INFERRED = "items_inferred", "Items inferred"
     CHAT_MESSAGES = "chat_messages", "Chat messages"
     RECOMMENDATION_REQUESTS = "recommendation_requests", "Recommendation requests"

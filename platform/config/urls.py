@@ -10,6 +10,7 @@ urlpatterns = [
     path("console/", admin.site.urls),
     path("api/v1/", include("api.urls")),
     path("accounts/", include("accounts.urls")),
+    path("", include("jobs.urls")),
     path("", include("dashboard.urls")),
 ]
 

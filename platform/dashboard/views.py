@@ -14,7 +14,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from accounts.models import ApiKey, Invitation
 from accounts.services import (
@@ -26,7 +26,7 @@ from accounts.services import (
 )
 from dashboard import selectors
 from dashboard.forms import ApiKeyCreateForm, InviteForm, grantable_roles
-from tenancy.models import Membership, Role
+from tenancy.models import ROLE_RANK, Membership, Role
 from tenancy.selectors import membership_list
 from tenancy.services import (
     MembershipError,
@@ -53,7 +53,7 @@ def workspace_view(minimum_role: str | None = None) -> Callable[[View], View]:
             if membership is None:
                 return render(request, "dashboard/no_workspace.html")
             if minimum_role is not None and not membership.has_role(minimum_role):
-                raise PermissionDenied("Only owners and admins can do this.")
+                raise PermissionDenied(_roles_allowed_message(minimum_role))
             return view(request, *args, **kwargs)
 
         return wrapper
@@ -61,10 +61,16 @@ def workspace_view(minimum_role: str | None = None) -> Callable[[View], View]:
     return decorator
 
 
+def _roles_allowed_message(minimum_role: str) -> str:
+    allowed = [f"{label.lower()}s" for value, label in Role.choices
+               if ROLE_RANK[Role(value)] >= ROLE_RANK[Role(minimum_role)]]
+    return f"Only {' and '.join(allowed)} can do this."
+
+
 # --- Overview and tenant switcher -----------------------------------------------------------
 
 
-@require_GET
+@require_safe
 @workspace_view()
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard/home.html", {"overview": selectors.workspace_overview()})
@@ -87,7 +93,7 @@ def tenant_switch_view(request: HttpRequest) -> HttpResponse:
 # --- Settings: workspace and members --------------------------------------------------------
 
 
-@require_GET
+@require_safe
 @workspace_view()
 def settings_workspace(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard/settings/workspace.html")
@@ -179,7 +185,8 @@ def member_remove(request: HttpRequest, pk: int) -> HttpResponse:
 @workspace_view(Role.ADMIN)
 def invitation_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
     invitation = get_object_or_404(Invitation, pk=pk, accepted_at__isnull=True)
-    invitation_revoke(invitation_id=invitation.pk)
+    actor: Membership = request.membership  # type: ignore[attr-defined]
+    invitation_revoke(actor=actor, invitation_id=invitation.pk, request=request)
     messages.success(request, f"The invitation for {invitation.email} was revoked.")
     return redirect("dashboard:settings_members")
 

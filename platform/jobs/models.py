@@ -190,7 +190,8 @@ class Prediction(TenantOwnedModel):
 
     class Meta:
         constraints: ClassVar = [
-            models.UniqueConstraint(fields=["tenant", "job", "item"], name="prediction_job_item_uniq"),
+            models.UniqueConstraint(fields=["tenant", "job", "item"],
+                                    name="prediction_job_item_uniq"),
         ]
 
     def __str__(self) -> str:

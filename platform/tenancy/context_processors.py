@@ -5,7 +5,6 @@ from typing import Any
 from django.http import HttpRequest
 
 
-
 def tenant(request: HttpRequest) -> dict[str, Any]:
     return {
         "current_tenant": getattr(request, "tenant", None),

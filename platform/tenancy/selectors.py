@@ -29,7 +29,8 @@ def resolve_session_membership(request: TenantHttpRequest) -> Membership | None:
     Also keeps the user's memberships on the request for the tenant switcher.
     """
     user_id = request.user.pk
-    assert user_id is not None  # only called for signed-in users
+    if user_id is None:  # anonymous: no memberships
+        return None
     memberships = memberships_for_user(user_id=user_id)
     request.user_memberships = memberships
     if not memberships:

@@ -47,7 +47,8 @@ def tenant_set_status(
 
 
 def _owner_count() -> int:
-    return Membership.objects.filter(role=Role.OWNER).count()
+    # Locks the owners' rows: two owners demoting each other at once cannot both succeed.
+    return len(Membership.objects.select_for_update().filter(role=Role.OWNER).values_list("pk"))
 
 
 def _check_can_manage(actor: Membership, target: Membership, new_role: str | None) -> None:

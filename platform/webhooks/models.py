@@ -29,7 +29,9 @@ class WebhookEndpoint(TenantOwnedModel):
 
     class Meta:
         ordering: ClassVar = ["-created_at"]
-        indexes: ClassVar = [models.Index(fields=["tenant", "is_active"], name="webhook_tenant_active")]
+        indexes: ClassVar = [
+            models.Index(fields=["tenant", "is_active"], name="webhook_tenant_active")
+        ]
 
     def __str__(self) -> str:
         return self.url
@@ -61,7 +63,8 @@ class WebhookDelivery(TenantOwnedModel):
     class Meta:
         ordering: ClassVar = ["-created_at"]
         indexes: ClassVar = [
-            models.Index(fields=["tenant", "endpoint", "-created_at"], name="delivery_endpoint_time"),
+            models.Index(fields=["tenant", "endpoint", "-created_at"],
+                         name="delivery_endpoint_time"),
         ]
 
     def __str__(self) -> str:

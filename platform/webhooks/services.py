@@ -21,10 +21,14 @@ def retry_delay(attempts: int) -> timedelta:
 
 
 @transaction.atomic
-def webhook_endpoint_create(*, url: str, events: list[str], description: str = "") -> WebhookEndpoint:
+def webhook_endpoint_create(
+    *, url: str, events: list[str], description: str = ""
+) -> WebhookEndpoint:
     unknown = sorted(set(events) - set(EVENTS))
     if unknown:
-        raise ValueError(f"events: unknown event {', '.join(unknown)}; choose from {', '.join(EVENTS)}")
+        raise ValueError(
+            f"events: unknown event {', '.join(unknown)}; choose from {', '.join(EVENTS)}"
+        )
     check_webhook_url(url)
     return WebhookEndpoint.objects.create(url=url, events=sorted(set(events)),
                                           description=description)

@@ -3,24 +3,23 @@ server. Playwright never downloads a browser here: it launches /usr/bin/chromium
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 from django.db import connections
 from playwright.sync_api import Page, sync_playwright
 
-# Playwright's sync API runs an event loop in this thread, which makes Django refuse ORM calls
-# ("You cannot call this from an async context") in the test body; the calls are still sync.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
 CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture
-def page() -> Iterator[Page]:
-    # Function-scoped on purpose: Playwright's event loop must not outlive the browser test
-    # and run under the rest of the suite.
+def page(monkeypatch: pytest.MonkeyPatch) -> Iterator[Page]:
+    # Playwright's sync API runs an event loop in this thread, which makes Django refuse ORM
+    # calls ("You cannot call this from an async context") in the test body, though they are
+    # still synchronous. Set for this fixture only: a process-wide setting leaks into the rest
+    # of the suite (e.g. `check --deploy` in a subprocess reports async.E001).
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    # Function-scoped, so that Playwright's event loop never outlives the browser test.
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,

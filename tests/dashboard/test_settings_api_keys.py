@@ -37,7 +37,9 @@ def test_members_and_viewers_get_403(acme: TenantSetup, role: str) -> None:
     client = Client()
     client.force_login(acme.add_member(role).user)
 
-    assert client.get(reverse(URL)).status_code == 403
+    page = client.get(reverse(URL))
+    assert page.status_code == 403
+    assert "Only owners and admins can do this." in page.content.decode()
     assert client.post(reverse(URL), {"name": "x", "scopes": ["read"]}).status_code == 403
     assert client.post(reverse("dashboard:api_key_revoke",
                                args=[acme.api_key.pk])).status_code == 403

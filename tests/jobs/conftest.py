@@ -8,14 +8,14 @@ from tenancy.context import tenant_context
 from tests.conftest import TenantSetup
 
 LABELLED_CSV = (
-    "text,label\n"
-    "Shares of $ACME soar after record quarter,positive\n"
-    "$ACME misses estimates and cuts guidance,negative\n"
-    "ACME to hold annual meeting on Tuesday,neutral\n"
-    "Investors cheer $ACME buyback,1\n"
-    "Regulators fine ACME over accounting,0\n"
-    "ACME reports results in line,2\n"
-).encode()
+    b"text,label\n"
+    b"Shares of $ACME soar after record quarter,positive\n"
+    b"$ACME misses estimates and cuts guidance,negative\n"
+    b"ACME to hold annual meeting on Tuesday,neutral\n"
+    b"Investors cheer $ACME buyback,1\n"
+    b"Regulators fine ACME over accounting,0\n"
+    b"ACME reports results in line,2\n"
+)
 
 
 def labelled_dataset(setup: TenantSetup, data: bytes = LABELLED_CSV) -> Dataset:

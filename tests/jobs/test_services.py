@@ -35,7 +35,9 @@ def _submit(setup: TenantSetup, dataset: Dataset, **kwargs) -> Job:
                           created_by_id=setup.owner.pk, **kwargs).job
 
 
-def test_dataset_labels_are_normalised_and_counted(acme: TenantSetup, acme_labelled: Dataset) -> None:
+def test_dataset_labels_are_normalised_and_counted(
+    acme: TenantSetup, acme_labelled: Dataset
+) -> None:
     assert acme_labelled.row_count == 6
     assert acme_labelled.label_counts == {"negative": 2, "neutral": 2, "positive": 2}
     with tenant_context(acme.tenant.pk):

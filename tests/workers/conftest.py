@@ -46,7 +46,8 @@ def sentiment_rows(count: int, seed: int = 0) -> list[tuple[str, str]]:
     for index in range(count):
         label = ("positive", "negative", "neutral")[index % 3]
         phrase = rng.choice({"positive": POSITIVE, "negative": NEGATIVE, "neutral": NEUTRAL}[label])
-        rows.append((f"{rng.choice(COMPANIES)} {phrase} in {rng.choice(['Q1', 'Q2', 'Q3'])}", label))
+        quarter = rng.choice(["Q1", "Q2", "Q3"])
+        rows.append((f"{rng.choice(COMPANIES)} {phrase} in {quarter}", label))
     return rows
 
 

@@ -2,9 +2,9 @@
 
 import django.contrib.postgres.fields
 import django.db.models.deletion
-import webhooks.models
 from django.db import migrations, models
 
+import webhooks.models
 from tenancy.rls import EnableRowLevelSecurity
 
 
