@@ -81,7 +81,8 @@ class JobContext:
 def _handler(job: Job) -> Callable[[Job, JobContext], Outcome]:
     path = get_app(job.app).job_kinds[job.kind].handler
     module, _, name = path.partition(":")
-    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+    handler: Callable[[Job, JobContext], Outcome] = getattr(importlib.import_module(module), name)
+    return handler
 
 
 def execute(*, job_id: int, worker: str) -> None:

@@ -23,7 +23,9 @@ class InviteForm(forms.Form):
 
     def __init__(self, *args: Any, actor: Membership, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["role"].choices = grantable_roles(actor)
+        role_field = self.fields["role"]
+        assert isinstance(role_field, forms.ChoiceField)  # noqa: S101  (narrowing for mypy)
+        role_field.choices = grantable_roles(actor)
 
 
 class ApiKeyCreateForm(forms.Form):

@@ -84,7 +84,7 @@ def dataset_rows(dataset: Dataset) -> list[dict[str, Any]]:
     schema = get_app(dataset.app).datasets[dataset.purpose]
     with dataset.file.open("rb") as handle:
         data = handle.read()
-    return dataset_parse(data=data, filename=dataset.file.name, schema=schema,
+    return dataset_parse(data=data, filename=dataset.file.name or "", schema=schema,
                          max_bytes=max(len(data), settings.DATASET_MAX_BYTES)).rows
 
 

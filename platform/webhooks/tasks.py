@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from typing import Any
 
 from celery import shared_task
 from django.utils import timezone
@@ -19,7 +20,7 @@ TIMEOUT_SECONDS = 10
 
 
 @shared_task(name="webhooks.deliver", bind=True, acks_late=True, max_retries=MAX_ATTEMPTS)
-def deliver(self, delivery_id: int) -> str:  # type: ignore[no-untyped-def]
+def deliver(self: Any, delivery_id: int) -> str:
     with unscoped():
         tenant_id = WebhookDelivery.objects.values_list("tenant_id", flat=True).get(pk=delivery_id)
     with tenant_context(tenant_id):
