@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -62,6 +62,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, TenantContextMissing):
         exc = exceptions.NotAuthenticated()
+    elif isinstance(exc, RequestDataTooBig):
+        exc = ApiError(400, "request_too_large",
+                       "The request body is larger than this endpoint accepts; upload large "
+                       "data as a file.")
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

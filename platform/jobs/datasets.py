@@ -65,6 +65,13 @@ class ParsedDataset:
         return len(self.rows)
 
 
+def human_bytes(size: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}".replace(".0 ", " ")
+    return f"{size} bytes"
+
+
 def detect_format(filename: str, data: bytes) -> str:
     name = filename.lower()
     if name.endswith((".jsonl", ".ndjson")):
@@ -153,7 +160,7 @@ def dataset_parse(*, data: bytes, filename: str, schema: DatasetSchema,
     """Parse and validate a whole file; raise :class:`DatasetInvalid` listing what is wrong."""
     if len(data) > max_bytes:
         raise DatasetInvalid([Problem(
-            f"the file is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB"
+            f"the file is {human_bytes(len(data))}; the limit is {human_bytes(max_bytes)}"
         )])
     if not data.strip():
         raise DatasetInvalid([Problem("the file is empty")])

@@ -30,7 +30,7 @@ from billing.models import Meter
 from billing.services import quota_check, usage_record_many
 from jobs.datasets import ParsedDataset, dataset_parse
 from jobs.models import Dataset, Job, JobEvent, ModelVersion
-from jobs.registry import get_app
+from jobs.registry import AppSpec, UnknownApp, all_apps, get_app
 from tenancy.context import require_tenant_id, tenant_context, unscoped
 
 logger = logging.getLogger(__name__)
@@ -47,6 +47,15 @@ class JobError(Exception):
         self.fields = fields or {}
 
 
+def _app(label: str) -> AppSpec:
+    try:
+        return get_app(label)
+    except UnknownApp:
+        names = ", ".join(spec.label for spec in all_apps())
+        raise JobError(f"Unknown application {label!r}.",
+                       fields={"app": [f"choose one of {names}"]}) from None
+
+
 # --- Datasets -------------------------------------------------------------------------------
 
 
@@ -55,7 +64,7 @@ def dataset_create(*, app: str, purpose: str, name: str, filename: str, data: by
                    created_by_id: int | None) -> Dataset:
     """Validate a whole upload against the app's schema, then store it; on any problem raise
     ``DatasetInvalid`` and store nothing."""
-    schema = get_app(app).datasets.get(purpose)
+    schema = _app(app).datasets.get(purpose)
     if schema is None:
         raise JobError(f"The {app} app has no dataset purpose {purpose!r}.",
                        fields={"purpose": [f"choose one of {', '.join(get_app(app).datasets)}"]})
@@ -122,7 +131,7 @@ def job_submit(*, app: str, kind: str, params: dict[str, Any], dataset_id: int |
     The same idempotency key with the same request returns the first job; with a different
     request it is a 409 conflict.
     """
-    spec = get_app(app)
+    spec = _app(app)
     job_kind = spec.job_kinds.get(kind)
     if job_kind is None:
         raise JobError(f"The {spec.name} app has no job kind {kind!r}.",

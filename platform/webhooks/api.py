@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status
@@ -22,8 +21,12 @@ from rest_framework.viewsets import GenericViewSet
 from api.errors import ApiError
 from api.viewsets import TenantScopedViewSetMixin
 from webhooks.models import EVENTS, WebhookDelivery, WebhookEndpoint
-from webhooks.services import webhook_endpoint_create
-from webhooks.urlcheck import UnsafeUrl, check_webhook_url
+from webhooks.services import (
+    webhook_endpoint_create,
+    webhook_endpoint_rotate_secret,
+    webhook_endpoint_update,
+)
+from webhooks.urlcheck import UnsafeUrl
 
 
 class WebhookEndpointSerializer(serializers.ModelSerializer):
@@ -71,28 +74,6 @@ def _field_error(error: ValueError, default_field: str) -> ApiError:
     return ApiError(400, "validation_error", detail, {field: [detail]})
 
 
-# TODO(jobs owner): move into webhooks.services as webhook_endpoint_update /
-# webhook_endpoint_rotate_secret; they live here only because that module is not this
-# change's to edit.
-@transaction.atomic
-def _endpoint_update(*, endpoint: WebhookEndpoint, changes: dict[str, Any]) -> WebhookEndpoint:
-    if "url" in changes and changes["url"] != endpoint.url:
-        check_webhook_url(changes["url"])
-    if "events" in changes:
-        changes["events"] = sorted(set(changes["events"]))
-    for name, value in changes.items():
-        setattr(endpoint, name, value)
-    endpoint.save(update_fields=list(changes))
-    return endpoint
-
-
-@transaction.atomic
-def _endpoint_rotate_secret(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
-    endpoint.secret = WebhookEndpoint._meta.get_field("secret").get_default()
-    endpoint.save(update_fields=["secret"])
-    return endpoint
-
-
 @extend_schema_view(
     list=extend_schema(summary="List webhook endpoints"),
     retrieve=extend_schema(summary="A webhook endpoint"),
@@ -124,7 +105,7 @@ class WebhookEndpointViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin,
         except ValueError as error:
             raise _field_error(error, "url") from error
         if not fields["is_active"]:
-            endpoint = _endpoint_update(endpoint=endpoint, changes={"is_active": False})
+            endpoint = webhook_endpoint_update(endpoint=endpoint, changes={"is_active": False})
         return Response(WebhookEndpointWithSecretSerializer(endpoint).data,
                         status=status.HTTP_201_CREATED)
 
@@ -143,7 +124,8 @@ class WebhookEndpointViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin,
         payload = WebhookEndpointWriteSerializer(data=request.data, partial=partial)
         payload.is_valid(raise_exception=True)
         try:
-            endpoint = _endpoint_update(endpoint=endpoint, changes=dict(payload.validated_data))
+            endpoint = webhook_endpoint_update(endpoint=endpoint,
+                                               changes=dict(payload.validated_data))
         except ValueError as error:
             raise _field_error(error, "url") from error
         return Response(WebhookEndpointSerializer(endpoint).data)
@@ -152,7 +134,7 @@ class WebhookEndpointViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin,
                    request=None, responses=WebhookEndpointWithSecretSerializer)
     @action(detail=True, methods=["post"], url_path="rotate-secret")
     def rotate_secret(self, request: Request, pk: str) -> Response:
-        endpoint = _endpoint_rotate_secret(endpoint=self.get_object())
+        endpoint = webhook_endpoint_rotate_secret(endpoint=self.get_object())
         return Response(WebhookEndpointWithSecretSerializer(endpoint).data)
 
     @extend_schema(summary="The endpoint's delivery log, newest first",

@@ -14,7 +14,7 @@ EVENTS = (
 )
 
 
-def _new_secret() -> str:
+def new_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
 
 
@@ -23,7 +23,7 @@ class WebhookEndpoint(TenantOwnedModel):
     description = models.CharField(max_length=200, blank=True)
     events = ArrayField(models.CharField(max_length=60), default=list,
                         help_text="Event names to send; empty means all")
-    secret = models.CharField(max_length=80, default=_new_secret)
+    secret = models.CharField(max_length=80, default=new_secret)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -9,7 +9,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from webhooks.models import EVENTS, WebhookDelivery, WebhookEndpoint
+from webhooks.models import EVENTS, WebhookDelivery, WebhookEndpoint, new_secret
 from webhooks.urlcheck import check_webhook_url
 
 MAX_ATTEMPTS = 6
@@ -32,6 +32,32 @@ def webhook_endpoint_create(
     check_webhook_url(url)
     return WebhookEndpoint.objects.create(url=url, events=sorted(set(events)),
                                           description=description)
+
+
+@transaction.atomic
+def webhook_endpoint_update(
+    *, endpoint: WebhookEndpoint, changes: dict[str, Any]
+) -> WebhookEndpoint:
+    """Apply validated changes; a new URL is checked like a new endpoint's."""
+    if "url" in changes and changes["url"] != endpoint.url:
+        check_webhook_url(changes["url"])
+    if "events" in changes:
+        unknown = sorted(set(changes["events"]) - set(EVENTS))
+        if unknown:
+            raise ValueError(f"events: unknown event {', '.join(unknown)}")
+        changes["events"] = sorted(set(changes["events"]))
+    for name, value in changes.items():
+        setattr(endpoint, name, value)
+    endpoint.save(update_fields=list(changes))
+    return endpoint
+
+
+@transaction.atomic
+def webhook_endpoint_rotate_secret(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
+    """A new signing secret; the old one stops verifying at once."""
+    endpoint.secret = new_secret()
+    endpoint.save(update_fields=["secret"])
+    return endpoint
 
 
 def webhook_emit(*, event: str, payload: dict[str, Any]) -> list[WebhookDelivery]:

@@ -12,8 +12,8 @@ from tenancy.services import tenant_set_status
 from tests.conftest import TenantSetup
 from tests.factories import UserFactory
 
-NOT_BUILT_YET = ["Support bot", "Finance sentiment", "Recommendations", "Jobs", "Models",
-                 "Datasets", "Usage"]
+NOT_BUILT_YET = ["Support bot", "Finance sentiment", "Recommendations", "Usage"]
+BUILT = {"Jobs": "jobs:job_list", "Models": "jobs:model_list", "Datasets": "jobs:dataset_list"}
 
 
 def test_overview_shows_workspace_role_and_counts(acme: TenantSetup) -> None:
@@ -37,6 +37,10 @@ def test_navigation_has_every_section_and_no_dead_links(acme: TenantSetup) -> No
         assert f'aria-disabled="true">{section} <span class="badge badge-soon">Soon</span>' in page
     assert 'href="#"' not in page
     assert f'href="{reverse("dashboard:settings_workspace")}"' in page
+    client = acme.browser()
+    for section, url_name in BUILT.items():
+        assert f'href="{reverse(url_name)}">{section}</a>' in page
+        assert client.get(reverse(url_name)).status_code == 200
 
 
 def test_sign_out_is_a_post_form(acme: TenantSetup) -> None:

@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
                 ('url', models.URLField(max_length=500)),
                 ('description', models.CharField(blank=True, max_length=200)),
                 ('events', django.contrib.postgres.fields.ArrayField(base_field=models.CharField(max_length=60), default=list, help_text='Event names to send; empty means all', size=None)),
-                ('secret', models.CharField(default=webhooks.models._new_secret, max_length=80)),
+                ('secret', models.CharField(default=webhooks.models.new_secret, max_length=80)),
                 ('is_active', models.BooleanField(default=True)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('tenant', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.CASCADE, to='tenancy.tenant')),

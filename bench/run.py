@@ -1,0 +1,39 @@
+"""``make bench``: run every benchmark, each in its own process, in a fixed order.
+
+Each writes its figures to ``bench/results.json`` (name → value, unit, baseline, ratio) and
+prints them; this runner prints the whole table at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BENCHMARKS = ["writeback.py", "inference.py", "finetune.py"]
+
+
+def main() -> int:
+    selected = sys.argv[1:] or BENCHMARKS
+    failed = []
+    for name in selected:
+        print(f"\n=== {name} ===", flush=True)
+        result = subprocess.run([sys.executable, str(HERE / name)], check=False)  # noqa: S603
+        if result.returncode != 0:
+            failed.append(name)
+    results_file = HERE / "results.json"
+    results = json.loads(results_file.read_text()) if results_file.exists() else {}
+    print("\n=== bench/results.json ===")
+    for key, figure in sorted(results.items()):
+        ratio = figure.get("ratio")
+        print(f"{key:45s} {figure['value']:>12.4g} {figure['unit']:10s}"
+              + (f" ratio {ratio:.3g}" if ratio is not None else ""))
+    if failed:
+        print(f"failed: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

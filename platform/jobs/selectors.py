@@ -1,0 +1,302 @@
+"""Reads on datasets, jobs, events, predictions and model versions.
+
+Everything tenant-owned goes through the tenant-scoped managers, so it only ever sees the
+current tenant's rows; ``queue_overview`` is the one staff-wide read (Redis and Celery, no
+tenant data).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+
+from jobs.datasets import DatasetInvalid, Problem
+from jobs.models import Dataset, Job, JobEvent, ModelVersion, Prediction
+from jobs.registry import AppSpec, DatasetSchema, all_apps
+from tenancy.context import tenant_context
+
+logger = logging.getLogger(__name__)
+
+QUEUES = ("default", "gpu", "online")
+EVENTS_PAGE_SIZE = 200
+CSV_CHUNK_ROWS = 2000
+
+
+# --- Registry ---------------------------------------------------------------------------------
+
+
+def dataset_schemas() -> list[tuple[AppSpec, DatasetSchema]]:
+    """Every (app, dataset schema) pair, for upload forms and their column reference."""
+    return [(spec, schema) for spec in all_apps() for schema in spec.datasets.values()]
+
+
+def job_kind_names() -> list[str]:
+    return sorted({kind for spec in all_apps() for kind in spec.job_kinds})
+
+
+# --- Datasets --------------------------------------------------------------------------------
+
+
+def dataset_too_large(size: int) -> DatasetInvalid:
+    """The refusal for an upload over ``DATASET_MAX_BYTES``, checked by the views before the
+    file is read into memory (the service checks again)."""
+    limit = settings.DATASET_MAX_BYTES
+    return DatasetInvalid([Problem(
+        f"the file is {human_bytes(size)}; the limit is {human_bytes(limit)}"
+    )])
+
+
+def human_bytes(size: int) -> str:
+    if size < 1024:
+        return f"{size} bytes"
+    scaled, unit = size / 1024, "KB"
+    for bigger in ("MB", "GB"):
+        if scaled < 1024:
+            break
+        scaled, unit = scaled / 1024, bigger
+    return f"{scaled:.1f} {unit}"
+
+
+def dataset_list(*, app: str | None = None, purpose: str | None = None) -> QuerySet[Dataset]:
+    datasets = Dataset.objects.all()
+    if app:
+        datasets = datasets.filter(app=app)
+    if purpose:
+        datasets = datasets.filter(purpose=purpose)
+    return datasets.order_by("-created_at", "-id")
+
+
+def dataset_list_for_kind(*, kind: str) -> QuerySet[Dataset]:
+    """Datasets that a job of ``kind`` accepts, in any app that has that kind."""
+    accepted = Q(pk__in=[])
+    for spec in all_apps():
+        job_kind = spec.job_kinds.get(kind)
+        if job_kind is not None and job_kind.dataset_purposes:
+            accepted |= Q(app=spec.label, purpose__in=job_kind.dataset_purposes)
+    return Dataset.objects.filter(accepted).order_by("-created_at", "-id")
+
+
+# --- Jobs ------------------------------------------------------------------------------------
+
+
+def job_list(*, app: str | None = None, kind: str | None = None,
+             status: str | None = None) -> QuerySet[Job]:
+    jobs = Job.objects.select_related("dataset", "model_version")
+    if app:
+        jobs = jobs.filter(app=app)
+    if kind:
+        jobs = jobs.filter(kind=kind)
+    if status:
+        jobs = jobs.filter(status=status)
+    return jobs.order_by("-created_at", "-id")
+
+
+def job_events_after(*, job: Job, after: int = 0,
+                     limit: int = EVENTS_PAGE_SIZE) -> list[JobEvent]:
+    """The job's events with an id above ``after``, oldest first: a poller passes the last id
+    it has seen and gets only what is new."""
+    return list(JobEvent.objects.filter(job=job, id__gt=after).order_by("id")[:limit])
+
+
+def job_events_recent(*, job: Job, limit: int = 100) -> list[JobEvent]:
+    """The last ``limit`` events, oldest first (the dashboard's live log)."""
+    newest = list(JobEvent.objects.filter(job=job).order_by("-id")[:limit])
+    return newest[::-1]
+
+
+def scalar_metrics(metrics: dict[str, Any]) -> list[tuple[str, str]]:
+    """The single-number entries of a metrics dict, formatted (nested ones, such as the
+    confusion matrix, have their own displays)."""
+    return [
+        (name, f"{value:.4f}" if isinstance(value, float) else str(value))
+        for name, value in (metrics or {}).items()
+        if isinstance(value, int | float | str) and not isinstance(value, bool)
+    ]
+
+
+def job_model_version(*, job: Job) -> ModelVersion | None:
+    """The version a fine-tune produced, if any."""
+    return ModelVersion.objects.filter(job=job).first()
+
+
+def prediction_list(*, job: Job) -> QuerySet[Prediction]:
+    return Prediction.objects.filter(job=job)
+
+
+def prediction_labels(*, job: Job) -> list[str]:
+    """Column order of the probabilities: the model's label map when known."""
+    if job.model_version_id is not None and job.model_version and job.model_version.label_map:
+        return list(job.model_version.label_map)
+    first = Prediction.objects.filter(job=job).order_by("item").first()
+    return sorted(first.probabilities) if first is not None else []
+
+
+def prediction_csv_chunks(*, job: Job) -> Iterator[str]:
+    """The job's predictions as CSV text, in chunks read by keyset (memory stays flat).
+
+    A streamed response is consumed after the request's tenant context has closed, so the
+    header is prepared here, eagerly, and each later chunk is read inside its own
+    ``tenant_context``; the context never spans a ``yield``.
+    """
+    labels = prediction_labels(job=job)
+    return _prediction_csv_stream(tenant_id=job.tenant_id, job_id=job.pk, labels=labels)
+
+
+def _csv_text(rows: list[list[Any]]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue()
+
+
+def _prediction_csv_stream(*, tenant_id: int, job_id: int, labels: list[str]) -> Iterator[str]:
+    yield _csv_text([["item", "label", "confidence", *(f"p_{label}" for label in labels)]])
+    last_item = 0
+    while True:
+        with tenant_context(tenant_id):
+            chunk = list(
+                Prediction.objects.filter(job_id=job_id, item__gt=last_item)
+                .order_by("item")
+                .values_list("item", "label", "confidence", "probabilities")[:CSV_CHUNK_ROWS]
+            )
+        if not chunk:
+            return
+        yield _csv_text([
+            [item, label, f"{confidence:.6f}",
+             *(f"{probabilities.get(name, 0.0):.6f}" for name in labels)]
+            for item, label, confidence, probabilities in chunk
+        ])
+        last_item = chunk[-1][0]
+
+
+# --- Model versions --------------------------------------------------------------------------
+
+
+def model_version_list(*, app: str | None = None,
+                       status: str | None = None) -> QuerySet[ModelVersion]:
+    versions = ModelVersion.objects.all()
+    if app:
+        versions = versions.filter(app=app)
+    if status:
+        versions = versions.filter(status=status)
+    return versions.order_by("-created_at", "-id")
+
+
+@dataclass(frozen=True)
+class ClassMetrics:
+    label: str
+    precision: float | None
+    recall: float | None
+    f1: float | None
+    support: int | None
+
+
+@dataclass(frozen=True)
+class ModelMetrics:
+    """A version's validation metrics shaped for a page: the confusion matrix as rows of
+    (true label, counts per predicted label, share of the row for shading)."""
+
+    accuracy: float | None
+    macro_f1: float | None
+    validation_size: int | None
+    baseline_macro_f1: float | None
+    labels: list[str] = field(default_factory=list)
+    per_class: list[ClassMetrics] = field(default_factory=list)
+    matrix: list[tuple[str, list[tuple[int, float]]]] = field(default_factory=list)
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+def model_version_metrics(*, version: ModelVersion) -> ModelMetrics:
+    metrics = version.metrics or {}
+    labels = list(metrics.get("labels") or version.label_map or [])
+    raw_per_class = metrics.get("per_class") or {}
+    # jsonb does not keep key order: list the classes in the label map's order.
+    ordered = [label for label in labels if label in raw_per_class]
+    ordered += sorted(set(raw_per_class) - set(ordered))
+    per_class = [
+        ClassMetrics(label=label, precision=_number(values.get("precision")),
+                     recall=_number(values.get("recall")), f1=_number(values.get("f1")),
+                     support=values.get("support"))
+        for label in ordered
+        if isinstance(values := raw_per_class[label], dict)
+    ]
+    matrix: list[tuple[str, list[tuple[int, float]]]] = []
+    raw_matrix = metrics.get("confusion_matrix")
+    if isinstance(raw_matrix, list) and len(raw_matrix) == len(labels):
+        for label, row in zip(labels, raw_matrix, strict=True):
+            total = sum(row) or 1
+            matrix.append((label, [(int(count), count / total) for count in row]))
+    baseline = metrics.get("baseline")
+    if not isinstance(baseline, dict):
+        baseline = {}
+    return ModelMetrics(
+        accuracy=_number(metrics.get("accuracy")),
+        macro_f1=_number(metrics.get("macro_f1")),
+        validation_size=metrics.get("validation_size"),
+        baseline_macro_f1=_number(baseline.get("macro_f1")),
+        labels=labels,
+        per_class=per_class,
+        matrix=matrix,
+    )
+
+
+# --- Queues and workers (console, staff-wide) ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkerStatus:
+    name: str
+    active_tasks: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class QueueOverview:
+    depths: dict[str, int | None]  # None: Redis did not answer
+    workers: list[WorkerStatus]
+    redis_error: str = ""
+    workers_error: str = ""
+
+
+def queue_overview(*, timeout: float = 1.0) -> QueueOverview:
+    """Messages waiting per Celery queue (``LLEN`` on the broker's lists) and the workers that
+    answer a ping within ``timeout``, with their running tasks. Never raises: a broker or
+    worker that does not answer shows as an error on the page."""
+    from config.celery import app as celery_app
+    from config.redis import redis_client
+
+    depths: dict[str, int | None] = dict.fromkeys(QUEUES)
+    redis_error = workers_error = ""
+    try:
+        pipe = redis_client().pipeline()
+        for queue in QUEUES:
+            pipe.llen(queue)
+        depths = dict(zip(QUEUES, (int(n) for n in pipe.execute()), strict=True))
+    except Exception as error:  # a console page must render whatever Redis does
+        logger.warning("queue depths unavailable: %s", error)
+        redis_error = str(error) or error.__class__.__name__
+
+    workers: list[WorkerStatus] = []
+    try:
+        replies = celery_app.control.inspect(timeout=timeout).ping() or {}
+        names = sorted(replies)
+        active: dict[str, list[dict[str, Any]]] = {}
+        if names:
+            # Addressed to the workers that just answered, so it returns as soon as they all
+            # reply instead of waiting out the timeout.
+            active = celery_app.control.inspect(
+                destination=names, timeout=timeout, limit=len(names)).active() or {}
+        workers = [WorkerStatus(name=name, active_tasks=active.get(name, [])) for name in names]
+    except Exception as error:
+        logger.warning("worker inspection failed: %s", error)
+        workers_error = str(error) or error.__class__.__name__
+    return QueueOverview(depths=depths, workers=workers, redis_error=redis_error,
+                         workers_error=workers_error)

@@ -1,0 +1,365 @@
+"""Dashboard pages for datasets, jobs and model versions.
+
+Each view checks the role, calls one service or selector and renders. Every query goes
+through the tenant-scoped managers, so another tenant's id is simply not found (404).
+Viewers read; members upload datasets and run jobs; admins activate model versions.
+Downloads link to the API endpoints, which accept the dashboard's session.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from dashboard.views import workspace_view
+from jobs import selectors
+from jobs.datasets import DatasetInvalid
+from jobs.models import Dataset, Job, ModelVersion
+from jobs.registry import all_apps
+from jobs.services import (
+    JobError,
+    dataset_create,
+    dataset_delete,
+    job_cancel,
+    job_retry,
+    job_submit,
+    model_version_activate,
+)
+from tenancy.models import Membership, Role
+
+PAGE_SIZE = 50
+LIVE_EVENTS = 100
+
+
+def _membership(request: HttpRequest) -> Membership:
+    return request.membership  # type: ignore[attr-defined]
+
+
+def _require_role(request: HttpRequest, role: str, action: str) -> None:
+    if not _membership(request).has_role(role):
+        raise PermissionDenied(f"Your role cannot {action}.")
+
+
+# --- Forms -----------------------------------------------------------------------------------
+
+
+class DatasetUploadForm(forms.Form):
+    app = forms.ChoiceField(label="Application")
+    purpose = forms.ChoiceField(help_text="Which of the application's formats the file follows")
+    name = forms.CharField(
+        max_length=200, required=False,
+        widget=forms.TextInput(attrs={"placeholder": "Defaults to the file name"}))
+    file = forms.FileField(help_text="CSV or JSON lines, UTF-8", allow_empty_file=True,
+                           widget=forms.ClearableFileInput(attrs={"accept": ".csv,.jsonl,.ndjson"}))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        apps = all_apps()
+        app_field: Any = self.fields["app"]
+        purpose_field: Any = self.fields["purpose"]
+        app_field.choices = [(spec.label, spec.name) for spec in apps]
+        purpose_field.choices = [
+            (spec.name, [(schema.purpose, schema.purpose) for schema in spec.datasets.values()])
+            for spec in apps
+        ]
+
+
+class JobSubmitForm(forms.Form):
+    """Shared by the two submit forms: the app comes from the chosen dataset, and a hidden
+    idempotency key makes a double-click or a resent POST return the job already created."""
+
+    kind = ""
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=200)
+    # Querysets are set per form, inside the request: a tenant-scoped manager cannot be
+    # queried at import time.
+    dataset: forms.ModelChoiceField[Dataset] = forms.ModelChoiceField(queryset=None)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("initial", {}).setdefault("idempotency_key", uuid.uuid4().hex)
+        kwargs.setdefault("prefix", self.kind)
+        super().__init__(*args, **kwargs)
+        field: Any = self.fields["dataset"]
+        field.queryset = selectors.dataset_list_for_kind(kind=self.kind)
+        field.label_from_instance = (
+            lambda d: f"{d.name} · {d.app} · {d.purpose} · {d.row_count} rows")
+
+    def params(self) -> dict[str, Any]:
+        return {}
+
+    def model_version_id(self) -> int | None:
+        return None
+
+    def add_service_error(self, error: JobError) -> None:
+        if not error.fields:
+            self.add_error(None, str(error))
+        for name, problems in error.fields.items():
+            field = name.removeprefix("params.")
+            for problem in problems:
+                if field in self.fields:
+                    self.add_error(field, problem)
+                else:
+                    self.add_error(None, f"{name}: {problem}")
+
+
+class FineTuneForm(JobSubmitForm):
+    kind = Job.Kind.FINE_TUNE
+    method = forms.ChoiceField(choices=[("lora", "LoRA adapter (small, fast)"),
+                                        ("full", "Full fine-tuning")], initial="lora")
+    epochs = forms.IntegerField(min_value=1, max_value=50, initial=3)
+    force = forms.BooleanField(
+        required=False, label="Promote even if worse than the active version")
+
+    def params(self) -> dict[str, Any]:
+        return {"method": self.cleaned_data["method"], "epochs": self.cleaned_data["epochs"],
+                "force": self.cleaned_data["force"]}
+
+
+class BatchInferenceForm(JobSubmitForm):
+    kind = Job.Kind.BATCH_INFERENCE
+    model_version: forms.ModelChoiceField[ModelVersion] = forms.ModelChoiceField(
+        queryset=None, required=False, empty_label="The app's active version")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field: Any = self.fields["model_version"]
+        field.queryset = selectors.model_version_list()
+        field.label_from_instance = (
+            lambda v: f"{v.app} v{v.version} ({v.get_status_display().lower()})")
+
+    def model_version_id(self) -> int | None:
+        version = self.cleaned_data.get("model_version")
+        return version.pk if version is not None else None
+
+
+SUBMIT_FORMS: dict[str, type[JobSubmitForm]] = {
+    Job.Kind.FINE_TUNE: FineTuneForm,
+    Job.Kind.BATCH_INFERENCE: BatchInferenceForm,
+}
+
+
+def _choice(request: HttpRequest, name: str, allowed: list[str]) -> str:
+    value = request.GET.get(name, "")
+    return value if value in allowed else ""
+
+
+# --- Datasets --------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@workspace_view()
+def dataset_list(request: HttpRequest) -> HttpResponse:
+    """The datasets, and (members) the upload form with its validation report."""
+    form = DatasetUploadForm()
+    refusal: DatasetInvalid | None = None
+    status = 200
+    if request.method == "POST":
+        _require_role(request, Role.MEMBER, "upload datasets")
+        form = DatasetUploadForm(request.POST, request.FILES)
+        if form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                if upload.size > settings.DATASET_MAX_BYTES:
+                    raise selectors.dataset_too_large(upload.size)
+                dataset = dataset_create(
+                    app=form.cleaned_data["app"], purpose=form.cleaned_data["purpose"],
+                    name=form.cleaned_data["name"], filename=upload.name, data=upload.read(),
+                    created_by_id=request.user.pk,
+                )
+            except DatasetInvalid as error:
+                refusal = error
+            except JobError as error:
+                field = next(iter(error.fields), None)
+                form.add_error(field if field in form.fields else None, str(error))
+            else:
+                messages.success(request, f"“{dataset.name}” was uploaded: "
+                                          f"{dataset.row_count} rows.")
+                return redirect("jobs:dataset_detail", pk=dataset.pk)
+        status = 400
+    app = _choice(request, "app", [spec.label for spec in all_apps()])
+    page = Paginator(selectors.dataset_list(app=app or None), PAGE_SIZE).get_page(
+        request.GET.get("page"))
+    return render(request, "jobs/datasets.html", {
+        "page": page, "form": form, "refusal": refusal, "app_filter": app,
+        "schemas": selectors.dataset_schemas(), "apps": all_apps(),
+        "max_bytes": selectors.human_bytes(settings.DATASET_MAX_BYTES),
+    }, status=status)
+
+
+@require_safe
+@workspace_view()
+def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    dataset = get_object_or_404(selectors.dataset_list(), pk=pk)
+    return render(request, "jobs/dataset_detail.html", {
+        "dataset": dataset,
+        "jobs": selectors.job_list().filter(dataset=dataset)[:20],
+    })
+
+
+@require_POST
+@workspace_view()
+def dataset_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_role(request, Role.MEMBER, "delete datasets")
+    dataset = get_object_or_404(selectors.dataset_list(), pk=pk)
+    try:
+        dataset_delete(dataset=dataset)
+    except JobError as error:
+        messages.error(request, str(error))
+        return redirect("jobs:dataset_detail", pk=dataset.pk)
+    messages.success(request, f"“{dataset.name}” was deleted.")
+    return redirect("jobs:dataset_list")
+
+
+# --- Jobs ------------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@workspace_view()
+def job_list(request: HttpRequest) -> HttpResponse:
+    """Jobs with their progress, and (members) the forms that submit them."""
+    submit_forms = {kind: form_class() for kind, form_class in SUBMIT_FORMS.items()}
+    status = 200
+    if request.method == "POST":
+        _require_role(request, Role.MEMBER, "run jobs")
+        form_class = SUBMIT_FORMS.get(request.POST.get("kind", ""))
+        if form_class is None:
+            messages.error(request, "Choose a kind of job to run.")
+            return redirect("jobs:job_list")
+        form = form_class(request.POST)
+        submit_forms[form.kind] = form
+        if form.is_valid():
+            dataset: Dataset = form.cleaned_data["dataset"]
+            try:
+                submission = job_submit(
+                    app=dataset.app, kind=form.kind, params=form.params(),
+                    dataset_id=dataset.pk, model_version_id=form.model_version_id(),
+                    idempotency_key=form.cleaned_data["idempotency_key"],
+                    created_by_id=request.user.pk,
+                )
+            except JobError as error:
+                if error.code == "idempotency_conflict":
+                    # The page was sent before with other values (back button, edit, send):
+                    # a fresh key lets the user send it again deliberately.
+                    data = request.POST.copy()
+                    data[form.add_prefix("idempotency_key")] = uuid.uuid4().hex
+                    form = form_class(data)
+                    submit_forms[form.kind] = form
+                    form.is_valid()
+                    form.add_error(None, "This form had already been sent. Check the jobs "
+                                         "below, or send it again to run another job.")
+                else:
+                    form.add_service_error(error)
+            else:
+                if submission.created:
+                    messages.success(request, f"Job #{submission.job.pk} was queued.")
+                return redirect("jobs:job_detail", pk=submission.job.pk)
+        status = 400
+
+    filters = {
+        "app": _choice(request, "app", [spec.label for spec in all_apps()]),
+        "kind": _choice(request, "kind", selectors.job_kind_names()),
+        "status": _choice(request, "status", list(Job.Status.values)),
+    }
+    jobs = selectors.job_list(**{name: value or None for name, value in filters.items()})
+    page = Paginator(jobs, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "jobs/jobs.html", {
+        "page": page, "filters": filters, "apps": all_apps(),
+        "kinds": selectors.job_kind_names(), "statuses": Job.Status.choices,
+        "fine_tune_form": submit_forms[Job.Kind.FINE_TUNE],
+        "batch_form": submit_forms[Job.Kind.BATCH_INFERENCE],
+    }, status=status)
+
+
+def _job_context(job: Job) -> dict[str, Any]:
+    return {
+        "job": job,
+        "events": selectors.job_events_recent(job=job, limit=LIVE_EVENTS),
+        "summary_metrics": selectors.scalar_metrics(job.metrics),
+        "produced_version": (selectors.job_model_version(job=job)
+                             if job.kind == Job.Kind.FINE_TUNE else None),
+        "has_predictions": selectors.prediction_list(job=job).exists(),
+    }
+
+
+@require_safe
+@workspace_view()
+def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    job = get_object_or_404(selectors.job_list(), pk=pk)
+    return render(request, "jobs/job_detail.html", _job_context(job))
+
+
+@require_safe
+@workspace_view()
+def job_live(request: HttpRequest, pk: int) -> HttpResponse:
+    """The live part of the job page (status, progress, events), polled by htmx every 2 s
+    while the job is unfinished; the finished job's partial carries no trigger, so polling
+    stops by itself."""
+    job = get_object_or_404(selectors.job_list(), pk=pk)
+    return render(request, "jobs/_job_live.html", _job_context(job))
+
+
+def _job_action(request: HttpRequest, pk: int, service: Any, done: str) -> HttpResponse:
+    job = get_object_or_404(selectors.job_list(), pk=pk)
+    try:
+        service(job=job)
+    except JobError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, done.format(job=job))
+    return redirect("jobs:job_detail", pk=job.pk)
+
+
+@require_POST
+@workspace_view()
+def job_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_role(request, Role.MEMBER, "cancel jobs")
+    return _job_action(request, pk, job_cancel, "Cancellation of job #{job.pk} requested.")
+
+
+@require_POST
+@workspace_view()
+def job_retry_view(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_role(request, Role.MEMBER, "retry jobs")
+    return _job_action(request, pk, job_retry, "Job #{job.pk} was queued again.")
+
+
+# --- Model versions --------------------------------------------------------------------------
+
+
+@require_safe
+@workspace_view()
+def model_list(request: HttpRequest) -> HttpResponse:
+    app = _choice(request, "app", [spec.label for spec in all_apps()])
+    page = Paginator(selectors.model_version_list(app=app or None), PAGE_SIZE).get_page(
+        request.GET.get("page"))
+    return render(request, "jobs/models.html", {
+        "page": page, "app_filter": app, "apps": all_apps(),
+        "rows": [(version, selectors.model_version_metrics(version=version))
+                 for version in page.object_list],
+    })
+
+
+@require_safe
+@workspace_view()
+def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    version = get_object_or_404(selectors.model_version_list(), pk=pk)
+    return render(request, "jobs/model_detail.html", {
+        "version": version, "metrics": selectors.model_version_metrics(version=version),
+    })
+
+
+@require_POST
+@workspace_view(Role.ADMIN)
+def model_activate_view(request: HttpRequest, pk: int) -> HttpResponse:
+    version = get_object_or_404(selectors.model_version_list(), pk=pk)
+    model_version_activate(version=version, note=f"Activated by {request.user}")
+    messages.success(request, f"{version} is now the active version.")
+    return redirect("jobs:model_list")
