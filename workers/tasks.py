@@ -24,3 +24,20 @@ def run_job(self: Any, job_id: int) -> None:
     from workers.execution import execute
 
     execute(job_id=job_id, worker=self.request.hostname or "worker")
+
+
+@shared_task(name="online.classify", acks_late=False, ignore_result=False)
+def online_classify(tenant_id: int, app: str, texts: list[str]) -> list[dict[str, Any]]:
+    """Real-time classification on the ``online`` queue: a few texts, the tenant's active
+    model (or the platform default), answered within the caller's timeout."""
+    from tenancy.context import tenant_context
+    from workers.handlers.text_classification import classifier_for_app
+
+    with tenant_context(tenant_id):
+        classifier, version = classifier_for_app(app)
+        predictions = [p for chunk in classifier.classify(texts) for p in chunk]
+    return [
+        {"label": p.label, "probabilities": {k: round(v, 6) for k, v in p.probabilities.items()},
+         "model_version": version.version if version else "default"}
+        for p in predictions
+    ]

@@ -6,6 +6,7 @@ With no ``DATABASE_URL`` / ``REDIS_URL``, embedded PostgreSQL and Redis are star
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 from urllib.parse import unquote
@@ -90,6 +91,10 @@ INSTALLED_APPS = [
     "console.apps.ConsoleConfig",
     "dashboard",
 ]
+# Worker nodes add their own Django app (management commands such as train_default_model);
+# the web image has neither torch nor workers/, and never loads it.
+if importlib.util.find_spec("torch") is not None and importlib.util.find_spec("workers"):
+    INSTALLED_APPS.append("workers.apps.WorkersConfig")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -244,9 +249,19 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Worker-only task modules: imported when a worker starts, never by the web tier.
 CELERY_IMPORTS = ["workers.tasks"]
-CELERY_TASK_ROUTES = {"jobs.sweep": {"queue": "default"}, "webhooks.deliver": {"queue": "default"}}
+CELERY_TASK_ROUTES = {
+    "jobs.sweep": {"queue": "default"},
+    "webhooks.deliver": {"queue": "default"},
+    "online.*": {"queue": "online"},
+}
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "sweep-jobs": {"task": "jobs.sweep", "schedule": env.float("JOB_SWEEP_SECONDS", default=30.0)},
+    # Finance sentiment: claim due RSS/Atom feeds (each polled by its own task) and evaluate
+    # every tenant's alert rules.
+    "finance-poll-feeds": {"task": "finance.poll_feeds", "schedule": 60.0,
+                           "options": {"queue": "default"}},
+    "finance-evaluate-alerts": {"task": "finance.evaluate_alerts", "schedule": 300.0,
+                                "options": {"queue": "default"}},
 }
 
 # --- Jobs and models ------------------------------------------------------------------------
@@ -259,6 +274,13 @@ JOB_SOFT_TIME_LIMIT_SECONDS = env.int("JOB_SOFT_TIME_LIMIT_SECONDS", default=6 *
 # Where workers keep checkpoints and unpacked model artefacts (local disk, not storage).
 MODEL_WORK_DIR = Path(env.str("MODEL_WORK_DIR", default=str(BASE_DIR / ".data" / "models")))
 MODEL_CACHE_SIZE = env.int("MODEL_CACHE_SIZE", default=8)
+# The public datasets used for default models, the demo and benchmarks (../shared/datasets).
+SHARED_DATASETS_DIR = Path(env.str("SHARED_DATASETS_DIR",
+                                   default=str(BASE_DIR.parent / "shared" / "datasets")))
+# Platform default models (one folder per app), used by tenants without their own fine-tune.
+DEFAULT_MODELS_DIR = Path(env.str("DEFAULT_MODELS_DIR", default=str(BASE_DIR / "models")))
+# Real-time inference (the `online` queue): how long the web tier waits for a worker.
+ONLINE_TIMEOUT_SECONDS = env.float("ONLINE_TIMEOUT_SECONDS", default=10.0)
 DEFAULT_BASE_MODEL = "all-MiniLM-L6-v2"
 # Further base models tenants may fine-tune from: {"name": "/local/path or hub id"}.
 BASE_MODELS: dict[str, str] = env.json("BASE_MODELS", default={})

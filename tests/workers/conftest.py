@@ -60,3 +60,37 @@ def to_csv(rows: list[tuple[str, ...]], header: str) -> bytes:
     writer.writerow(header.split(","))
     writer.writerows(rows)
     return buffer.getvalue().encode()
+
+
+@pytest.fixture(scope="session")
+def tiny_artifact(tiny_base: Path, tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A tiny sentiment classifier fine-tuned in this process once per session, zipped the way
+    fine-tune jobs store model versions."""
+    from workers.handlers.text_classification import _zip_dir
+    from workers.runtime import classifier as runtime
+    from workers.runtime.base_models import register_base
+
+    register_base(TINY_BASE_NAME, str(tiny_base))
+    output = tmp_path_factory.mktemp("tiny-artifact") / "artifact"
+    rows = sentiment_rows(150)
+    result = runtime.fine_tune_classifier(
+        [text for text, _ in rows], [label for _, label in rows], output_dir=output,
+        label_names=["negative", "neutral", "positive"], base=TINY_BASE_NAME, method="full",
+        epochs=4, batch_size=16, learning_rate=5e-3, seed=0, early_stopping_patience=None,
+    )
+    if result.classifier is not None:
+        result.classifier.release()
+    return _zip_dir(output)
+
+
+def install_version(setup, artifact: bytes, app: str = "finance_sentiment"):  # noqa: ANN001, ANN201
+    """An active model version of ``app`` for ``setup``'s tenant, from a tiny artefact."""
+    from jobs.models import Job
+    from jobs.services import model_version_create
+    from tenancy.context import tenant_context
+
+    with tenant_context(setup.tenant.pk):
+        job = Job.objects.create(app=app, kind="fine_tune", status="succeeded")
+        return model_version_create(job=job, label_map=["negative", "neutral", "positive"],
+                                    metrics={"macro_f1": 0.9}, artifact_name="artifact.zip",
+                                    artifact=artifact, base_model=TINY_BASE_NAME, method="full")

@@ -18,7 +18,7 @@ from jobs.models import Dataset, Job, JobEvent, ModelVersion, Prediction
 from jobs.services import dataset_create, job_cancel, job_submit, job_sweep
 from tenancy.context import tenant_context
 from tests.conftest import TenantSetup, WorkerFactory
-from tests.workers.conftest import TINY_BASE_NAME, sentiment_rows, to_csv
+from tests.workers.conftest import TINY_BASE_NAME, install_version, sentiment_rows, to_csv
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -105,12 +105,13 @@ def test_fine_tune_then_batch_inference(acme: TenantSetup, tiny_settings, tiny_b
 
 
 def test_sigkilled_worker_mid_job_then_a_new_worker_finishes_it_exactly_once(
-    acme: TenantSetup, tiny_settings, tiny_base: Path, tmp_path: Path, workers: WorkerFactory
+    acme: TenantSetup, tiny_settings, tiny_base: Path, tiny_artifact: bytes, tmp_path: Path,
+    workers: WorkerFactory,
 ) -> None:
     tiny_settings.JOB_HEARTBEAT_STALE_SECONDS = 2
     env = _env(tiny_base, tmp_path, JOB_HEARTBEAT_STALE_SECONDS="2")
     first = workers.start(**env)
-    _fine_tune(acme)
+    install_version(acme, tiny_artifact)
     texts = [(text,) for text, _ in sentiment_rows(6000, seed=3)]
     to_score = _upload(acme, "texts", to_csv(texts, "text"))
     job = _submit(acme, "batch_inference", to_score, batch_size=8)
@@ -139,10 +140,12 @@ def test_sigkilled_worker_mid_job_then_a_new_worker_finishes_it_exactly_once(
         assert usage.get(meter="items_inferred").quantity == 6000
 
 
-def test_cancel_in_the_middle_of_a_job(acme: TenantSetup, tiny_settings, tiny_base: Path,
-                                       tmp_path: Path, workers: WorkerFactory) -> None:
+def test_cancel_in_the_middle_of_a_job(
+    acme: TenantSetup, tiny_settings, tiny_base: Path, tiny_artifact: bytes, tmp_path: Path,
+    workers: WorkerFactory,
+) -> None:
     workers.start(**_env(tiny_base, tmp_path))
-    _fine_tune(acme)
+    install_version(acme, tiny_artifact)
     texts = [(text,) for text, _ in sentiment_rows(6000, seed=5)]
     job = _submit(acme, "batch_inference", _upload(acme, "texts", to_csv(texts, "text")),
                   batch_size=8)

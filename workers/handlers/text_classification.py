@@ -172,3 +172,33 @@ def batch_inference(job: Job, context: JobContext) -> Outcome:
                   .annotate(n=Count("id")).values_list("label", "n"))
     return Outcome(metrics={"items": done, "label_counts": counts,
                             "model_version": version.version}, items=done)
+
+
+class NoModelAvailable(RuntimeError):
+    """The tenant has no active version and no platform default is installed for the app."""
+
+
+def default_model_dir(app: str) -> Path:
+    """Where the platform default model of ``app`` lives: ``DEFAULT_MODELS_DIR/<app>``
+    (written by ``manage.py train_default_model``)."""
+    return Path(settings.DEFAULT_MODELS_DIR) / app
+
+
+def default_classifier(app: str) -> runtime.Classifier:
+    """The platform default classifier of ``app``, for tenants without a fine-tune of their
+    own."""
+    directory = default_model_dir(app)
+    if not (directory / "manifest.json").exists():
+        raise NoModelAvailable(
+            f"No model is available for {app}: fine-tune one, or install the platform default "
+            f"with `python manage.py train_default_model {app}`."
+        )
+    return runtime.load_classifier(directory, key=("default", app))
+
+
+def classifier_for_app(app: str) -> tuple[runtime.Classifier, ModelVersion | None]:
+    """The tenant's active version of ``app``, else the platform default."""
+    version = active_version(app=app)
+    if version is not None:
+        return classifier_for(version), version
+    return default_classifier(app), None

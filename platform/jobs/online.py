@@ -1,0 +1,43 @@
+"""Real-time inference from the web tier: a task on the ``online`` queue, answered by the
+same workers that run jobs, with a short timeout and a clear error when none answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery.exceptions import TimeoutError as CeleryTimeout
+from django.conf import settings
+
+from tenancy.context import require_tenant_id
+
+
+class OnlineUnavailable(Exception):
+    """No worker answered in time (503 for the caller)."""
+
+
+class OnlineFailed(Exception):
+    """A worker answered with an error (e.g. no model is available)."""
+
+
+def online_call(task: str, *args: Any, timeout: float | None = None) -> Any:
+    from config.celery import app as celery_app
+
+    timeout = settings.ONLINE_TIMEOUT_SECONDS if timeout is None else timeout
+    result = celery_app.send_task(task, args=[require_tenant_id(), *args], queue="online",
+                                  expires=timeout)
+    try:
+        return result.get(timeout=timeout, propagate=True)
+    except CeleryTimeout as error:
+        result.revoke()
+        raise OnlineUnavailable(
+            f"No inference worker answered within {timeout:g} s; try again shortly."
+        ) from error
+    except Exception as error:  # the worker's exception, re-raised by Celery
+        raise OnlineFailed(str(error)) from error
+    finally:
+        result.forget()
+
+
+def online_classify(*, app: str, texts: list[str], timeout: float | None = None
+                    ) -> list[dict[str, Any]]:
+    return list(online_call("online.classify", app, texts, timeout=timeout))
