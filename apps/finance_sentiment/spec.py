@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from apps.finance_sentiment.params import ScoreDocumentsParams
 from jobs.params import BatchInferenceParams, FineTuneParams
 from jobs.registry import AppSpec, Column, DatasetSchema, JobKind
 
 LABELS = ("negative", "neutral", "positive")
+APP = "finance_sentiment"
 
 SPEC = AppSpec(
-    label="finance_sentiment",
+    label=APP,
     name="Finance sentiment",
     labels=LABELS,
     datasets={
@@ -42,6 +44,18 @@ SPEC = AppSpec(
             dataset_purposes=("texts", "labelled"),
             needs_model_version=True,
             description="Score every row of a dataset with the active model.",
+        ),
+        # Documents (news, posts) in micro-batches: results go to SentimentScore, the
+        # documents' current labels and the rollups. Submitted by ingestion (debounced) and
+        # by POST /api/v1/finance/score.
+        "score_documents": JobKind(
+            name="score_documents",
+            handler="workers.handlers.finance:score_documents",
+            params=ScoreDocumentsParams,
+            dataset_purposes=("texts",),
+            dataset_required=False,
+            needs_model_version=True,
+            description="Score documents: the unscored ones, a published range, or a dataset.",
         ),
     },
 )

@@ -9,6 +9,7 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("console/", admin.site.urls),
     path("api/v1/", include("api.urls")),
+    path("api/v1/finance/", include("apps.finance_sentiment.urls")),
     path("accounts/", include("accounts.urls")),
     path("", include("jobs.urls")),
     path("", include("dashboard.urls")),

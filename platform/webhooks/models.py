@@ -11,6 +11,7 @@ from tenancy.models import TenantOwnedModel
 EVENTS = (
     "job.succeeded",
     "job.failed",
+    "alert.triggered",
 )
 
 

@@ -1,0 +1,261 @@
+"""Reads of the finance sentiment monitor: documents, scores, alerts, trends, the watchlist
+overview.
+
+Trends come from the rollups; :func:`trend_from_raw_scores` computes the same series from the
+documents themselves (tests and the benchmark compare the two). Buckets are UTC hours or days.
+A series covers every bucket whose start lies in [floor(start), end), empty buckets included,
+so that charts need no gap filling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import Trunc
+from django.utils import timezone
+
+from apps.finance_sentiment.models import (
+    Alert,
+    AlertRule,
+    Document,
+    Feed,
+    Granularity,
+    Label,
+    SentimentRollup,
+    SentimentScore,
+    WatchlistEntry,
+)
+
+MAX_TREND_POINTS = 10_000
+_STEP = {Granularity.HOUR: timedelta(hours=1), Granularity.DAY: timedelta(days=1)}
+
+
+class TrendRangeTooLarge(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    bucket_start: datetime
+    positive: int
+    neutral: int
+    negative: int
+    score_sum: float
+
+    @property
+    def total(self) -> int:
+        return self.positive + self.neutral + self.negative
+
+    @property
+    def index(self) -> float | None:
+        """(positive − negative) / total, in [−1, 1]; None for an empty bucket."""
+        return (self.positive - self.negative) / self.total if self.total else None
+
+    @property
+    def mean_score(self) -> float | None:
+        return self.score_sum / self.total if self.total else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "bucket_start": self.bucket_start, "positive": self.positive,
+            "neutral": self.neutral, "negative": self.negative, "total": self.total,
+            "index": None if self.index is None else round(self.index, 6),
+            "mean_score": None if self.mean_score is None else round(self.mean_score, 6),
+        }
+
+
+def bucket_floor(moment: datetime, granularity: str) -> datetime:
+    moment = moment.astimezone(UTC)
+    if granularity == Granularity.DAY:
+        return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def _buckets(granularity: str, start: datetime, end: datetime) -> list[datetime]:
+    step = _STEP[Granularity(granularity)]
+    first = bucket_floor(start, granularity)
+    count = 0 if end <= first else int((end - first) / step) + (
+        1 if (end - first) % step else 0)
+    if count > MAX_TREND_POINTS:
+        raise TrendRangeTooLarge(
+            f"The range holds {count} {granularity} buckets; at most {MAX_TREND_POINTS}. "
+            "Narrow it or use a coarser granularity.")
+    return [first + step * index for index in range(count)]
+
+
+def _series(buckets: list[datetime], found: dict[datetime, TrendPoint]) -> list[TrendPoint]:
+    return [found.get(bucket) or TrendPoint(bucket, 0, 0, 0, 0.0) for bucket in buckets]
+
+
+def sentiment_trend(*, ticker: str, granularity: str, start: datetime,
+                    end: datetime) -> list[TrendPoint]:
+    """The ticker's sentiment per bucket, from the rollups: one indexed range read."""
+    buckets = _buckets(granularity, start, end)
+    if not buckets:
+        return []
+    rows = SentimentRollup.objects.filter(
+        ticker=ticker, granularity=granularity, bucket_start__gte=buckets[0],
+        bucket_start__lt=end,
+    ).values_list("bucket_start", "positive", "neutral", "negative", "score_sum")
+    found = {row[0]: TrendPoint(*row) for row in rows}
+    return _series(buckets, found)
+
+
+def trend_from_raw_scores(*, ticker: str, granularity: str, start: datetime,
+                          end: datetime) -> list[TrendPoint]:
+    """The same series as :func:`sentiment_trend`, aggregated from the scored documents."""
+    buckets = _buckets(granularity, start, end)
+    if not buckets:
+        return []
+    step = _STEP[Granularity(granularity)]
+    rows = (
+        Document.objects.filter(tickers__contains=[ticker], published_at__gte=buckets[0],
+                                published_at__lt=buckets[-1] + step)
+        .exclude(label="")
+        .annotate(bucket=Trunc("published_at", granularity, tzinfo=UTC))
+        .values("bucket")
+        .annotate(positive=Count("id", filter=Q(label=Label.POSITIVE)),
+                  neutral=Count("id", filter=Q(label=Label.NEUTRAL)),
+                  negative=Count("id", filter=Q(label=Label.NEGATIVE)),
+                  score_sum=Sum("score"))
+        .values_list("bucket", "positive", "neutral", "negative", "score_sum")
+    )
+    found = {row[0]: TrendPoint(row[0], row[1], row[2], row[3], row[4] or 0.0) for row in rows}
+    return _series(buckets, found)
+
+
+def default_trend_range(granularity: str, now: datetime | None = None
+                        ) -> tuple[datetime, datetime]:
+    """Without from/to: the last 7 days by hour, the last 30 days by day (to the end of the
+    current bucket)."""
+    now = now or timezone.now()
+    end = bucket_floor(now, granularity) + _STEP[Granularity(granularity)]
+    span = timedelta(days=7) if granularity == Granularity.HOUR else timedelta(days=30)
+    return end - span, end
+
+
+# --- Lists -----------------------------------------------------------------------------------
+
+
+def watchlist_list() -> QuerySet[WatchlistEntry]:
+    return WatchlistEntry.objects.order_by("ticker")
+
+
+def feed_list() -> QuerySet[Feed]:
+    return Feed.objects.order_by("-created_at", "-id")
+
+
+def document_list(*, queryset: QuerySet[Document] | None = None, ticker: str | None = None,
+                  label: str | None = None, start: datetime | None = None,
+                  end: datetime | None = None, source: str | None = None,
+                  scored: bool | None = None) -> QuerySet[Document]:
+    """Documents, newest published first, without their bodies (the detail has them)."""
+    documents = (Document.objects.all() if queryset is None else queryset).defer("body")
+    if ticker:
+        documents = documents.filter(tickers__contains=[ticker])
+    if label:
+        documents = documents.filter(label=label)
+    if start:
+        documents = documents.filter(published_at__gte=start)
+    if end:
+        documents = documents.filter(published_at__lt=end)
+    if source:
+        documents = documents.filter(source=source)
+    if scored is not None:
+        documents = documents.filter(scored_at__isnull=not scored)
+    return documents.order_by("-published_at", "-id")
+
+
+def document_scores(*, document: Document) -> QuerySet[SentimentScore]:
+    return SentimentScore.objects.filter(document=document).order_by("-created_at", "-id")
+
+
+def score_list(*, queryset: QuerySet[SentimentScore] | None = None,
+               document_id: int | None = None, job_id: int | None = None,
+               label: str | None = None, ticker: str | None = None) -> QuerySet[SentimentScore]:
+    scores = (SentimentScore.objects.all() if queryset is None else queryset
+              ).select_related("document")
+    if document_id is not None:
+        scores = scores.filter(document_id=document_id)
+    if job_id is not None:
+        scores = scores.filter(job_id=job_id)
+    if label:
+        scores = scores.filter(label=label)
+    if ticker:
+        scores = scores.filter(document__tickers__contains=[ticker])
+    return scores.order_by("-created_at", "-id")
+
+
+def rule_list() -> QuerySet[AlertRule]:
+    return AlertRule.objects.order_by("name", "id")
+
+
+def alert_list(*, queryset: QuerySet[Alert] | None = None, status: str | None = None,
+               ticker: str | None = None, rule_id: int | None = None) -> QuerySet[Alert]:
+    alerts = (Alert.objects.all() if queryset is None else queryset).select_related("rule")
+    if status:
+        alerts = alerts.filter(status=status)
+    if ticker:
+        alerts = alerts.filter(ticker=ticker)
+    if rule_id is not None:
+        alerts = alerts.filter(rule_id=rule_id)
+    return alerts.order_by("-created_at", "-id")
+
+
+# --- Overview --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TickerOverview:
+    entry: WatchlistEntry
+    index: float | None  # over the last 24 hours
+    volume: int  # documents in the last 24 hours
+    sparkline: list[float | None]  # daily index, oldest first, last 7 days
+    open_alerts: int
+
+
+def watchlist_overview(*, now: datetime | None = None) -> list[TickerOverview]:
+    """Each watchlist ticker's index and volume over the last 24 hours, its 7-day daily
+    sparkline and open alerts: three queries whatever the watchlist's size."""
+    now = now or timezone.now()
+    entries = list(watchlist_list())
+    tickers = [entry.ticker for entry in entries]
+    day = timedelta(days=1)
+    today = bucket_floor(now, Granularity.DAY)
+    days = [today - day * offset for offset in range(6, -1, -1)]
+    daily: dict[tuple[str, datetime], TrendPoint] = {
+        (row[0], row[1]): TrendPoint(*row[1:])
+        for row in SentimentRollup.objects.filter(
+            ticker__in=tickers, granularity=Granularity.DAY, bucket_start__gte=days[0],
+        ).values_list("ticker", "bucket_start", "positive", "neutral", "negative", "score_sum")
+    }
+    last_day = _last_24_hours(tickers, now)
+    open_alerts = dict(
+        Alert.objects.filter(ticker__in=tickers, status=Alert.Status.OPEN)
+        .values("ticker").annotate(n=Count("id")).values_list("ticker", "n")
+    )
+    overview = []
+    for entry in entries:
+        recent = last_day.get(entry.ticker, TrendPoint(now, 0, 0, 0, 0.0))
+        overview.append(TickerOverview(
+            entry=entry, index=recent.index, volume=recent.total,
+            sparkline=[(daily.get((entry.ticker, moment)) or TrendPoint(moment, 0, 0, 0, 0.0))
+                       .index for moment in days],
+            open_alerts=open_alerts.get(entry.ticker, 0),
+        ))
+    return overview
+
+
+def _last_24_hours(tickers: Iterable[str], now: datetime) -> dict[str, TrendPoint]:
+    since = bucket_floor(now, Granularity.HOUR) - timedelta(hours=23)
+    rows = (SentimentRollup.objects.filter(ticker__in=list(tickers), granularity=Granularity.HOUR,
+                                           bucket_start__gte=since)
+            .values("ticker")
+            .annotate(p=Sum("positive"), u=Sum("neutral"), n=Sum("negative"), s=Sum("score_sum"))
+            .values_list("ticker", "p", "u", "n", "s"))
+    return {ticker: TrendPoint(since, p or 0, u or 0, n or 0, s or 0.0)
+            for ticker, p, u, n, s in rows}

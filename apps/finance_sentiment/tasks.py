@@ -1,0 +1,45 @@
+"""Beat tasks of the finance app (queue ``default``): poll due feeds, evaluate alert rules.
+
+Thin and safe to run twice: they call services, which take ids, set the tenant context from
+the row they load, and write idempotently (documents on (source, external_id), alerts on
+(rule, ticker, window)).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+
+@shared_task(name="finance.poll_feeds", ignore_result=True)
+def poll_feeds() -> int:
+    """Claim the due feeds of every tenant and send one ``finance.poll_feed`` each: a slow
+    feed never holds up the others."""
+    from apps.finance_sentiment.services import feeds_due_claim
+
+    due = feeds_due_claim()
+    for feed_id, tenant_id in due:
+        poll_feed.apply_async(args=[feed_id, tenant_id], queue="default")
+    return len(due)
+
+
+@shared_task(name="finance.poll_feed", ignore_result=True, soft_time_limit=120, time_limit=180)
+def poll_feed(feed_id: int, tenant_id: int) -> dict[str, Any]:
+    from apps.finance_sentiment.models import Feed
+    from apps.finance_sentiment.services import feed_poll
+    from tenancy.context import tenant_context
+
+    with tenant_context(tenant_id):
+        feed = Feed.objects.filter(pk=feed_id, is_active=True).first()
+        if feed is None:
+            return {"status": "gone"}
+        result = feed_poll(feed=feed)
+    return {"status": result.status, "created": result.created, "error": result.error}
+
+
+@shared_task(name="finance.evaluate_alerts", ignore_result=True)
+def evaluate_alerts() -> int:
+    from apps.finance_sentiment.services import alerts_evaluate_all
+
+    return alerts_evaluate_all()
