@@ -200,3 +200,16 @@ def test_writeback_cannot_write_into_another_tenant(acme: TenantSetup, globex: T
                            [(job.pk, 1, "neutral", 0.5, {})])
     with tenant_context(acme.tenant.pk):
         assert not Prediction.objects.exists()
+
+
+def test_writeback_round_trips_awkward_values(acme: TenantSetup, acme_labelled: Dataset) -> None:
+    job = _submit(acme, acme_labelled)
+    awkward = 'tab\tnew\nline\rcr back\\slash "quote" ünïcødé \\N'
+    probabilities = {"note": awkward, "nested": [1, 2.5, None, True], "path": "C:\\temp"}
+    columns = ("job_id", "item", "label", "confidence", "probabilities")
+    with tenant_context(acme.tenant.pk):
+        bulk_insert_ignore(Prediction, columns, [(job.pk, 1, awkward, 0.25, probabilities)])
+        stored = Prediction.objects.get(job=job, item=1)
+    assert stored.label == awkward
+    assert stored.confidence == 0.25
+    assert stored.probabilities == probabilities
