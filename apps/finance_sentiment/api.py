@@ -53,6 +53,7 @@ from apps.finance_sentiment.models import (
 from apps.finance_sentiment.params import SELECTIONS, InstantField, parse_instant
 from apps.finance_sentiment.tickers import normalise_ticker
 from jobs.api import IDEMPOTENCY_HEADER, JobSerializer
+from jobs.online import OnlineFailed, OnlineUnavailable, online_classify
 
 ID_PATTERN = r"[0-9]+"
 MAX_ID = 2**63 - 1
@@ -850,3 +851,53 @@ class ScoreJobView(APIView):
                 idempotency_key=key, created_by_id=getattr(request.user, "pk", None))
         code = status.HTTP_201_CREATED if submission.created else status.HTTP_200_OK
         return Response(JobSerializer(submission.job).data, status=code)
+
+
+# --- Real-time classification ----------------------------------------------------------------
+
+MAX_CLASSIFY_TEXTS = 32
+MAX_CLASSIFY_CHARS = 5_000
+
+
+class ClassifyRequestSerializer(serializers.Serializer):
+    texts = serializers.ListField(
+        child=serializers.CharField(max_length=MAX_CLASSIFY_CHARS, trim_whitespace=False),
+        min_length=1, max_length=MAX_CLASSIFY_TEXTS,
+        help_text=f"1 to {MAX_CLASSIFY_TEXTS} texts of at most {MAX_CLASSIFY_CHARS:,} "
+                  "characters each")
+
+
+class ClassificationSerializer(serializers.Serializer):
+    label = serializers.ChoiceField(choices=Label.choices)  # type: ignore[assignment]
+    probabilities = serializers.DictField(child=serializers.FloatField())
+    model_version = serializers.JSONField(
+        help_text='The version number of the tenant\'s model, or "default" for the platform '
+                  "default model")
+
+
+class ClassifyView(APIView):
+    """Scores texts now with the tenant's active model (or the platform default) through the
+    ``online`` queue. Nothing is stored, so the ``read`` scope is enough."""
+
+    required_scope = "read"
+
+    @extend_schema(
+        summary="Classify texts in real time",
+        description="One result per text, in order. 503 `inference_unavailable` when no "
+                    "worker answers in time; 502 `inference_failed` when the worker cannot "
+                    "score (e.g. no model is installed).",
+        request=ClassifyRequestSerializer,
+        responses={200: ClassificationSerializer(many=True),
+                   503: OpenApiResponse(description="No inference worker answered")},
+    )
+    def post(self, request: Request) -> Response:
+        payload = ClassifyRequestSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            results = online_classify(app="finance_sentiment",
+                                      texts=payload.validated_data["texts"])
+        except OnlineUnavailable as error:
+            raise ApiError(503, "inference_unavailable", str(error)) from error
+        except OnlineFailed as error:
+            raise ApiError(502, "inference_failed", str(error)) from error
+        return Response(ClassificationSerializer(results, many=True).data)

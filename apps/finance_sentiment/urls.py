@@ -19,5 +19,6 @@ router.register("alerts", api.AlertViewSet, basename="alert")
 urlpatterns = [
     path("trends", api.TrendView.as_view(), name="trends"),
     path("score", api.ScoreJobView.as_view(), name="score"),
+    path("classify", api.ClassifyView.as_view(), name="classify"),
     *router.urls,
 ]

@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/v1/", include("api.urls")),
     path("api/v1/finance/", include("apps.finance_sentiment.urls")),
     path("accounts/", include("accounts.urls")),
+    path("finance/", include("apps.finance_sentiment.dashboard_urls")),
     path("", include("jobs.urls")),
     path("", include("dashboard.urls")),
 ]

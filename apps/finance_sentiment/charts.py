@@ -1,0 +1,202 @@
+"""Charts of the finance pages, drawn on the server as inline SVG: no JavaScript, nothing to
+download, and they print. The sentiment index lives in [−1, 1], so its scale is fixed; empty
+buckets (index None) break the line rather than being drawn as zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
+
+from apps.finance_sentiment.models import Granularity
+from apps.finance_sentiment.selectors import TrendPoint
+
+# Above this many buckets, per-point markers (with their tooltips) would only add weight.
+MAX_MARKERS = 240
+
+
+def _n(value: float) -> str:
+    """A coordinate for SVG (``format_html`` escapes its arguments to strings first, so numbers
+    are formatted before they are passed)."""
+    return f"{value:.1f}"
+
+
+def _segments(xs: Sequence[float], values: Sequence[float | None],
+              to_y: Callable[[float], float]) -> list[list[tuple[float, float]]]:
+    """Runs of consecutive non-empty points, each a list of (x, y)."""
+    runs: list[list[tuple[float, float]]] = [[]]
+    for x, value in zip(xs, values, strict=True):
+        if value is None:
+            if runs[-1]:
+                runs.append([])
+            continue
+        runs[-1].append((x, to_y(value)))
+    return [run for run in runs if run]
+
+
+def _path(runs: list[list[tuple[float, float]]]) -> str:
+    return " ".join("M" + " L".join(f"{x:.1f},{y:.1f}" for x, y in run) for run in runs)
+
+
+def _tone(value: float | None) -> str:
+    if value is None:
+        return "is-empty"
+    return "is-positive" if value > 0.05 else "is-negative" if value < -0.05 else "is-neutral"
+
+
+def sparkline(values: Sequence[float | None], *, width: int = 120, height: int = 32) -> SafeString:
+    """A small line of daily index values (oldest first) around a zero baseline."""
+    pad = 3.0
+    step = (width - 2 * pad) / max(len(values) - 1, 1)
+    xs = [pad + step * position for position in range(len(values))]
+
+    def to_y(value: float) -> float:
+        return pad + (1 - (value + 1) / 2) * (height - 2 * pad)
+
+    runs = _segments(xs, values, to_y)
+    drawn = sum(1 for value in values if value is not None)
+    last = next(((x, value) for x, value in zip(reversed(xs), reversed(values), strict=True)
+                 if value is not None), None)
+    parts = [format_html('<line class="spark-zero" x1="0" x2="{}" y1="{}" y2="{}"/>',
+                         width, _n(to_y(0)), _n(to_y(0)))]
+    if runs:
+        parts.append(format_html('<path class="spark-line" d="{}"/>', _path(runs)))
+    if last is not None:
+        parts.append(format_html('<circle class="spark-dot {}" cx="{}" cy="{}" r="2.5"/>',
+                                 _tone(last[1]), _n(last[0]), _n(to_y(last[1]))))
+    label = ("No scored documents in the last 7 days" if not drawn else
+             "Daily sentiment index, last 7 days: " + ", ".join(
+                 "—" if value is None else f"{value:+.2f}" for value in values))
+    return format_html(
+        '<svg class="sparkline" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" '
+        'aria-label="{label}" data-points="{drawn}">{body}</svg>',
+        w=width, h=height, label=label, drawn=drawn, body=mark_safe("".join(parts)),  # noqa: S308
+    )
+
+
+@dataclass(frozen=True)
+class _Frame:
+    left: float = 44
+    right: float = 12
+    top: float = 12
+    line_height: float = 190
+    gap: float = 40
+    bars_height: float = 64
+    bottom: float = 24
+    width: float = 760
+
+    @property
+    def plot_width(self) -> float:
+        return self.width - self.left - self.right
+
+    @property
+    def bars_top(self) -> float:
+        return self.top + self.line_height + self.gap
+
+    @property
+    def height(self) -> float:
+        return self.bars_top + self.bars_height + self.bottom
+
+
+def _bucket_label(moment: datetime, granularity: str) -> str:
+    return (f"{moment:%d %b %Y}" if granularity == Granularity.DAY
+            else f"{moment:%d %b %H:00} UTC")
+
+
+def _tick_label(moment: datetime, granularity: str, span_days: float) -> str:
+    if granularity == Granularity.HOUR and span_days <= 2:
+        return f"{moment:%H:00}"
+    return f"{moment:%-d %b}"
+
+
+def trend_chart(points: Sequence[TrendPoint], *, granularity: str) -> SafeString:
+    """The index over time (top) above the volume per bucket (bars, bottom)."""
+    frame = _Frame()
+    count = len(points)
+    if not count:
+        return format_html('<p class="empty">{}</p>', "No buckets in this range.")
+    slot = frame.plot_width / count
+    xs = [frame.left + slot * (position + 0.5) for position in range(count)]
+
+    def to_y(value: float) -> float:
+        return frame.top + (1 - (value + 1) / 2) * frame.line_height
+
+    parts: list[str] = []
+    for level in (1, 0.5, 0, -0.5, -1):
+        y = to_y(level)
+        parts.append(format_html(
+            '<line class="grid{}" x1="{}" x2="{}" y1="{}" y2="{}"/>'
+            '<text class="axis" x="{}" y="{}" text-anchor="end">{}</text>',
+            " grid-zero" if level == 0 else "", frame.left, frame.width - frame.right, _n(y),
+            _n(y), frame.left - 6, _n(y + 4), f"{level:+g}" if level else "0"))
+
+    indexes = [point.index for point in points]
+    runs = _segments(xs, indexes, to_y)
+    drawn = sum(1 for value in indexes if value is not None)
+    if runs:
+        parts.append(format_html('<path class="trend-line" d="{}"/>', _path(runs)))
+    if count <= MAX_MARKERS:
+        for x, point in zip(xs, points, strict=True):
+            if point.index is None:
+                continue
+            parts.append(format_html(
+                '<circle class="trend-point {}" cx="{}" cy="{}" r="{}">'
+                '<title>{}: index {} ({} positive, {} neutral, {} negative)</title></circle>',
+                _tone(point.index), _n(x), _n(to_y(point.index)), 3 if count <= 60 else 2,
+                _bucket_label(point.bucket_start, granularity), f"{point.index:+.2f}",
+                point.positive,
+                point.neutral, point.negative))
+
+    # Volume: one path of rectangles (light even for 2,000 hourly buckets), scaled to the max.
+    peak = max((point.total for point in points), default=0)
+    bar_width = max(slot * 0.7, 1.0)
+    bottom = frame.bars_top + frame.bars_height
+    bars = []
+    for x, point in zip(xs, points, strict=True):
+        if point.total and peak:
+            bar_height = max(point.total / peak * frame.bars_height, 1.0)
+            bars.append(f"M{x - bar_width / 2:.1f},{bottom:.1f} h{bar_width:.1f} "
+                        f"v{-bar_height:.1f} h{-bar_width:.1f} Z")
+    parts.append(format_html(
+        '<line class="grid" x1="{}" x2="{}" y1="{}" y2="{}"/>'
+        '<text class="axis" x="{}" y="{}" text-anchor="end">{}</text>'
+        '<text class="axis" x="{}" y="{}" text-anchor="end">0</text>',
+        frame.left, frame.width - frame.right, _n(bottom), _n(bottom),
+        frame.left - 6, _n(frame.bars_top + 8), peak, frame.left - 6, _n(bottom)))
+    if bars:
+        parts.append(format_html('<path class="volume-bars" d="{}"/>', " ".join(bars)))
+    if count <= MAX_MARKERS:
+        # Invisible full-height hit areas give each bucket's volume a tooltip.
+        for x, point in zip(xs, points, strict=True):
+            if point.total:
+                parts.append(format_html(
+                    '<rect class="volume-hit" x="{}" y="{}" width="{}" height="{}">'
+                    "<title>{}: {} documents</title></rect>",
+                    _n(x - slot / 2), _n(frame.bars_top), _n(slot), _n(frame.bars_height),
+                    _bucket_label(point.bucket_start, granularity), point.total))
+
+    span_days = (points[-1].bucket_start - points[0].bucket_start).total_seconds() / 86400
+    ticks = min(count, 7)
+    for tick in range(ticks):
+        position = round(tick * (count - 1) / max(ticks - 1, 1))
+        anchor = "start" if tick == 0 else "end" if tick == ticks - 1 else "middle"
+        parts.append(format_html(
+            '<text class="axis" x="{}" y="{}" text-anchor="{}">{}</text>',
+            _n(xs[position]), _n(frame.height - 6), anchor,
+            _tick_label(points[position].bucket_start, granularity, span_days)))
+
+    label = (f"Sentiment index and volume per {granularity}, "
+             f"{_bucket_label(points[0].bucket_start, granularity)} to "
+             f"{_bucket_label(points[-1].bucket_start, granularity)}: "
+             f"{drawn} of {count} buckets have scored documents")
+    return format_html(
+        '<svg class="trend-chart" viewBox="0 0 {w} {h}" preserveAspectRatio="xMidYMid meet" '
+        'role="img" aria-label="{label}" data-testid="trend-chart" data-points="{drawn}">'
+        '<text class="axis axis-title" x="{left}" y="{bars_title}">Volume</text>{body}</svg>',
+        w=_n(frame.width), h=_n(frame.height), label=label, drawn=drawn, left=_n(frame.left),
+        bars_title=_n(frame.bars_top - 6), body=mark_safe("".join(parts)),  # noqa: S308
+    )

@@ -1,0 +1,125 @@
+"""Forms of the finance pages. They parse and shape input only; the services validate the
+domain (ticker symbols, rule fields) and their refusals are put back on the fields with
+:func:`add_service_error`, so that errors show inline next to the input they concern."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from django import forms
+
+from apps.finance_sentiment.models import Alert, AlertRule, Label
+from apps.finance_sentiment.services import FinanceError
+
+MAX_TRY_CHARS = 5_000
+RANGES = (7, 30, 90)
+
+
+def add_service_error(form: forms.Form, error: FinanceError) -> None:
+    if not error.fields:
+        form.add_error(None, str(error))
+    for name, problems in error.fields.items():
+        for problem in problems:
+            form.add_error(name if name in form.fields else None,
+                           problem if name in form.fields else f"{name}: {problem}")
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.replace("\n", ",").split(",") if part.strip()]
+
+
+class WatchlistAddForm(forms.Form):
+    ticker = forms.CharField(max_length=40, widget=forms.TextInput(attrs={
+        "placeholder": "AAPL", "autocomplete": "off"}))
+    company_name = forms.CharField(max_length=200, required=False, label="Company name",
+                                   widget=forms.TextInput(attrs={"placeholder": "Apple Inc."}))
+    aliases = forms.CharField(max_length=2000, required=False,
+                              help_text="Other names, separated by commas",
+                              widget=forms.TextInput(attrs={"placeholder": "Apple, iPhone maker"}))
+
+    def clean_aliases(self) -> list[str]:
+        return _split(self.cleaned_data["aliases"])
+
+
+class DocumentFilterForm(forms.Form):
+    """The ticker page's GET parameters: the chart's range and granularity, and the document
+    list's label and published date range (days, UTC, ``to`` inclusive)."""
+
+    range = forms.TypedChoiceField(choices=[(str(days), f"{days} days") for days in RANGES],
+                                   coerce=int, required=False)
+    granularity = forms.ChoiceField(choices=[("day", "Daily"), ("hour", "Hourly")],
+                                    required=False)
+    label = forms.ChoiceField(choices=[("", "All"), *Label.choices], required=False)
+    start = forms.DateField(required=False, label="From",
+                            widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(required=False, label="To",
+                          widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        start, end = cleaned.get("start"), cleaned.get("end")
+        if start and end and end < start:
+            self.add_error("end", "must not be before 'From'")
+        return cleaned
+
+    def value(self, name: str, default: Any = None) -> Any:
+        """The cleaned value, or ``default`` when absent or invalid (a bad parameter in a
+        shared link narrows nothing rather than failing the page)."""
+        data = getattr(self, "cleaned_data", {})
+        return data.get(name) or default
+
+    def published_range(self) -> tuple[datetime | None, datetime | None]:
+        start, end = self.value("start"), self.value("end")
+        return (datetime.combine(start, time.min, tzinfo=UTC) if start else None,
+                datetime.combine(end, time.min, tzinfo=UTC) + timedelta(days=1) if end else None)
+
+
+class AlertFilterForm(forms.Form):
+    status = forms.ChoiceField(choices=[("", "All"), *Alert.Status.choices], required=False)
+
+
+class EmailListField(forms.CharField):
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
+        return _split(super().to_python(value) or "")
+
+    def prepare_value(self, value: Any) -> Any:
+        return ", ".join(value) if isinstance(value, list | tuple) else value
+
+
+class AlertRuleForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    ticker = forms.CharField(max_length=40, required=False,
+                             help_text="Empty: every ticker on the watchlist")
+    kind = forms.ChoiceField(choices=AlertRule.Kind.choices)
+    threshold = forms.FloatField(required=False, help_text="negative_share: a share, 0 to 1",
+                                 widget=forms.NumberInput(attrs={"step": "0.01"}))
+    k = forms.FloatField(required=False, label="k (standard deviations)",
+                         help_text="zscore: how far above the baseline",
+                         widget=forms.NumberInput(attrs={"step": "0.1"}))
+    window_hours = forms.IntegerField(initial=24, label="Window (hours)")
+    baseline_days = forms.IntegerField(initial=14, label="Baseline (days)",
+                                       help_text="zscore: the trailing baseline")
+    min_volume = forms.IntegerField(initial=10, label="Minimum volume",
+                                    help_text="Documents in the window before it can fire")
+    notify_email = EmailListField(required=False, label="E-mail to", max_length=2000,
+                                  help_text="Addresses separated by commas")
+    notify_webhook = forms.BooleanField(required=False, initial=True,
+                                        label="Send the alert.triggered webhook")
+    is_active = forms.BooleanField(required=False, initial=True, label="Active")
+
+    @classmethod
+    def for_rule(cls, rule: AlertRule, data: Any = None) -> AlertRuleForm:
+        return cls(data, initial={name: getattr(rule, name) for name in cls.base_fields})
+
+    def changes(self) -> dict[str, Any]:
+        """The rule's fields as the services take them (a field of the other kind is kept
+        as entered; the service ignores it)."""
+        return {**self.cleaned_data, "ticker": self.cleaned_data["ticker"] or None}
+
+
+class TryItForm(forms.Form):
+    text = forms.CharField(max_length=MAX_TRY_CHARS, strip=True, label="Text to score",
+                           widget=forms.Textarea(attrs={
+                               "rows": 4, "placeholder": "$AAPL beats estimates on record "
+                                                        "iPhone sales"}))

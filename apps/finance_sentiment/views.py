@@ -1,0 +1,265 @@
+"""Dashboard pages of the finance sentiment monitor: the watchlist overview, a ticker's trend
+and documents, alerts, the alert rules and the try-it box.
+
+Each view checks the role, calls one service or selector and renders. Every query goes
+through the tenant-scoped managers, so another tenant's rule or alert is simply not found
+(404) and another tenant's documents never appear. Viewers read (and may try the model,
+which writes nothing); members change the watchlist, rules and alerts.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from apps.finance_sentiment import charts, selectors, services
+from apps.finance_sentiment.forms import (
+    AlertFilterForm,
+    AlertRuleForm,
+    DocumentFilterForm,
+    TryItForm,
+    WatchlistAddForm,
+    add_service_error,
+)
+from apps.finance_sentiment.models import Alert, Granularity
+from apps.finance_sentiment.spec import APP, LABELS
+from apps.finance_sentiment.tickers import normalise_ticker
+from dashboard.views import workspace_view
+from jobs.online import OnlineFailed, OnlineUnavailable, online_classify
+from tenancy.models import Membership, Role
+
+PAGE_SIZE = 25
+
+
+def _require_role(request: HttpRequest, role: str, action: str) -> None:
+    membership: Membership = request.membership  # type: ignore[attr-defined]
+    if not membership.has_role(role):
+        raise PermissionDenied(f"Your role cannot {action}.")
+
+
+def _who(request: HttpRequest) -> str:
+    return getattr(request.user, "email", "") or str(request.user)
+
+
+# --- Watchlist overview ----------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@workspace_view()
+def overview(request: HttpRequest) -> HttpResponse:
+    """Each ticker's index and volume over 24 hours, its 7-day sparkline and open alerts;
+    members add tickers here."""
+    form = WatchlistAddForm()
+    status = 200
+    if request.method == "POST":
+        _require_role(request, Role.MEMBER, "change the watchlist")
+        form = WatchlistAddForm(request.POST)
+        if form.is_valid():
+            try:
+                entry = services.watchlist_entry_create(**form.cleaned_data)
+            except services.FinanceError as error:
+                add_service_error(form, error)
+            else:
+                messages.success(request, f"{entry.ticker} was added to the watchlist.")
+                return redirect("finance:overview")
+        status = 400
+    rows = [(row, charts.sparkline(row.sparkline)) for row in selectors.watchlist_overview()]
+    return render(request, "finance/overview.html", {"rows": rows, "form": form},
+                  status=status)
+
+
+@require_POST
+@workspace_view()
+def watchlist_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_role(request, Role.MEMBER, "change the watchlist")
+    entry = get_object_or_404(selectors.watchlist_list(), pk=pk)
+    services.watchlist_entry_delete(entry=entry)
+    messages.success(request, f"{entry.ticker} was removed from the watchlist; its documents "
+                              "and history stay.")
+    return redirect("finance:overview")
+
+
+# --- Ticker ----------------------------------------------------------------------------------
+
+
+@require_safe
+@workspace_view()
+def ticker_detail(request: HttpRequest, ticker: str) -> HttpResponse:
+    """The ticker's index over 7, 30 or 90 days (hourly or daily) with volume bars, and its
+    documents filtered by label and published date."""
+    symbol = normalise_ticker(ticker)
+    if symbol is None:
+        raise Http404("Not a ticker symbol.")
+    if symbol != ticker:
+        return redirect(reverse("finance:ticker", args=[symbol]) + (
+            f"?{request.GET.urlencode()}" if request.GET else ""))
+    filters = DocumentFilterForm(request.GET)
+    filters.is_valid()
+    days = filters.value("range", 30)
+    granularity = filters.value("granularity", Granularity.DAY)
+    end = selectors.bucket_floor(timezone.now(), granularity) + (
+        timedelta(days=1) if granularity == Granularity.DAY else timedelta(hours=1))
+    points = selectors.sentiment_trend(ticker=symbol, granularity=granularity,
+                                       start=end - timedelta(days=days), end=end)
+    start, stop = filters.published_range()
+    documents = selectors.document_list(ticker=symbol, label=filters.value("label"),
+                                        start=start, end=stop)
+    page = Paginator(documents, PAGE_SIZE).get_page(request.GET.get("page"))
+    total = sum(point.total for point in points)
+    summary = {label: sum(getattr(point, label) for point in points) for label in LABELS}
+    return render(request, "finance/ticker.html", {
+        "ticker": symbol, "entry": selectors.watchlist_list().filter(ticker=symbol).first(),
+        "filters": filters, "days": days, "granularity": granularity, "ranges": (7, 30, 90),
+        "chart": charts.trend_chart(points, granularity=granularity),
+        "total": total, "summary": summary,
+        "index": (summary["positive"] - summary["negative"]) / total if total else None,
+        "page": page, "open_alerts": selectors.alert_list(
+            status=Alert.Status.OPEN, ticker=symbol).count(),
+    })
+
+
+# --- Alerts ----------------------------------------------------------------------------------
+
+
+@require_safe
+@workspace_view()
+def alert_list(request: HttpRequest) -> HttpResponse:
+    filters = AlertFilterForm(request.GET)
+    status = filters.cleaned_data.get("status") if filters.is_valid() else ""
+    page = Paginator(selectors.alert_list(status=status or None), PAGE_SIZE).get_page(
+        request.GET.get("page"))
+    return render(request, "finance/alerts.html", {
+        "page": page, "status": status, "statuses": Alert.Status.choices,
+    })
+
+
+def _back_to_alerts(request: HttpRequest) -> HttpResponse:
+    status = request.POST.get("status", "")
+    url = reverse("finance:alerts")
+    return redirect(f"{url}?status={status}" if status in Alert.Status.values else url)
+
+
+@require_POST
+@workspace_view()
+def alert_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_role(request, Role.MEMBER, "acknowledge alerts")
+    alert = get_object_or_404(selectors.alert_list(), pk=pk)
+    try:
+        services.alert_acknowledge(alert=alert, by_user_id=request.user.pk,
+                                   by_name=_who(request))
+    except services.FinanceError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"The {alert.ticker} alert was acknowledged.")
+    return _back_to_alerts(request)
+
+
+@require_POST
+@workspace_view()
+def alert_resolve(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_role(request, Role.MEMBER, "resolve alerts")
+    alert = get_object_or_404(selectors.alert_list(), pk=pk)
+    services.alert_resolve(alert=alert, by_name=_who(request))
+    messages.success(request, f"The {alert.ticker} alert was resolved.")
+    return _back_to_alerts(request)
+
+
+# --- Alert rules -----------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@workspace_view()
+def rule_list(request: HttpRequest) -> HttpResponse:
+    """The rules, and (members) the form that creates one."""
+    form = AlertRuleForm()
+    status = 200
+    if request.method == "POST":
+        _require_role(request, Role.MEMBER, "create alert rules")
+        form = AlertRuleForm(request.POST)
+        if form.is_valid():
+            try:
+                rule = services.alert_rule_create(**form.changes())
+            except services.FinanceError as error:
+                add_service_error(form, error)
+            else:
+                messages.success(request, f"The rule “{rule.name}” was created.")
+                return redirect("finance:rules")
+        status = 400
+    return render(request, "finance/rules.html", {
+        "rules": selectors.rule_list(), "form": form,
+    }, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@workspace_view()
+def rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    rule = get_object_or_404(selectors.rule_list(), pk=pk)
+    form = AlertRuleForm.for_rule(rule)
+    status = 200
+    if request.method == "POST":
+        _require_role(request, Role.MEMBER, "change alert rules")
+        form = AlertRuleForm(request.POST)
+        if form.is_valid():
+            try:
+                services.alert_rule_update(rule=rule, changes=form.changes())
+            except services.FinanceError as error:
+                add_service_error(form, error)
+            else:
+                messages.success(request, f"The rule “{rule.name}” was saved.")
+                return redirect("finance:rules")
+        status = 400
+    return render(request, "finance/rule_edit.html", {"rule": rule, "form": form},
+                  status=status)
+
+
+@require_POST
+@workspace_view()
+def rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_role(request, Role.MEMBER, "delete alert rules")
+    rule = get_object_or_404(selectors.rule_list(), pk=pk)
+    services.alert_rule_delete(rule=rule)
+    messages.success(request, f"The rule “{rule.name}” and its alerts were deleted.")
+    return redirect("finance:rules")
+
+
+# --- Try it ----------------------------------------------------------------------------------
+
+
+def _classify(form: TryItForm) -> tuple[dict[str, Any] | None, str, int]:
+    """(result, error message, status) of scoring the form's text on the online queue."""
+    try:
+        [result] = online_classify(app=APP, texts=[form.cleaned_data["text"]])
+    except OnlineUnavailable as error:
+        return None, f"The model is not available right now: {error}", 503
+    except OnlineFailed as error:
+        return None, f"The model could not score this text: {error}", 502
+    probabilities = sorted(result["probabilities"].items(), key=lambda item: -item[1])
+    return {**result, "bars": [(label, share, round(share * 100, 1))
+                               for label, share in probabilities]}, "", 200
+
+
+@require_http_methods(["GET", "POST"])
+@workspace_view()
+def try_it(request: HttpRequest) -> HttpResponse:
+    """A text scored by the tenant's active model through the ``online`` queue. htmx posts
+    get the result partial only (503 when no worker answers, which the page still shows)."""
+    form = TryItForm(request.POST if request.method == "POST" else None)
+    context: dict[str, Any] = {"form": form, "result": None, "error": ""}
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            context["result"], context["error"], status = _classify(form)
+        else:
+            status = 400
+    template = ("finance/_try_result.html" if getattr(request, "htmx", False)
+                else "finance/try.html")
+    return render(request, template, context, status=status)
