@@ -18,12 +18,14 @@ the forward pass that uses it.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import logging
 import os
 import threading
-from collections.abc import Hashable
+import warnings
+from collections.abc import Hashable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -89,6 +91,14 @@ def _pooling_mode(source: str) -> str:
     return "mean"
 
 
+@contextlib.contextmanager
+def quiet_peft() -> Iterator[None]:
+    """peft 0.21 calls ``is_gradient_checkpointing``, which transformers 5 deprecated."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*is_gradient_checkpointing", FutureWarning)
+        yield
+
+
 def _quiet_transformers() -> None:
     from transformers.utils import logging as hf_logging
 
@@ -99,14 +109,15 @@ class Encoder(nn.Module):
     """A transformer encoder plus pooling: token ids in, one vector per text out."""
 
     pooling: ClassVar[str] = "mean"
+    model: Any  # a transformers PreTrainedModel (typed loosely: its stubs are partial)
 
-    def __init__(self, model: nn.Module, tokenizer: Any, source: str) -> None:
+    def __init__(self, model: Any, tokenizer: Any, source: str) -> None:
         super().__init__()
         self.model = model
         self.tokenizer = tokenizer
         self.source = source
         self.pad_token_id = int(tokenizer.pad_token_id or 0)
-        self.hidden_size = int(model.config.hidden_size)
+        self.hidden_size = int(self.model.config.hidden_size)
 
     @classmethod
     def load(cls, source: str, device: DeviceConfig, *, tokenizer_source: str | None = None
@@ -198,16 +209,25 @@ class SharedBase:
         with self.lock:
             if adapter_name in self._adapters:
                 return
-            if self._peft is None:
-                self._peft = PeftModel.from_pretrained(
-                    self.encoder.model, str(adapter_dir), adapter_name=adapter_name,
-                    is_trainable=False)
-            else:
-                self._peft.load_adapter(str(adapter_dir), adapter_name=adapter_name,
-                                        is_trainable=False)
+            with quiet_peft():
+                if self._peft is None:
+                    self._peft = PeftModel.from_pretrained(
+                        self.encoder.model, str(adapter_dir), adapter_name=adapter_name,
+                        is_trainable=False)
+                else:
+                    self._peft.load_adapter(str(adapter_dir), adapter_name=adapter_name,
+                                            is_trainable=False)
             self._peft.eval()
             self._adapters.add(adapter_name)
             self._active = None  # peft's idea of the active adapter may have changed
+
+    def adopt_peft(self, peft_model: Any, adapter_name: str) -> None:
+        """Use a peft model already wrapping this encoder (a model just trained)."""
+        with self.lock:
+            self._peft = peft_model
+            self._peft.eval()
+            self._adapters.add(adapter_name)
+            self._active = None
 
     def detach_adapter(self, adapter_name: str) -> None:
         with self.lock:
@@ -253,7 +273,7 @@ def _base_key(source: str) -> Hashable:
 
 def get_base(name: str = DEFAULT_BASE, *, cache: ModelCache | None = None) -> SharedBase:
     """The process's shared copy of a base model, loaded on first use."""
-    cache = cache or default_cache()
+    cache = cache if cache is not None else default_cache()
     source = resolve_base(name)
     device = select_device()
 

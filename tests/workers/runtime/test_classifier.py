@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -208,3 +209,12 @@ def test_bad_labels_are_refused(tiny_base: str, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown label"):
         fine_tune_classifier(["a", "b", "c"], ["billing", "login", "nope"], label_names=LABELS,
                              base=tiny_base, output_dir=tmp_path / "x")
+
+
+def test_classify_streams_without_reading_the_whole_input(trained_lora: Trained) -> None:
+    classifier = load_classifier(trained_lora.output_dir, cache=ModelCache(4))
+    endless = (f"invoice number {i}" for i in itertools.count())
+    stream = classifier.classify(endless, batch_size=4, chunk_size=8)
+    first, second = next(stream), next(stream)
+    assert [p.index for p in first + second] == list(range(16))
+    assert next(endless) == "invoice number 16"  # nothing read beyond the second chunk

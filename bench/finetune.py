@@ -1,0 +1,145 @@
+"""LoRA against full fine-tuning of all-MiniLM-L6-v2 on the same data (figures, not a test).
+
+Default: the same ~2,000-row slice of twitter_fin_sentiment for one epoch with each method;
+seconds per epoch, artefact bytes and validation accuracy (on the same 600 rows of
+``sent_valid.csv``). Records ``finetune.lora_artifact_bytes_ratio`` (LoRA artefact bytes / base
+model bytes) and the other figures in ``bench/results.json``.
+
+``--quality finance``: the full training for the quality bar (train ``sent_train.csv``, test
+``sent_valid.csv``; model selection on a 10% split of the training set), printing accuracy and
+macro-F1 on the test set. ``--quality banking77`` does the same on banking77.
+
+    HF_HUB_OFFLINE=1 PYTHONPATH=platform:. .venv/bin/python bench/finetune.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import FINANCE_LABELS, finance_rows, read_csv, record  # noqa: E402
+
+from workers.runtime import fine_tune_classifier, load_classifier, resolve_base  # noqa: E402
+from workers.runtime.cache import ModelCache  # noqa: E402
+from workers.runtime.metrics import classification_metrics  # noqa: E402
+
+BASE = "all-MiniLM-L6-v2"
+
+
+def _slice(texts: list[str], labels: list[int], count: int, seed: int
+           ) -> tuple[list[str], list[int]]:
+    order = list(range(len(texts)))
+    random.Random(seed).shuffle(order)
+    keep = order[:count]
+    return [texts[i] for i in keep], [labels[i] for i in keep]
+
+
+def compare(rows: int, validation_rows: int, epochs: int) -> None:
+    train_texts, train_labels = _slice(*finance_rows("train"), rows, seed=1)
+    val_texts, val_labels = _slice(*finance_rows("valid"), validation_rows, seed=2)
+    base_bytes = (Path(resolve_base(BASE)) / "model.safetensors").stat().st_size
+    figures: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-finetune-") as tmp:
+        for method, lr in (("lora", 1e-3), ("full", 8e-5)):
+            start = time.perf_counter()
+            result = fine_tune_classifier(
+                train_texts, train_labels, label_names=FINANCE_LABELS, method=method,
+                output_dir=Path(tmp) / method, epochs=epochs, batch_size=32, learning_rate=lr,
+                validation_texts=val_texts, validation_labels=val_labels, max_length=64,
+                seed=0)
+            wall = time.perf_counter() - start
+            figures[method] = {
+                "seconds_per_epoch": result.training_seconds / result.epochs_run,
+                "artifact_bytes": result.artifact_bytes,
+                "accuracy": result.metrics["accuracy"],
+                "macro_f1": result.metrics["macro_f1"],
+                "wall_seconds": wall,
+            }
+            print(method, json.dumps({k: round(v, 4) for k, v in figures[method].items()}),
+                  flush=True)
+    lora, full = figures["lora"], figures["full"]
+    print(f"base model: {base_bytes} bytes; {rows} training rows, {validation_rows} validation "
+          f"rows, {epochs} epoch(s)")
+    record("finetune.lora_artifact_bytes_ratio", lora["artifact_bytes"] / base_bytes, "ratio",
+           baseline=base_bytes, ratio=lora["artifact_bytes"] / base_bytes)
+    record("finetune.lora_artifact_bytes", lora["artifact_bytes"], "bytes",
+           baseline=full["artifact_bytes"], ratio=lora["artifact_bytes"] / full["artifact_bytes"])
+    record("finetune.lora_seconds_per_epoch", lora["seconds_per_epoch"], "s",
+           baseline=full["seconds_per_epoch"],
+           ratio=lora["seconds_per_epoch"] / full["seconds_per_epoch"])
+    record("finetune.lora_val_accuracy", lora["accuracy"], "accuracy",
+           baseline=full["accuracy"], ratio=lora["accuracy"] / max(full["accuracy"], 1e-9))
+
+
+def quality(dataset: str, method: str, epochs: int, lr: float | None, batch_size: int,
+            max_length: int, class_weighting: bool, out: Path, patience: int | None) -> None:
+    if dataset == "finance":
+        texts, labels = finance_rows("train")
+        test_texts, test_labels = finance_rows("valid")
+        names: list[str] = FINANCE_LABELS
+    else:
+        train = read_csv("banking77/train.csv")
+        test = read_csv("banking77/test.csv")
+        names = sorted({r["category"] for r in train})
+        index = {n: i for i, n in enumerate(names)}
+        texts, labels = [r["text"] for r in train], [index[r["category"]] for r in train]
+        test_texts = [r["text"] for r in test]
+        test_labels = [index[r["category"]] for r in test]
+
+    def on_epoch(epoch: int, metrics: dict[str, Any]) -> None:
+        print(f"epoch {epoch}: {json.dumps(metrics)} ({time.strftime('%H:%M:%S')})", flush=True)
+
+    def on_step(step: int, loss: float) -> None:
+        if step % 50 == 0:
+            print(f"  step {step} loss {loss:.4f} ({time.strftime('%H:%M:%S')})", flush=True)
+
+    result = fine_tune_classifier(
+        texts, labels, label_names=names, method=method, output_dir=out, epochs=epochs,
+        batch_size=batch_size, learning_rate=lr, max_length=max_length, seed=0,
+        validation_fraction=0.1, class_weighting=class_weighting, log_every=10,
+        early_stopping_patience=patience, checkpoint_dir=out.with_name(out.name + "-ckpt"),
+        on_epoch=on_epoch, on_step=on_step)
+    print(f"trained in {result.training_seconds:.0f} s, best epoch {result.best_epoch}, "
+          f"artefact {result.artifact_bytes} bytes", flush=True)
+    classifier = load_classifier(out, cache=ModelCache(2))
+    start = time.perf_counter()
+    probs = classifier.probabilities(test_texts)
+    seconds = time.perf_counter() - start
+    metrics = classification_metrics(test_labels, probs.argmax(axis=1).tolist(), names)
+    print(f"TEST {dataset} {method}: accuracy {metrics['accuracy']:.4f} macro-F1 "
+          f"{metrics['macro_f1']:.4f} ({len(test_texts)} rows, {seconds:.1f} s)", flush=True)
+    if len(names) <= 10:
+        print(json.dumps(metrics["per_class"]), metrics["confusion_matrix"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=2000)
+    parser.add_argument("--validation-rows", type=int, default=600)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--quality", choices=["finance", "banking77"])
+    parser.add_argument("--method", choices=["lora", "full"], default="full")
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-length", type=int, default=64)
+    parser.add_argument("--class-weighting", action="store_true")
+    parser.add_argument("--patience", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "bench-quality")
+    args = parser.parse_args()
+    if args.quality:
+        quality(args.quality, args.method, args.epochs, args.lr, args.batch_size,
+                args.max_length, args.class_weighting, args.out, args.patience)
+    else:
+        compare(args.rows, args.validation_rows, args.epochs)
+
+
+if __name__ == "__main__":
+    main()

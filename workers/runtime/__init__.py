@@ -1,0 +1,54 @@
+"""Model runtime for the workers: pure Python + torch + transformers + peft (no Django).
+
+Public API::
+
+    select_device() -> DeviceConfig
+    load_base(name) -> (tokenizer, model); get_base(name) -> SharedBase; register_base(name, target)
+    ModelCache / default_cache()
+    fine_tune_classifier(texts, labels, *, output_dir, ...) -> FineTuneResult
+    load_classifier(artifact_dir, *, cache=None, key=None) -> Classifier; unload_classifier(key)
+    Classifier.classify(texts, batch_size, chunk_size) -> Iterator[list[Prediction]]
+    embed(texts, base, *, batch_size, chunk_size) -> Iterator[(indices, vectors)]
+"""
+
+from workers.runtime.base_models import (
+    DEFAULT_BASE,
+    SharedBase,
+    get_base,
+    load_base,
+    register_base,
+    resolve_base,
+)
+from workers.runtime.cache import ModelCache, default_cache
+from workers.runtime.classifier import (
+    Cancelled,
+    Classifier,
+    FineTuneResult,
+    Prediction,
+    embed,
+    fine_tune_classifier,
+    load_classifier,
+    unload_classifier,
+)
+from workers.runtime.device import DeviceConfig, select_device
+
+__all__ = [
+    "DEFAULT_BASE",
+    "Cancelled",
+    "Classifier",
+    "DeviceConfig",
+    "FineTuneResult",
+    "ModelCache",
+    "Prediction",
+    "SharedBase",
+    "default_cache",
+    "embed",
+    "fine_tune_classifier",
+    "get_base",
+    "load_base",
+    "load_classifier",
+    "register_base",
+    "resolve_base",
+    "select_device",
+    "unload_classifier",
+]
