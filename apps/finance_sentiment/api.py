@@ -52,7 +52,7 @@ from apps.finance_sentiment.models import (
 )
 from apps.finance_sentiment.params import SELECTIONS, InstantField, parse_instant
 from apps.finance_sentiment.tickers import normalise_ticker
-from jobs.api import IDEMPOTENCY_HEADER, JobSerializer
+from jobs.api import IDEMPOTENCY_HEADER, JobSerializer, idempotency_key
 from jobs.online import OnlineFailed, OnlineUnavailable, online_classify
 
 ID_PATTERN = r"[0-9]+"
@@ -837,10 +837,7 @@ class ScoreJobView(APIView):
         responses={201: JobSerializer, 200: JobSerializer},
     )
     def post(self, request: Request) -> Response:
-        key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
-        if len(key) > 200:
-            raise ApiError(400, "validation_error", "The idempotency key is too long.",
-                           {IDEMPOTENCY_HEADER: ["at most 200 characters"]})
+        key = idempotency_key(request)
         payload = ScoreRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         fields = payload.validated_data

@@ -61,6 +61,15 @@ MAX_ID = 2**63 - 1
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
+def idempotency_key(request: Request) -> str:
+    """The request's ``Idempotency-Key`` header ("" when absent), at most 200 characters."""
+    key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
+    if len(key) > 200:
+        raise ApiError(400, "validation_error", "The idempotency key is too long.",
+                       {IDEMPOTENCY_HEADER: ["at most 200 characters"]})
+    return key
+
+
 # --- Errors ----------------------------------------------------------------------------------
 
 
@@ -395,10 +404,7 @@ class JobViewSet(FileDownloadMixin, TenantScopedViewSetMixin, mixins.ListModelMi
         responses={201: JobSerializer, 200: JobSerializer},
     )
     def create(self, request: Request) -> Response:
-        key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
-        if len(key) > 200:
-            raise ApiError(400, "validation_error", "The idempotency key is too long.",
-                           {IDEMPOTENCY_HEADER: ["at most 200 characters"]})
+        key = idempotency_key(request)
         payload = JobCreateSerializer(data=request_data(request))
         payload.is_valid(raise_exception=True)
         fields = payload.validated_data
