@@ -50,7 +50,7 @@ from apps.finance_sentiment.models import (
     SentimentScore,
     WatchlistEntry,
 )
-from apps.finance_sentiment.params import SELECTIONS, InstantField, parse_instant
+from apps.finance_sentiment.params import SELECTIONS, InstantField, parse_instant, validate_range
 from apps.finance_sentiment.tickers import normalise_ticker
 from jobs.api import IDEMPOTENCY_HEADER, JobSerializer, idempotency_key
 from jobs.online import OnlineFailed, OnlineUnavailable, online_classify
@@ -815,12 +815,7 @@ class ScoreRequestSerializer(serializers.Serializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs.get("selection") == "range":
-            missing = {name: ["is required for selection 'range'"]
-                       for name in ("from", "to") if not attrs.get(name)}
-            if missing:
-                raise serializers.ValidationError(missing)
-            if parse_instant(attrs["from"]) >= parse_instant(attrs["to"]):
-                raise serializers.ValidationError({"to": ["must be after 'from'"]})
+            validate_range(attrs)
         return attrs
 
 

@@ -29,6 +29,16 @@ class InstantField(serializers.CharField):
             ) from None
 
 
+def validate_range(attrs: dict[str, Any]) -> None:
+    """Selection ``range`` needs both ends, ``from`` before ``to``."""
+    missing = {name: ["is required for selection 'range'"]
+               for name in ("from", "to") if not attrs.get(name)}
+    if missing:
+        raise serializers.ValidationError(missing)
+    if parse_instant(attrs["from"]) >= parse_instant(attrs["to"]):
+        raise serializers.ValidationError({"to": ["must be after 'from'"]})
+
+
 class ScoreDocumentsParams(serializers.Serializer):
     """``selection``: ``unscored`` (every document not scored yet), ``range`` (documents
     published in [from, to), scored again with the current model) or ``dataset`` (the job's
@@ -46,12 +56,7 @@ class ScoreDocumentsParams(serializers.Serializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs.get("selection") == "range":
-            missing = {name: ["is required for selection 'range'"]
-                       for name in ("from", "to") if not attrs.get(name)}
-            if missing:
-                raise serializers.ValidationError(missing)
-            if parse_instant(attrs["from"]) >= parse_instant(attrs["to"]):
-                raise serializers.ValidationError({"to": ["must be after 'from'"]})
+            validate_range(attrs)
         else:
             attrs.pop("from", None)
             attrs.pop("to", None)
