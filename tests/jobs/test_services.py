@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from billing.models import UsageRecord
+from jobs import writeback
 from jobs.datasets import DatasetInvalid
 from jobs.models import Dataset, Job, JobEvent, Prediction
 from jobs.services import (
@@ -190,6 +191,34 @@ def test_writeback_inserts_each_item_once(acme: TenantSetup, acme_labelled: Data
         assert bulk_insert_ignore(Prediction, columns, rows) == 200
         assert Prediction.objects.filter(job=job).count() == 500
         assert Prediction.objects.get(job=job, item=7).probabilities == {"neutral": 0.9}
+
+
+def test_writeback_in_blocks_with_conflicts_in_some(acme: TenantSetup,
+                                                    acme_labelled: Dataset) -> None:
+    job = _submit(acme, acme_labelled)
+    columns = ("job_id", "item", "label", "confidence", "probabilities")
+    # Probabilities as a model writes them, and rows that leave the fast path: other key
+    # order, integers and booleans, other keys, nested values.
+    odd = [{"positive": 0.25, "neutral": 0.75}, {"neutral": 1, "positive": False}, {"x": 0.5},
+           {"neutral": [0.5]}, {}]
+    rows = [(job.pk, item, "neutral", item / 100,
+             odd[item % 5] if item % 3 == 0 else {"neutral": item / 100, "positive": 0.5})
+            for item in range(1, 101)]
+    with tenant_context(acme.tenant.pk):
+        assert bulk_insert_ignore(Prediction, columns, rows[40:60], block_rows=7) == 20
+        assert bulk_insert_ignore(Prediction, columns, iter(rows), block_rows=7) == 80
+        stored = {p.item: (p.confidence, p.probabilities)
+                  for p in Prediction.objects.filter(job=job)}
+    assert stored == {item: (confidence, probabilities)
+                      for _, item, _, confidence, probabilities in rows}
+
+
+def test_writeback_formats_nulls_and_refuses_ragged_rows() -> None:
+    formats = [writeback._texts, writeback._numbers, writeback._jsons]
+    text = writeback._copy_text(3, formats, [("a\tb", None, {"p": 0.5}), (None, 2.5, None)])
+    assert text == b'3\ta\\tb\t\\N\t{"p":0.5}\n3\t\\N\t2.5\t\\N\n'
+    with pytest.raises(ValueError, match="3 values"):
+        writeback._copy_text(3, formats, [("a", 1, {}), ("b", 2)])
 
 
 def test_writeback_cannot_write_into_another_tenant(acme: TenantSetup, globex: TenantSetup,
