@@ -13,6 +13,7 @@ SPEC = AppSpec(
     label=APP,
     name="Finance sentiment",
     labels=LABELS,
+    demo_seed="apps.finance_sentiment.demo.seed",
     datasets={
         "labelled": DatasetSchema(
             purpose="labelled",

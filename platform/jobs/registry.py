@@ -60,6 +60,9 @@ class AppSpec:
     labels: tuple[str, ...] | None = None
     # Called after a fine-tune's version is stored, e.g. to warm caches (optional).
     on_version_created: Callable[[Any], None] | None = None
+    # Dotted path of a function that seeds the demo tenant's data for ``make run`` (called in
+    # the tenant's context; returns how many objects it created, 0 when already seeded).
+    demo_seed: str | None = None
 
 
 _apps: dict[str, AppSpec] = {}

@@ -1,7 +1,8 @@
 """``make run``: the whole platform on this machine.
 
 Embedded PostgreSQL and Redis (started by settings when no URLs are configured), migrations,
-the demo tenant, then web + Celery worker + Celery beat as child processes. Ctrl-C stops the
+the platform default models (trained once, quickly, when missing), the demo tenant and its
+data, then web + Celery worker + Celery beat as child processes. Ctrl-C stops the
 children, then the embedded servers stop as this process exits.
 """
 
@@ -15,7 +16,7 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.core.management import call_command
+from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand
 
 from config import embedded
@@ -31,6 +32,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
+        if "train_default_model" in get_commands():  # the worker side is installed
+            call_command("train_default_model", missing=True, quick=True)
         call_command("seed_demo")
 
         database = settings.DATABASES["default"]

@@ -1,4 +1,5 @@
-"""Create (once) the demo tenant, its owner and an API key; print the credentials.
+"""Create (once) the demo tenant, its owner and an API key, and each application's demo data;
+print the credentials.
 
 Idempotent: a second run finds the same tenant and user and reuses the API key whose raw
 value was kept in the local data folder (it is shown once and stored hashed, so the local
@@ -12,10 +13,12 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils.module_loading import import_string
 
 from accounts.models import User
 from accounts.services import ApiKeyInvalid, api_key_authenticate, api_key_create
 from config import embedded
+from jobs.registry import all_apps
 from tenancy.context import tenant_context
 from tenancy.models import Tenant
 from tenancy.services import tenant_create
@@ -56,6 +59,13 @@ class Command(BaseCommand):
             credentials_file.parent.mkdir(parents=True, exist_ok=True)
             credentials_file.write_text(json.dumps({"api_key": raw_key}))
             credentials_file.chmod(0o600)
+
+        for app in all_apps():
+            if app.demo_seed:
+                with tenant_context(tenant.pk):
+                    created = import_string(app.demo_seed)()
+                if created:
+                    self.stdout.write(f"{app.name}: seeded {created} demo objects")
 
         self.stdout.write(f"Demo tenant: {tenant.name} ({tenant.slug})")
         self.stdout.write(f"Sign in: {DEMO_EMAIL} / {DEMO_PASSWORD}")

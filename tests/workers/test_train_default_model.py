@@ -1,0 +1,49 @@
+"""``manage.py train_default_model``: what ``make run`` calls to install a platform default
+model once, quickly, when there is none."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from tests.workers.conftest import sentiment_rows, to_csv
+
+
+def test_missing_quick_trains_once_and_reports_test_metrics(settings: Any, tmp_path: Path,
+                                                           tiny_base: Path) -> None:
+    settings.DEFAULT_MODELS_DIR = str(tmp_path / "models")
+    rows = sentiment_rows(180)
+    train, test = tmp_path / "train.csv", tmp_path / "test.csv"
+    train.write_bytes(to_csv(rows[:150], "text,label"))
+    test.write_bytes(to_csv(rows[150:], "text,label"))
+    options = {"missing": True, "quick": True, "train": train, "test": test,
+               "base": str(tiny_base)}
+
+    out = io.StringIO()
+    call_command("train_default_model", stdout=out, **options)
+    installed = tmp_path / "models" / "finance_sentiment"
+    manifest = json.loads((installed / "manifest.json").read_text())
+    report = json.loads((installed / "default_model_report.json").read_text())
+    assert manifest["method"] == "lora"
+    assert manifest["labels"] == ["negative", "neutral", "positive"]
+    assert report["train_rows"] == 150
+    assert report["test"]["rows"] == 30
+    assert "training one (once)" in out.getvalue()
+    assert not (tmp_path / "models" / "finance_sentiment.training").exists()
+
+    again = io.StringIO()
+    stamp = (installed / "manifest.json").stat().st_mtime_ns
+    call_command("train_default_model", stdout=again, **options)
+    assert again.getvalue() == ""
+    assert (installed / "manifest.json").stat().st_mtime_ns == stamp
+
+
+def test_an_application_or_missing_is_required() -> None:
+    with pytest.raises(CommandError, match="--missing"):
+        call_command("train_default_model")
