@@ -12,15 +12,19 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["writeback.py", "inference.py", "finetune.py"]
+BENCHMARKS = ["writeback.py", "inference.py", "finetune.py", "finance.py"]
+# The finance quality bar: the full fine-tune of the default model (about half an hour here).
+QUALITY = {"finance-quality": ["finetune.py", "--quality", "finance"]}
 
 
 def main() -> int:
-    selected = sys.argv[1:] or BENCHMARKS
+    selected = sys.argv[1:] or [*BENCHMARKS, *QUALITY]
     failed = []
     for name in selected:
         print(f"\n=== {name} ===", flush=True)
-        result = subprocess.run([sys.executable, str(HERE / name)], check=False)  # noqa: S603
+        script, *arguments = QUALITY.get(name, [name])
+        result = subprocess.run([sys.executable, str(HERE / script), *arguments],  # noqa: S603
+                                check=False)
         if result.returncode != 0:
             failed.append(name)
     results_file = HERE / "results.json"
