@@ -69,7 +69,8 @@ def service_errors() -> Iterator[None]:
     except services.DocumentsInvalid:
         raise
     except services.FinanceError as error:
-        raise ApiError(error.status, error.code, str(error), error.fields) from error
+        raise ApiError(error.status, error.code, str(error), error.fields,
+                       details=error.details) from error
 
 
 def invalid_documents_response(error: services.DocumentsInvalid, *,

@@ -40,11 +40,13 @@ class JobError(Exception):
     """A request the pipeline refuses; ``code`` and ``status`` map onto the API error format."""
 
     def __init__(self, message: str, *, code: str = "invalid", status: int = 400,
-                 fields: dict[str, list[str]] | None = None) -> None:
+                 fields: dict[str, list[str]] | None = None,
+                 details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.status = status
         self.fields = fields or {}
+        self.details = details or {}  # extra keys of the API error (a quota's meter, ...)
 
 
 def _app(label: str) -> AppSpec:
@@ -151,12 +153,16 @@ def job_submit(*, app: str, kind: str, params: dict[str, Any], dataset_id: int |
                                for k, v in serializer.errors.items()})
     dataset = _dataset_for(job_kind, app, dataset_id)
     version = _version_for(job_kind, app, model_version_id)
-    decision = quota_check(tenant_id=require_tenant_id(), app=app, kind=kind,
-                           items=dataset.row_count if dataset else 0)
-    if not decision.allowed:
-        raise JobError(decision.message, code="quota_exceeded", status=402)
     try:
         with transaction.atomic():
+            # Locks the tenant's subscription until this transaction commits: concurrent
+            # submissions near the limit are decided one at a time (nothing queued if refused).
+            decision = quota_check(tenant_id=require_tenant_id(), app=app, kind=kind,
+                                   items=dataset.row_count if dataset else 0)
+            if not decision.allowed:
+                refusal = decision.error()
+                raise JobError(decision.message, code=refusal.code, status=refusal.status,
+                               details=refusal.details())
             job = Job.objects.create(
                 app=app, kind=kind, params=serializer.validated_data, dataset=dataset,
                 model_version=version, idempotency_key=idempotency_key,
