@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from billing.metering import meter_flush, window_seconds
 from billing.models import Plan, PlanMeter, UsageRecord
+from billing.plans import install_default_plans
 from billing.selectors import plan_limits_forget
 from billing.services import subscription_change_plan, subscription_current
 from tenancy.context import tenant_context
@@ -20,7 +21,9 @@ from tests.conftest import TenantSetup
 
 
 @pytest.fixture(autouse=True)
-def _fresh_plan_limits() -> Iterator[None]:
+def _default_plans_and_fresh_limits(db: None) -> Iterator[None]:
+    # A transactional test elsewhere empties every table, the migrated plans included.
+    install_default_plans(Plan, PlanMeter)
     plan_limits_forget()
     yield
     plan_limits_forget()
