@@ -6,11 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-
-def _plain(value: Decimal) -> str:
-    """``Decimal('12.000000')`` → ``'12'``; ``Decimal('0.500000')`` → ``'0.5'``."""
-    text = format(value.normalize(), "f")
-    return text if text != "-0" else "0"
+from billing.numbers import plain
 
 
 class QuotaExceeded(Exception):
@@ -26,13 +22,13 @@ class QuotaExceeded(Exception):
         self.limit = Decimal(limit)
         self.requested = Decimal(requested)
         super().__init__(
-            f"The plan's limit for {meter.replace('_', ' ')} is reached: {_plain(self.used)} "
-            f"used of {_plain(self.limit)} this period"
-            + (f", {_plain(self.requested)} more requested" if self.requested else "")
+            f"The plan's limit for {meter.replace('_', ' ')} is reached: {plain(self.used)} "
+            f"used of {plain(self.limit)} this period"
+            + (f", {plain(self.requested)} more requested" if self.requested else "")
             + ". Upgrade the plan or wait for the next period."
         )
 
     def details(self) -> dict[str, Any]:
         """Extra keys of the API error body (strings, like DRF's decimals)."""
-        return {"meter": self.meter, "used": _plain(self.used), "limit": _plain(self.limit),
-                "requested": _plain(self.requested)}
+        return {"meter": self.meter, "used": plain(self.used), "limit": plain(self.limit),
+                "requested": plain(self.requested)}

@@ -8,14 +8,11 @@ import io
 from django.http import HttpResponse
 
 from billing.models import Invoice
+from billing.numbers import plain
 
 COLUMNS = ("invoice", "period_start", "period_end", "position", "description", "meter",
            "quantity", "included_quantity", "billable_quantity", "unit_price", "unit", "amount",
            "currency")
-
-
-def _plain(value: object) -> str:
-    return format(value.normalize(), "f") if hasattr(value, "normalize") else str(value)
 
 
 def invoice_csv(invoice: Invoice) -> str:
@@ -26,9 +23,9 @@ def invoice_csv(invoice: Invoice) -> str:
     head = (invoice.number, f"{invoice.period_start:%Y-%m-%d}", f"{invoice.period_end:%Y-%m-%d}")
     for line in invoice.lines.all():
         writer.writerow((*head, line.position, line.description, line.meter,
-                         _plain(line.quantity), _plain(line.included_quantity),
-                         _plain(line.billable_quantity), _plain(line.unit_price),
-                         _plain(line.unit), f"{line.amount:.2f}", invoice.currency))
+                         plain(line.quantity), plain(line.included_quantity),
+                         plain(line.billable_quantity), plain(line.unit_price),
+                         plain(line.unit), f"{line.amount:.2f}", invoice.currency))
     for label, amount in (("Subtotal", invoice.subtotal),
                           (f"Tax ({invoice.tax_rate * 100:.2f}%)", invoice.tax),
                           ("Total", invoice.total)):

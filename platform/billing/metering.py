@@ -12,10 +12,14 @@ A metered request costs one Redis round trip (a Lua script), never a database wr
   (``BILLING_FLUSH_WINDOW_SECONDS``), listed in ``billing:rt:windows:<tenant>`` and the
   tenant in ``billing:rt:tenants``.
 
-``meter_flush`` (beat) turns each closed window into usage records keyed
-``rt:<window>:<meter>`` with ``INSERT ... ON CONFLICT DO NOTHING``, commits, and only then
-forgets the window in Redis. A flush that dies between the two, or runs twice, finds the
-records there and bills the window once.
+``meter_flush`` (beat) first *takes* a window: one script renames its hash to
+``billing:rt:flushing:<tenant>:<window>:<seq>`` (a fresh sequence number) and lists it in
+``billing:rt:flushing:<tenant>``. It then writes usage records keyed
+``rt:<window>:<seq>:<meter>`` with ``INSERT ... ON CONFLICT DO NOTHING``, commits, and only
+then drops the taken hash. A flush that dies before the drop leaves the taken hash listed; the
+next flush writes it again under the same keys, which changes nothing: each window is billed
+once. A request that counts into a window after it was taken opens a new hash for it, taken
+by a later flush under a new sequence number, so nothing is lost either.
 """
 
 from __future__ import annotations
@@ -63,14 +67,30 @@ redis.call('SADD', KEYS[4], ARGV[4])
 return 1
 """
 
-# Forget a flushed window, and the tenant once it has none left (atomically, so that a window
-# opened meanwhile keeps its tenant listed).
-_FORGET = """
+# Take a window for flushing: rename its hash under a new sequence number.
+# KEYS: window hash, tenant's windows, tenant's taken hashes, sequence.
+# ARGV: window, taken-hash key prefix. Returns the taken member "<window>:<seq>" or false.
+_TAKE = """
+redis.call('SREM', KEYS[2], ARGV[1])
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local member = ARGV[1] .. ':' .. redis.call('INCR', KEYS[4])
+redis.call('RENAME', KEYS[1], ARGV[2] .. member)
+redis.call('SADD', KEYS[3], member)
+return member
+"""
+
+# Drop a recorded taken hash, and the tenant once nothing of it is left (atomically, so that
+# a window opened meanwhile keeps its tenant listed).
+# KEYS: taken hash, tenant's taken hashes, tenant's windows, tenants. ARGV: member, tenant.
+_DROP = """
 redis.call('DEL', KEYS[1])
 redis.call('SREM', KEYS[2], ARGV[1])
-if redis.call('SCARD', KEYS[2]) == 0 then redis.call('SREM', KEYS[3], ARGV[2]) end
+if redis.call('SCARD', KEYS[2]) == 0 and redis.call('SCARD', KEYS[3]) == 0 then
+  redis.call('SREM', KEYS[4], ARGV[2])
+end
 return 1
 """
+SEQUENCE_KEY = "billing:rt:seq"
 
 
 def _text(value: bytes | str) -> str:
@@ -99,6 +119,14 @@ def window_key(tenant_id: int, window: int) -> str:
 
 def windows_key(tenant_id: int) -> str:
     return f"billing:rt:windows:{tenant_id}"
+
+
+def taken_prefix(tenant_id: int) -> str:
+    return f"billing:rt:flushing:{tenant_id}:"
+
+
+def taken_key(tenant_id: int) -> str:
+    return f"billing:rt:flushing:{tenant_id}"
 
 
 @dataclass(frozen=True)
@@ -175,63 +203,81 @@ def _seed(*, tenant_id: int, meter: str, period_start: datetime, period_end: dat
     redis_client().set(key, str(used), nx=True, ex=settings.BILLING_USAGE_COUNTER_TTL_SECONDS)
 
 
+def _counts(fields: dict) -> dict[str, int]:
+    return {_text(meter): int(value) for meter, value in fields.items()}
+
+
 def pending_usage(*, tenant_id: int, start: datetime, end: datetime) -> dict[str, int]:
-    """Counted but not yet flushed, per meter, in windows starting in ``[start, end)``.
-    Windows already recorded (a flush that has not forgotten them yet) are left out."""
+    """Counted but not yet recorded, per meter, in windows starting in ``[start, end)``: open
+    windows, and taken ones whose records are not written yet."""
     client = redis_client()
-    windows = [int(raw) for raw in client.smembers(windows_key(tenant_id))]
-    windows = [window for window in windows if start <= window_start(window) < end]
-    if not windows:
+    open_windows = [(int(raw), "") for raw in client.smembers(windows_key(tenant_id))]
+    taken = [(int(_text(raw).split(":")[0]), _text(raw))
+             for raw in client.smembers(taken_key(tenant_id))]
+    hashes = [(window, member) for window, member in [*open_windows, *taken]
+              if start <= window_start(window) < end]
+    if not hashes:
         return {}
     pipe = client.pipeline()
-    for window in windows:
-        pipe.hgetall(window_key(tenant_id, window))
-    counts = {window: {_text(meter): int(value) for meter, value in fields.items()}
-              for window, fields in zip(windows, pipe.execute(), strict=True)}
-    keys = {f"rt:{window}:{meter}" for window, fields in counts.items() for meter in fields}
+    for window, member in hashes:
+        pipe.hgetall(taken_prefix(tenant_id) + member if member else window_key(tenant_id,
+                                                                                window))
+    counted = list(zip(hashes, (_counts(fields) for fields in pipe.execute()), strict=True))
+    keys = {record_key(member, meter) for (_, member), counts in counted if member
+            for meter in counts}
     recorded = set(UsageRecord.objects.filter(idempotency_key__in=keys)
-                   .values_list("idempotency_key", flat=True))
+                   .values_list("idempotency_key", flat=True)) if keys else set()
     totals: dict[str, int] = {}
-    for window, fields in counts.items():
-        for meter, value in fields.items():
-            if f"rt:{window}:{meter}" not in recorded:
+    for (_, member), counts in counted:
+        for meter, value in counts.items():
+            if not member or record_key(member, meter) not in recorded:
                 totals[meter] = totals.get(meter, 0) + value
     return totals
 
 
+def record_key(member: str, meter: str) -> str:
+    """``rt:<window>:<seq>:<meter>``: the idempotency key of a taken window's record."""
+    return f"rt:{member}:{meter}"
+
+
 def meter_flush(*, now: float | None = None) -> int:
-    """Record every closed window of every tenant; returns the records written. The current
-    window and the one before it stay open (a request may have read the clock just before
-    the boundary)."""
+    """Record every closed window of every tenant, and any taken window a crashed flush left;
+    returns the records written. The current window and the one before stay open (fewer,
+    fuller records; correctness does not depend on it)."""
     from billing.services import usage_thresholds_check
 
     client = redis_client()
     last_closed = window_of(time.time() if now is None else now) - 2
-    forget = client.register_script(_FORGET)
+    take, drop = client.register_script(_TAKE), client.register_script(_DROP)
     written = 0
     for raw_tenant in client.smembers(TENANTS_KEY):
         tenant_id = int(raw_tenant)
-        windows = sorted(int(raw) for raw in client.smembers(windows_key(tenant_id)))
-        closed = [window for window in windows if window <= last_closed]
-        if not closed:
+        for window in sorted(int(raw) for raw in client.smembers(windows_key(tenant_id))):
+            if window <= last_closed:
+                take(keys=[window_key(tenant_id, window), windows_key(tenant_id),
+                           taken_key(tenant_id), SEQUENCE_KEY],
+                     args=[window, taken_prefix(tenant_id)])
+        members = sorted(_text(raw) for raw in client.smembers(taken_key(tenant_id)))
+        if not members:
             continue
         with tenant_context(tenant_id):
-            for window in closed:
-                fields = client.hgetall(window_key(tenant_id, window))
-                written += _record_window(tenant_id=tenant_id, window=window, counts={
-                    _text(meter): int(value) for meter, value in fields.items()})
-                forget(keys=[window_key(tenant_id, window), windows_key(tenant_id), TENANTS_KEY],
-                       args=[window, tenant_id])
+            for member in members:
+                hash_key = taken_prefix(tenant_id) + member
+                written += _record_taken(tenant_id=tenant_id, member=member,
+                                         counts=_counts(client.hgetall(hash_key)))
+                drop(keys=[hash_key, taken_key(tenant_id), windows_key(tenant_id), TENANTS_KEY],
+                     args=[member, tenant_id])
             usage_thresholds_check()
     return written
 
 
 @transaction.atomic
-def _record_window(*, tenant_id: int, window: int, counts: dict[str, int]) -> int:
+def _record_taken(*, tenant_id: int, member: str, counts: dict[str, int]) -> int:
+    occurred_at = window_start(int(member.split(":")[0]))
     rows = [
         UsageRecord(tenant_id=tenant_id, meter=meter, quantity=Decimal(count),
-                    idempotency_key=f"rt:{window}:{meter}", occurred_at=window_start(window))
-        for meter, count in sorted(counts.items()) if count > 0
+                    idempotency_key=record_key(member, meter), occurred_at=occurred_at)
+        for meter, count in sorted(counts.items()) if count != 0
     ]
     before = UsageRecord.objects.filter(
         idempotency_key__in=[row.idempotency_key for row in rows]).count()

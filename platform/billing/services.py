@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -35,6 +35,7 @@ from billing.models import (
     UsageRecord,
     UsageWarning,
 )
+from billing.numbers import money, plain
 from billing.periods import month_bounds
 from billing.plans import install_default_plans
 from billing.selectors import plan_limits_forget, plan_terms, usage_totals
@@ -42,7 +43,6 @@ from tenancy.context import require_tenant_id, tenant_context, unscoped
 
 logger = logging.getLogger(__name__)
 
-CENT = Decimal("0.01")
 THRESHOLDS = (80, 100)
 FINE_TUNE_KIND = "fine_tune"  # jobs.models.Job.Kind.FINE_TUNE (billing does not import jobs)
 
@@ -57,10 +57,6 @@ class BillingError(Exception):
         self.code = code
         self.status = status
         self.fields = fields or {}
-
-
-def money(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 # --- Subscriptions --------------------------------------------------------------------------
@@ -290,7 +286,7 @@ def _notify_threshold(warning: UsageWarning) -> None:
     label = Meter(warning.meter).label
     payload = {
         "meter": warning.meter, "threshold": warning.threshold,
-        "used": str(warning.used.normalize()), "limit": str(warning.limit.normalize()),
+        "used": plain(warning.used), "limit": plain(warning.limit),
         "period_start": warning.period_start.isoformat(),
     }
     webhook_emit(event="usage.threshold", payload=payload)
@@ -384,10 +380,6 @@ def _days(seconds: float) -> str:
     return f"{seconds / 86400:.4g}"
 
 
-def _plain(value: Decimal) -> str:
-    return format(value.normalize(), "f")
-
-
 def invoice_build(*, subscription: Subscription, start: datetime, end: datetime) -> Invoice:
     """The invoice of ``[start, end)``: the monthly fee of each plan in force, prorated by
     time, then per meter the usage, what the plan includes and the overage above it."""
@@ -418,10 +410,10 @@ def invoice_build(*, subscription: Subscription, start: datetime, end: datetime)
         unit_price = term.overage_unit_price if term else Decimal(0)
         unit = term.overage_unit if term else Decimal(1)
         billable = max(used - included, Decimal(0))
-        per = "" if unit == 1 else f" per {_plain(unit)}"
+        per = "" if unit == 1 else f" per {plain(unit)}"
         lines.append(InvoiceLine(
-            description=f"{label}: {_plain(used)} used, {_plain(included)} included"
-                        + (f", overage at {_plain(unit_price)}{per}" if billable else ""),
+            description=f"{label}: {plain(used)} used, {plain(included)} included"
+                        + (f", overage at {plain(unit_price)}{per}" if billable else ""),
             meter=meter, quantity=used, included_quantity=included, billable_quantity=billable,
             unit_price=unit_price, unit=unit, amount=money(billable / unit * unit_price)))
     subtotal = sum((line.amount for line in lines), Decimal(0))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from billing.metering import TENANTS_KEY, meter_consume, window_key, windows_key
+from billing.metering import TENANTS_KEY, meter_consume, taken_key, taken_prefix
 from billing.models import Meter, UsageRecord
 from billing.periods import month_bounds
 from billing.selectors import meter_usage
@@ -43,24 +43,34 @@ def test_a_retried_flush_bills_the_window_once(acme: TenantSetup) -> None:
     client = acme.api()
     for _ in range(3):
         client.get("/api/v1/me")
-    redis = redis_client()
-    [window] = [int(raw) for raw in redis.smembers(windows_key(acme.tenant.pk))]
-    counts = redis.hgetall(window_key(acme.tenant.pk, window))
-
     assert flush_all() == 1
-    # The flush dies after its commit and before forgetting the window: Redis still holds it
-    # when the task is retried.
-    redis.hset(window_key(acme.tenant.pk, window), mapping=counts)
-    redis.sadd(windows_key(acme.tenant.pk), window)
+    [record] = records(acme, Meter.API_CALLS)
+    member = record.idempotency_key.removeprefix("rt:").removesuffix(":api_calls")
+
+    # The flush died after its commit and before dropping the taken window: Redis still
+    # holds it when the task runs again.
+    redis = redis_client()
+    redis.hset(taken_prefix(acme.tenant.pk) + member, mapping={"api_calls": 3})
+    redis.sadd(taken_key(acme.tenant.pk), member)
     redis.sadd(TENANTS_KEY, acme.tenant.pk)
+    start, end = month_bounds()
+    with tenant_context(acme.tenant.pk):
+        # Recorded already: not counted twice while it waits either.
+        assert meter_usage(meter=Meter.API_CALLS, start=start, end=end) == Decimal(3)
     assert flush_all() == 0
 
     [record] = records(acme, Meter.API_CALLS)
     assert record.quantity == Decimal(3)
-    # The window still in Redis is not counted on top of its record.
-    start, end = month_bounds()
+    assert redis.smembers(TENANTS_KEY) == set()
+
+
+def test_usage_counted_into_a_window_after_it_was_taken_is_not_lost(acme: TenantSetup) -> None:
     with tenant_context(acme.tenant.pk):
-        assert meter_usage(meter=Meter.API_CALLS, start=start, end=end) == Decimal(3)
+        meter_consume(meter=Meter.CHAT_MESSAGES, quantity=2)
+        flush_all()
+        meter_consume(meter=Meter.CHAT_MESSAGES, quantity=3)  # the same window, taken already
+        flush_all()
+    assert sorted(r.quantity for r in records(acme, Meter.CHAT_MESSAGES)) == [2, 3]
 
 
 def test_unflushed_usage_counts_at_once_and_is_not_counted_twice_after_the_flush(
