@@ -10,7 +10,8 @@ GB = Decimal(10**9)
 HOUR = Decimal(3600)
 
 # meter: (included, overage unit price, overage unit, hard limit or None)
-DEFAULT_PLANS = [
+Terms = dict[str, tuple[Decimal, Decimal, Decimal, Decimal | None]]
+DEFAULT_PLANS: list[tuple[str, str, Decimal, int, str, Terms]] = [
     ("free", "Free", Decimal("0.00"), 0, "To try the platform: small monthly allowances, "
      "refused beyond them.", {
          "training_accelerator_seconds": (HOUR, Decimal(0), Decimal(1), HOUR),
