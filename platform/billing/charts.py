@@ -39,10 +39,16 @@ def usage_chart(summary: MeterSummary, *, today: date) -> SafeString:
         # A gauge (storage) is a level: its line is the day's value, not a running sum.
         running = quantity if summary.is_gauge else running + quantity
         levels.append(float(running))
-    marks = [("included", float(summary.included))] if summary.included else []
-    if summary.limit is not None:
-        marks.append(("limit", float(summary.limit)))
-    peak = max([*levels, float(summary.projected), *(value for _, value in marks), 1.0])
+    # (css name, value, label); one line when the limit is what is included (Free).
+    marks: list[tuple[str, float, str]] = []
+    if summary.limit is not None and summary.limit == summary.included:
+        marks.append(("limit", float(summary.limit), "included = limit"))
+    else:
+        if summary.included:
+            marks.append(("included", float(summary.included), "included"))
+        if summary.limit is not None:
+            marks.append(("limit", float(summary.limit), "limit"))
+    peak = max([*levels, float(summary.projected), *(value for _, value, _ in marks), 1.0])
     plot_width, plot_height = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     step = plot_width / max(len(days) - 1, 1)
 
@@ -60,12 +66,12 @@ def usage_chart(summary: MeterSummary, *, today: date) -> SafeString:
             '<text class="axis" x="{}" y="{}" text-anchor="end">{}</text>',
             LEFT, WIDTH - RIGHT, _n(y(level)), _n(y(level)), LEFT - 6, _n(y(level) + 4),
             _amount(level)))
-    for name, value in marks:
+    for name, value, text in marks:
         parts.append(format_html(
             '<line class="usage-{}" data-testid="usage-{}" x1="{}" x2="{}" y1="{}" y2="{}"/>'
             '<text class="axis" x="{}" y="{}" text-anchor="end">{}</text>',
             name, name, LEFT, WIDTH - RIGHT, _n(y(value)), _n(y(value)), WIDTH - RIGHT,
-            _n(y(value) - 4), f"{name} {_amount(value)}"))
+            _n(y(value) - 4), f"{text} {_amount(value)}"))
     if levels:
         path = " L".join(f"{x(position):.1f},{y(level):.1f}"
                          for position, level in enumerate(levels))

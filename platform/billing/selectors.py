@@ -131,6 +131,10 @@ class UsageSummary:
     plan_code: str
     meters: list[MeterSummary]
 
+    @property
+    def last_day(self) -> date:
+        return (self.end - timedelta(days=1)).date()
+
 
 def plan_terms(*, plan_id: int) -> dict[str, PlanMeter]:
     return {term.meter: term for term in PlanMeter.objects.filter(plan_id=plan_id)}
