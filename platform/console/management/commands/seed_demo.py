@@ -15,6 +15,7 @@ from django.db import transaction
 
 from accounts.models import User
 from accounts.services import ApiKeyInvalid, api_key_authenticate, api_key_create
+from billing.services import subscription_change_plan
 from config import embedded
 from tenancy.context import tenant_context
 from tenancy.models import Tenant
@@ -41,6 +42,9 @@ class Command(BaseCommand):
             tenant = Tenant.objects.filter(slug=DEMO_SLUG).first()
             if tenant is None:
                 tenant = tenant_create(slug=DEMO_SLUG, name="Demo Capital", owner_id=user.pk)
+                with tenant_context(tenant.pk):
+                    # Pro: the demo's fine-tunes fit its allowances (Free has one hour).
+                    subscription_change_plan(plan_code="pro")
 
         raw_key = None
         if credentials_file.exists():
