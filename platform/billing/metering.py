@@ -30,9 +30,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 
 from django.conf import settings
 from django.db import transaction
+from redis.commands.core import Script
 
 from billing.exceptions import QuotaExceeded
 from billing.models import UsageRecord
@@ -91,6 +93,12 @@ end
 return 1
 """
 SEQUENCE_KEY = "billing:rt:seq"
+
+
+@lru_cache(maxsize=8)
+def _script(source: str) -> Script:
+    """A Lua script registered once per process (then called by its SHA)."""
+    return redis_client().register_script(source)
 
 
 def _text(value: bytes | str) -> str:
@@ -153,7 +161,7 @@ def meter_consume(*, meter: str, quantity: int = 1) -> Consumption | None:
     period_start, period_end = month_bounds(datetime.fromtimestamp(now, tz=UTC))
     window = window_of(now)
     counter = used_key(tenant_id, meter, period_start)
-    script = redis_client().register_script(_CONSUME)
+    script = _script(_CONSUME)
     for _attempt in range(3):
         status, used = script(
             keys=[counter, window_key(tenant_id, window), windows_key(tenant_id), TENANTS_KEY],
@@ -174,7 +182,7 @@ def meter_refund(consumption: Consumption | None) -> None:
     """Give back a consumption whose request failed (e.g. no inference worker answered)."""
     if consumption is None:
         return
-    script = redis_client().register_script(_REFUND)
+    script = _script(_REFUND)
     tenant_id = consumption.tenant_id
     script(keys=[used_key(tenant_id, consumption.meter, consumption.period_start),
                  window_key(tenant_id, consumption.window), windows_key(tenant_id),
@@ -248,7 +256,7 @@ def meter_flush(*, now: float | None = None) -> int:
 
     client = redis_client()
     last_closed = window_of(time.time() if now is None else now) - 2
-    take, drop = client.register_script(_TAKE), client.register_script(_DROP)
+    take, drop = _script(_TAKE), _script(_DROP)
     written = 0
     for raw_tenant in client.smembers(TENANTS_KEY):
         tenant_id = int(raw_tenant)

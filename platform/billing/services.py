@@ -322,7 +322,11 @@ def periods_close_due(*, now: datetime | None = None) -> int:
     created = 0
     for tenant_id in due:
         with tenant_context(tenant_id):
-            created += len(subscription_close_periods(now=now))
+            try:
+                created += len(subscription_close_periods(now=now))
+            except Exception:
+                # One tenant's failure must not hold up the others; the next run retries it.
+                logger.exception("period close failed", extra={"tenant_id": tenant_id})
     return created
 
 
@@ -346,8 +350,8 @@ def subscription_close_periods(*, now: datetime | None = None) -> list[Invoice]:
         subscription.save(update_fields=["plan", "pending_plan", "period_start", "period_end"])
     if created:
         plan_limits_forget(tenant_id=subscription.tenant_id)
-        ids = [invoice.pk for invoice in created]
-        transaction.on_commit(lambda: _submit_after_commit(ids))
+        ids, tenant_id = [invoice.pk for invoice in created], subscription.tenant_id
+        transaction.on_commit(lambda: _submit_after_commit(tenant_id, ids))
     return created
 
 
@@ -432,12 +436,11 @@ def invoice_build(*, subscription: Subscription, start: datetime, end: datetime)
 # --- Payment provider -----------------------------------------------------------------------
 
 
-def _submit_after_commit(invoice_ids: list[int]) -> None:
+def _submit_after_commit(tenant_id: int, invoice_ids: list[int]) -> None:
     if not settings.BILLING_PAYMENT_PROVIDER:
         return
     from config.celery import app as celery_app
 
-    tenant_id = require_tenant_id()
     for invoice_id in invoice_ids:
         celery_app.send_task("billing.submit_invoice", args=[invoice_id, tenant_id],
                              queue="default")
