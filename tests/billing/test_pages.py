@@ -235,3 +235,11 @@ def test_the_console_is_staff_only(acme: TenantSetup) -> None:
     response = acme.browser().get("/console/billing/invoice/revenue/")
     assert response.status_code == 302
     assert "/console/login/" in response["Location"]
+
+
+def test_a_plan_change_from_another_workspace_changes_only_that_workspace(
+        acme: TenantSetup, globex: TenantSetup) -> None:
+    assert globex.browser().post("/billing/plan/", {"plan": "enterprise"}).status_code == 302
+    assert acme.api().get("/api/v1/subscription").json()["plan"] == "free"
+    assert globex.api().get("/api/v1/subscription").json()["plan"] == "enterprise"
+    assert 'data-testid="current-plan">Free<' in acme.browser().get("/billing/").content.decode()
