@@ -97,13 +97,13 @@ def subscription_change_plan(*, plan_code: str, now: datetime | None = None,
                              allow_private: bool = False) -> Subscription:
     """Move the tenant to another plan: upgrades now, downgrades at the end of the period."""
     now = now or timezone.now()
+    subscription = _subscription_locked()  # first: it also installs the plans if none exist
     plans = Plan.objects.all() if allow_private else Plan.objects.filter(is_public=True)
     plan = plans.filter(code=plan_code).first()
     if plan is None:
         choices = ", ".join(plans.values_list("code", flat=True))
         raise BillingError(f"Unknown plan {plan_code!r}.",
                            fields={"plan": [f"choose one of {choices}"]})
-    subscription = _subscription_locked()
     if plan.pk == subscription.plan_id:
         subscription.pending_plan = None  # staying: cancels a scheduled downgrade
     elif plan.monthly_fee >= subscription.plan.monthly_fee:
