@@ -7,7 +7,7 @@ A metered request costs one Redis round trip (a Lua script), never a database wr
   ``BILLING_USAGE_COUNTER_TTL_SECONDS``, so that job usage and staff corrections join it
   soon. The script refuses (402) when the request would pass the plan's hard limit, and
   otherwise adds to it: check and add are one atomic step, so concurrent requests at the
-  limit cannot all pass.
+  limit cannot all pass. A meter without a hard limit needs no such counter.
 - ``billing:rt:<tenant>:<window>``: a hash meter → count for one flush window
   (``BILLING_FLUSH_WINDOW_SECONDS``), listed in ``billing:rt:windows:<tenant>`` and the
   tenant in ``billing:rt:tenants``.
@@ -46,14 +46,16 @@ TENANTS_KEY = "billing:rt:tenants"
 
 # KEYS: used counter, window hash, tenant's windows, tenants with windows.
 # ARGV: quantity, limit ('' = none), meter, window, tenant.
-# Returns {status, used}: -1 the counter needs seeding, 0 refused, 1 counted.
+# Returns {status, used}: -1 the counter needs seeding, 0 refused, 1 counted. Without a limit
+# the month's counter is not needed (nor seeded): only the window counts.
 _CONSUME = """
-local used = redis.call('GET', KEYS[1])
-if not used then return {-1, '0'} end
-if ARGV[2] ~= '' and tonumber(used) + tonumber(ARGV[1]) > tonumber(ARGV[2]) then
-  return {0, used}
+local total = '0'
+if ARGV[2] ~= '' then
+  local used = redis.call('GET', KEYS[1])
+  if not used then return {-1, '0'} end
+  if tonumber(used) + tonumber(ARGV[1]) > tonumber(ARGV[2]) then return {0, used} end
+  total = redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
 end
-local total = redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
 redis.call('HINCRBY', KEYS[2], ARGV[3], ARGV[1])
 redis.call('SADD', KEYS[3], ARGV[4])
 redis.call('SADD', KEYS[4], ARGV[5])

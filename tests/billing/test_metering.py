@@ -11,7 +11,7 @@ from billing.periods import month_bounds
 from billing.selectors import meter_usage
 from config.redis import redis_client
 from tenancy.context import tenant_context, unscoped
-from tests.billing.conftest import flush_all, record_usage
+from tests.billing.conftest import flush_all, put_on_plan, record_usage
 from tests.conftest import TenantSetup
 
 
@@ -113,3 +113,13 @@ def test_metering_off_counts_nothing(acme: TenantSetup, settings) -> None:
     flush_all()
     with unscoped():
         assert not UsageRecord.objects.exists()
+
+
+def test_without_a_hard_limit_only_the_window_counts(acme: TenantSetup) -> None:
+    put_on_plan(acme, "enterprise")
+    with tenant_context(acme.tenant.pk):
+        for _ in range(5):
+            meter_consume(meter=Meter.CHAT_MESSAGES)
+    assert redis_client().keys("billing:used:*") == []  # no counter seeded from the database
+    flush_all()
+    assert [r.quantity for r in records(acme, Meter.CHAT_MESSAGES)] == [Decimal(5)]
