@@ -114,8 +114,15 @@ def subscription_change_plan(*, plan_code: str, now: datetime | None = None,
     else:
         subscription.pending_plan = plan
     subscription.save(update_fields=["plan", "pending_plan"])
-    plan_limits_forget(tenant_id=subscription.tenant_id)
+    _forget_limits(subscription.tenant_id)
     return subscription
+
+
+def _forget_limits(tenant_id: int) -> None:
+    """Drop this process's cached limits now and again after commit (a request in between
+    could have cached the old ones)."""
+    plan_limits_forget(tenant_id=tenant_id)
+    transaction.on_commit(lambda: plan_limits_forget(tenant_id=tenant_id))
 
 
 # --- Quotas ---------------------------------------------------------------------------------
@@ -338,6 +345,7 @@ def subscription_close_periods(*, now: datetime | None = None) -> list[Invoice]:
     now = now or timezone.now()
     subscription = _subscription_locked()
     created = []
+    period_start_before = subscription.period_start
     while subscription.period_end <= now - close_grace():
         start, end = subscription.period_start, subscription.period_end
         if not Invoice.objects.filter(period_start=start).exists():
@@ -348,8 +356,9 @@ def subscription_close_periods(*, now: datetime | None = None) -> list[Invoice]:
             subscription.plan, subscription.pending_plan = subscription.pending_plan, None
         subscription.period_start, subscription.period_end = end, month_bounds(end)[1]
         subscription.save(update_fields=["plan", "pending_plan", "period_start", "period_end"])
+    if subscription.period_start != period_start_before:
+        _forget_limits(subscription.tenant_id)  # a scheduled downgrade may have applied
     if created:
-        plan_limits_forget(tenant_id=subscription.tenant_id)
         ids, tenant_id = [invoice.pk for invoice in created], subscription.tenant_id
         transaction.on_commit(lambda: _submit_after_commit(tenant_id, ids))
     return created
