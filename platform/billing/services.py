@@ -188,6 +188,24 @@ def quota_check(*, tenant_id: int, app: str, kind: str, items: int = 0) -> Quota
     return QuotaDecision(allowed=True)
 
 
+def storage_quota_check(*, additional_bytes: int) -> QuotaDecision:
+    """Whether the tenant may store ``additional_bytes`` more under its storage hard limit.
+    Like ``quota_check``, call it in the transaction that stores them (it takes the lock)."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("storage_quota_check must run in the transaction that stores.")
+    subscription = _subscription_locked()
+    term = plan_terms(plan_id=subscription.plan_id).get(Meter.STORAGE_BYTES)
+    if term is None or term.hard_limit is None:
+        return QuotaDecision(allowed=True)
+    used, requested = Decimal(_stored_bytes()), Decimal(additional_bytes)
+    if used + requested <= term.hard_limit:
+        return QuotaDecision(allowed=True)
+    refusal = QuotaExceeded(meter=Meter.STORAGE_BYTES, used=used, limit=term.hard_limit,
+                            requested=requested)
+    return QuotaDecision(allowed=False, meter=Meter.STORAGE_BYTES, used=used,
+                         limit=term.hard_limit, requested=requested, message=str(refusal))
+
+
 # --- Usage records --------------------------------------------------------------------------
 
 

@@ -27,7 +27,12 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from billing.models import Meter
-from billing.services import quota_check, usage_record_many
+from billing.services import (
+    QuotaDecision,
+    quota_check,
+    storage_quota_check,
+    usage_record_many,
+)
 from jobs.datasets import ParsedDataset, dataset_parse
 from jobs.models import Dataset, Job, JobEvent, ModelVersion
 from jobs.registry import AppSpec, UnknownApp, all_apps, get_app
@@ -77,6 +82,9 @@ def dataset_create(*, app: str, purpose: str, name: str, filename: str, data: by
         size_bytes=parsed.size_bytes, sha256=parsed.sha256, row_count=parsed.row_count,
         columns=parsed.columns, label_counts=parsed.label_counts, created_by_id=created_by_id,
     )
+    storage = storage_quota_check(additional_bytes=parsed.size_bytes)
+    if not storage.allowed:
+        raise _quota_refused(storage)
     extension = "jsonl" if parsed.format == "jsonl" else "csv"
     # The file is written first; if the row then fails to save, the transaction rolls back
     # and the orphan file is removed below, so nothing is half-written either way.
@@ -160,9 +168,7 @@ def job_submit(*, app: str, kind: str, params: dict[str, Any], dataset_id: int |
             decision = quota_check(tenant_id=require_tenant_id(), app=app, kind=kind,
                                    items=dataset.row_count if dataset else 0)
             if not decision.allowed:
-                refusal = decision.error()
-                raise JobError(decision.message, code=refusal.code, status=refusal.status,
-                               details=refusal.details())
+                raise _quota_refused(decision)
             job = Job.objects.create(
                 app=app, kind=kind, params=serializer.validated_data, dataset=dataset,
                 model_version=version, idempotency_key=idempotency_key,
@@ -179,6 +185,13 @@ def job_submit(*, app: str, kind: str, params: dict[str, Any], dataset_id: int |
             raise
         return _replay(earlier, request_hash)
     return Submission(job=job, created=True)
+
+
+def _quota_refused(decision: QuotaDecision) -> JobError:
+    """A 402 in the API's error format, naming the meter, the usage and the limit."""
+    refusal = decision.error()
+    return JobError(decision.message, code=refusal.code, status=refusal.status,
+                    details=refusal.details())
 
 
 def _replay(earlier: Job, request_hash: str) -> Submission:

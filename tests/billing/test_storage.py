@@ -6,6 +6,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from billing.models import Meter, UsageRecord
@@ -15,6 +16,7 @@ from billing.services import storage_snapshot_all
 from jobs.models import Dataset
 from jobs.services import dataset_create
 from tenancy.context import tenant_context
+from tests.billing.conftest import set_terms
 from tests.conftest import TenantSetup
 
 
@@ -57,3 +59,25 @@ def test_snapshots_keep_each_days_peak_and_usage_is_the_periods_peak(
     storage_snapshot_all(now=tomorrow)
     with tenant_context(acme.tenant.pk):
         assert UsageRecord.objects.filter(meter=Meter.STORAGE_BYTES).count() == 2
+
+
+def test_an_upload_over_the_storage_limit_is_402_and_nothing_is_stored(
+        acme: TenantSetup) -> None:
+    first = upload(acme, 100)
+    set_terms("free", Meter.STORAGE_BYTES, hard_limit=first.size_bytes + 50)
+    body = "text\n" + "".join(f"Line {n}\n" for n in range(20))
+    response = acme.api().post("/api/v1/datasets", {
+        "app": "finance_sentiment", "purpose": "texts",
+        "file": SimpleUploadedFile("more.csv", body.encode(), content_type="text/csv")},
+        format="multipart")
+    assert response.status_code == 402, response.content
+    error = response.json()["error"]
+    assert (error["code"], error["meter"], error["used"], error["limit"]) == (
+        "quota_exceeded", "storage_bytes", str(first.size_bytes), str(first.size_bytes + 50))
+    with tenant_context(acme.tenant.pk):
+        assert list(Dataset.objects.values_list("pk", flat=True)) == [first.pk]
+    # A small one still fits.
+    assert acme.api().post("/api/v1/datasets", {
+        "app": "finance_sentiment", "purpose": "texts",
+        "file": SimpleUploadedFile("one.csv", b"text\nok\n", content_type="text/csv")},
+        format="multipart").status_code == 201
