@@ -185,3 +185,29 @@ def test_plan_change_on_one_tenant_leaves_the_other(acme: TenantSetup,
     assert globex.api().get("/api/v1/subscription").json()["plan"] == "free"
     globex.api().post("/api/v1/subscription", {"plan": "enterprise"}, format="json")
     assert acme.api().get("/api/v1/subscription").json()["plan"] == "pro"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_closes_at_once_make_one_invoice(acme: TenantSetup) -> None:
+    import threading
+
+    from django.db import connection
+
+    in_september(acme, "pro")
+    barrier = threading.Barrier(2)
+    counts: list[int] = []
+
+    def close() -> None:
+        try:
+            barrier.wait()
+            counts.append(periods_close_due(now=AFTER_CLOSE))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=close) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(counts) == [0, 1]
+    assert len(invoices(acme)) == 1
