@@ -69,7 +69,8 @@ def service_errors() -> Iterator[None]:
     except services.DocumentsInvalid:
         raise
     except services.FinanceError as error:
-        raise ApiError(error.status, error.code, str(error), error.fields) from error
+        raise ApiError(error.status, error.code, str(error), error.fields,
+                       details=error.details) from error
 
 
 def invalid_documents_response(error: services.DocumentsInvalid, *,
@@ -875,9 +876,11 @@ class ClassifyView(APIView):
 
     @extend_schema(
         summary="Classify texts in real time",
-        description="One result per text, in order. 503 `inference_unavailable` when no "
-                    "worker answers in time; 502 `inference_failed` when the worker cannot "
-                    "score (e.g. no model is installed).",
+        description="One result per text, in order; each text counts one `items_inferred` "
+                    "(given back when the request fails). 402 `quota_exceeded` over the "
+                    "plan's limit; 503 `inference_unavailable` when no worker answers in "
+                    "time; 502 `inference_failed` when the worker cannot score (e.g. no model "
+                    "is installed).",
         request=ClassifyRequestSerializer,
         responses={200: ClassificationSerializer(many=True),
                    503: OpenApiResponse(description="No inference worker answered")},

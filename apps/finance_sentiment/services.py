@@ -84,11 +84,13 @@ class FinanceError(Exception):
     """A request the app refuses; ``code`` and ``status`` map onto the API error format."""
 
     def __init__(self, message: str, *, code: str = "validation_error", status: int = 400,
-                 fields: dict[str, list[str]] | None = None) -> None:
+                 fields: dict[str, list[str]] | None = None,
+                 details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.status = status
         self.fields = fields or {}
+        self.details = details or {}
 
 
 @dataclass(frozen=True)
@@ -778,7 +780,7 @@ def scoring_submit(*, selection: str, start: str | None = None, end: str | None 
                                 idempotency_key=idempotency_key, created_by_id=created_by_id)
     except JobError as error:
         raise FinanceError(str(error), code=error.code, status=error.status,
-                           fields=error.fields) from error
+                           fields=error.fields, details=error.details) from error
     return ScoringSubmission(job=submission.job, created=submission.created)
 
 

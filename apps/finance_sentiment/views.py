@@ -33,6 +33,7 @@ from apps.finance_sentiment.forms import (
 from apps.finance_sentiment.models import Alert, Granularity
 from apps.finance_sentiment.spec import APP, LABELS
 from apps.finance_sentiment.tickers import normalise_ticker
+from billing.exceptions import QuotaExceeded
 from dashboard.views import workspace_view
 from jobs.online import OnlineFailed, OnlineUnavailable, online_classify
 from tenancy.models import Membership, Role
@@ -242,6 +243,8 @@ def _classify(form: TryItForm) -> tuple[dict[str, Any] | None, str, int]:
         return None, f"The model is not available right now: {error}", 503
     except OnlineFailed as error:
         return None, f"The model could not score this text: {error}", 502
+    except QuotaExceeded as error:
+        return None, str(error), error.status
     probabilities = sorted(result["probabilities"].items(), key=lambda item: -item[1])
     return {**result, "bars": [(label, share, round(share * 100, 1))
                                for label, share in probabilities]}, "", 200

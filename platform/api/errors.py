@@ -2,6 +2,11 @@
 
     {"error": {"code": "validation_error", "message": "...", "fields": {"name": ["..."]}}}
 
+Some errors add keys beside these, e.g. a refused quota (402)::
+
+    {"error": {"code": "quota_exceeded", "message": "...", "fields": {},
+               "meter": "items_inferred", "used": "9990", "limit": "10000", "requested": "32"}}
+
 ``code`` is stable and machine-readable; ``message`` is for people; ``fields`` names the
 offending input fields (empty when the error is not about a field).
 """
@@ -16,6 +21,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from billing.exceptions import QuotaExceeded
 from tenancy.context import TenantContextMissing
 
 _CODES = {
@@ -36,11 +42,13 @@ class ApiError(exceptions.APIException):
     """A domain error with its own code, e.g. ``ApiError(409, "conflict", "...")``."""
 
     def __init__(self, status_code: int, code: str, message: str,
-                 fields: dict[str, Any] | None = None) -> None:
+                 fields: dict[str, Any] | None = None, *,
+                 details: dict[str, Any] | None = None) -> None:
         super().__init__(detail=message, code=code)
         self.status_code = status_code
         self.error_code = code
         self.fields = fields or {}
+        self.details = details or {}  # extra keys beside code/message/fields (e.g. a quota's)
 
 
 def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -62,6 +70,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, TenantContextMissing):
         exc = exceptions.NotAuthenticated()
+    elif isinstance(exc, QuotaExceeded):
+        exc = ApiError(exc.status, exc.code, str(exc), details=exc.details())
     elif isinstance(exc, RequestDataTooBig):
         exc = ApiError(400, "request_too_large",
                        "The request body is larger than this endpoint accepts; upload large "
@@ -71,6 +81,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return None
     if isinstance(exc, ApiError):
         response.data = error_body(exc.error_code, str(exc.detail), exc.fields)
+        response.data["error"].update(exc.details)
         return response
     code = next((c for cls, c in _CODES.items() if isinstance(exc, cls)), "error")
     if isinstance(exc, exceptions.ValidationError):

@@ -1,14 +1,131 @@
-"""Metering and the quota hook. Plans, quotas and invoices arrive with the billing issue;
-until then every job is allowed."""
+"""Writes of billing: subscriptions and plan changes, the job quota check, usage records,
+threshold warnings, period close and invoices, storage snapshots.
+
+Plan changes: an **upgrade** (a plan whose monthly fee is at least the current one's) takes
+effect at once, with its limits, and the period's invoice prorates the monthly fees by the
+time each plan was in force; a **downgrade** waits for the end of the period, so that limits
+never shrink under usage already made. Overage is priced with the plan in force at the end of
+the period.
+"""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Q
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.db.models import Q, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
-from billing.models import UsageRecord
+from billing.exceptions import QuotaExceeded
+from billing.metering import meter_flush, window_seconds
+from billing.models import (
+    Invoice,
+    InvoiceLine,
+    Meter,
+    Plan,
+    PlanChange,
+    PlanMeter,
+    Subscription,
+    UsageRecord,
+    UsageWarning,
+)
+from billing.numbers import money, plain
+from billing.periods import month_bounds
+from billing.plans import install_default_plans
+from billing.selectors import plan_limits_forget, plan_terms, usage_totals
+from tenancy.context import require_tenant_id, tenant_context, unscoped
+
+logger = logging.getLogger(__name__)
+
+THRESHOLDS = (80, 100)
+FINE_TUNE_KIND = "fine_tune"  # jobs.models.Job.Kind.FINE_TUNE (billing does not import jobs)
+
+
+class BillingError(Exception):
+    """A request billing refuses; ``code``, ``status`` and ``fields`` map onto the API's
+    error format."""
+
+    def __init__(self, message: str, *, code: str = "validation_error", status: int = 400,
+                 fields: dict[str, list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+        self.fields = fields or {}
+
+
+# --- Subscriptions --------------------------------------------------------------------------
+
+
+def _default_plan() -> Plan:
+    if not Plan.objects.exists():
+        install_default_plans(Plan, PlanMeter)  # a database emptied since its migrations
+    return (Plan.objects.filter(code=settings.BILLING_DEFAULT_PLAN).first()
+            or Plan.objects.order_by("monthly_fee", "pk")[0])
+
+
+def subscription_current() -> Subscription:
+    """The tenant's subscription; a tenant without one is put on the default plan (Free)
+    for the current month."""
+    subscription = Subscription.objects.select_related("plan", "pending_plan").first()
+    if subscription is not None:
+        return subscription
+    start, end = month_bounds()
+    try:
+        with transaction.atomic():
+            Subscription.objects.create(plan=_default_plan(), period_start=start,
+                                        period_end=end)
+    except IntegrityError:
+        pass  # created by a concurrent request
+    return Subscription.objects.select_related("plan", "pending_plan").get()
+
+
+def _subscription_locked() -> Subscription:
+    """The subscription row, locked until the transaction ends (the tenant's billing lock)."""
+    subscription_current()
+    return (Subscription.objects.select_for_update(of=("self",))
+            .select_related("plan", "pending_plan").get())
+
+
+@transaction.atomic
+def subscription_change_plan(*, plan_code: str, now: datetime | None = None,
+                             allow_private: bool = False) -> Subscription:
+    """Move the tenant to another plan: upgrades now, downgrades at the end of the period."""
+    now = now or timezone.now()
+    subscription = _subscription_locked()  # first: it also installs the plans if none exist
+    plans = Plan.objects.all() if allow_private else Plan.objects.filter(is_public=True)
+    plan = plans.filter(code=plan_code).first()
+    if plan is None:
+        choices = ", ".join(plans.values_list("code", flat=True))
+        raise BillingError(f"Unknown plan {plan_code!r}.",
+                           fields={"plan": [f"choose one of {choices}"]})
+    if plan.pk == subscription.plan_id:
+        subscription.pending_plan = None  # staying: cancels a scheduled downgrade
+    elif plan.monthly_fee >= subscription.plan.monthly_fee:
+        PlanChange.objects.create(subscription=subscription, from_plan=subscription.plan,
+                                  to_plan=plan, effective_at=now)
+        subscription.plan = plan
+        subscription.pending_plan = None
+    else:
+        subscription.pending_plan = plan
+    subscription.save(update_fields=["plan", "pending_plan"])
+    _forget_limits(subscription.tenant_id)
+    return subscription
+
+
+def _forget_limits(tenant_id: int) -> None:
+    """Drop this process's cached limits now and again after commit (a request in between
+    could have cached the old ones)."""
+    plan_limits_forget(tenant_id=tenant_id)
+    transaction.on_commit(lambda: plan_limits_forget(tenant_id=tenant_id))
+
+
+# --- Quotas ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -17,12 +134,79 @@ class QuotaDecision:
     meter: str = ""
     used: Decimal = Decimal(0)
     limit: Decimal | None = None
+    requested: Decimal = Decimal(0)
     message: str = ""
+
+    def error(self) -> QuotaExceeded:
+        return QuotaExceeded(meter=self.meter, used=self.used, limit=self.limit or Decimal(0),
+                             requested=self.requested)
+
+
+def _reserved_items() -> Decimal:
+    """Items of the tenant's unfinished inference jobs: not recorded yet, but promised."""
+    from jobs.models import Job  # the job table is the record of what is promised
+
+    total = (Job.objects.filter(status__in=[Job.Status.QUEUED, Job.Status.RUNNING])
+             .exclude(kind=FINE_TUNE_KIND)
+             .aggregate(total=Coalesce(Sum("items_total"), 0))["total"])
+    return Decimal(total)
 
 
 def quota_check(*, tenant_id: int, app: str, kind: str, items: int = 0) -> QuotaDecision:
-    """Whether the tenant may start this job. Always allows until plans exist."""
+    """Whether the tenant may queue this job under its plan's hard limits.
+
+    Call it inside the transaction that creates the job: it locks the tenant's subscription
+    row until that transaction ends, so concurrent submissions are decided one at a time and
+    each sees the jobs the earlier ones created (their items count as used). A fine-tune is
+    refused once the training accelerator seconds reach the limit; an inference job when
+    its items would pass the items limit or the inference seconds have reached theirs.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("quota_check must run in the transaction that creates the job.")
+    if tenant_id != require_tenant_id():
+        raise ValueError("quota_check is for the tenant in context.")
+    subscription = _subscription_locked()
+    terms = plan_terms(plan_id=subscription.plan_id)
+    start, end = month_bounds()
+    meters = ([Meter.TRAINING_ACCELERATOR_SECONDS] if kind == FINE_TUNE_KIND
+              else [Meter.ITEMS_INFERRED, Meter.INFERENCE_ACCELERATOR_SECONDS])
+    limits = {meter: terms[meter].hard_limit for meter in meters if meter in terms}
+    limited = {meter: limit for meter, limit in limits.items() if limit is not None}
+    if not limited:
+        return QuotaDecision(allowed=True)
+    totals = usage_totals(start=start, end=end, meters=list(limited))
+    for meter, limit in limited.items():
+        used, requested = totals[meter], Decimal(0)
+        if meter == Meter.ITEMS_INFERRED:
+            used += _reserved_items()
+            requested = Decimal(items)
+        over = used + requested > limit if requested else used >= limit
+        if over:
+            refusal = QuotaExceeded(meter=meter, used=used, limit=limit, requested=requested)
+            return QuotaDecision(allowed=False, meter=meter, used=used, limit=limit,
+                                 requested=requested, message=str(refusal))
     return QuotaDecision(allowed=True)
+
+
+def storage_quota_check(*, additional_bytes: int) -> QuotaDecision:
+    """Whether the tenant may store ``additional_bytes`` more under its storage hard limit.
+    Like ``quota_check``, call it in the transaction that stores them (it takes the lock)."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("storage_quota_check must run in the transaction that stores.")
+    subscription = _subscription_locked()
+    term = plan_terms(plan_id=subscription.plan_id).get(Meter.STORAGE_BYTES)
+    if term is None or term.hard_limit is None:
+        return QuotaDecision(allowed=True)
+    used, requested = Decimal(_stored_bytes()), Decimal(additional_bytes)
+    if used + requested <= term.hard_limit:
+        return QuotaDecision(allowed=True)
+    refusal = QuotaExceeded(meter=Meter.STORAGE_BYTES, used=used, limit=term.hard_limit,
+                            requested=requested)
+    return QuotaDecision(allowed=False, meter=Meter.STORAGE_BYTES, used=used,
+                         limit=term.hard_limit, requested=requested, message=str(refusal))
+
+
+# --- Usage records --------------------------------------------------------------------------
 
 
 def usage_record_many(*, job_id: int | None, quantities: dict[str, Decimal | int | float],
@@ -42,4 +226,272 @@ def usage_record_many(*, job_id: int | None, quantities: dict[str, Decimal | int
     ]
     for row in rows:
         row.save()  # a handful of rows per job; save() fills the tenant and checks it
+    if rows:
+        usage_thresholds_check()
     return len(rows)
+
+
+def _stored_bytes() -> int:
+    from jobs.models import Dataset, ModelVersion  # what the tenant stores
+
+    datasets = Dataset.objects.aggregate(total=Coalesce(Sum("size_bytes"), 0))["total"]
+    models = ModelVersion.objects.aggregate(total=Coalesce(Sum("artifact_bytes"), 0))["total"]
+    return int(datasets) + int(models)
+
+
+@transaction.atomic
+def storage_snapshot(*, now: datetime | None = None) -> Decimal:
+    """Record the tenant's stored bytes for today (the day's peak: a later, larger snapshot
+    raises it). Storage is billed on the period's peak."""
+    now = now or timezone.now()
+    stored = Decimal(_stored_bytes())
+    key = f"storage:{now:%Y-%m-%d}"
+    record = UsageRecord.objects.select_for_update().filter(idempotency_key=key).first()
+    if record is None:
+        UsageRecord.objects.create(meter=Meter.STORAGE_BYTES, quantity=stored,
+                                   idempotency_key=key, occurred_at=now)
+    elif stored > record.quantity:
+        record.quantity = stored
+        record.save(update_fields=["quantity"])
+    return stored
+
+
+def storage_snapshot_all(*, now: datetime | None = None) -> int:
+    """Staff-wide (beat): every active tenant's storage snapshot."""
+    from tenancy.models import Tenant
+
+    with unscoped():
+        tenant_ids = list(Tenant.objects.filter(status=Tenant.Status.ACTIVE)
+                          .values_list("pk", flat=True))
+    for tenant_id in tenant_ids:
+        with tenant_context(tenant_id):
+            storage_snapshot(now=now)
+            usage_thresholds_check(now=now)
+    return len(tenant_ids)
+
+
+# --- Warnings -------------------------------------------------------------------------------
+
+
+def usage_thresholds_check(*, now: datetime | None = None) -> list[UsageWarning]:
+    """Warn (email to owners and admins, webhook ``usage.threshold``) when a meter reaches 80 %
+    and 100 % of its quota (the hard limit, else the included quantity); once per period,
+    meter and threshold, whoever checks first (a unique row decides)."""
+    subscription = subscription_current()
+    start, end = month_bounds(now)
+    terms = plan_terms(plan_id=subscription.plan_id)
+    quotas = {meter: term.hard_limit if term.hard_limit is not None else term.included_quantity
+              for meter, term in terms.items()}
+    quotas = {meter: quota for meter, quota in quotas.items() if quota and quota > 0}
+    if not quotas:
+        return []
+    totals = usage_totals(start=start, end=end, meters=list(quotas))
+    sent = []
+    for meter, quota in quotas.items():
+        used = totals[meter]
+        for threshold in THRESHOLDS:
+            if used * 100 < quota * threshold:
+                break
+            try:
+                with transaction.atomic():
+                    warning = UsageWarning.objects.create(
+                        meter=meter, period_start=start, threshold=threshold, used=used,
+                        limit=quota)
+            except IntegrityError:
+                continue  # already sent this period
+            _notify_threshold(warning)
+            sent.append(warning)
+    return sent
+
+
+def _notify_threshold(warning: UsageWarning) -> None:
+    from tenancy.models import Membership, Role
+    from webhooks.services import webhook_emit
+
+    label = Meter(warning.meter).label
+    payload = {
+        "meter": warning.meter, "threshold": warning.threshold,
+        "used": plain(warning.used), "limit": plain(warning.limit),
+        "period_start": warning.period_start.isoformat(),
+    }
+    webhook_emit(event="usage.threshold", payload=payload)
+    recipients = sorted(
+        Membership.objects.filter(role__in=[Role.OWNER, Role.ADMIN])
+        .values_list("user__email", flat=True)
+    )
+    subject = f"{label}: {warning.threshold}% of your plan's quota used"
+    body = (f"Your workspace has used {payload['used']} of {payload['limit']} "
+            f"({label.lower()}) this period, {warning.threshold}% of its quota.\n"
+            + ("Further usage is refused until the next period unless you upgrade the plan.\n"
+               if warning.threshold >= 100 else ""))
+    if recipients:
+        transaction.on_commit(lambda: send_mail(subject, body, None, recipients,
+                                                fail_silently=True))
+
+
+# --- Period close and invoices --------------------------------------------------------------
+
+
+def close_grace() -> timedelta:
+    """After a period ends, its last real-time windows are flushed before it is closed."""
+    return timedelta(seconds=3 * window_seconds())
+
+
+def periods_close_due(*, now: datetime | None = None) -> int:
+    """Staff-wide (beat): close every period that has ended; returns invoices created."""
+    now = now or timezone.now()
+    meter_flush(now=now.timestamp())
+    with unscoped():
+        due = list(Subscription.objects.filter(period_end__lte=now - close_grace())
+                   .values_list("tenant_id", flat=True))
+    created = 0
+    for tenant_id in due:
+        with tenant_context(tenant_id):
+            try:
+                created += len(subscription_close_periods(now=now))
+            except Exception:
+                # One tenant's failure must not hold up the others; the next run retries it.
+                logger.exception("period close failed", extra={"tenant_id": tenant_id})
+    return created
+
+
+@transaction.atomic
+def subscription_close_periods(*, now: datetime | None = None) -> list[Invoice]:
+    """Invoice each ended period of the tenant and move the subscription on (applying a
+    scheduled downgrade). Under the subscription's lock and keyed (tenant, period start):
+    closing twice, or concurrently, makes one invoice."""
+    now = now or timezone.now()
+    subscription = _subscription_locked()
+    created = []
+    period_start_before = subscription.period_start
+    while subscription.period_end <= now - close_grace():
+        start, end = subscription.period_start, subscription.period_end
+        if not Invoice.objects.filter(period_start=start).exists():
+            created.append(invoice_build(subscription=subscription, start=start, end=end))
+        if subscription.pending_plan is not None:
+            PlanChange.objects.create(subscription=subscription, from_plan=subscription.plan,
+                                      to_plan=subscription.pending_plan, effective_at=end)
+            subscription.plan, subscription.pending_plan = subscription.pending_plan, None
+        subscription.period_start, subscription.period_end = end, month_bounds(end)[1]
+        subscription.save(update_fields=["plan", "pending_plan", "period_start", "period_end"])
+    if subscription.period_start != period_start_before:
+        _forget_limits(subscription.tenant_id)  # a scheduled downgrade may have applied
+    if created:
+        ids, tenant_id = [invoice.pk for invoice in created], subscription.tenant_id
+        transaction.on_commit(lambda: _submit_after_commit(tenant_id, ids))
+    return created
+
+
+@dataclass(frozen=True)
+class PlanSegment:
+    plan: Plan
+    start: datetime
+    end: datetime
+
+
+def plan_segments(*, subscription: Subscription, start: datetime,
+                  end: datetime) -> list[PlanSegment]:
+    """The plans in force over ``[start, end)``, from the recorded plan changes."""
+    changes = list(PlanChange.objects.filter(subscription=subscription, effective_at__gte=start)
+                   .select_related("from_plan", "to_plan").order_by("effective_at", "pk"))
+    plan = changes[0].from_plan if changes else subscription.plan
+    segments: list[PlanSegment] = []
+    moment = start
+    for change in changes:
+        if change.effective_at >= end:
+            break
+        if change.effective_at > moment:
+            segments.append(PlanSegment(plan=plan, start=moment, end=change.effective_at))
+        plan, moment = change.to_plan, max(moment, change.effective_at)
+    segments.append(PlanSegment(plan=plan, start=moment, end=end))
+    return segments
+
+
+def _days(seconds: float) -> str:
+    return f"{seconds / 86400:.4g}"
+
+
+def invoice_build(*, subscription: Subscription, start: datetime, end: datetime) -> Invoice:
+    """The invoice of ``[start, end)``: the monthly fee of each plan in force, prorated by
+    time, then per meter the usage, what the plan includes and the overage above it."""
+    period_seconds = (end - start).total_seconds()
+    lines: list[InvoiceLine] = []
+    segments = plan_segments(subscription=subscription, start=start, end=end)
+    for segment in segments:
+        seconds = (segment.end - segment.start).total_seconds()
+        if segment.plan.monthly_fee == 0 or seconds <= 0:
+            continue
+        prorated = seconds < period_seconds
+        amount = money(segment.plan.monthly_fee * Decimal(seconds) / Decimal(period_seconds))
+        description = f"{segment.plan.name} plan, monthly fee"
+        if prorated:
+            description += (f" (prorated: {segment.start:%d %b} to {segment.end:%d %b %H:%M}, "
+                            f"{_days(seconds)} of {_days(period_seconds)} days)")
+        lines.append(InvoiceLine(description=description, quantity=Decimal(1),
+                                 billable_quantity=Decimal(1),
+                                 unit_price=segment.plan.monthly_fee, amount=amount))
+    final_plan = segments[-1].plan
+    terms = plan_terms(plan_id=final_plan.pk)
+    totals = usage_totals(start=start, end=end)
+    for meter, label in Meter.choices:
+        term, used = terms.get(meter), totals[meter]
+        if term is None and not used:
+            continue
+        included = term.included_quantity if term else Decimal(0)
+        unit_price = term.overage_unit_price if term else Decimal(0)
+        unit = term.overage_unit if term else Decimal(1)
+        billable = max(used - included, Decimal(0))
+        per = "" if unit == 1 else f" per {plain(unit)}"
+        lines.append(InvoiceLine(
+            description=f"{label}: {plain(used)} used, {plain(included)} included"
+                        + (f", overage at {plain(unit_price)}{per}" if billable else ""),
+            meter=meter, quantity=used, included_quantity=included, billable_quantity=billable,
+            unit_price=unit_price, unit=unit, amount=money(billable / unit * unit_price)))
+    subtotal = sum((line.amount for line in lines), Decimal(0))
+    tax_rate = Decimal(str(settings.BILLING_TAX_RATE))
+    tax = money(subtotal * tax_rate)
+    invoice = Invoice.objects.create(
+        number=f"INV-{start:%Y%m}-{subscription.tenant_id:06d}", period_start=start,
+        period_end=end, plan_name=final_plan.name, currency=settings.BILLING_CURRENCY,
+        subtotal=subtotal, tax_rate=tax_rate, tax=tax, total=subtotal + tax)
+    for position, line in enumerate(lines, start=1):
+        line.invoice, line.position, line.tenant_id = invoice, position, invoice.tenant_id
+    InvoiceLine.objects.bulk_create(lines)
+    return invoice
+
+
+# --- Payment provider -----------------------------------------------------------------------
+
+
+def _submit_after_commit(tenant_id: int, invoice_ids: list[int]) -> None:
+    if not settings.BILLING_PAYMENT_PROVIDER:
+        return
+    from config.celery import app as celery_app
+
+    for invoice_id in invoice_ids:
+        celery_app.send_task("billing.submit_invoice", args=[invoice_id, tenant_id],
+                             queue="default")
+
+
+def invoice_submit(*, invoice_id: int) -> Invoice:
+    """Send an invoice to the payment provider once (a sent invoice is left alone; the
+    provider's idempotency keys cover a retry after a lost answer)."""
+    from billing.payments import payment_provider
+
+    provider = payment_provider()
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().prefetch_related("lines").get(
+            pk=invoice_id)
+        if invoice.provider_reference:
+            return invoice
+        subscription = _subscription_locked()
+        result = provider.submit_invoice(invoice=invoice,
+                                         customer_id=subscription.payment_customer_id)
+        if result.customer_id != subscription.payment_customer_id:
+            subscription.payment_customer_id = result.customer_id
+            subscription.save(update_fields=["payment_customer_id"])
+        invoice.provider = provider.name
+        invoice.provider_reference = result.reference
+        invoice.status = Invoice.Status.SENT
+        invoice.save(update_fields=["provider", "provider_reference", "status"])
+    return invoice

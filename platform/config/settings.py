@@ -108,6 +108,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "tenancy.middleware.TenantMiddleware",
+    # After the tenant is known: counts API calls and refuses them over the plan's limit.
+    "billing.middleware.ApiCallMeteringMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -252,6 +254,7 @@ CELERY_IMPORTS = ["workers.tasks"]
 CELERY_TASK_ROUTES = {
     "jobs.sweep": {"queue": "default"},
     "webhooks.deliver": {"queue": "default"},
+    "billing.*": {"queue": "default"},
     "online.*": {"queue": "online"},
 }
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
@@ -262,6 +265,14 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
                            "options": {"queue": "default"}},
     "finance-evaluate-alerts": {"task": "finance.evaluate_alerts", "schedule": 300.0,
                                 "options": {"queue": "default"}},
+    # Billing: real-time counters to usage records, period close (invoices), storage levels.
+    "billing-flush-usage": {"task": "billing.flush_usage",
+                            "schedule": env.float("BILLING_FLUSH_WINDOW_SECONDS", default=60.0),
+                            "options": {"queue": "default"}},
+    "billing-close-periods": {"task": "billing.close_periods", "schedule": 900.0,
+                              "options": {"queue": "default"}},
+    "billing-snapshot-storage": {"task": "billing.snapshot_storage", "schedule": 3600.0,
+                                 "options": {"queue": "default"}},
 }
 
 # --- Jobs and models ------------------------------------------------------------------------
@@ -285,6 +296,26 @@ DEFAULT_BASE_MODEL = "all-MiniLM-L6-v2"
 # Further base models tenants may fine-tune from: {"name": "/local/path or hub id"}.
 BASE_MODELS: dict[str, str] = env.json("BASE_MODELS", default={})
 WEBHOOKS_ALLOW_PRIVATE_URLS = env.bool("WEBHOOKS_ALLOW_PRIVATE_URLS", default=False)
+
+# --- Billing --------------------------------------------------------------------------------
+
+# Off: real-time endpoints neither count usage nor check quotas (benchmarks compare both).
+BILLING_METERING_ENABLED = env.bool("BILLING_METERING_ENABLED", default=True)
+# Real-time counters are flushed to usage records per window of this many seconds.
+BILLING_FLUSH_WINDOW_SECONDS = env.int("BILLING_FLUSH_WINDOW_SECONDS", default=60)
+# How long a usage counter in Redis is trusted before it is re-read from the database.
+BILLING_USAGE_COUNTER_TTL_SECONDS = env.int("BILLING_USAGE_COUNTER_TTL_SECONDS", default=60)
+# How long a process keeps a tenant's plan limits in memory.
+BILLING_PLAN_CACHE_SECONDS = env.float("BILLING_PLAN_CACHE_SECONDS", default=30.0)
+BILLING_DEFAULT_PLAN = env.str("BILLING_DEFAULT_PLAN", default="free")
+BILLING_CURRENCY = env.str("BILLING_CURRENCY", default="USD")
+# A fraction: 0.2 is 20 %; stored on each invoice.
+BILLING_TAX_RATE = env.str("BILLING_TAX_RATE", default="0")
+# "" keeps invoices in the platform; "stripe" sends them to Stripe.
+BILLING_PAYMENT_PROVIDER = env.str("BILLING_PAYMENT_PROVIDER", default="")
+BILLING_PAYMENT_DAYS_DUE = env.int("BILLING_PAYMENT_DAYS_DUE", default=30)
+STRIPE_API_KEY = env.str("STRIPE_API_KEY", default="")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
 
 # --- Logging --------------------------------------------------------------------------------
 

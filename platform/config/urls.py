@@ -13,6 +13,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("finance/", include("apps.finance_sentiment.dashboard_urls")),
     path("", include("jobs.urls")),
+    path("", include("billing.dashboard_urls")),
     path("", include("dashboard.urls")),
 ]
 

@@ -86,7 +86,8 @@ def service_errors() -> Iterator[None]:
     try:
         yield
     except JobError as error:
-        raise ApiError(error.status, error.code, str(error), error.fields) from error
+        raise ApiError(error.status, error.code, str(error), error.fields,
+                       details=error.details) from error
     except UnknownApp as error:
         raise ApiError(400, "validation_error", f"Unknown app {error}.",
                        {"app": [_app_choices_message()]}) from error

@@ -8,6 +8,8 @@ from typing import Any
 from celery.exceptions import TimeoutError as CeleryTimeout
 from django.conf import settings
 
+from billing.metering import metered
+from billing.models import Meter
 from tenancy.context import require_tenant_id
 
 
@@ -40,4 +42,7 @@ def online_call(task: str, *args: Any, timeout: float | None = None) -> Any:
 
 def online_classify(*, app: str, texts: list[str], timeout: float | None = None
                     ) -> list[dict[str, Any]]:
-    return list(online_call("online.classify", app, texts, timeout=timeout))
+    """Classify now; each text counts one ``items_inferred`` (refused with ``QuotaExceeded``
+    over the plan's limit, given back when no worker answers or the worker fails)."""
+    with metered(meter=Meter.ITEMS_INFERRED, quantity=len(texts)):
+        return list(online_call("online.classify", app, texts, timeout=timeout))

@@ -27,7 +27,12 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from billing.models import Meter
-from billing.services import quota_check, usage_record_many
+from billing.services import (
+    QuotaDecision,
+    quota_check,
+    storage_quota_check,
+    usage_record_many,
+)
 from jobs.datasets import ParsedDataset, dataset_parse
 from jobs.models import Dataset, Job, JobEvent, ModelVersion
 from jobs.registry import AppSpec, UnknownApp, all_apps, get_app
@@ -40,11 +45,13 @@ class JobError(Exception):
     """A request the pipeline refuses; ``code`` and ``status`` map onto the API error format."""
 
     def __init__(self, message: str, *, code: str = "invalid", status: int = 400,
-                 fields: dict[str, list[str]] | None = None) -> None:
+                 fields: dict[str, list[str]] | None = None,
+                 details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.status = status
         self.fields = fields or {}
+        self.details = details or {}  # extra keys of the API error (a quota's meter, ...)
 
 
 def _app(label: str) -> AppSpec:
@@ -75,6 +82,9 @@ def dataset_create(*, app: str, purpose: str, name: str, filename: str, data: by
         size_bytes=parsed.size_bytes, sha256=parsed.sha256, row_count=parsed.row_count,
         columns=parsed.columns, label_counts=parsed.label_counts, created_by_id=created_by_id,
     )
+    storage = storage_quota_check(additional_bytes=parsed.size_bytes)
+    if not storage.allowed:
+        raise _quota_refused(storage)
     extension = "jsonl" if parsed.format == "jsonl" else "csv"
     # The file is written first; if the row then fails to save, the transaction rolls back
     # and the orphan file is removed below, so nothing is half-written either way.
@@ -151,12 +161,14 @@ def job_submit(*, app: str, kind: str, params: dict[str, Any], dataset_id: int |
                                for k, v in serializer.errors.items()})
     dataset = _dataset_for(job_kind, app, dataset_id)
     version = _version_for(job_kind, app, model_version_id)
-    decision = quota_check(tenant_id=require_tenant_id(), app=app, kind=kind,
-                           items=dataset.row_count if dataset else 0)
-    if not decision.allowed:
-        raise JobError(decision.message, code="quota_exceeded", status=402)
     try:
         with transaction.atomic():
+            # Locks the tenant's subscription until this transaction commits: concurrent
+            # submissions near the limit are decided one at a time (nothing queued if refused).
+            decision = quota_check(tenant_id=require_tenant_id(), app=app, kind=kind,
+                                   items=dataset.row_count if dataset else 0)
+            if not decision.allowed:
+                raise _quota_refused(decision)
             job = Job.objects.create(
                 app=app, kind=kind, params=serializer.validated_data, dataset=dataset,
                 model_version=version, idempotency_key=idempotency_key,
@@ -173,6 +185,13 @@ def job_submit(*, app: str, kind: str, params: dict[str, Any], dataset_id: int |
             raise
         return _replay(earlier, request_hash)
     return Submission(job=job, created=True)
+
+
+def _quota_refused(decision: QuotaDecision) -> JobError:
+    """A 402 in the API's error format, naming the meter, the usage and the limit."""
+    refusal = decision.error()
+    return JobError(decision.message, code=refusal.code, status=refusal.status,
+                    details=refusal.details())
 
 
 def _replay(earlier: Job, request_hash: str) -> Submission:

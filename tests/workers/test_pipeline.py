@@ -14,6 +14,7 @@ import pytest
 from django.db.models import Count
 
 from billing.models import UsageRecord
+from billing.services import subscription_change_plan
 from jobs.models import Dataset, Job, JobEvent, ModelVersion, Prediction
 from jobs.services import dataset_create, job_cancel, job_submit, job_sweep
 from tenancy.context import tenant_context
@@ -149,6 +150,8 @@ def test_cancel_in_the_middle_of_a_job(
     # Large enough that the job cannot finish within the worker's once-a-second cancellation
     # check on a quiet machine (6,000 rows sometimes did).
     texts = [(text,) for text, _ in sentiment_rows(40_000, seed=5)]
+    with tenant_context(acme.tenant.pk):
+        subscription_change_plan(plan_code="pro")  # Free allows 10,000 items a month
     job = _submit(acme, "batch_inference", _upload(acme, "texts", to_csv(texts, "text")),
                   batch_size=8)
     job = _wait(acme, job, lambda j: j.status == "running" and j.items_done > 0)

@@ -17,6 +17,7 @@ from django.utils.module_loading import import_string
 
 from accounts.models import User
 from accounts.services import ApiKeyInvalid, api_key_authenticate, api_key_create
+from billing.services import subscription_change_plan
 from config import embedded
 from jobs.registry import all_apps
 from tenancy.context import tenant_context
@@ -44,6 +45,9 @@ class Command(BaseCommand):
             tenant = Tenant.objects.filter(slug=DEMO_SLUG).first()
             if tenant is None:
                 tenant = tenant_create(slug=DEMO_SLUG, name="Demo Capital", owner_id=user.pk)
+                with tenant_context(tenant.pk):
+                    # Pro: the demo's fine-tunes fit its allowances (Free has one hour).
+                    subscription_change_plan(plan_code="pro")
 
         raw_key = None
         if credentials_file.exists():

@@ -1,0 +1,102 @@
+"""Overhead of real-time metering on a metered endpoint: the latency of the same API request
+with metering on and off, interleaved in one run (same process, same data, same key).
+
+The chat and recommendation endpoints do not exist yet; the metered real-time path they will
+use (``billing.metering.meter_consume``: one Lua script in Redis that checks the hard limit and
+counts) is the one every API call takes (meter ``api_calls``), so this measures it on
+``GET /api/v1/me`` through the whole Django stack (middleware, API key, DRF), in process with
+Django's test client. Also reported: ``meter_consume`` alone, and the flush of the counters.
+
+    PYTHONPATH=platform:. python bench/billing.py
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+
+BENCH_DIR = str(Path(__file__).resolve().parent)
+sys.path.insert(0, BENCH_DIR)
+
+from django_setup import bench_tenant, setup  # noqa: E402
+
+# This file is named like the platform's ``billing`` package: once ``django_setup`` is
+# imported, take the benchmarks' folder (which Python puts first) off the path so that
+# ``import billing`` finds the package, not this script.
+sys.path[:] = [entry for entry in sys.path if entry not in (BENCH_DIR, "")]
+
+ROUNDS = 11
+REQUESTS_PER_ROUND = 200
+CONSUME_CALLS = 5_000
+
+
+def main() -> None:
+    setup()
+    from django.test import Client, override_settings
+
+    from accounts.services import api_key_create
+    from bench.common import record
+    from billing.metering import meter_consume, meter_flush
+    from billing.models import Meter
+    from billing.services import subscription_change_plan, subscription_current
+    from config.redis import redis_client
+    from tenancy.context import tenant_context
+
+    tenant = bench_tenant()
+    with tenant_context(tenant.pk):
+        subscription_current()
+        # Pro has hard limits (far above what this uses), so every request takes the full
+        # path: check the month's counter against the limit, then count.
+        subscription_change_plan(plan_code="pro")
+        raw_key = api_key_create(name="bench billing", scopes=["read"],
+                                 created_by_id=None).raw_key
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+
+    def per_request_ms(enabled: bool) -> float:
+        with override_settings(BILLING_METERING_ENABLED=enabled,
+                               API_DEFAULT_RATE_LIMIT_PER_MINUTE=10**9):
+            started = time.perf_counter()
+            for _ in range(REQUESTS_PER_ROUND):
+                response = client.get("/api/v1/me")
+                assert response.status_code == 200, response.content
+            return (time.perf_counter() - started) * 1000 / REQUESTS_PER_ROUND
+
+    per_request_ms(True)  # warm up both paths (connections, script cache, plan cache)
+    per_request_ms(False)
+    on, off = [], []
+    for round_number in range(ROUNDS):  # interleaved, alternating which goes first
+        first, second = (True, False) if round_number % 2 == 0 else (False, True)
+        for enabled in (first, second):
+            (on if enabled else off).append(per_request_ms(enabled))
+    on_ms, off_ms = statistics.median(on), statistics.median(off)
+
+    with tenant_context(tenant.pk):
+        started = time.perf_counter()
+        for _ in range(CONSUME_CALLS):
+            meter_consume(meter=Meter.CHAT_MESSAGES)
+        consume_us = (time.perf_counter() - started) * 1e6 / CONSUME_CALLS
+    redis = redis_client()
+    started = time.perf_counter()
+    for _ in range(CONSUME_CALLS):
+        redis.ping()
+    ping_us = (time.perf_counter() - started) * 1e6 / CONSUME_CALLS
+    started = time.perf_counter()
+    written = meter_flush(now=time.time() + 600)
+    flush_ms = (time.perf_counter() - started) * 1000
+
+    print(f"GET /api/v1/me: {on_ms:.3f} ms metered, {off_ms:.3f} ms not metered "
+          f"(median of {ROUNDS} interleaved rounds of {REQUESTS_PER_ROUND}); meter_consume "
+          f"{consume_us:.0f} µs (a Redis PING: {ping_us:.0f} µs); flush of {written} records "
+          f"{flush_ms:.1f} ms")
+    record("billing.metering_overhead_ratio", on_ms / off_ms, "x", baseline=off_ms,
+           ratio=on_ms / off_ms)
+    record("billing.metered_request_ms", on_ms, "ms", baseline=off_ms, ratio=on_ms / off_ms)
+    record("billing.metering_overhead_ms", on_ms - off_ms, "ms", baseline=off_ms)
+    record("billing.meter_consume_us", consume_us, "us", baseline=ping_us,
+           ratio=consume_us / ping_us)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""The usage chart of the usage page, drawn on the server as inline SVG (like the finance
+charts): cumulative usage per day over the period, the included quantity and the hard limit
+as horizontal lines, and the projection to the period's end dashed."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
+
+from billing.selectors import MeterSummary
+
+WIDTH, HEIGHT = 760.0, 260.0
+LEFT, RIGHT, TOP, BOTTOM = 64.0, 16.0, 14.0, 28.0
+
+
+def _n(value: float) -> str:
+    return f"{value:.1f}"
+
+
+def _amount(value: float) -> str:
+    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= size:
+            return f"{value / size:.3g}{suffix}"
+    return f"{value:.3g}"
+
+
+def usage_chart(summary: MeterSummary, *, today: date) -> SafeString:
+    days = [day for day, _ in summary.daily]
+    if not days:
+        return format_html('<p class="empty">{}</p>', "No days in this range.")
+    levels: list[float] = []
+    running = Decimal(0)
+    for day, quantity in summary.daily:
+        if day > today:
+            break
+        # A gauge (storage) is a level: its line is the day's value, not a running sum.
+        running = quantity if summary.is_gauge else running + quantity
+        levels.append(float(running))
+    # (css name, value, label); one line when the limit is what is included (Free).
+    marks: list[tuple[str, float, str]] = []
+    if summary.limit is not None and summary.limit == summary.included:
+        marks.append(("limit", float(summary.limit), "included = limit"))
+    else:
+        if summary.included:
+            marks.append(("included", float(summary.included), "included"))
+        if summary.limit is not None:
+            marks.append(("limit", float(summary.limit), "limit"))
+    peak = max([*levels, float(summary.projected), *(value for _, value, _ in marks), 1.0])
+    plot_width, plot_height = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    step = plot_width / max(len(days) - 1, 1)
+
+    def x(position: int) -> float:
+        return LEFT + step * position
+
+    def y(value: float) -> float:
+        return TOP + (1 - value / peak) * plot_height
+
+    parts = []
+    for fraction in (0, 0.25, 0.5, 0.75, 1):
+        level = peak * fraction
+        parts.append(format_html(
+            '<line class="grid" x1="{}" x2="{}" y1="{}" y2="{}"/>'
+            '<text class="axis" x="{}" y="{}" text-anchor="end">{}</text>',
+            LEFT, WIDTH - RIGHT, _n(y(level)), _n(y(level)), LEFT - 6, _n(y(level) + 4),
+            _amount(level)))
+    for name, value, text in marks:
+        parts.append(format_html(
+            '<line class="usage-{}" data-testid="usage-{}" x1="{}" x2="{}" y1="{}" y2="{}"/>'
+            '<text class="axis" x="{}" y="{}" text-anchor="end">{}</text>',
+            name, name, LEFT, WIDTH - RIGHT, _n(y(value)), _n(y(value)), WIDTH - RIGHT,
+            _n(y(value) - 4), f"{text} {_amount(value)}"))
+    if levels:
+        path = " L".join(f"{x(position):.1f},{y(level):.1f}"
+                         for position, level in enumerate(levels))
+        parts.append(format_html('<path class="usage-line" d="M{}"/>', path))
+        last = len(levels) - 1
+        if last < len(days) - 1:
+            parts.append(format_html(
+                '<path class="usage-projection" data-testid="usage-projection" '
+                'd="M{},{} L{},{}"/>', _n(x(last)), _n(y(levels[-1])), _n(x(len(days) - 1)),
+                _n(y(float(summary.projected)))))
+        for position, level in enumerate(levels):
+            parts.append(format_html(
+                '<circle class="usage-point" cx="{}" cy="{}" r="2.5"><title>{}: {}</title>'
+                "</circle>", _n(x(position)), _n(y(level)), f"{days[position]:%d %b}",
+                _amount(level)))
+    for position in sorted({0, len(days) // 2, len(days) - 1}):
+        anchor = "start" if position == 0 else "end" if position == len(days) - 1 else "middle"
+        parts.append(format_html('<text class="axis" x="{}" y="{}" text-anchor="{}">{}</text>',
+                                 _n(x(position)), _n(HEIGHT - 8), anchor,
+                                 f"{days[position]:%-d %b}"))
+    label = (f"{summary.label}: {_amount(float(summary.used))} used so far, projected "
+             f"{_amount(float(summary.projected))} by {days[-1]:%-d %b}")
+    return format_html(
+        '<svg class="usage-chart trend-chart" viewBox="0 0 {} {}" role="img" aria-label="{}" '
+        'data-testid="usage-chart" data-meter="{}" data-points="{}">{}</svg>',
+        _n(WIDTH), _n(HEIGHT), label, summary.meter, len(levels),
+        mark_safe("".join(parts)),  # noqa: S308 (each part built by format_html)
+    )
