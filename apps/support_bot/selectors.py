@@ -143,22 +143,23 @@ def analytics(*, days: int = 30, low_confidence_below: float = 0.6,
     def day(value: date) -> DayStats:
         return per_day.setdefault(value, DayStats(day=value))
 
-    for row in conversations.annotate(day=TruncDate("created_at")).values("day").annotate(
+    for started in conversations.annotate(day=TruncDate("created_at")).values("day").annotate(
             total=Count("id"), handed=Count("id", filter=was_handed_off)):
-        day(row["day"]).conversations, day(row["day"]).handed_off = row["total"], row["handed"]
-    for row in messages.filter(role=Message.Role.USER).annotate(
+        stats = day(started["day"])
+        stats.conversations, stats.handed_off = started["total"], started["handed"]
+    for sent in messages.filter(role=Message.Role.USER).annotate(
             day=TruncDate("created_at")).values("day").annotate(total=Count("id")):
-        day(row["day"]).messages = row["total"]
-    for row in feedback.annotate(day=TruncDate("created_at")).values("day").annotate(
+        day(sent["day"]).messages = sent["total"]
+    for rated in feedback.annotate(day=TruncDate("created_at")).values("day").annotate(
             up=Count("id", filter=Q(rating=Feedback.Rating.UP)),
             down=Count("id", filter=Q(rating=Feedback.Rating.DOWN))):
-        day(row["day"]).up, day(row["day"]).down = row["up"], row["down"]
+        day(rated["day"]).up, day(rated["day"]).down = rated["up"], rated["down"]
     first = since.date()
     all_days = [per_day.get(first + timedelta(days=i)) or DayStats(day=first + timedelta(days=i))
                 for i in range((now.date() - first).days + 1)]
 
-    latencies = sorted(replies.exclude(latency_ms__isnull=True)
-                       .values_list("latency_ms", flat=True))
+    latencies = sorted(value for value in replies.values_list("latency_ms", flat=True)
+                       if value is not None)
     totals = conversations.aggregate(total=Count("id"), handed=Count("id", filter=was_handed_off))
     ratings = feedback.aggregate(up=Count("id", filter=Q(rating=Feedback.Rating.UP)),
                                  down=Count("id", filter=Q(rating=Feedback.Rating.DOWN)))

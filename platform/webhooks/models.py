@@ -12,6 +12,7 @@ EVENTS = (
     "job.succeeded",
     "job.failed",
     "alert.triggered",
+    "conversation.handoff",
 )
 
 

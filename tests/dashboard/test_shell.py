@@ -12,7 +12,7 @@ from tenancy.services import tenant_set_status
 from tests.conftest import TenantSetup
 from tests.factories import UserFactory
 
-NOT_BUILT_YET = ["Support bot", "Recommendations", "Usage"]
+NOT_BUILT_YET = ["Recommendations", "Usage"]
 BUILT = {"Jobs": "jobs:job_list", "Models": "jobs:model_list", "Datasets": "jobs:dataset_list",
          "Finance sentiment": "finance:overview"}
 
