@@ -92,9 +92,7 @@ class _Editable:
 
     write_serializer: type[serializers.Serializer]
     read_serializer: type[serializers.Serializer]
-
-    def get_object(self) -> Any:
-        raise NotImplementedError
+    get_object: Any  # GenericViewSet's, later in the MRO
 
     def _create(self, **data: Any) -> Any:
         raise NotImplementedError
