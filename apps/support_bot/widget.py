@@ -85,6 +85,8 @@ class WidgetView(APIView):
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
+        if request.method == "OPTIONS":
+            return
         found = getattr(self, "bot_settings", None)
         if found is None or not found.tenant.is_active:
             raise ApiError(401, "authentication_failed", f"A valid {KEY_HEADER} is required.")
