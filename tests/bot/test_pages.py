@@ -1,0 +1,129 @@
+"""The bot's dashboard pages: they render for members, refuse viewers' changes, and give the
+same 404 for another tenant's intent, article or conversation, changing nothing."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from apps.support_bot.models import Article, Conversation, Intent, Message, Utterance
+from tenancy.context import tenant_context
+from tenancy.models import Role
+from tests.bot.conftest import add_article, add_intent, answer, start
+from tests.conftest import TenantSetup
+
+pytestmark = pytest.mark.django_db
+
+
+def test_every_page_renders_with_its_data(acme: TenantSetup) -> None:
+    intent = add_intent(acme, "card_arrival", "Cards arrive within 5 days.")
+    article = add_article(acme, "What are the fees?", "There are none.", 2)
+    conversation = start(acme)
+    answer(acme, conversation, "no idea what to ask really", confidence=0.2)
+    browser = acme.browser()
+
+    pages = {
+        reverse("bot:overview"): "Containment",
+        reverse("bot:intents"): "card_arrival",
+        reverse("bot:intent", args=[intent.pk]): "Cards arrive within 5 days.",
+        reverse("bot:articles"): "What are the fees?",
+        reverse("bot:article", args=[article.pk]): "There are none.",
+        reverse("bot:try"): "Ask something",
+        reverse("bot:conversations"): f"#{conversation.pk}",
+        reverse("bot:inbox"): f"#{conversation.pk}",
+        reverse("bot:conversation", args=[conversation.pk]): "no idea what to ask really",
+        reverse("bot:settings"): 'data-key="wk_',
+    }
+    for url, expected in pages.items():
+        response = browser.get(url)
+        assert response.status_code == 200, url
+        assert expected in response.content.decode(), url
+    assert browser.get(reverse("dashboard:home")).content.decode().count(
+        f'href="{reverse("bot:overview")}"') == 1
+
+
+def test_members_edit_intents_articles_and_answer_in_the_inbox(acme: TenantSetup) -> None:
+    browser = acme.browser()
+    created = browser.post(reverse("bot:intents"), {"name": "card_arrival",
+                                                    "answer_template": "Soon, {name}."})
+    with tenant_context(acme.tenant.pk):
+        intent = Intent.objects.get()
+    browser.post(reverse("bot:intent", args=[intent.pk]), {"text": "Where is my card?"})
+    imported = browser.post(reverse("bot:articles_import"), {
+        "file": SimpleUploadedFile("kb.csv", b"question,answer\nFees?,None.\n")})
+    refused = browser.post(reverse("bot:articles_import"), {
+        "file": SimpleUploadedFile("kb.csv", b"question,answer\nHours?,\n")}, follow=True)
+    conversation = start(acme)
+    answer(acme, conversation, "gibberish words only here", confidence=0.1)
+    replied = browser.post(reverse("bot:conversation", args=[conversation.pk]), {
+        "text": "Our fees are on the website.", "save_as": "utterance", "intent": "fees"})
+    resolved = browser.post(reverse("bot:resolve", args=[conversation.pk]))
+
+    assert created.status_code == 302 and imported.status_code == 302
+    assert "Nothing was imported: row 1, column &#x27;answer&#x27;: is required" in \
+        refused.content.decode()
+    assert replied.status_code == 302 and resolved.status_code == 302
+    with tenant_context(acme.tenant.pk):
+        assert list(Utterance.objects.values_list("intent__name", "text").order_by("id")) == [
+            ("card_arrival", "Where is my card?"), ("fees", "gibberish words only here")]
+        assert list(Article.objects.values_list("question", flat=True)) == ["Fees?"]
+        conversation.refresh_from_db()
+        assert conversation.status == Conversation.Status.RESOLVED
+        assert conversation.messages.filter(role=Message.Role.AGENT).count() == 1
+
+
+def test_viewers_read_but_cannot_change(acme: TenantSetup) -> None:
+    intent = add_intent(acme, "card_arrival")
+    viewer = acme.add_member(Role.VIEWER)
+    from django.test import Client
+
+    browser = Client()
+    browser.force_login(viewer.user)
+    assert browser.get(reverse("bot:intents")).status_code == 200
+    assert browser.post(reverse("bot:intents"), {"name": "x"}).status_code == 403
+    assert browser.post(reverse("bot:intent_delete", args=[intent.pk])).status_code == 403
+    assert browser.post(reverse("bot:try"), {"text": "hi"}).status_code == 403
+    assert browser.get(reverse("bot:settings")).status_code == 403
+    with tenant_context(acme.tenant.pk):
+        assert list(Intent.objects.values_list("name", flat=True)) == ["card_arrival"]
+
+
+def test_another_tenants_objects_give_404_on_every_page_and_action(
+        acme: TenantSetup, globex: TenantSetup) -> None:
+    intent = add_intent(globex, "secret", "Globex template")
+    with tenant_context(globex.tenant.pk):
+        utterance = Utterance.objects.create(intent=intent, text="globex utterance")
+    article = add_article(globex, "Globex question", "Globex answer", 1)
+    conversation = start(globex, channel=Conversation.Channel.DASHBOARD)  # a try-it chat
+    answer(globex, conversation, "globex words that nobody knows", confidence=0.1)
+    browser = acme.browser()
+
+    gets = [reverse("bot:intent", args=[intent.pk]), reverse("bot:article", args=[article.pk]),
+            reverse("bot:conversation", args=[conversation.pk])]
+    posts = {
+        reverse("bot:intent", args=[intent.pk]): {"name": "stolen"},
+        reverse("bot:intent_delete", args=[intent.pk]): {},
+        reverse("bot:utterance_delete", args=[utterance.pk]): {},
+        reverse("bot:article", args=[article.pk]): {"question": "q", "answer": "a"},
+        reverse("bot:article_delete", args=[article.pk]): {},
+        reverse("bot:conversation", args=[conversation.pk]): {"text": "hello"},
+        reverse("bot:resolve", args=[conversation.pk]): {},
+        reverse("bot:try"): {"text": "hi", "conversation": conversation.pk},
+    }
+    for url in gets:
+        assert browser.get(url).status_code == 404, url
+    for url, data in posts.items():
+        assert browser.post(url, data).status_code == 404, url
+    for url in (reverse("bot:conversations"), reverse("bot:inbox"), reverse("bot:intents"),
+                reverse("bot:articles")):
+        page = browser.get(url).content.decode()
+        assert "secret" not in page and "Globex" not in page and "globex" not in page
+
+    with tenant_context(globex.tenant.pk):
+        assert Intent.objects.get().name == "secret"
+        assert Utterance.objects.count() == 1
+        assert Article.objects.get().question == "Globex question"
+        conversation.refresh_from_db()
+        assert conversation.status == Conversation.Status.HANDED_OFF
+        assert conversation.messages.count() == 2
