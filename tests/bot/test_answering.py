@@ -189,7 +189,8 @@ def test_a_handed_off_conversation_gets_no_bot_reply_and_agents_answer(
         roles = list(conversation.messages.values_list("role", flat=True))
 
     assert result.reply is None
-    assert reply.role == Message.Role.AGENT and reply.author_id == acme.owner.pk
+    assert reply.role == Message.Role.AGENT
+    assert reply.author_id == acme.owner.pk
     assert (utterance.text, utterance.source) == ("Hello? Anyone?", Utterance.Source.AGENT)
     assert (article.answer, article.tags) == ("Our hotline is 0800 123.", ["agent"])
     assert conversation.status == Conversation.Status.RESOLVED
@@ -214,12 +215,14 @@ def test_feedback_rates_a_bot_reply_once_and_feeds_the_analytics(acme: TenantSet
 
     assert feedback_count == 2
     assert (stats.conversations, stats.handed_off) == (2, 1)
-    assert stats.containment_rate == 0.5 and stats.handoff_rate == 0.5
+    assert stats.containment_rate == 0.5
+    assert stats.handoff_rate == 0.5
     assert (stats.up, stats.down, stats.satisfaction) == (1, 1, 0.5)
     assert stats.top_intents == [("card_arrival", 1)]
     assert [m.text for m in stats.low_confidence] == ["blah blah blah blah blah"]
     assert stats.replies_by_kind == {"template": 1, "fallback": 1}
-    assert stats.days[-1].conversations == 2 and stats.days[-1].handed_off == 1
+    assert stats.days[-1].conversations == 2
+    assert stats.days[-1].handed_off == 1
     assert len(stats.days) == 30
 
 
@@ -232,7 +235,8 @@ def test_utterance_csv_import_is_all_or_nothing_and_creates_intents(acme: Tenant
     with tenant_context(acme.tenant.pk):
         with pytest.raises(DatasetInvalid) as refused:
             services.utterances_import_csv(data=bad)
-        assert not Intent.objects.exists() and not Utterance.objects.exists()
+        assert not Intent.objects.exists()
+        assert not Utterance.objects.exists()
         result = services.utterances_import_csv(data=good)
         names = sorted(Intent.objects.values_list("name", flat=True))
     [problem] = refused.value.problems

@@ -43,7 +43,8 @@ def test_intents_and_utterances_round_trip(acme: TenantSetup) -> None:
     assert "name" in _error(duplicate)["fields"]
     bad_template = api.post(f"{BOT}/intents", {"name": "x", "answer_template": "{a b}"},
                             format="json")
-    assert bad_template.status_code == 400 and "answer_template" in _error(bad_template)["fields"]
+    assert bad_template.status_code == 400
+    assert "answer_template" in _error(bad_template)["fields"]
     assert api.delete(f"{BOT}/intents/{intent_id}").status_code == 204
     with tenant_context(acme.tenant.pk):
         assert not Utterance.objects.exists()
@@ -65,9 +66,12 @@ def test_article_csv_import_names_the_bad_row_and_column_and_stores_nothing(
     assert refused.status_code == 400
     assert _error(refused)["problems"] == [{"row": 2, "column": "answer",
                                             "message": "is required"}]
-    assert latin1.status_code == 400 and "UTF-8" in _error(latin1)["message"]
-    assert missing.status_code == 400 and "file" in _error(missing)["fields"]
-    assert imported.status_code == 201 and imported.json()["created"] == 2
+    assert latin1.status_code == 400
+    assert "UTF-8" in _error(latin1)["message"]
+    assert missing.status_code == 400
+    assert "file" in _error(missing)["fields"]
+    assert imported.status_code == 201
+    assert imported.json()["created"] == 2
     with tenant_context(acme.tenant.pk):
         assert sorted(Article.objects.values_list("question", "tags")) == [
             ("Fees?", ["cards", "money"]), ("Hours?", [])]
@@ -90,11 +94,16 @@ def test_chat_input_is_validated(acme: TenantSetup, globex: TenantSetup) -> None
     bad_context = api.post(f"{BOT}/conversations", {"context": ["not", "an", "object"]},
                            format="json")
 
-    assert empty.status_code == 400 and "text" in _error(empty)["fields"]
-    assert huge.status_code == 400 and "text" in _error(huge)["fields"]
-    assert absent.status_code == 400 and "text" in _error(absent)["fields"]
-    assert unknown.status_code == 404 and other.status_code == 404
-    assert bad_context.status_code == 400 and "context" in _error(bad_context)["fields"]
+    assert empty.status_code == 400
+    assert "text" in _error(empty)["fields"]
+    assert huge.status_code == 400
+    assert "text" in _error(huge)["fields"]
+    assert absent.status_code == 400
+    assert "text" in _error(absent)["fields"]
+    assert unknown.status_code == 404
+    assert other.status_code == 404
+    assert bad_context.status_code == 400
+    assert "context" in _error(bad_context)["fields"]
     with tenant_context(acme.tenant.pk):
         assert not Message.objects.exists()
     with tenant_context(globex.tenant.pk):
@@ -138,13 +147,16 @@ def test_conversation_detail_agent_reply_feedback_and_analytics(acme: TenantSetu
     assert [m["role"] for m in detail["messages"]] == ["user", "bot"]
     assert detail["messages"][1]["reply_kind"] == "template"
     assert rated.status_code == 201
-    assert bad_rating.status_code == 400 and "rating" in _error(bad_rating)["fields"]
+    assert bad_rating.status_code == 400
+    assert "rating" in _error(bad_rating)["fields"]
     assert handed.json()["status"] == "handed_off"
     assert [c["id"] for c in inbox] == [conversation.pk]
-    assert agent.status_code == 201 and agent.json()["role"] == "agent"
+    assert agent.status_code == 201
+    assert agent.json()["role"] == "agent"
     assert resolved.json()["status"] == "resolved"
     assert bad_status.status_code == 400
-    assert stats["conversations"] == 1 and stats["satisfaction"] == 1.0
+    assert stats["conversations"] == 1
+    assert stats["satisfaction"] == 1.0
     assert stats["handoff_rate"] == 1.0
     assert stats["top_intents"] == [{"intent": "card_arrival", "replies": 1}]
     with tenant_context(acme.tenant.pk):
@@ -168,7 +180,8 @@ def test_settings_need_admin_to_change_and_validate(acme: TenantSetup) -> None:
 
     assert current["widget_key"].startswith("wk_")
     assert forbidden.status_code == 403
-    assert invalid.status_code == 400 and "intent_threshold" in _error(invalid)["fields"]
+    assert invalid.status_code == 400
+    assert "intent_threshold" in _error(invalid)["fields"]
     assert changed.json()["widget_origins"] == ["https://shop.example.com"]
     assert rotated.json()["widget_key"] != current["widget_key"]
 
@@ -221,6 +234,7 @@ def test_another_tenants_objects_cannot_be_read_changed_or_deleted(
     assert _snapshot(globex) == before
     utterance = api.post(f"{BOT}/utterances", {"intent": ids["intents"], "text": "sneaky"},
                          format="json")
-    assert utterance.status_code == 400 and "intent" in _error(utterance)["fields"]
+    assert utterance.status_code == 400
+    assert "intent" in _error(utterance)["fields"]
     assert api.get(f"{BOT}/analytics").json()["conversations"] == 0
     assert _snapshot(globex) == before

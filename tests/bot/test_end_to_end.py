@@ -91,7 +91,8 @@ def test_train_activate_embed_chat_handoff_agent_feedback_backlog(
     # Intents from a CSV of utterances; a template for one, a person for another.
     imported = api.post(f"{BOT}/utterances/import", {"file": SimpleUploadedFile(
         "utterances.csv", to_csv(utterances(180), "text,intent"))}, format="multipart")
-    assert imported.status_code == 201 and imported.json()["intents_created"] == 3
+    assert imported.status_code == 201
+    assert imported.json()["intents_created"] == 3
     intents = {i["name"]: i["id"] for i in api.get(f"{BOT}/intents").json()["results"]}
     api.patch(f"{BOT}/intents/{intents['card_arrival']}",
               {"answer_template": "Your card arrives within 5 working days, {name}."},
@@ -108,7 +109,8 @@ def test_train_activate_embed_chat_handoff_agent_feedback_backlog(
     trained = _job_done(acme, submitted.json()["id"])
     with tenant_context(acme.tenant.pk):
         version = ModelVersion.objects.get(pk=trained.metrics["model_version"])
-    assert version.status == ModelVersion.Status.ACTIVE and version.method == "head"
+    assert version.status == ModelVersion.Status.ACTIVE
+    assert version.method == "head"
     assert sorted(version.label_map) == sorted(KEYWORDS)
     assert version.metrics["accuracy"] >= 0.8
 
@@ -172,7 +174,8 @@ def test_train_activate_embed_chat_handoff_agent_feedback_backlog(
                      format="json")
     rated = api.post(f"{BOT}/conversations/{conversation['id']}/feedback",
                      {"rating": "up", "message": templated["reply"]["id"]}, format="json")
-    assert agent.status_code == 201 and rated.status_code == 201
+    assert agent.status_code == 201
+    assert rated.status_code == 201
     with tenant_context(acme.tenant.pk):
         stored = Conversation.objects.get(pk=conversation["id"])
         roles = list(stored.messages.values_list("role", flat=True))

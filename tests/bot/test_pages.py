@@ -60,10 +60,12 @@ def test_members_edit_intents_articles_and_answer_in_the_inbox(acme: TenantSetup
         "text": "Our fees are on the website.", "save_as": "utterance", "intent": "fees"})
     resolved = browser.post(reverse("bot:resolve", args=[conversation.pk]))
 
-    assert created.status_code == 302 and imported.status_code == 302
+    assert created.status_code == 302
+    assert imported.status_code == 302
     assert "Nothing was imported: row 1, column &#x27;answer&#x27;: is required" in \
         refused.content.decode()
-    assert replied.status_code == 302 and resolved.status_code == 302
+    assert replied.status_code == 302
+    assert resolved.status_code == 302
     with tenant_context(acme.tenant.pk):
         assert list(Utterance.objects.values_list("intent__name", "text").order_by("id")) == [
             ("card_arrival", "Where is my card?"), ("fees", "gibberish words only here")]
@@ -118,7 +120,9 @@ def test_another_tenants_objects_give_404_on_every_page_and_action(
     for url in (reverse("bot:conversations"), reverse("bot:inbox"), reverse("bot:intents"),
                 reverse("bot:articles")):
         page = browser.get(url).content.decode()
-        assert "secret" not in page and "Globex" not in page and "globex" not in page
+        assert "secret" not in page
+        assert "Globex" not in page
+        assert "globex" not in page
 
     with tenant_context(globex.tenant.pk):
         assert Intent.objects.get().name == "secret"

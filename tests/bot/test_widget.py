@@ -132,7 +132,8 @@ def test_widget_conversations_need_their_token_and_stay_in_their_tenant(
 
     assert [r.status_code for r in (no_token, wrong_token, other_tenant, api_channel, feedback)
             ] == [404] * 5
-    assert empty.status_code == 400 and "text" in empty.json()["error"]["fields"]
+    assert empty.status_code == 400
+    assert "text" in empty.json()["error"]["fields"]
     with tenant_context(acme.tenant.pk):
         assert not Message.objects.exists()
 

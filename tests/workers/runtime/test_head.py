@@ -30,11 +30,13 @@ def test_head_learns_a_separable_task_without_touching_the_base(
     result, _ = trained_head
     assert result.method == "head"
     assert result.metrics["accuracy"] >= 0.8  # chance is 1/3
-    assert result.train_size == 360 and result.validation_size == 90
+    assert result.train_size == 360
+    assert result.validation_size == 90
     assert 1 <= result.best_epoch <= result.epochs_run <= 60
     base = get_base(tiny_base)
     assert not any(parameter.grad is not None for parameter in base.model.parameters())
-    assert result.classifier is not None and result.classifier.base is base
+    assert result.classifier is not None
+    assert result.classifier.base is base
 
 
 def test_head_artifact_is_head_and_metadata_only(trained_head: tuple[FineTuneResult, Path]
