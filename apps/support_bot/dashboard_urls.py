@@ -12,6 +12,7 @@ urlpatterns = [
     path("widget.js", widget.widget_script, name="widget_script"),
     path("intents/", views.intent_list, name="intents"),
     path("intents/import/", views.utterances_import, name="utterances_import"),
+    path("intents/train/", views.train, name="train"),
     path("intents/<int:pk>/", views.intent_detail, name="intent"),
     path("intents/<int:pk>/delete/", views.intent_delete, name="intent_delete"),
     path("utterances/<int:pk>/delete/", views.utterance_delete, name="utterance_delete"),
@@ -24,5 +25,6 @@ urlpatterns = [
     path("conversations/<int:pk>/", views.conversation_detail, name="conversation"),
     path("conversations/<int:pk>/resolve/", views.conversation_resolve, name="resolve"),
     path("inbox/", views.inbox, name="inbox"),
+    path("reports/", views.reports, name="reports"),
     path("settings/", views.bot_settings, name="settings"),
 ]

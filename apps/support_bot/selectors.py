@@ -21,6 +21,8 @@ from apps.support_bot.models import (
     Message,
     Utterance,
 )
+from apps.support_bot.spec import APP
+from jobs.models import Job
 
 
 def intent_list() -> QuerySet[Intent]:
@@ -37,6 +39,12 @@ def utterance_list(*, intent_id: int | None = None) -> QuerySet[Utterance]:
 def training_rows() -> list[tuple[str, str]]:
     """``(text, intent)`` of every utterance: what a fine-tune without a dataset learns."""
     return list(Utterance.objects.order_by("id").values_list("text", "intent__name"))
+
+
+def backlog_reports(limit: int = 20) -> list[Job]:
+    """The latest backlog classifications (their metrics hold the intent distribution)."""
+    return list(Job.objects.filter(app=APP, kind="classify_backlog").select_related("dataset")
+                .order_by("-created_at", "-id")[:limit])
 
 
 def article_list(*, search: str = "", tag: str = "") -> QuerySet[Article]:

@@ -38,7 +38,7 @@ from apps.support_bot.text import render_template, template_variables, text_hash
 from jobs.datasets import dataset_parse
 from jobs.models import Job
 from jobs.online import online_call
-from jobs.services import job_submit
+from jobs.services import JobError, dataset_create, job_submit
 from tenancy.context import require_tenant_id, tenant_context
 from webhooks.services import webhook_emit
 
@@ -219,6 +219,16 @@ def utterances_import_csv(*, data: bytes) -> ImportResult:
                         intents_created=len(new_names))
 
 
+def intent_model_train(*, created_by_id: int | None = None, params: dict[str, Any] | None = None
+                       ) -> Job:
+    """Submit a fine-tune of the intent model on the intents' utterances."""
+    if Intent.objects.filter(utterances__isnull=False).distinct().count() < 2:
+        raise JobError("Add utterances to at least two intents first.",
+                       fields={"utterances": ["at least two intents need utterances"]})
+    return job_submit(app=APP, kind="fine_tune", params=params or {},
+                      created_by_id=created_by_id).job
+
+
 # --- Knowledge base ---------------------------------------------------------------------------
 
 
@@ -322,6 +332,17 @@ def article_embeddings_record(*, embeddings: Sequence[tuple[int, str, Sequence[f
         written += Article.objects.filter(pk=article_id).update(
             embedding=list(vector), embedded_text_hash=embedded_hash, embedded_at=now)
     return written
+
+
+@transaction.atomic
+def backlog_report_submit(*, name: str, data: bytes, created_by_id: int | None = None) -> Job:
+    """Store past tickets (a CSV or JSON lines with a ``text`` column) as a dataset and
+    classify them with the active intent model into an intent distribution. A refused file
+    raises ``DatasetInvalid`` and stores nothing."""
+    dataset = dataset_create(app=APP, purpose="tickets", name=name, filename=name, data=data,
+                             created_by_id=created_by_id)
+    return job_submit(app=APP, kind="classify_backlog", params={}, dataset_id=dataset.pk,
+                      created_by_id=created_by_id).job
 
 
 # --- Conversations and answering ---------------------------------------------------------------

@@ -34,6 +34,7 @@ from apps.support_bot.models import Article, Conversation, Intent, Utterance
 from dashboard.views import workspace_view
 from jobs.datasets import DatasetInvalid
 from jobs.online import OnlineFailed, OnlineUnavailable
+from jobs.services import JobError
 from tenancy.models import Membership, Role
 
 PAGE_SIZE = 50
@@ -164,6 +165,20 @@ def utterance_delete(request: HttpRequest, pk: int) -> HttpResponse:
 def utterances_import(request: HttpRequest) -> HttpResponse:
     _import_csv(request, services.utterances_import_csv, "utterances")
     return redirect("bot:intents")
+
+
+@require_POST
+@workspace_view(Role.MEMBER)
+def train(request: HttpRequest) -> HttpResponse:
+    """A fine-tune of the intent model on the intents' utterances (progress on the job page)."""
+    try:
+        job = services.intent_model_train(created_by_id=request.user.pk)
+    except JobError as error:
+        messages.error(request, f"The model cannot be trained: {error}")
+        return redirect("bot:intents")
+    messages.success(request, "Training started; the new model is used once it is at least "
+                              "as good as the current one.")
+    return redirect("jobs:job_detail", pk=job.pk)
 
 
 # --- Knowledge base ---------------------------------------------------------------------------
@@ -329,6 +344,32 @@ def conversation_resolve(request: HttpRequest, pk: int) -> HttpResponse:
     services.conversation_resolve(conversation=conversation)
     messages.success(request, f"Conversation {conversation.pk} resolved.")
     return redirect("bot:inbox")
+
+
+# --- Backlog reports -------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@workspace_view()
+def reports(request: HttpRequest) -> HttpResponse:
+    """Past tickets (CSV with a text column) classified into an intent distribution."""
+    if request.method == "POST":
+        _require_role(request, Role.MEMBER)
+        form = CsvUploadForm(request.POST, request.FILES)
+        if form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                job = services.backlog_report_submit(name=upload.name, data=upload.read(),
+                                                     created_by_id=request.user.pk)
+            except (DatasetInvalid, JobError) as error:
+                messages.error(request, f"The tickets were refused: {error}")
+            else:
+                messages.success(request, f"Classifying {job.items_total} tickets.")
+                return redirect("bot:reports")
+        else:
+            messages.error(request, "Choose a CSV file of tickets.")
+    return render(request, "support_bot/reports.html", {
+        "reports": selectors.backlog_reports(), "upload": CsvUploadForm()})
 
 
 # --- Settings ---------------------------------------------------------------------------------

@@ -131,3 +131,54 @@ def test_another_tenants_objects_give_404_on_every_page_and_action(
         conversation.refresh_from_db()
         assert conversation.status == Conversation.Status.HANDED_OFF
         assert conversation.messages.count() == 2
+
+
+def test_training_from_the_intents_page_submits_a_fine_tune(acme: TenantSetup) -> None:
+    from jobs.models import Job
+
+    browser = acme.browser()
+    too_few = browser.post(reverse("bot:train"), follow=True)
+    assert "Add utterances to at least two intents first" in too_few.content.decode()
+    for name in ("card_arrival", "exchange_rate"):
+        intent = add_intent(acme, name)
+        browser.post(reverse("bot:intent", args=[intent.pk]), {"text": f"about {name}"})
+
+    started = browser.post(reverse("bot:train"))
+
+    with tenant_context(acme.tenant.pk):
+        [job] = Job.objects.all()
+    assert (job.app, job.kind, job.status, job.dataset_id) == ("support_bot", "fine_tune",
+                                                               "queued", None)
+    assert job.params["method"] == "head"
+    assert started.url == reverse("jobs:job_detail", args=[job.pk])
+
+
+def test_backlog_reports_refuse_bad_files_and_show_distributions(
+        acme: TenantSetup, globex: TenantSetup) -> None:
+    from jobs.models import Dataset, Job
+
+    browser = acme.browser()
+    refused = browser.post(reverse("bot:reports"), {
+        "file": SimpleUploadedFile("t.csv", b"subject\nhello\n")}, follow=True)
+    accepted = browser.post(reverse("bot:reports"), {
+        "file": SimpleUploadedFile("tickets.csv", b"text\nwhere is my card\nrate?\n")})
+    with tenant_context(acme.tenant.pk):
+        [job] = Job.objects.all()
+        assert Dataset.objects.get().row_count == 2
+        Job.objects.filter(pk=job.pk).update(status="succeeded", metrics={
+            "items": 2, "low_confidence": 1, "model_version": 3, "distribution": [
+                {"intent": "card_arrival", "count": 1, "share": 0.5},
+                {"intent": "exchange_rate", "count": 1, "share": 0.5}]})
+    with tenant_context(globex.tenant.pk):
+        Job.objects.create(app="support_bot", kind="classify_backlog", status="succeeded",
+                           metrics={"distribution": [{"intent": "globex_only", "count": 9,
+                                                      "share": 1.0}]})
+
+    page = browser.get(reverse("bot:reports")).content.decode()
+
+    assert "column &#x27;text&#x27;: is missing from the header" in refused.content.decode()
+    assert accepted.status_code == 302
+    assert (job.kind, job.dataset_id is not None) == ("classify_backlog", True)
+    assert page.count('data-testid="report"') == 1
+    assert "exchange_rate" in page
+    assert "globex_only" not in page
