@@ -94,8 +94,10 @@ def fine_tune_on(job: Job, context: JobContext, texts: list[str], labels: list[s
         context.event(JobEvent.Kind.METRICS, f"epoch {epoch}: " + ", ".join(
             f"{key} {value:.4f}" for key, value in summary.items()), epoch=epoch, **summary)
 
-    def on_progress(done: int, _total: int) -> None:
-        context.progress(min(done, total))
+    def on_progress(done: int, units: int) -> None:
+        # The runtime counts its own units (optimiser steps; for a head: texts embedded,
+        # then epochs): report the same fraction of the job's items.
+        context.progress(min(total, round(total * done / max(units, 1))))
 
     output = _work_dir(f"job-{job.pk}") / "artifact"
     shutil.rmtree(output, ignore_errors=True)
