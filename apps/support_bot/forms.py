@@ -1,21 +1,12 @@
 """Forms of the bot's pages. They parse and shape input only; the services validate the
-domain, and their refusals are put back on the fields with :func:`add_service_error`."""
+domain, and their refusals are put back on the fields with
+:func:`dashboard.forms.add_service_error`."""
 
 from __future__ import annotations
 
 from django import forms
 
 from apps.support_bot.models import MESSAGE_MAX_CHARS, UTTERANCE_MAX_CHARS, Conversation
-from apps.support_bot.services import BotError
-
-
-def add_service_error(form: forms.Form, error: BotError) -> None:
-    if not error.fields:
-        form.add_error(None, str(error))
-    for name, problems in error.fields.items():
-        for problem in problems:
-            form.add_error(name if name in form.fields else None,
-                           problem if name in form.fields else f"{name}: {problem}")
 
 
 class IntentForm(forms.Form):

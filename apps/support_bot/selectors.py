@@ -178,7 +178,9 @@ def analytics(*, days: int = 30, low_confidence_below: float = 0.6,
         bot_replies=replies.count(),
         replies_by_kind=dict(replies.values_list("reply_kind").annotate(n=Count("id"))
                              .values_list("reply_kind", "n")),
-        top_intents=list(replies.exclude(intent="").values_list("intent")
+        # An unsure guess that ended in the fallback is not counted as the intent.
+        top_intents=list(replies.exclude(intent="").exclude(reply_kind=Message.ReplyKind.FALLBACK)
+                         .values_list("intent")
                          .annotate(n=Count("id")).order_by("-n", "intent")
                          .values_list("intent", "n")[:10]),
         low_confidence=list(messages.filter(role=Message.Role.USER,

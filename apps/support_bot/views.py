@@ -8,6 +8,7 @@ simply not found (404). Viewers read; members edit, chat and answer; admins chan
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -28,9 +29,9 @@ from apps.support_bot.forms import (
     IntentForm,
     SettingsForm,
     UtteranceForm,
-    add_service_error,
 )
 from apps.support_bot.models import Article, Conversation, Intent, Utterance
+from dashboard.forms import add_service_error
 from dashboard.views import workspace_view
 from jobs.datasets import DatasetInvalid
 from jobs.online import OnlineFailed, OnlineUnavailable
@@ -50,6 +51,18 @@ def _require_role(request: HttpRequest, role: str) -> None:
         raise PermissionDenied("Your role cannot change the bot.")
 
 
+def _submit(form: Any, action: Callable[[dict[str, Any]], Any]) -> Any:
+    """Call ``action`` with a valid form's data and return its result; when the form is
+    invalid or the service refuses (its errors put back on the form), return None."""
+    if not form.is_valid():
+        return None
+    try:
+        return action(dict(form.cleaned_data))
+    except services.BotError as error:
+        add_service_error(form, error)
+        return None
+
+
 def _import_csv(request: HttpRequest, service: Any, what: str) -> None:
     form = CsvUploadForm(request.POST, request.FILES)
     if not form.is_valid():
@@ -57,9 +70,7 @@ def _import_csv(request: HttpRequest, service: Any, what: str) -> None:
         return
     try:
         result = service(data=form.cleaned_data["file"].read())
-    except DatasetInvalid as error:
-        messages.error(request, f"Nothing was imported: {error}")
-    except services.BotError as error:
+    except (DatasetInvalid, services.BotError) as error:
         messages.error(request, f"Nothing was imported: {error}")
     else:
         messages.success(request, f"{result.created} {what} imported, {result.duplicates} "
@@ -92,14 +103,10 @@ def intent_list(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         _require_role(request, Role.MEMBER)
         form = IntentForm(request.POST)
-        if form.is_valid():
-            try:
-                intent = services.intent_create(**form.cleaned_data)
-            except services.BotError as error:
-                add_service_error(form, error)
-            else:
-                messages.success(request, f"Intent {intent.name} created.")
-                return redirect("bot:intent", pk=intent.pk)
+        intent = _submit(form, lambda data: services.intent_create(**data))
+        if intent is not None:
+            messages.success(request, f"Intent {intent.name} created.")
+            return redirect("bot:intent", pk=intent.pk)
         status = 400
     return render(request, "support_bot/intents.html",
                   {"intents": selectors.intent_list(), "form": form,
@@ -119,23 +126,15 @@ def intent_detail(request: HttpRequest, pk: int) -> HttpResponse:
         _require_role(request, Role.MEMBER)
         if "text" in request.POST:
             utterance_form = UtteranceForm(request.POST)
-            if utterance_form.is_valid():
-                try:
-                    services.utterance_create(intent=intent, **utterance_form.cleaned_data)
-                except services.BotError as error:
-                    add_service_error(utterance_form, error)
-                else:
-                    return redirect("bot:intent", pk=intent.pk)
+            if _submit(utterance_form, lambda data: services.utterance_create(
+                    intent=intent, **data)) is not None:
+                return redirect("bot:intent", pk=intent.pk)
         else:
             form = IntentForm(request.POST)
-            if form.is_valid():
-                try:
-                    services.intent_update(intent=intent, changes=dict(form.cleaned_data))
-                except services.BotError as error:
-                    add_service_error(form, error)
-                else:
-                    messages.success(request, "Intent saved.")
-                    return redirect("bot:intent", pk=intent.pk)
+            if _submit(form, lambda data: services.intent_update(intent=intent,
+                                                                 changes=data)) is not None:
+                messages.success(request, "Intent saved.")
+                return redirect("bot:intent", pk=intent.pk)
         status = 400
     return render(request, "support_bot/intent.html", {
         "intent": intent, "form": form, "utterance_form": utterance_form,
@@ -192,14 +191,9 @@ def article_list(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         _require_role(request, Role.MEMBER)
         form = ArticleForm(request.POST)
-        if form.is_valid():
-            try:
-                services.article_create(**form.cleaned_data)
-            except services.BotError as error:
-                add_service_error(form, error)
-            else:
-                messages.success(request, "Article added; it is being embedded.")
-                return redirect("bot:articles")
+        if _submit(form, lambda data: services.article_create(**data)) is not None:
+            messages.success(request, "Article added; it is being embedded.")
+            return redirect("bot:articles")
         status = 400
     search = request.GET.get("q", "")[:200]
     return render(request, "support_bot/articles.html", {
@@ -217,14 +211,10 @@ def article_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         _require_role(request, Role.MEMBER)
         form = ArticleForm(request.POST)
-        if form.is_valid():
-            try:
-                services.article_update(article=article, changes=dict(form.cleaned_data))
-            except services.BotError as error:
-                add_service_error(form, error)
-            else:
-                messages.success(request, "Article saved.")
-                return redirect("bot:articles")
+        if _submit(form, lambda data: services.article_update(article=article,
+                                                              changes=data)) is not None:
+            messages.success(request, "Article saved.")
+            return redirect("bot:articles")
         status = 400
     return render(request, "support_bot/article.html", {"article": article, "form": form},
                   status=status)
@@ -318,17 +308,11 @@ def conversation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         _require_role(request, Role.MEMBER)
         form = AgentReplyForm(request.POST)
-        if form.is_valid():
-            try:
-                services.agent_reply(conversation=conversation, text=form.cleaned_data["text"],
-                                     author_id=request.user.pk,
-                                     save_as=form.cleaned_data["save_as"],
-                                     intent_name=form.cleaned_data["intent"])
-            except services.BotError as error:
-                add_service_error(form, error)
-            else:
-                messages.success(request, "Reply sent.")
-                return redirect("bot:conversation", pk=conversation.pk)
+        if _submit(form, lambda data: services.agent_reply(
+                conversation=conversation, text=data["text"], author_id=request.user.pk,
+                save_as=data["save_as"], intent_name=data["intent"])) is not None:
+            messages.success(request, "Reply sent.")
+            return redirect("bot:conversation", pk=conversation.pk)
         status = 400
     return render(request, "support_bot/conversation.html", {
         "conversation": conversation, "form": form,
@@ -392,14 +376,9 @@ def bot_settings(request: HttpRequest) -> HttpResponse:
             messages.success(request, "A new widget key was made; update your pages.")
             return redirect("bot:settings")
         form = SettingsForm(request.POST)
-        if form.is_valid():
-            try:
-                services.bot_settings_update(changes=dict(form.cleaned_data))
-            except services.BotError as error:
-                add_service_error(form, error)
-            else:
-                messages.success(request, "Settings saved.")
-                return redirect("bot:settings")
+        if _submit(form, lambda data: services.bot_settings_update(changes=data)) is not None:
+            messages.success(request, "Settings saved.")
+            return redirect("bot:settings")
         status = 400
     script_url = request.build_absolute_uri(reverse("bot:widget_script"))
     return render(request, "support_bot/settings.html",

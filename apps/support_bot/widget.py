@@ -2,12 +2,13 @@
 calls, authenticated by the tenant's public widget key (``X-Widget-Key``).
 
 The key is public (it sits in the tenant's web pages), so it opens only these endpoints:
-start a conversation, post a message, rate a reply. Every other endpoint authenticates API
+start a conversation, post a message, read the conversation's new messages (agents' replies),
+rate a reply. Every other endpoint authenticates API
 keys and sessions only, and ignores it. Requests must come from an origin on the tenant's
 allow-list (the browser sets ``Origin``; answers carry CORS headers for that origin only).
 A widget conversation is reached with the token returned when it started
 (``X-Conversation-Token``): another visitor holding the same public key cannot read or post
-to it.
+to it. Requests are rate-limited per key and visitor address.
 """
 
 from __future__ import annotations
@@ -16,16 +17,18 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_safe
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.errors import ApiError
+from api.throttling import FixedWindowThrottle
 from apps.support_bot import services
 from apps.support_bot.api import (
     ChatRequestSerializer,
@@ -51,10 +54,22 @@ def _origin(request: Request) -> str:
 def _cors(response: Response | HttpResponse, origin: str) -> Any:
     response["Access-Control-Allow-Origin"] = origin
     response["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
-    response["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+    response["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
     response["Access-Control-Max-Age"] = "600"
     response["Vary"] = "Origin"
     return response
+
+
+class WidgetRateThrottle(FixedWindowThrottle):
+    """Per widget key and visitor address: the key is public, so its callers are limited
+    (``WIDGET_RATE_LIMIT_PER_MINUTE``)."""
+
+    def bucket(self, request: Request, view: Any) -> tuple[str, int] | None:
+        found = getattr(view, "bot_settings", None)
+        if found is None or request.method == "OPTIONS":
+            return None
+        return f"widget:{found.pk}:{self.get_ident(request)}", \
+            settings.WIDGET_RATE_LIMIT_PER_MINUTE
 
 
 class WidgetView(APIView):
@@ -63,7 +78,7 @@ class WidgetView(APIView):
 
     authentication_classes: list[Any] = []
     permission_classes: list[Any] = []
-    throttle_classes: list[Any] = []
+    throttle_classes: list[Any] = [WidgetRateThrottle]
     bot_settings: BotSettings
 
     def options(self, request: Any, *args: Any, **kwargs: Any) -> Response:
@@ -124,7 +139,11 @@ class WidgetStartSerializer(serializers.Serializer):
 class WidgetConversationView(WidgetView):
     @extend_schema(tags=["bot widget"], summary="Start a widget conversation",
                    request=WidgetStartSerializer,
-                   responses={201: serializers.DictField()})
+                   responses={201: inline_serializer("WidgetConversation", {
+                       "id": serializers.IntegerField(),
+                       "token": serializers.CharField(help_text="Send it as "
+                                                      f"{TOKEN_HEADER} from now on"),
+                       "status": serializers.CharField()})})
     def post(self, request: Request) -> Response:
         payload = WidgetStartSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -134,7 +153,28 @@ class WidgetConversationView(WidgetView):
                          "status": conversation.status}, status=status.HTTP_201_CREATED)
 
 
+class WidgetMessageSerializer(serializers.Serializer):
+    """What the visitor sees of a message (no intents, confidences or articles)."""
+
+    id = serializers.IntegerField()
+    role = serializers.CharField()
+    text = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
 class WidgetMessageView(WidgetView):
+    @extend_schema(tags=["bot widget"], summary="The conversation's messages after ?after=<id> "
+                   "(the widget polls for agents' replies)",
+                   responses=WidgetMessageSerializer(many=True))
+    def get(self, request: Request, pk: int) -> Response:
+        conversation = self.conversation(request, pk)
+        after = request.query_params.get("after", "0")
+        if not after.isdigit() or len(after) > 18:
+            raise ApiError(400, "validation_error", "after must be a message id.",
+                           {"after": ["not an id"]})
+        messages = conversation.messages.filter(pk__gt=int(after)).order_by("id")[:100]
+        return Response(WidgetMessageSerializer(messages, many=True).data)
+
     @extend_schema(tags=["bot widget"], summary="Send a message from the widget",
                    request=ChatRequestSerializer, responses={201: ChatResponseSerializer})
     def post(self, request: Request, pk: int) -> Response:

@@ -201,7 +201,7 @@ def test_feedback_rates_a_bot_reply_once_and_feeds_the_analytics(acme: TenantSet
     add_intent(acme, "card_arrival", "Cards arrive within 5 days.")
     first, second = start(acme), start(acme)
     reply = answer(acme, first, "Where is my card?", intent="card_arrival", confidence=0.9)
-    answer(acme, second, "blah blah blah blah blah", confidence=0.1)
+    answer(acme, second, "blah blah blah blah blah", intent="card_arrival", confidence=0.1)
     with tenant_context(acme.tenant.pk):
         services.feedback_create(conversation=first, message_id=reply.pk, rating="down")
         services.feedback_create(conversation=first, message_id=reply.pk, rating="up",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from jobs.models import Job, ModelVersion
 from tenancy.context import tenant_context
 from tests.bot.conftest import Receiver
 from tests.conftest import TenantSetup, WorkerFactory
+from tests.finance.test_end_to_end import _wait
 from tests.workers.conftest import TINY_BASE_NAME, to_csv
 from webhooks.services import webhook_endpoint_create
 from webhooks.signing import SIGNATURE_HEADER, verify
@@ -45,17 +45,6 @@ def utterances(count: int, seed: int = 0) -> list[tuple[str, str]]:
         rng.shuffle(words)
         rows.append((" ".join(words), intent))
     return rows
-
-
-def _wait(what: str, check: Any, timeout: float = 240) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.25)
 
 
 def _job_done(setup: TenantSetup, job_id: int) -> Job:

@@ -143,3 +143,40 @@ def test_the_widget_script_is_served_publicly(client) -> None:
     assert response.status_code == 200
     assert response["Content-Type"] == "application/javascript"
     assert b"X-Widget-Key" in response.content
+
+
+def test_widget_callers_are_rate_limited_per_key_and_address(
+        acme: TenantSetup, widget_key: str, settings) -> None:
+    settings.WIDGET_RATE_LIMIT_PER_MINUTE = 2
+    statuses = [widget(widget_key).post(f"{WIDGET}/conversations", {}, format="json")
+                for _ in range(3)]
+    other_visitor = widget(widget_key, REMOTE_ADDR="10.1.2.3").post(
+        f"{WIDGET}/conversations", {}, format="json")
+
+    assert [r.status_code for r in statuses] == [201, 201, 429]
+    assert int(statuses[2]["Retry-After"]) >= 1
+    assert other_visitor.status_code == 201
+    with tenant_context(acme.tenant.pk):
+        assert Conversation.objects.count() == 3
+
+
+def test_the_widget_reads_new_messages_of_its_own_conversation_only(
+        acme: TenantSetup, widget_key: str) -> None:
+    started = _start(widget_key)
+    with tenant_context(acme.tenant.pk):
+        conversation = Conversation.objects.get(pk=started["id"])
+        first = services.message_receive(conversation=conversation, text="Hello?")
+        services.conversation_handoff(conversation=conversation)
+        services.agent_reply(conversation=conversation, text="Hi, Sam here.", author_id=None)
+    url = f"{WIDGET}/conversations/{started['id']}/messages"
+    client = widget(widget_key, HTTP_X_CONVERSATION_TOKEN=started["token"])
+
+    everything = client.get(url).json()
+    newer = client.get(url, {"after": first.pk}).json()
+
+    assert [(m["role"], m["text"]) for m in everything] == [("user", "Hello?"),
+                                                           ("agent", "Hi, Sam here.")]
+    assert set(everything[0]) == {"id", "role", "text", "created_at"}
+    assert [m["text"] for m in newer] == ["Hi, Sam here."]
+    assert client.get(url, {"after": "x"}).status_code == 400
+    assert widget(widget_key).get(url).status_code == 404  # no token

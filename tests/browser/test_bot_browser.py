@@ -120,9 +120,24 @@ def test_try_it_chat_and_embedded_widget_answer(
     widget.get_by_role("button", name="Send").click()
     answer = widget.locator('[data-role="bot"]')
     expect(answer).to_have_text(TEMPLATE, timeout=30_000)
-    page.screenshot(path=WIDGET_SCREENSHOT, full_page=True)
+
+    # Unsure of everything now: the widget's conversation goes to a person, whose reply the
+    # widget fetches by itself.
+    with tenant_context(acme.tenant.pk):
+        services.bot_settings_update(changes={"intent_threshold": 1.0,
+                                              "article_threshold": 1.0})
+    widget.get_by_label("Your message").fill("my parrot keeps ordering pizza with my phone")
+    widget.get_by_role("button", name="Send").click()
+    expect(answer).to_have_count(2, timeout=30_000)
     with tenant_context(acme.tenant.pk):
         from apps.support_bot.models import Conversation
 
+        conversation = Conversation.objects.get(channel="widget")
+        assert conversation.status == "handed_off"
+        services.agent_reply(conversation=conversation, text="Sam here: I blocked it.",
+                             author_id=acme.owner.pk)
         channels = sorted(Conversation.objects.values_list("channel", flat=True))
+    expect(widget.locator('[data-role="agent"]')).to_have_text("Sam here: I blocked it.",
+                                                               timeout=15_000)
+    page.screenshot(path=WIDGET_SCREENSHOT, full_page=True)
     assert channels == ["dashboard", "widget"]

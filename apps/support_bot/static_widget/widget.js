@@ -20,13 +20,28 @@
     return node;
   }
 
+  var lastSeen = 0;
+  var polling = null;
+
   function call(path, body) {
     var headers = {"Content-Type": "application/json", "X-Widget-Key": key};
     if (conversation) { headers["X-Conversation-Token"] = conversation.token; }
-    return fetch(base + path, {method: "POST", headers: headers, body: JSON.stringify(body)})
-      .then(function (response) {
-        return response.json().then(function (data) { return {ok: response.ok, data: data}; });
+    var options = body === undefined ? {method: "GET", headers: headers}
+      : {method: "POST", headers: headers, body: JSON.stringify(body)};
+    return fetch(base + path, options).then(function (response) {
+      return response.json().then(function (data) { return {ok: response.ok, data: data}; });
+    });
+  }
+
+  function poll() {
+    // Once a person has the conversation, their replies are fetched every few seconds.
+    call("/conversations/" + conversation.id + "/messages?after=" + lastSeen).then(function (result) {
+      if (!result.ok) { return; }
+      result.data.forEach(function (message) {
+        lastSeen = Math.max(lastSeen, message.id);
+        if (message.role === "agent") { say("agent", message.text); }
       });
+    });
   }
 
   var root = el("div", {"class": "aip-bot", "data-testid": "bot-widget"});
@@ -88,8 +103,11 @@
       return call("/conversations/" + conversation.id + "/messages", {text: text});
     }).then(function (result) {
       if (!result.ok) { throw new Error(result.data.error ? result.data.error.message : "error"); }
+      lastSeen = Math.max(lastSeen, result.data.message.id,
+                          result.data.reply ? result.data.reply.id : 0);
       if (result.data.reply) { say("bot", result.data.reply.text); }
       else { say("bot", "A colleague will answer you here shortly."); }
+      if (result.data.status === "handed_off" && !polling) { polling = setInterval(poll, 5000); }
     }).catch(function (error) {
       say("error", "Sorry, something went wrong: " + error.message);
     }).then(function () { send.disabled = false; });
