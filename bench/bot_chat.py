@@ -89,7 +89,10 @@ def setup_tenant(folder: Path) -> tuple[str, Any]:
         model_version_create(job=job, label_map=labels, metrics=result.metrics,
                              artifact_name="artifact.zip", artifact=_zip_dir(folder / "artifact"),
                              base_model="all-MiniLM-L6-v2", method="head")
-        services.bot_settings_update(changes={"intent_threshold": 0.5})
+        # Every message gets a bot reply (an article at worst): a handed-off conversation
+        # gets none, and would measure nothing but the web tier.
+        services.bot_settings_update(changes={"intent_threshold": 0.5,
+                                              "article_threshold": 0.0})
         raw_key = api_key_create(name="bench", scopes=["read", "write"],
                                  created_by_id=owner.pk).raw_key
     print(f"tenant {slug}: intent model validation accuracy "

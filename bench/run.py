@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["writeback.py", "inference.py", "finetune.py", "bot.py"]
+BENCHMARKS = ["writeback.py", "inference.py", "finetune.py", "bot.py", "bot_chat.py"]
 
 
 def main() -> int:
