@@ -90,13 +90,16 @@ def analyse(text: str, top_k: int) -> dict[str, Any]:
         classifier, version = classifier_for_app(APP)
     except NoModelAvailable:
         classifier = None
+    # A head on the retrieval model needs one forward pass for both answers.
+    both = classifier.classify_and_embed([text]) if classifier is not None else None
     if classifier is not None:
-        [prediction] = [p for chunk in classifier.classify([text]) for p in chunk]
+        [prediction] = both[0] if both else [p for chunk in classifier.classify([text])
+                                             for p in chunk]
         intent, confidence = prediction.label, round(max(prediction.probabilities.values()), 6)
         model = f"v{version.version}" if version is not None else "default"
     articles: list[dict[str, Any]] = []
     if top_k > 0:
-        [(_, vectors)] = list(runtime.embed([text]))
-        articles = selectors.articles_nearest(vector=vectors[0].tolist(), limit=top_k)
+        vector = both[1][0] if both else next(iter(runtime.embed([text])))[1][0]
+        articles = selectors.articles_nearest(vector=vector.tolist(), limit=top_k)
     return {"intent": intent, "confidence": confidence, "model_version": model,
             "articles": articles}

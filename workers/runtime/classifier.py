@@ -185,6 +185,36 @@ class Classifier:
                 out[batch] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
         return out
 
+    def classify_and_embed(self, texts: Sequence[str], embedding_base: str = DEFAULT_BASE,
+                           embedding_max_length: int = 256
+                           ) -> tuple[list[Prediction], np.ndarray] | None:
+        """Predictions and ``embed()``'s vectors of a few texts from one forward pass, when
+        that gives exactly what the two calls would: a head-only classifier on the shared
+        ``embedding_base`` (its pooled vector is the embedding) and no text longer than the
+        classifier's max length. Otherwise None (call ``classify`` and ``embed``)."""
+        if (self.adapter_name is not None or self.manifest.get("method") != "head"
+                or self.base is not get_base(embedding_base)):
+            return None
+        ids = tokenize(self.base.tokenizer, texts, min(self.max_length, embedding_max_length))
+        limit = min(self.max_length, embedding_max_length)
+        if any(len(x) >= limit for x in ids):
+            return None  # might be truncated differently by the two calls
+        pooled = np.empty((len(ids), self.base.encoder.hidden_size), dtype=np.float32)
+        probabilities = np.empty((len(ids), len(self.labels)), dtype=np.float32)
+        with torch.inference_mode():
+            for batch in sorted_batches([len(x) for x in ids], DEFAULT_BATCH_SIZE):
+                input_ids, mask = pad_batch([ids[i] for i in batch],
+                                            self.base.encoder.pad_token_id, self.device.device)
+                vectors = self.base.pooled(input_ids, mask, None).float()
+                probabilities[batch] = torch.softmax(self.head(vectors), dim=-1).cpu().numpy()
+                pooled[batch] = F.normalize(vectors, dim=-1).cpu().numpy()
+        best = probabilities.argmax(axis=1).tolist()
+        rows = probabilities.tolist()
+        predictions = [Prediction(i, self.labels[best[i]],
+                                  dict(zip(self.labels, rows[i], strict=True)))
+                       for i in range(len(ids))]
+        return predictions, pooled
+
     def classify(self, texts: Iterable[str], batch_size: int = DEFAULT_BATCH_SIZE,
                  chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[list[Prediction]]:
         """Predictions for ``texts``, one list per chunk of ``chunk_size`` inputs, in input

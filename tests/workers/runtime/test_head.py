@@ -74,3 +74,27 @@ def test_head_training_can_be_cancelled(tiny_base: str, tmp_path: Path) -> None:
                              method="head", output_dir=tmp_path / "out", epochs=50,
                              should_cancel=lambda: next(calls) >= 3)
     assert not (tmp_path / "out").exists()
+
+
+def test_one_pass_gives_what_classify_and_embed_give(
+        trained_head: tuple[FineTuneResult, Path], tiny_base: str) -> None:
+    from workers.runtime import embed
+
+    result, _ = trained_head
+    classifier = result.classifier
+    assert classifier is not None
+    texts = make_task(12, seed=5).texts
+
+    both = classifier.classify_and_embed(texts, embedding_base=tiny_base)
+    assert both is not None
+    predictions, vectors = both
+    separately = [p for chunk in classifier.classify(texts) for p in chunk]
+    [(_, embedded)] = list(embed(texts, tiny_base))
+
+    assert [p.label for p in predictions] == [p.label for p in separately]
+    for mine, theirs in zip(predictions, separately, strict=True):
+        assert mine.probabilities == pytest.approx(theirs.probabilities, abs=1e-5)
+    assert torch.allclose(torch.from_numpy(vectors), torch.from_numpy(embedded), atol=1e-5)
+    # Not on another base, and not when a text may be truncated differently.
+    assert classifier.classify_and_embed(texts) is None
+    assert classifier.classify_and_embed(["word " * 40], embedding_base=tiny_base) is None
