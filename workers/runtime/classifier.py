@@ -802,67 +802,70 @@ def _fine_tune_head(
                                should_cancel=should_cancel,
                                on_chunk=lambda done: embedded(done, len(train_texts)))
     generator = torch.Generator().manual_seed(seed)
+    # Seeded here and in the loop (dropout, shuffling): the same inputs give the same head.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         head = ClassificationHead(shared.encoder.hidden_size, len(names))
-    optimizer = torch.optim.AdamW(head.parameters(), lr=learning_rate, weight_decay=weight_decay)
-    targets = torch.from_numpy(y_train)
-    weights = None
-    if class_weighting:
-        counts = np.bincount(y_train, minlength=len(names)).astype(np.float64)
-        weights = torch.tensor(len(y_train) / (len(names) * np.maximum(counts, 1)),
-                               dtype=torch.float32)
-    has_validation = len(val_texts) > 0
-    best_score, best_epoch, bad_epochs, step = -math.inf, 0, 0, 0
-    best_state: dict[str, torch.Tensor] = {}
-    best_metrics: dict[str, Any] = {}
-    history: list[dict[str, Any]] = []
-    stopped_early = False
-    epochs_run = 0
-    for epoch in range(epochs):
-        if should_cancel is not None and should_cancel():
-            raise Cancelled(f"cancelled during epoch {epoch + 1}")
-        head.train()
-        order = torch.randperm(len(targets), generator=generator)
-        losses: list[float] = []
-        for start in range(0, len(order), batch_size):
-            rows = order[start:start + batch_size]
-            loss = F.cross_entropy(head(x_train[rows]), targets[rows], weight=weights)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            step += 1
-            losses.append(float(loss.detach()))
-            if on_step is not None and step % max(1, log_every) == 0:
-                on_step(step, float(np.mean(losses[-log_every:])))
-        epochs_run = epoch + 1
-        epoch_metrics: dict[str, Any] = {"epoch": epoch + 1, "train_loss": float(np.mean(losses))}
-        head.eval()
-        if has_validation:
-            with torch.inference_mode():
-                logits = head(x_val)
-            val = classification_metrics(y_val.tolist(), logits.argmax(dim=1).tolist(), names)
-            val["loss"] = float(F.cross_entropy(logits, torch.from_numpy(y_val)))
-            epoch_metrics.update(val_loss=val["loss"], accuracy=val["accuracy"],
-                                 macro_f1=val["macro_f1"])
-            score = float(val["macro_f1"])
-        else:
-            val, score = {"validation_size": 0}, float(epoch + 1)
-        if score > best_score + 1e-9:
-            best_score, best_epoch, bad_epochs = score, epoch + 1, 0
-            best_state = {k: v.detach().clone() for k, v in head.state_dict().items()}
-            best_metrics = {k: v for k, v in val.items() if k != "loss"}
-        else:
-            bad_epochs += 1
-        history.append(epoch_metrics)
-        if on_progress is not None:
-            on_progress(total_texts + epoch + 1, total_units)
-        if on_epoch is not None:
-            on_epoch(epoch + 1, epoch_metrics)
-        if (has_validation and early_stopping_patience is not None
-                and bad_epochs >= early_stopping_patience):
-            stopped_early = epoch + 1 < epochs
-            break
+        optimizer = torch.optim.AdamW(head.parameters(), lr=learning_rate,
+                                      weight_decay=weight_decay)
+        targets = torch.from_numpy(y_train)
+        weights = None
+        if class_weighting:
+            counts = np.bincount(y_train, minlength=len(names)).astype(np.float64)
+            weights = torch.tensor(len(y_train) / (len(names) * np.maximum(counts, 1)),
+                                   dtype=torch.float32)
+        has_validation = len(val_texts) > 0
+        best_score, best_epoch, bad_epochs, step = -math.inf, 0, 0, 0
+        best_state: dict[str, torch.Tensor] = {}
+        best_metrics: dict[str, Any] = {}
+        history: list[dict[str, Any]] = []
+        stopped_early = False
+        epochs_run = 0
+        for epoch in range(epochs):
+            if should_cancel is not None and should_cancel():
+                raise Cancelled(f"cancelled during epoch {epoch + 1}")
+            head.train()
+            order = torch.randperm(len(targets), generator=generator)
+            losses: list[float] = []
+            for start in range(0, len(order), batch_size):
+                rows = order[start:start + batch_size]
+                loss = F.cross_entropy(head(x_train[rows]), targets[rows], weight=weights)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                step += 1
+                losses.append(float(loss.detach()))
+                if on_step is not None and step % max(1, log_every) == 0:
+                    on_step(step, float(np.mean(losses[-log_every:])))
+            epochs_run = epoch + 1
+            epoch_metrics: dict[str, Any] = {"epoch": epoch + 1,
+                                             "train_loss": float(np.mean(losses))}
+            head.eval()
+            if has_validation:
+                with torch.inference_mode():
+                    logits = head(x_val)
+                val = classification_metrics(y_val.tolist(), logits.argmax(dim=1).tolist(), names)
+                val["loss"] = float(F.cross_entropy(logits, torch.from_numpy(y_val)))
+                epoch_metrics.update(val_loss=val["loss"], accuracy=val["accuracy"],
+                                     macro_f1=val["macro_f1"])
+                score = float(val["macro_f1"])
+            else:
+                val, score = {"validation_size": 0}, float(epoch + 1)
+            if score > best_score + 1e-9:
+                best_score, best_epoch, bad_epochs = score, epoch + 1, 0
+                best_state = {k: v.detach().clone() for k, v in head.state_dict().items()}
+                best_metrics = {k: v for k, v in val.items() if k != "loss"}
+            else:
+                bad_epochs += 1
+            history.append(epoch_metrics)
+            if on_progress is not None:
+                on_progress(total_texts + epoch + 1, total_units)
+            if on_epoch is not None:
+                on_epoch(epoch + 1, epoch_metrics)
+            if (has_validation and early_stopping_patience is not None
+                    and bad_epochs >= early_stopping_patience):
+                stopped_early = epoch + 1 < epochs
+                break
     head.load_state_dict(best_state)
     head.eval()
     training_seconds = time.monotonic() - started

@@ -98,3 +98,14 @@ def test_one_pass_gives_what_classify_and_embed_give(
     # Not on another base, and not when a text may be truncated differently.
     assert classifier.classify_and_embed(texts) is None
     assert classifier.classify_and_embed(["word " * 40], embedding_base=tiny_base) is None
+
+
+def test_the_same_inputs_give_the_same_head(tiny_base: str, tmp_path: Path) -> None:
+    task = make_task(90, seed=6)
+    runs = [fine_tune_classifier(task.texts, task.labels, label_names=LABELS, base=tiny_base,
+                                 method="head", output_dir=tmp_path / f"run{i}", epochs=5,
+                                 seed=11, early_stopping_patience=None) for i in range(2)]
+    assert [h["train_loss"] for h in runs[0].history] == [h["train_loss"] for h in
+                                                          runs[1].history]
+    assert (tmp_path / "run0" / "head.safetensors").read_bytes() == \
+        (tmp_path / "run1" / "head.safetensors").read_bytes()
