@@ -4,7 +4,7 @@ are served by it.
 
     python manage.py train_default_model finance_sentiment
     python manage.py train_default_model finance_sentiment --method full --epochs 3
-    python manage.py train_default_model support_bot     # BANKING77, head only: ~1-4 min CPU
+    python manage.py train_default_model support_bot     # BANKING77, head only: minutes on a CPU
 
 The artefact's ``metrics.json`` gets the test-set figures (accuracy, macro-F1, per class) and
 the training time; the command prints them.

@@ -21,7 +21,7 @@ from django.core.management.base import BaseCommand
 from config import embedded
 
 # Trained on first run when missing: the bot's intent model (BANKING77, a linear head on the
-# frozen base: about two minutes on a CPU), so that the demo's try-it chat answers at once.
+# frozen base: a few minutes on a CPU), so that the demo's try-it chat answers at once.
 DEFAULT_MODELS_TRAINED_ON_FIRST_RUN = ("support_bot",)
 
 
