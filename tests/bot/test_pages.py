@@ -182,3 +182,26 @@ def test_backlog_reports_refuse_bad_files_and_show_distributions(
     assert page.count('data-testid="report"') == 1
     assert "exchange_rate" in page
     assert "globex_only" not in page
+
+
+def test_intent_model_versions_show_their_confusion_matrix(acme: TenantSetup) -> None:
+    from jobs.models import Job
+    from jobs.services import model_version_create
+
+    labels = ["card_arrival", "exchange_rate"]
+    with tenant_context(acme.tenant.pk):
+        job = Job.objects.create(app="support_bot", kind="fine_tune", status="succeeded")
+        version = model_version_create(
+            job=job, label_map=labels, artifact_name="artifact.zip", artifact=b"zip",
+            base_model="all-MiniLM-L6-v2", method="head",
+            metrics={"accuracy": 0.75, "macro_f1": 0.74, "labels": labels,
+                     "confusion_matrix": [[3, 1], [0, 4]], "per_class": {}})
+    browser = acme.browser()
+
+    listed = browser.get(reverse("jobs:model_list"), {"app": "support_bot"}).content.decode()
+    detail = browser.get(reverse("jobs:model_detail", args=[version.pk])).content.decode()
+
+    assert reverse("jobs:model_detail", args=[version.pk]) in listed
+    assert 'data-testid="confusion-matrix"' in detail
+    assert "exchange_rate" in detail
+    assert "(head)" in detail
