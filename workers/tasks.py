@@ -41,3 +41,14 @@ def online_classify(tenant_id: int, app: str, texts: list[str]) -> list[dict[str
          "model_version": version.version if version else "default"}
         for p in predictions
     ]
+
+
+@shared_task(name="support.analyse", acks_late=False, ignore_result=False)
+def support_analyse(tenant_id: int, text: str, top_k: int = 3) -> dict[str, Any]:
+    """One chat message on the ``online`` queue: its intent and nearest articles (the reply is
+    decided by the web tier, which waits for this)."""
+    from tenancy.context import tenant_context
+    from workers.handlers.support_bot import analyse
+
+    with tenant_context(tenant_id):
+        return analyse(text, top_k)

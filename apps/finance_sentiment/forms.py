@@ -1,6 +1,7 @@
 """Forms of the finance pages. They parse and shape input only; the services validate the
 domain (ticker symbols, rule fields) and their refusals are put back on the fields with
-:func:`add_service_error`, so that errors show inline next to the input they concern."""
+:func:`dashboard.forms.add_service_error`, so that errors show inline next to the input they
+concern."""
 
 from __future__ import annotations
 
@@ -10,19 +11,9 @@ from typing import Any
 from django import forms
 
 from apps.finance_sentiment.models import Alert, AlertRule, Label
-from apps.finance_sentiment.services import FinanceError
 
 MAX_TRY_CHARS = 5_000
 RANGES = (7, 30, 90)
-
-
-def add_service_error(form: forms.Form, error: FinanceError) -> None:
-    if not error.fields:
-        form.add_error(None, str(error))
-    for name, problems in error.fields.items():
-        for problem in problems:
-            form.add_error(name if name in form.fields else None,
-                           problem if name in form.fields else f"{name}: {problem}")
 
 
 def _split(value: str) -> list[str]:

@@ -28,12 +28,12 @@ from apps.finance_sentiment.forms import (
     DocumentFilterForm,
     TryItForm,
     WatchlistAddForm,
-    add_service_error,
 )
 from apps.finance_sentiment.models import Alert, Granularity
 from apps.finance_sentiment.spec import APP, LABELS
 from apps.finance_sentiment.tickers import normalise_ticker
 from billing.exceptions import QuotaExceeded
+from dashboard.forms import add_service_error
 from dashboard.views import workspace_view
 from jobs.online import OnlineFailed, OnlineUnavailable, online_classify
 from tenancy.models import Membership, Role

@@ -18,18 +18,24 @@ from config.redis import redis_client
 WINDOW_SECONDS = 60
 
 
-class ApiKeyRateThrottle(BaseThrottle):
+class FixedWindowThrottle(BaseThrottle):
+    """A fixed one-minute window per bucket; subclasses name the bucket and its limit."""
+
     def __init__(self) -> None:
         self._retry_after = 0
 
+    def bucket(self, request: Request, view: Any) -> tuple[str, int] | None:
+        """``(bucket name, requests per minute)``, or None for no limit."""
+        raise NotImplementedError
+
     def allow_request(self, request: Request, view: Any) -> bool:
-        key = getattr(request._request, "api_key", None)
-        if key is None:
+        found = self.bucket(request, view)
+        if found is None:
             return True
-        limit = key.rate_limit_per_minute or settings.API_DEFAULT_RATE_LIMIT_PER_MINUTE
+        name, limit = found
         now = time.time()
         window = int(now // WINDOW_SECONDS)
-        redis_key = f"ratelimit:{key.prefix}:{window}"
+        redis_key = f"ratelimit:{name}:{window}"
         pipe = redis_client().pipeline()
         pipe.incr(redis_key)
         pipe.expire(redis_key, WINDOW_SECONDS + 5)
@@ -41,3 +47,11 @@ class ApiKeyRateThrottle(BaseThrottle):
 
     def wait(self) -> float | None:
         return self._retry_after
+
+
+class ApiKeyRateThrottle(FixedWindowThrottle):
+    def bucket(self, request: Request, view: Any) -> tuple[str, int] | None:
+        key = getattr(request._request, "api_key", None)
+        if key is None:
+            return None
+        return key.prefix, key.rate_limit_per_minute or settings.API_DEFAULT_RATE_LIMIT_PER_MINUTE

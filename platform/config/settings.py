@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "webhooks",
     "api",
     "apps.finance_sentiment",
+    "apps.support_bot",
     "console.apps.ConsoleConfig",
     "dashboard",
 ]
@@ -216,6 +217,8 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 API_DEFAULT_RATE_LIMIT_PER_MINUTE = env.int("API_DEFAULT_RATE_LIMIT_PER_MINUTE", default=600)
+# The support bot's public web widget, per widget key and visitor address.
+WIDGET_RATE_LIMIT_PER_MINUTE = env.int("WIDGET_RATE_LIMIT_PER_MINUTE", default=30)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "AI Platform API",

@@ -10,6 +10,19 @@ from accounts.models import Scope
 from tenancy.models import Membership, Role
 
 
+def add_service_error(form: forms.Form, error: Exception) -> None:
+    """Put a service's refusal back on the form: each field it names gets its problems (others
+    become form errors), so errors show next to the input they concern. ``error.fields`` maps
+    field names to messages, as the applications' service errors do."""
+    fields: dict[str, list[str]] = getattr(error, "fields", None) or {}
+    if not fields:
+        form.add_error(None, str(error))
+    for name, problems in fields.items():
+        for problem in problems:
+            form.add_error(name if name in form.fields else None,
+                           problem if name in form.fields else f"{name}: {problem}")
+
+
 def grantable_roles(actor: Membership) -> list[tuple[str, str]]:
     """The roles ``actor`` may give; the tenancy services enforce the same rule."""
     if actor.role == Role.OWNER:

@@ -13,6 +13,7 @@ EVENTS = (
     "job.failed",
     "alert.triggered",
     "usage.threshold",
+    "conversation.handoff",
 )
 
 

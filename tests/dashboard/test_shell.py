@@ -12,9 +12,10 @@ from tenancy.services import tenant_set_status
 from tests.conftest import TenantSetup
 from tests.factories import UserFactory
 
-NOT_BUILT_YET = ["Support bot", "Recommendations"]
+NOT_BUILT_YET = ["Recommendations"]
 BUILT = {"Jobs": "jobs:job_list", "Models": "jobs:model_list", "Datasets": "jobs:dataset_list",
-         "Finance sentiment": "finance:overview", "Usage": "billing:usage",
+         "Finance sentiment": "finance:overview", "Support bot": "bot:overview",
+         "Usage": "billing:usage",
          "Billing": "billing:overview"}
 
 

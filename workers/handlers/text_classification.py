@@ -61,12 +61,17 @@ def classifier_for(version: ModelVersion) -> runtime.Classifier:
 
 
 def fine_tune(job: Job, context: JobContext) -> Outcome:
-    _register_configured_bases()
-    spec = get_app(job.app)
-    params = job.params
     rows = dataset_rows(job.dataset) if job.dataset else []
-    texts = [row["text"] for row in rows]
-    labels = [row["label"] for row in rows]
+    return fine_tune_on(job, context, [row["text"] for row in rows],
+                        [row["label"] for row in rows])
+
+
+def fine_tune_on(job: Job, context: JobContext, texts: list[str], labels: list[str]) -> Outcome:
+    """Fine-tune ``job.app``'s classifier on these rows (labels: the app's fixed set, else the
+    distinct labels found), store the version and promote it if it is at least as good."""
+    _register_configured_bases()
+    params = job.params
+    spec = get_app(job.app)
     label_names = list(spec.labels or sorted(set(labels)))
     label_ids = np.array([label_names.index(label) for label in labels])
     # The split is made here (not inside the runtime) so that the active version can be
@@ -89,8 +94,10 @@ def fine_tune(job: Job, context: JobContext) -> Outcome:
         context.event(JobEvent.Kind.METRICS, f"epoch {epoch}: " + ", ".join(
             f"{key} {value:.4f}" for key, value in summary.items()), epoch=epoch, **summary)
 
-    def on_progress(done: int, _total: int) -> None:
-        context.progress(min(done, total))
+    def on_progress(done: int, units: int) -> None:
+        # The runtime counts its own units (optimiser steps; for a head: texts embedded,
+        # then epochs): report the same fraction of the job's items.
+        context.progress(min(total, round(total * done / max(units, 1))))
 
     output = _work_dir(f"job-{job.pk}") / "artifact"
     shutil.rmtree(output, ignore_errors=True)
@@ -135,9 +142,11 @@ def _score(version: ModelVersion, texts: list[str], labels: list[str],
     """The version's accuracy and macro-F1 on the given rows."""
     classifier = classifier_for(version)
     predicted = [p.label for chunk in classifier.classify(texts) for p in chunk]
-    y_true = [label_names.index(label) for label in labels]
-    y_pred = [label_names.index(label) for label in predicted]
-    scored = classification_metrics(y_true, y_pred, label_names)
+    # A label the new label set lacks (an intent since removed) counts as a wrong answer.
+    names = [*label_names, *sorted(set(predicted) - set(label_names))]
+    y_true = [names.index(label) for label in labels]
+    y_pred = [names.index(label) for label in predicted]
+    scored = classification_metrics(y_true, y_pred, names)
     return {"version": version.version, "accuracy": scored["accuracy"],
             "macro_f1": scored["macro_f1"]}
 
@@ -146,7 +155,13 @@ def batch_inference(job: Job, context: JobContext) -> Outcome:
     version = job.model_version
     if version is None:
         raise ValueError("No model version to run: fine-tune one or activate a version first.")
-    classifier = classifier_for(version)
+    return classify_rows(job, context, classifier_for(version), version)
+
+
+def classify_rows(job: Job, context: JobContext, classifier: runtime.Classifier,
+                  version: ModelVersion | None) -> Outcome:
+    """Classify the job's dataset rows into ``Prediction`` rows, resuming after the last one
+    written; the outcome counts the labels."""
     rows = dataset_rows(job.dataset) if job.dataset else []
     # Resume: rows written by an earlier attempt stay (each item is written once anyway).
     done_before = Prediction.objects.filter(job=job).aggregate(last=Max("item"))["last"] or 0
@@ -171,7 +186,8 @@ def batch_inference(job: Job, context: JobContext) -> Outcome:
     counts = dict(Prediction.objects.filter(job=job).values("label")
                   .annotate(n=Count("id")).values_list("label", "n"))
     return Outcome(metrics={"items": done, "label_counts": counts,
-                            "model_version": version.version}, items=done)
+                            "model_version": version.version if version else "default"},
+                   items=done)
 
 
 class NoModelAvailable(RuntimeError):

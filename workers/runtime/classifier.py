@@ -3,7 +3,8 @@
 Model: the base encoder's mean-pooled token embeddings (MiniLM is a sentence-embedding model)
 feed a dropout + linear head. ``method="lora"`` trains LoRA adapters (peft) on the attention
 query/value projections plus the head, the base weights frozen; ``method="full"`` trains every
-weight.
+weight; ``method="head"`` trains only the head on the frozen base's embeddings, computed once
+(seconds of training after one inference pass: the quick way to a good intent classifier).
 
 Artefacts (``output_dir``):
 
@@ -14,7 +15,8 @@ Artefacts (``output_dir``):
 - LoRA: ``adapter/`` (peft's ``adapter_config.json`` + ``adapter_model.safetensors``): a few
   hundred KB for MiniLM, never a copy of the base, which is loaded from the registry;
 - full fine-tune: ``model/`` holds the whole fine-tuned encoder and its tokenizer (about the
-  size of the base model, ~90 MB for MiniLM) because every weight changed.
+  size of the base model, ~90 MB for MiniLM) because every weight changed;
+- head only: nothing else (the base is loaded from the registry and used as is).
 
 Checkpoints (``checkpoint_dir``): ``epoch-NNN.pt`` after each epoch with the trainable weights
 (adapter + head, or the whole model + head), optimizer, scheduler, epoch, RNG states, the best
@@ -75,8 +77,8 @@ from workers.runtime.metrics import classification_metrics
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-Method = Literal["lora", "full"]
-DEFAULT_LEARNING_RATES: dict[str, float] = {"lora": 1e-3, "full": 5e-5}
+Method = Literal["lora", "full", "head"]
+DEFAULT_LEARNING_RATES: dict[str, float] = {"lora": 1e-3, "full": 5e-5, "head": 1e-2}
 DEFAULT_HEAD_LEARNING_RATE = 2e-3
 DEFAULT_BATCH_SIZE = 64
 DEFAULT_CHUNK_SIZE = 4096
@@ -183,6 +185,36 @@ class Classifier:
                 out[batch] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
         return out
 
+    def classify_and_embed(self, texts: Sequence[str], embedding_base: str = DEFAULT_BASE,
+                           embedding_max_length: int = 256
+                           ) -> tuple[list[Prediction], np.ndarray] | None:
+        """Predictions and ``embed()``'s vectors of a few texts from one forward pass, when
+        that gives exactly what the two calls would: a head-only classifier on the shared
+        ``embedding_base`` (its pooled vector is the embedding) and no text longer than the
+        classifier's max length. Otherwise None (call ``classify`` and ``embed``)."""
+        if (self.adapter_name is not None or self.manifest.get("method") != "head"
+                or self.base is not get_base(embedding_base)):
+            return None
+        ids = tokenize(self.base.tokenizer, texts, min(self.max_length, embedding_max_length))
+        limit = min(self.max_length, embedding_max_length)
+        if any(len(x) >= limit for x in ids):
+            return None  # might be truncated differently by the two calls
+        pooled = np.empty((len(ids), self.base.encoder.hidden_size), dtype=np.float32)
+        probabilities = np.empty((len(ids), len(self.labels)), dtype=np.float32)
+        with torch.inference_mode():
+            for batch in sorted_batches([len(x) for x in ids], DEFAULT_BATCH_SIZE):
+                input_ids, mask = pad_batch([ids[i] for i in batch],
+                                            self.base.encoder.pad_token_id, self.device.device)
+                vectors = self.base.pooled(input_ids, mask, None).float()
+                probabilities[batch] = torch.softmax(self.head(vectors), dim=-1).cpu().numpy()
+                pooled[batch] = F.normalize(vectors, dim=-1).cpu().numpy()
+        best = probabilities.argmax(axis=1).tolist()
+        rows = probabilities.tolist()
+        predictions = [Prediction(i, self.labels[best[i]],
+                                  dict(zip(self.labels, rows[i], strict=True)))
+                       for i in range(len(ids))]
+        return predictions, pooled
+
     def classify(self, texts: Iterable[str], batch_size: int = DEFAULT_BATCH_SIZE,
                  chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[list[Prediction]]:
         """Predictions for ``texts``, one list per chunk of ``chunk_size`` inputs, in input
@@ -238,6 +270,22 @@ def load_classifier(artifact_dir: str | Path, *, cache: ModelCache | None = None
             return Classifier(own, head, labels, max_length=max_length, manifest=manifest)
 
         return cache.get_or_load(cache_key, load_full)
+
+    if manifest["method"] == "head":
+        for _attempt in range(3):
+            shared = get_base(manifest["base"], cache=cache)
+
+            def load_head(shared: SharedBase = shared) -> Classifier:
+                head = _load_head(directory / "head.safetensors", shared.encoder.hidden_size,
+                                  len(labels))
+                return Classifier(shared, head, labels, max_length=max_length, manifest=manifest)
+
+            try:
+                return cache.get_or_load(cache_key, load_head,
+                                         depends_on=[base_key(manifest["base"])])
+            except KeyError:  # the base was evicted by another thread meanwhile: load it again
+                continue
+        raise RuntimeError(f"could not keep base model {manifest['base']!r} in the model cache")
 
     adapter_name = _adapter_name(cache_key)
     for _attempt in range(3):
@@ -449,13 +497,15 @@ def fine_tune_classifier(
     macro-F1; training stops after ``early_stopping_patience`` epochs without improvement.
     ``learning_rate`` applies to the adapter (LoRA, default 1e-3) or the encoder (full,
     default 5e-5), ``head_learning_rate`` (default 2e-3) to the head; AdamW, linear warm-up
-    and decay. ``on_step(step, mean loss)`` every ``log_every`` optimiser steps,
-    ``on_progress(step, total steps)`` every step, ``on_epoch(epoch, metrics)`` after each
-    epoch's checkpoint; ``should_cancel()`` is checked before every batch and raises
-    ``Cancelled``. See the module docstring for artefacts and checkpoints.
+    and decay. ``method="head"`` (see ``_fine_tune_head``) trains the head alone with
+    ``learning_rate`` (default 1e-2) and keeps no checkpoints. ``on_step(step, mean loss)``
+    every ``log_every`` optimiser steps, ``on_progress(step, total steps)`` every step,
+    ``on_epoch(epoch, metrics)`` after each epoch's checkpoint; ``should_cancel()`` is
+    checked before every batch and raises ``Cancelled``. See the module docstring for
+    artefacts and checkpoints.
     """
-    if method not in ("lora", "full"):
-        raise ValueError(f"method must be 'lora' or 'full', not {method!r}")
+    if method not in ("lora", "full", "head"):
+        raise ValueError(f"method must be 'lora', 'full' or 'head', not {method!r}")
     if len(texts) != len(labels):
         raise ValueError("texts and labels differ in length")
     if not texts:
@@ -483,6 +533,14 @@ def fine_tune_classifier(
         y_train, y_val = y_all[train_rows], y_all[val_rows]
 
     lr = learning_rate if learning_rate is not None else DEFAULT_LEARNING_RATES[method]
+    if method == "head":
+        return _fine_tune_head(
+            train_texts, y_train, val_texts, y_val, output_dir=Path(output_dir), names=names,
+            base=base, epochs=epochs, batch_size=batch_size, learning_rate=lr,
+            weight_decay=weight_decay, seed=seed, max_length=max_length,
+            early_stopping_patience=early_stopping_patience, class_weighting=class_weighting,
+            log_every=log_every, on_step=on_step, on_epoch=on_epoch, on_progress=on_progress,
+            should_cancel=should_cancel)
     head_lr = head_learning_rate if head_learning_rate is not None else DEFAULT_HEAD_LEARNING_RATE
     config = {
         "base": base, "method": method, "epochs": epochs, "batch_size": batch_size, "lr": lr,
@@ -664,7 +722,7 @@ def fine_tune_classifier(
 
 def _write_artifact(out: Path, manifest: dict[str, Any], label_map: dict[str, int],
                     head: ClassificationHead, encoder: Encoder, peft_model: Any,
-                    metrics: dict[str, Any]) -> None:
+                    metrics: dict[str, Any], *, save_encoder: bool = True) -> None:
     """Write the artefact to a temporary sibling, then swap it in (a rerun replaces it)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.{uuid.uuid4().hex}.tmp"
@@ -672,7 +730,7 @@ def _write_artifact(out: Path, manifest: dict[str, Any], label_map: dict[str, in
     try:
         if peft_model is not None:
             peft_model.save_pretrained(str(tmp / "adapter"))
-        else:
+        elif save_encoder:
             encoder.model.save_pretrained(str(tmp / "model"))
             encoder.tokenizer.save_pretrained(str(tmp / "model"))
         save_file({k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()},
@@ -686,3 +744,145 @@ def _write_artifact(out: Path, manifest: dict[str, Any], label_map: dict[str, in
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+# --------------------------------------------------------------------------------------------
+# Head only: a frozen base
+
+
+def _pooled_embeddings(shared: SharedBase, texts: Sequence[str], *, max_length: int,
+                       batch_size: int, should_cancel: Callable[[], bool] | None,
+                       on_chunk: Callable[[int], None] | None = None) -> torch.Tensor:
+    """The base model's pooled (unnormalised, as the head sees them at inference) vectors of
+    ``texts``, float32 on the CPU, input order; ``should_cancel`` is checked per chunk."""
+    out = torch.empty((len(texts), shared.encoder.hidden_size), dtype=torch.float32)
+    pad_id = shared.encoder.pad_token_id
+    done = 0
+    for chunk in chunked(texts, 1024):
+        if should_cancel is not None and should_cancel():
+            raise Cancelled("cancelled while embedding the training texts")
+        ids = tokenize(shared.tokenizer, chunk, max_length)
+        with torch.inference_mode():
+            for batch in sorted_batches([len(x) for x in ids], max(batch_size, 64)):
+                input_ids, mask = pad_batch([ids[i] for i in batch], pad_id, shared.device.device)
+                pooled = shared.pooled(input_ids, mask, None).float().cpu()
+                out[torch.from_numpy(batch + done)] = pooled
+        done += len(chunk)
+        if on_chunk is not None:
+            on_chunk(done)
+    return out
+
+
+def _fine_tune_head(
+    train_texts: Sequence[str], y_train: np.ndarray, val_texts: Sequence[str], y_val: np.ndarray,
+    *, output_dir: Path, names: list[str], base: str, epochs: int, batch_size: int,
+    learning_rate: float, weight_decay: float, seed: int, max_length: int,
+    early_stopping_patience: int | None, class_weighting: bool, log_every: int,
+    on_step: Callable[[int, float], None] | None, on_epoch: Callable[[int, dict[str, Any]], None]
+    | None, on_progress: Callable[[int, int], None] | None,
+    should_cancel: Callable[[], bool] | None,
+) -> FineTuneResult:
+    """``method="head"``: embed the texts once with the shared, frozen base (no adapter), then
+    train the dropout + linear head on those vectors with AdamW and cross-entropy, keeping the
+    epoch with the best validation macro-F1. Epochs are over cached vectors, so they take
+    milliseconds: use tens of them. Progress counts embedded texts, then epochs."""
+    started = time.monotonic()
+    shared = get_base(base)
+    total_texts = len(train_texts) + len(val_texts)
+    total_units = total_texts + epochs
+
+    def embedded(done: int, offset: int = 0) -> None:
+        if on_progress is not None:
+            on_progress(offset + done, total_units)
+
+    x_train = _pooled_embeddings(shared, train_texts, max_length=max_length,
+                                 batch_size=batch_size, should_cancel=should_cancel,
+                                 on_chunk=embedded)
+    x_val = _pooled_embeddings(shared, val_texts, max_length=max_length, batch_size=batch_size,
+                               should_cancel=should_cancel,
+                               on_chunk=lambda done: embedded(done, len(train_texts)))
+    generator = torch.Generator().manual_seed(seed)
+    # Seeded here and in the loop (dropout, shuffling): the same inputs give the same head.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        head = ClassificationHead(shared.encoder.hidden_size, len(names))
+        optimizer = torch.optim.AdamW(head.parameters(), lr=learning_rate,
+                                      weight_decay=weight_decay)
+        targets = torch.from_numpy(y_train)
+        weights = None
+        if class_weighting:
+            counts = np.bincount(y_train, minlength=len(names)).astype(np.float64)
+            weights = torch.tensor(len(y_train) / (len(names) * np.maximum(counts, 1)),
+                                   dtype=torch.float32)
+        has_validation = len(val_texts) > 0
+        best_score, best_epoch, bad_epochs, step = -math.inf, 0, 0, 0
+        best_state: dict[str, torch.Tensor] = {}
+        best_metrics: dict[str, Any] = {}
+        history: list[dict[str, Any]] = []
+        stopped_early = False
+        epochs_run = 0
+        for epoch in range(epochs):
+            if should_cancel is not None and should_cancel():
+                raise Cancelled(f"cancelled during epoch {epoch + 1}")
+            head.train()
+            order = torch.randperm(len(targets), generator=generator)
+            losses: list[float] = []
+            for start in range(0, len(order), batch_size):
+                rows = order[start:start + batch_size]
+                loss = F.cross_entropy(head(x_train[rows]), targets[rows], weight=weights)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                step += 1
+                losses.append(float(loss.detach()))
+                if on_step is not None and step % max(1, log_every) == 0:
+                    on_step(step, float(np.mean(losses[-log_every:])))
+            epochs_run = epoch + 1
+            epoch_metrics: dict[str, Any] = {"epoch": epoch + 1,
+                                             "train_loss": float(np.mean(losses))}
+            head.eval()
+            if has_validation:
+                with torch.inference_mode():
+                    logits = head(x_val)
+                val = classification_metrics(y_val.tolist(), logits.argmax(dim=1).tolist(), names)
+                val["loss"] = float(F.cross_entropy(logits, torch.from_numpy(y_val)))
+                epoch_metrics.update(val_loss=val["loss"], accuracy=val["accuracy"],
+                                     macro_f1=val["macro_f1"])
+                score = float(val["macro_f1"])
+            else:
+                val, score = {"validation_size": 0}, float(epoch + 1)
+            if score > best_score + 1e-9:
+                best_score, best_epoch, bad_epochs = score, epoch + 1, 0
+                best_state = {k: v.detach().clone() for k, v in head.state_dict().items()}
+                best_metrics = {k: v for k, v in val.items() if k != "loss"}
+            else:
+                bad_epochs += 1
+            history.append(epoch_metrics)
+            if on_progress is not None:
+                on_progress(total_texts + epoch + 1, total_units)
+            if on_epoch is not None:
+                on_epoch(epoch + 1, epoch_metrics)
+            if (has_validation and early_stopping_patience is not None
+                    and bad_epochs >= early_stopping_patience):
+                stopped_early = epoch + 1 < epochs
+                break
+    head.load_state_dict(best_state)
+    head.eval()
+    training_seconds = time.monotonic() - started
+
+    manifest = {
+        "format": FORMAT_VERSION, "base": base, "method": "head", "max_length": max_length,
+        "pooling": shared.encoder.pooling, "labels": names,
+        "hidden_size": shared.encoder.hidden_size, "head": "dropout+linear", "lora": None,
+        "best_epoch": best_epoch, "seed": seed,
+    }
+    label_map = {name: i for i, name in enumerate(names)}
+    _write_artifact(output_dir, manifest, label_map, head, shared.encoder, None,
+                    {"metrics": best_metrics, "history": history}, save_encoder=False)
+    in_memory = Classifier(shared, head, names, max_length=max_length, manifest=manifest)
+    return FineTuneResult(
+        output_dir=output_dir, label_map=label_map, metrics=best_metrics, history=history,
+        method="head", base=base, epochs_run=epochs_run, best_epoch=best_epoch,
+        stopped_early=stopped_early, resumed_from_epoch=0, train_size=len(train_texts),
+        validation_size=len(val_texts), training_seconds=round(training_seconds, 3),
+        artifact_bytes=_directory_bytes(output_dir), classifier=in_memory)

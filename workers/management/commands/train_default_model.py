@@ -4,10 +4,12 @@ are served by it.
 
     python manage.py train_default_model finance_sentiment
     python manage.py train_default_model finance_sentiment --method full --epochs 3
+    python manage.py train_default_model support_bot     # BANKING77, head only: minutes on a CPU
     python manage.py train_default_model --missing --quick   # what `make run` does
 
-``--quick`` trains a LoRA adapter for one epoch (a few minutes on a CPU) instead of the full
-fine-tune behind the README's quality figures (about half an hour).
+``--quick`` trains finance's LoRA adapter for one epoch (a few minutes on a CPU) instead of the
+full fine-tune behind the README's quality figures (about half an hour); the bot's head-only
+model is quick already.
 
 The artefact's ``metrics.json`` gets the test-set figures (accuracy, macro-F1, per class) and
 the training time; the command prints them.
@@ -37,6 +39,17 @@ SOURCES: dict[str, dict[str, Any]] = {
         "text": "text",
         "label": "label",
         "labels": {"0": "negative", "1": "positive", "2": "neutral"},
+        # --quick (make run's first start): a demo-grade model in a few minutes.
+        "quick": {"method": "lora", "epochs": 1},
+    },
+    # BANKING77's 77 intents; a linear head on the frozen base reaches 0.92 test accuracy.
+    "support_bot": {
+        "train": SHARED / "banking77" / "train.csv",
+        "test": SHARED / "banking77" / "test.csv",
+        "text": "text",
+        "label": "category",
+        "labels": {},
+        "defaults": {"method": "head", "epochs": 60, "batch_size": 64, "patience": 8},
     },
 }
 
@@ -57,12 +70,15 @@ class Command(BaseCommand):
         parser.add_argument("--missing", action="store_true",
                             help="train every application whose default model is not installed")
         parser.add_argument("--quick", action="store_true",
-                            help="LoRA for one epoch: a demo-grade model in a few minutes")
+                            help="a demo-grade model in a few minutes (finance: LoRA, 1 epoch)")
         parser.add_argument("--train", type=Path, help="CSV to train on (default: shared set)")
         parser.add_argument("--test", type=Path, help="CSV to report test metrics on")
-        parser.add_argument("--method", choices=["lora", "full"], default="full")
-        parser.add_argument("--epochs", type=int, default=3)
-        parser.add_argument("--batch-size", type=int, default=32)
+        parser.add_argument("--method", choices=["lora", "full", "head"], default=None,
+                            help="default: full (head for support_bot)")
+        parser.add_argument("--epochs", type=int, default=None, help="default: 3 (60 for head)")
+        parser.add_argument("--batch-size", type=int, default=None)
+        parser.add_argument("--patience", type=int, default=None,
+                            help="early-stopping patience in epochs (default 2; 8 for head)")
         parser.add_argument("--learning-rate", type=float, default=None)
         parser.add_argument("--max-length", type=int, default=64)
         parser.add_argument("--limit", type=int, default=0, help="train on the first N rows")
@@ -72,8 +88,6 @@ class Command(BaseCommand):
         parser.add_argument("--output", type=Path, default=None)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["quick"]:
-            options.update(method="lora", epochs=1)
         if options["missing"]:
             for app in sorted(SOURCES):
                 if not (Path(settings.DEFAULT_MODELS_DIR) / app / "manifest.json").exists():
@@ -92,6 +106,14 @@ class Command(BaseCommand):
         from workers.runtime.metrics import classification_metrics
 
         source = SOURCES[app]
+        options = dict(options)  # per application: --missing trains several
+        defaults = {"method": "full", "epochs": 3, "batch_size": 32, "patience": 2,
+                    **source.get("defaults", {})}
+        if options["quick"]:
+            defaults.update(source.get("quick", {}))
+        for name, value in defaults.items():
+            if options.get(name) is None:
+                options[name] = value
         train_path = options["train"] or source["train"]
         test_path = options["test"] or source["test"]
         if not train_path.exists():
@@ -113,6 +135,7 @@ class Command(BaseCommand):
             batch_size=options["batch_size"], learning_rate=options["learning_rate"],
             max_length=options["max_length"], seed=options["seed"],
             **({"base": options["base"]} if options["base"] else {}),
+            early_stopping_patience=options["patience"],
             on_epoch=lambda epoch, metrics: self.stdout.write(
                 f"  epoch {epoch}: validation macro-F1 {metrics.get('macro_f1', 0):.4f}"),
         )

@@ -1,0 +1,30 @@
+"""``/bot/``: the customer-service bot's dashboard pages (the API is ``urls.py``) and the
+public widget script."""
+
+from django.urls import path
+
+from apps.support_bot import views, widget
+
+app_name = "bot"
+
+urlpatterns = [
+    path("", views.overview, name="overview"),
+    path("widget.js", widget.widget_script, name="widget_script"),
+    path("intents/", views.intent_list, name="intents"),
+    path("intents/import/", views.utterances_import, name="utterances_import"),
+    path("intents/train/", views.train, name="train"),
+    path("intents/<int:pk>/", views.intent_detail, name="intent"),
+    path("intents/<int:pk>/delete/", views.intent_delete, name="intent_delete"),
+    path("utterances/<int:pk>/delete/", views.utterance_delete, name="utterance_delete"),
+    path("articles/", views.article_list, name="articles"),
+    path("articles/import/", views.articles_import, name="articles_import"),
+    path("articles/<int:pk>/", views.article_detail, name="article"),
+    path("articles/<int:pk>/delete/", views.article_delete, name="article_delete"),
+    path("try/", views.try_it, name="try"),
+    path("conversations/", views.conversation_list, name="conversations"),
+    path("conversations/<int:pk>/", views.conversation_detail, name="conversation"),
+    path("conversations/<int:pk>/resolve/", views.conversation_resolve, name="resolve"),
+    path("inbox/", views.inbox, name="inbox"),
+    path("reports/", views.reports, name="reports"),
+    path("settings/", views.bot_settings, name="settings"),
+]

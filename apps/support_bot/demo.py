@@ -1,0 +1,54 @@
+"""The support bot part of the demo tenant (``make run``): BANKING77's 77 intents, ten training
+utterances each, and an answer article per intent (its question is a real customer
+utterance). Articles are embedded by the job their creation schedules; the intent model is the
+platform default (``train_default_model support_bot``) until the tenant fine-tunes its own.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import defaultdict
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+
+from apps.support_bot import services
+from apps.support_bot.models import Intent
+
+ANSWERS = Path(__file__).resolve().parent / "demo" / "banking77_answers.json"
+UTTERANCES_PER_INTENT = 10
+# Card fraud is for people, not for a bot.
+HANDOFF_INTENTS = {"compromised_card"}
+
+
+def train_path() -> Path:
+    return Path(settings.SHARED_DATASETS_DIR) / "banking77" / "train.csv"
+
+
+@transaction.atomic
+def seed() -> int:
+    """Seed the current tenant's bot once; returns the intents created (0 when it already has
+    intents, or when BANKING77 is not on this machine)."""
+    if Intent.objects.exists() or not train_path().exists():
+        return 0
+    answers: dict[str, str] = json.loads(ANSWERS.read_text(encoding="utf-8"))
+    examples: dict[str, list[str]] = defaultdict(list)
+    with train_path().open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            if len(examples[row["category"]]) < UTTERANCES_PER_INTENT:
+                examples[row["category"]].append(" ".join(row["text"].split()))
+    for name in answers:
+        services.intent_create(name=name, description=name.replace("_", " ").strip("?"),
+                               handoff=name in HANDOFF_INTENTS)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["text", "intent"])
+    writer.writerows((text, name) for name in answers for text in examples[name])
+    services.utterances_import_csv(data=buffer.getvalue().encode())
+    for name, answer in answers.items():
+        services.article_create(question=examples[name][0], answer=answer,
+                                tags=[name.strip("?")])
+    return len(answers)

@@ -1,0 +1,249 @@
+"""The customer-service bot's tables: per-tenant settings (thresholds, widget key), intents
+with their answer templates, training utterances, knowledge-base articles with their
+embeddings, conversations, messages and feedback.
+
+Every table is tenant-owned (row-level security in the migration) and every index and unique
+constraint starts with ``tenant``, with two deliberate exceptions: ``BotSettings.widget_key``
+is globally unique (the public widget key is looked up before the tenant is known, like an API
+key's prefix) and the HNSW index on ``Article.embedding`` (an HNSW index holds one vector
+column; the nearest-neighbour query filters by tenant, and row-level security filters again).
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import ClassVar
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from pgvector.django import HnswIndex, VectorField
+
+from tenancy.models import TenantOwnedModel
+
+EMBEDDING_DIMENSIONS = 384  # all-MiniLM-L6-v2
+MESSAGE_MAX_CHARS = 4_000
+# Utterances are short, and their text is in a unique b-tree index (at most ~2,700 bytes).
+UTTERANCE_MAX_CHARS = 500
+
+
+def new_widget_key() -> str:
+    return "wk_" + secrets.token_urlsafe(24)
+
+
+class BotSettings(TenantOwnedModel):
+    """One row per tenant: how confident the bot must be, and who may embed its widget."""
+
+    intent_threshold = models.FloatField(
+        default=0.6, help_text="Minimum intent confidence to answer with the intent's template")
+    article_threshold = models.FloatField(
+        default=0.55, help_text="Minimum cosine similarity to answer with an article")
+    followup_max_words = models.PositiveIntegerField(
+        default=4, help_text="A low-confidence message this short reuses the previous intent")
+    fallback_message = models.TextField(
+        default="I'm not sure I can help with that. Let me hand you over to a colleague.")
+    widget_key = models.CharField(max_length=64, unique=True, default=new_widget_key,
+                                  help_text="Public: it can only reach the chat endpoints")
+    widget_origins = ArrayField(models.CharField(max_length=300), default=list, blank=True,
+                                help_text="Origins allowed to use the widget, e.g. "
+                                          "https://shop.example.com")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "bot settings"
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["tenant"], name="botsettings_tenant_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Bot settings of tenant {self.tenant_id}"
+
+
+class Intent(TenantOwnedModel):
+    name = models.CharField(max_length=100, help_text="The label the intent model predicts")
+    description = models.TextField(blank=True)
+    answer_template = models.TextField(
+        blank=True, help_text="Reply when this intent is recognised; variables such as "
+                              "{name} come from the conversation's context")
+    handoff = models.BooleanField(default=False,
+                                  help_text="Always hand this intent over to a person")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering: ClassVar = ["name"]
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="intent_tenant_name_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Utterance(TenantOwnedModel):
+    """A training example of an intent."""
+
+    class Source(models.TextChoices):
+        MANUAL = "manual", "Manual"
+        CSV = "csv", "CSV import"
+        AGENT = "agent", "Agent reply"
+
+    intent = models.ForeignKey(Intent, on_delete=models.CASCADE, related_name="utterances")
+    text = models.TextField()
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.MANUAL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering: ClassVar = ["intent__name", "id"]
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["tenant", "intent", "text"],
+                                    name="utterance_tenant_intent_text_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return self.text[:80]
+
+
+class Article(TenantOwnedModel):
+    """A knowledge-base answer. ``embedding`` (of question and answer) is written by the
+    ``embed_articles`` job; ``embedded_text_hash`` tells whether it is still current."""
+
+    question = models.TextField()
+    answer = models.TextField()
+    tags = ArrayField(models.CharField(max_length=50), default=list, blank=True)
+    embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS, null=True, blank=True,
+                            editable=False)
+    embedded_text_hash = models.CharField(max_length=64, blank=True, editable=False)
+    embedded_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering: ClassVar = ["question", "id"]
+        indexes: ClassVar = [
+            HnswIndex(name="article_embedding_hnsw", fields=["embedding"], m=16,
+                      ef_construction=64, opclasses=["vector_cosine_ops"]),
+            models.Index(fields=["tenant", "updated_at"], name="article_tenant_updated"),
+        ]
+
+    def __str__(self) -> str:
+        return self.question[:80]
+
+    @property
+    def embedding_text(self) -> str:
+        return f"{self.question}\n{self.answer}"
+
+    @property
+    def is_embedded(self) -> bool:
+        from apps.support_bot.text import text_hash
+
+        return self.embedding is not None and self.embedded_text_hash == text_hash(
+            self.embedding_text)
+
+
+class Conversation(TenantOwnedModel):
+    class Channel(models.TextChoices):
+        API = "api", "API"
+        WIDGET = "widget", "Web widget"
+        DASHBOARD = "dashboard", "Try-it chat"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        HANDED_OFF = "handed_off", "Handed off"
+        RESOLVED = "resolved", "Resolved"
+
+    channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.API)
+    external_user_id = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    context = models.JSONField(default=dict, blank=True,
+                               help_text="Variables for answer templates, e.g. {\"name\": \"Ann\"}")
+    last_intent = models.CharField(max_length=100, blank=True)
+    # The widget's caller proves it owns the conversation with this (shown once to it).
+    access_token = models.CharField(max_length=64, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    handed_off_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering: ClassVar = ["-updated_at", "-id"]
+        indexes: ClassVar = [
+            models.Index(fields=["tenant", "status", "-updated_at"],
+                         name="conversation_tenant_status"),
+            models.Index(fields=["tenant", "created_at"], name="conversation_tenant_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Conversation {self.pk} ({self.status})"
+
+
+class Message(TenantOwnedModel):
+    class Role(models.TextChoices):
+        USER = "user", "Customer"
+        BOT = "bot", "Bot"
+        AGENT = "agent", "Agent"
+
+    class ReplyKind(models.TextChoices):
+        TEMPLATE = "template", "Intent template"
+        ARTICLE = "article", "Knowledge-base article"
+        FALLBACK = "fallback", "Fallback and handoff"
+        HANDOFF = "handoff", "Intent handed off"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE,
+                                     related_name="messages")
+    role = models.CharField(max_length=8, choices=Role.choices)
+    text = models.TextField()
+    # On bot replies (and copied onto the customer message they answer): what the bot saw.
+    intent = models.CharField(max_length=100, blank=True, help_text="Predicted intent")
+    confidence = models.FloatField(null=True, blank=True)
+    used_previous_intent = models.BooleanField(default=False)
+    reply_kind = models.CharField(max_length=16, choices=ReplyKind.choices, blank=True)
+    retrieved = models.JSONField(default=list, blank=True,
+                                 help_text='Top articles: [{"id": 1, "similarity": 0.8}, ...]')
+    article = models.ForeignKey(Article, null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="+", help_text="The article answered with")
+    latency_ms = models.PositiveIntegerField(null=True, blank=True,
+                                             help_text="From receiving the message to the reply")
+    model_version = models.CharField(max_length=32, blank=True)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                               on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering: ClassVar = ["created_at", "id"]
+        indexes: ClassVar = [
+            models.Index(fields=["tenant", "conversation", "created_at"],
+                         name="message_tenant_conversation"),
+            models.Index(fields=["tenant", "role", "created_at"], name="message_tenant_role"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role}: {self.text[:60]}"
+
+
+class Feedback(TenantOwnedModel):
+    class Rating(models.TextChoices):
+        UP = "up", "Thumbs up"
+        DOWN = "down", "Thumbs down"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE,
+                                     related_name="feedback")
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.CASCADE,
+                                related_name="feedback", help_text="The bot reply rated")
+    rating = models.CharField(max_length=4, choices=Rating.choices)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering: ClassVar = ["-created_at", "-id"]
+        constraints: ClassVar = [
+            # One rating per reply (rating again replaces it); conversation-level ones are free.
+            models.UniqueConstraint(fields=["tenant", "message"], name="feedback_tenant_message",
+                                    condition=models.Q(message__isnull=False)),
+        ]
+        indexes: ClassVar = [
+            models.Index(fields=["tenant", "created_at"], name="feedback_tenant_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rating} on conversation {self.conversation_id}"

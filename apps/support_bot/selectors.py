@@ -1,0 +1,192 @@
+"""Reads of the customer-service bot: lists for the API and pages, nearest articles (pgvector)
+and the analytics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+from pgvector.django import CosineDistance
+
+from apps.support_bot.models import (
+    Article,
+    Conversation,
+    Feedback,
+    Intent,
+    Message,
+    Utterance,
+)
+from apps.support_bot.spec import APP
+from jobs.models import Job
+
+
+def intent_list() -> QuerySet[Intent]:
+    return Intent.objects.annotate(utterance_count=Count("utterances")).order_by("name")
+
+
+def utterance_list(*, intent_id: int | None = None) -> QuerySet[Utterance]:
+    queryset = Utterance.objects.select_related("intent")
+    if intent_id is not None:
+        queryset = queryset.filter(intent_id=intent_id)
+    return queryset.order_by("intent__name", "id")
+
+
+def training_rows() -> list[tuple[str, str]]:
+    """``(text, intent)`` of every utterance: what a fine-tune without a dataset learns."""
+    return list(Utterance.objects.order_by("id").values_list("text", "intent__name"))
+
+
+def backlog_reports(limit: int = 20) -> list[Job]:
+    """The latest backlog classifications (their metrics hold the intent distribution)."""
+    return list(Job.objects.filter(app=APP, kind="classify_backlog").select_related("dataset")
+                .order_by("-created_at", "-id")[:limit])
+
+
+def article_list(*, search: str = "", tag: str = "") -> QuerySet[Article]:
+    queryset = Article.objects.defer("embedding")
+    if search:
+        queryset = queryset.filter(Q(question__icontains=search) | Q(answer__icontains=search))
+    if tag:
+        queryset = queryset.filter(tags__contains=[tag.lower()])
+    return queryset.order_by("question", "id")
+
+
+def articles_nearest(*, vector: Sequence[float], limit: int = 3) -> list[dict[str, Any]]:
+    """The tenant's ``limit`` articles nearest to ``vector`` by cosine similarity (HNSW),
+    best first: ``[{"id": ..., "similarity": ...}]``."""
+    rows = (Article.objects.filter(embedding__isnull=False)
+            .annotate(distance=CosineDistance("embedding", list(vector)))
+            .order_by("distance").values_list("id", "distance")[:limit])
+    return [{"id": article_id, "similarity": round(1.0 - float(distance), 6)}
+            for article_id, distance in rows]
+
+
+def conversation_list(*, status: str = "", channel: str = "") -> QuerySet[Conversation]:
+    queryset = Conversation.objects.annotate(message_count=Count("messages"))
+    if status:
+        queryset = queryset.filter(status=status)
+    if channel:
+        queryset = queryset.filter(channel=channel)
+    return queryset.order_by("-updated_at", "-id")
+
+
+def inbox() -> QuerySet[Conversation]:
+    """Conversations waiting for a person, oldest hand-off first."""
+    return (Conversation.objects.filter(status=Conversation.Status.HANDED_OFF)
+            .annotate(message_count=Count("messages")).order_by("handed_off_at", "id"))
+
+
+def conversation_messages(*, conversation: Conversation) -> QuerySet[Message]:
+    return conversation.messages.select_related("article", "author").order_by("created_at", "id")
+
+
+@dataclass
+class DayStats:
+    day: date
+    conversations: int = 0
+    handed_off: int = 0
+    messages: int = 0
+    up: int = 0
+    down: int = 0
+
+    @property
+    def containment(self) -> float | None:
+        return (self.conversations - self.handed_off) / self.conversations \
+            if self.conversations else None
+
+
+@dataclass
+class Analytics:
+    since: datetime
+    conversations: int
+    handed_off: int
+    user_messages: int
+    bot_replies: int
+    replies_by_kind: dict[str, int]
+    top_intents: list[tuple[str, int]]
+    low_confidence: list[Message]
+    up: int
+    down: int
+    median_latency_ms: float | None
+    days: list[DayStats] = field(default_factory=list)
+
+    @property
+    def containment_rate(self) -> float | None:
+        """Share of conversations the bot handled without a person."""
+        return (self.conversations - self.handed_off) / self.conversations \
+            if self.conversations else None
+
+    @property
+    def handoff_rate(self) -> float | None:
+        return self.handed_off / self.conversations if self.conversations else None
+
+    @property
+    def satisfaction(self) -> float | None:
+        """Share of thumbs up among rated answers."""
+        return self.up / (self.up + self.down) if self.up + self.down else None
+
+
+def analytics(*, days: int = 30, low_confidence_below: float = 0.6,
+              now: datetime | None = None) -> Analytics:
+    """Containment and handoff rates, top intents, low-confidence messages, satisfaction and
+    per-day figures for conversations started in the last ``days`` days."""
+    now = now or timezone.now()
+    since = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    conversations = Conversation.objects.filter(created_at__gte=since).annotate(
+        has_user=Exists(Message.objects.filter(conversation=OuterRef("pk"),
+                                               role=Message.Role.USER)),
+    ).filter(has_user=True)
+    was_handed_off = Q(handed_off_at__isnull=False)
+    messages = Message.objects.filter(created_at__gte=since)
+    replies = messages.filter(role=Message.Role.BOT)
+    feedback = Feedback.objects.filter(created_at__gte=since)
+
+    per_day: dict[date, DayStats] = {}
+
+    def day(value: date) -> DayStats:
+        return per_day.setdefault(value, DayStats(day=value))
+
+    for started in conversations.annotate(day=TruncDate("created_at")).values("day").annotate(
+            total=Count("id"), handed=Count("id", filter=was_handed_off)):
+        stats = day(started["day"])
+        stats.conversations, stats.handed_off = started["total"], started["handed"]
+    for sent in messages.filter(role=Message.Role.USER).annotate(
+            day=TruncDate("created_at")).values("day").annotate(total=Count("id")):
+        day(sent["day"]).messages = sent["total"]
+    for rated in feedback.annotate(day=TruncDate("created_at")).values("day").annotate(
+            up=Count("id", filter=Q(rating=Feedback.Rating.UP)),
+            down=Count("id", filter=Q(rating=Feedback.Rating.DOWN))):
+        day(rated["day"]).up, day(rated["day"]).down = rated["up"], rated["down"]
+    first = since.date()
+    all_days = [per_day.get(first + timedelta(days=i)) or DayStats(day=first + timedelta(days=i))
+                for i in range((now.date() - first).days + 1)]
+
+    latencies = sorted(value for value in replies.values_list("latency_ms", flat=True)
+                       if value is not None)
+    totals = conversations.aggregate(total=Count("id"), handed=Count("id", filter=was_handed_off))
+    ratings = feedback.aggregate(up=Count("id", filter=Q(rating=Feedback.Rating.UP)),
+                                 down=Count("id", filter=Q(rating=Feedback.Rating.DOWN)))
+    return Analytics(
+        since=since,
+        conversations=totals["total"], handed_off=totals["handed"],
+        user_messages=messages.filter(role=Message.Role.USER).count(),
+        bot_replies=replies.count(),
+        replies_by_kind=dict(replies.values_list("reply_kind").annotate(n=Count("id"))
+                             .values_list("reply_kind", "n")),
+        # An unsure guess that ended in the fallback is not counted as the intent.
+        top_intents=list(replies.exclude(intent="").exclude(reply_kind=Message.ReplyKind.FALLBACK)
+                         .values_list("intent")
+                         .annotate(n=Count("id")).order_by("-n", "intent")
+                         .values_list("intent", "n")[:10]),
+        low_confidence=list(messages.filter(role=Message.Role.USER,
+                                            confidence__lt=low_confidence_below)
+                            .select_related("conversation").order_by("-created_at")[:20]),
+        up=ratings["up"], down=ratings["down"],
+        median_latency_ms=float(latencies[len(latencies) // 2]) if latencies else None,
+        days=all_days,
+    )

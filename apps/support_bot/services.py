@@ -1,0 +1,557 @@
+"""Writes of the customer-service bot: settings, intents and utterances, knowledge-base
+articles (embedded by a job after every change), conversations, the answering decision,
+human agents' replies and feedback.
+
+Answering a message (``chat``) is three steps, so that the customer's message is kept even
+when no worker answers: the message is stored and committed (``message_receive``); a worker
+on the ``online`` queue classifies its intent and retrieves the nearest articles
+(``support.analyse``); the reply is decided and stored here (``message_answer``), with the
+latency measured from the message's arrival.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.support_bot.models import (
+    MESSAGE_MAX_CHARS,
+    UTTERANCE_MAX_CHARS,
+    Article,
+    BotSettings,
+    Conversation,
+    Feedback,
+    Intent,
+    Message,
+    Utterance,
+    new_widget_key,
+)
+from apps.support_bot.spec import APP, ARTICLES, UTTERANCES
+from apps.support_bot.text import render_template, template_variables, text_hash, word_count
+from jobs.datasets import dataset_parse
+from jobs.models import Job
+from jobs.online import online_call
+from jobs.services import JobError, dataset_create, job_submit
+from tenancy.context import require_tenant_id, tenant_context
+from webhooks.services import webhook_emit
+
+logger = logging.getLogger(__name__)
+
+HANDOFF_EVENT = "conversation.handoff"
+IMPORT_MAX_BYTES = 10 * 1024 * 1024
+TOP_ARTICLES = 3
+
+
+class BotError(Exception):
+    """A request the bot refuses; ``code`` and ``status`` map onto the API error format."""
+
+    def __init__(self, message: str, *, code: str = "validation_error", status: int = 400,
+                 fields: dict[str, list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+        self.fields = fields or {}
+
+
+# --- Settings ----------------------------------------------------------------------------------
+
+
+def bot_settings_get() -> BotSettings:
+    """The tenant's settings, created with the defaults on first use."""
+    found = BotSettings.objects.first()
+    if found is not None:
+        return found
+    try:
+        with transaction.atomic():
+            return BotSettings.objects.create()
+    except IntegrityError:  # created concurrently
+        return BotSettings.objects.get()
+
+
+def _clean_origin(origin: str) -> str:
+    from urllib.parse import urlsplit
+
+    value = origin.strip().rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query:
+        raise BotError(f"'{origin}' is not an origin (scheme and host, e.g. "
+                       "https://shop.example.com)", fields={"widget_origins": [origin]})
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+@transaction.atomic
+def bot_settings_update(*, changes: dict[str, Any]) -> BotSettings:
+    current = bot_settings_get()
+    for name in ("intent_threshold", "article_threshold"):
+        if name in changes and not 0.0 <= float(changes[name]) <= 1.0:
+            raise BotError(f"{name} must be between 0 and 1.", fields={name: ["between 0 and 1"]})
+    if "widget_origins" in changes:
+        changes["widget_origins"] = sorted({_clean_origin(o) for o in changes["widget_origins"]})
+    for name, value in changes.items():
+        setattr(current, name, value)
+    current.save()
+    return current
+
+
+@transaction.atomic
+def widget_key_rotate() -> BotSettings:
+    """A new public widget key; pages embedding the old one stop working at once."""
+    current = bot_settings_get()
+    current.widget_key = new_widget_key()
+    current.save(update_fields=["widget_key", "updated_at"])
+    return current
+
+
+# --- Intents and utterances --------------------------------------------------------------------
+
+
+def _check_template(template: str) -> None:
+    try:
+        template_variables(template)
+    except ValueError as error:
+        raise BotError(str(error), fields={"answer_template": [str(error)]}) from None
+
+
+def _clean_name(name: str) -> str:
+    value = name.strip()
+    if not value:
+        raise BotError("An intent needs a name.", fields={"name": ["may not be blank"]})
+    if len(value) > 100:
+        raise BotError("The name is too long.", fields={"name": ["at most 100 characters"]})
+    return value
+
+
+@transaction.atomic
+def intent_create(*, name: str, description: str = "", answer_template: str = "",
+                  handoff: bool = False) -> Intent:
+    name = _clean_name(name)
+    _check_template(answer_template)
+    if Intent.objects.filter(name=name).exists():
+        raise BotError(f"There is already an intent named '{name}'.", code="conflict",
+                       status=409, fields={"name": ["already exists"]})
+    return Intent.objects.create(name=name, description=description,
+                                 answer_template=answer_template, handoff=handoff)
+
+
+@transaction.atomic
+def intent_update(*, intent: Intent, changes: dict[str, Any]) -> Intent:
+    if "name" in changes:
+        changes["name"] = _clean_name(changes["name"])
+        if Intent.objects.filter(name=changes["name"]).exclude(pk=intent.pk).exists():
+            raise BotError(f"There is already an intent named '{changes['name']}'.",
+                           code="conflict", status=409, fields={"name": ["already exists"]})
+    if "answer_template" in changes:
+        _check_template(changes["answer_template"])
+    for name, value in changes.items():
+        setattr(intent, name, value)
+    intent.save()
+    return intent
+
+
+@transaction.atomic
+def intent_delete(*, intent: Intent) -> None:
+    intent.delete()
+
+
+def _clean_text(text: str, field: str = "text", max_chars: int = MESSAGE_MAX_CHARS) -> str:
+    value = text.strip()
+    if not value:
+        raise BotError(f"The {field} is empty.", fields={field: ["may not be blank"]})
+    if len(value) > max_chars:
+        raise BotError(f"The {field} is longer than {max_chars:,} characters.",
+                       fields={field: [f"at most {max_chars:,} characters"]})
+    return value
+
+
+@transaction.atomic
+def utterance_create(*, intent: Intent, text: str,
+                     source: str = Utterance.Source.MANUAL) -> Utterance:
+    """An utterance of ``intent`` (the same text twice is stored once)."""
+    text = _clean_text(text, max_chars=UTTERANCE_MAX_CHARS)
+    utterance, _ = Utterance.objects.get_or_create(intent=intent, text=text,
+                                                   defaults={"source": source})
+    return utterance
+
+
+@transaction.atomic
+def utterance_delete(*, utterance: Utterance) -> None:
+    utterance.delete()
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    created: int
+    duplicates: int
+    intents_created: int = 0
+
+
+def _parse_csv(data: bytes, schema: Any) -> list[dict[str, Any]]:
+    return dataset_parse(data=data, filename="import.csv", schema=schema,
+                         max_bytes=IMPORT_MAX_BYTES).rows
+
+
+@transaction.atomic
+def utterances_import_csv(*, data: bytes) -> ImportResult:
+    """``text,intent`` rows, all or nothing: an invalid file raises ``DatasetInvalid`` naming
+    row and column and stores nothing. Unknown intents are created."""
+    rows = _parse_csv(data, UTTERANCES)
+    intents = {intent.name: intent for intent in Intent.objects.all()}
+    new_names = sorted({row["intent"] for row in rows} - set(intents))
+    for name in new_names:
+        intents[name] = Intent.objects.create(name=name)
+    existing = set(Utterance.objects.values_list("intent__name", "text"))
+    fresh: dict[tuple[str, str], Utterance] = {}
+    for row in rows:
+        key = (row["intent"], row["text"].strip())
+        if key in existing or key in fresh or not key[1]:
+            continue
+        fresh[key] = Utterance(intent=intents[key[0]], text=key[1], source=Utterance.Source.CSV,
+                               tenant_id=require_tenant_id())
+    Utterance.objects.bulk_create(fresh.values())
+    return ImportResult(created=len(fresh), duplicates=len(rows) - len(fresh),
+                        intents_created=len(new_names))
+
+
+def intent_model_train(*, created_by_id: int | None = None, params: dict[str, Any] | None = None
+                       ) -> Job:
+    """Submit a fine-tune of the intent model on the intents' utterances."""
+    if Intent.objects.filter(utterances__isnull=False).distinct().count() < 2:
+        raise JobError("Add utterances to at least two intents first.",
+                       fields={"utterances": ["at least two intents need utterances"]})
+    return job_submit(app=APP, kind="fine_tune", params=params or {},
+                      created_by_id=created_by_id).job
+
+
+# --- Knowledge base ---------------------------------------------------------------------------
+
+
+def _clean_tags(tags: Sequence[str]) -> list[str]:
+    cleaned = sorted({tag.strip().lower() for tag in tags if tag.strip()})
+    too_long = [tag for tag in cleaned if len(tag) > 50]
+    if too_long:
+        raise BotError("A tag is longer than 50 characters.", fields={"tags": too_long[:3]})
+    return cleaned
+
+
+@transaction.atomic
+def article_create(*, question: str, answer: str, tags: Sequence[str] = ()) -> Article:
+    article = Article.objects.create(question=_clean_text(question, "question"),
+                                     answer=_clean_text(answer, "answer", 20_000),
+                                     tags=_clean_tags(tags))
+    embedding_schedule_on_commit()
+    return article
+
+
+@transaction.atomic
+def article_update(*, article: Article, changes: dict[str, Any]) -> Article:
+    if "question" in changes:
+        changes["question"] = _clean_text(changes["question"], "question")
+    if "answer" in changes:
+        changes["answer"] = _clean_text(changes["answer"], "answer", 20_000)
+    if "tags" in changes:
+        changes["tags"] = _clean_tags(changes["tags"])
+    for name, value in changes.items():
+        setattr(article, name, value)
+    article.save()
+    if article.embedded_text_hash != text_hash(article.embedding_text):
+        embedding_schedule_on_commit()
+    return article
+
+
+@transaction.atomic
+def article_delete(*, article: Article) -> None:
+    article.delete()
+
+
+@transaction.atomic
+def articles_import_csv(*, data: bytes) -> ImportResult:
+    """``question,answer[,tags]`` rows (tags separated by ``;``), all or nothing. An article
+    with the same question is updated rather than duplicated."""
+    rows = _parse_csv(data, ARTICLES)
+    by_question = {article.question: article for article in Article.objects.all()}
+    created = 0
+    for row in rows:
+        tags = _clean_tags((row.get("tags") or "").split(";"))
+        question, answer = row["question"].strip(), row["answer"].strip()
+        article = by_question.get(question)
+        if article is None:
+            by_question[question] = Article.objects.create(question=question, answer=answer,
+                                                           tags=tags)
+            created += 1
+        elif (article.answer, article.tags) != (answer, tags):
+            article.answer, article.tags = answer, tags
+            article.save(update_fields=["answer", "tags", "updated_at"])
+    embedding_schedule_on_commit()
+    return ImportResult(created=created, duplicates=len(rows) - created)
+
+
+def articles_stale() -> Any:
+    """Articles whose embedding is missing or older than their text (read by the job)."""
+    return [article for article in Article.objects.only(
+        "id", "question", "answer", "embedded_text_hash").order_by("id")
+        if article.embedded_text_hash != text_hash(article.embedding_text)]
+
+
+def embedding_schedule() -> Job | None:
+    """Submit an ``embed_articles`` job unless one is already queued (it will see every
+    change made before it starts)."""
+    if Job.objects.filter(app=APP, kind="embed_articles", status=Job.Status.QUEUED).exists():
+        return None
+    return job_submit(app=APP, kind="embed_articles", params={}).job
+
+
+def embedding_schedule_on_commit() -> None:
+    tenant_id = require_tenant_id()
+
+    def schedule() -> None:
+        # After the commit: a failure must not turn the saved change into an error (the next
+        # change, or a manual job, embeds the article).
+        try:
+            with tenant_context(tenant_id):
+                embedding_schedule()
+        except Exception:
+            logger.exception("could not schedule article embedding for tenant %s", tenant_id)
+
+    transaction.on_commit(schedule)
+
+
+@transaction.atomic
+def article_embeddings_record(*, embeddings: Sequence[tuple[int, str, Sequence[float]]]) -> int:
+    """Store ``(article id, hash of the embedded text, vector)``; an article edited since it
+    was read keeps its stale state (its hash differs) and is embedded by the next job."""
+    now = timezone.now()
+    written = 0
+    for article_id, embedded_hash, vector in embeddings:
+        written += Article.objects.filter(pk=article_id).update(
+            embedding=list(vector), embedded_text_hash=embedded_hash, embedded_at=now)
+    return written
+
+
+@transaction.atomic
+def backlog_report_submit(*, name: str, data: bytes, created_by_id: int | None = None) -> Job:
+    """Store past tickets (a CSV or JSON lines with a ``text`` column) as a dataset and
+    classify them with the active intent model into an intent distribution. A refused file
+    raises ``DatasetInvalid`` and stores nothing."""
+    dataset = dataset_create(app=APP, purpose="tickets", name=name, filename=name, data=data,
+                             created_by_id=created_by_id)
+    return job_submit(app=APP, kind="classify_backlog", params={}, dataset_id=dataset.pk,
+                      created_by_id=created_by_id).job
+
+
+# --- Conversations and answering ---------------------------------------------------------------
+
+
+@transaction.atomic
+def conversation_start(*, channel: str = Conversation.Channel.API, external_user_id: str = "",
+                       context: dict[str, Any] | None = None) -> Conversation:
+    if context is not None and not isinstance(context, dict):
+        raise BotError("The context must be an object.", fields={"context": ["not an object"]})
+    return Conversation.objects.create(
+        channel=channel, external_user_id=external_user_id[:200], context=context or {},
+        access_token=secrets.token_urlsafe(24) if channel == Conversation.Channel.WIDGET else "")
+
+
+@transaction.atomic
+def message_receive(*, conversation: Conversation, text: str) -> Message:
+    """Store the customer's message (committed before any worker is asked). A resolved
+    conversation opens again."""
+    text = _clean_text(text)
+    message = Message.objects.create(conversation=conversation, role=Message.Role.USER,
+                                     text=text)
+    if conversation.status == Conversation.Status.RESOLVED:
+        conversation.status = Conversation.Status.OPEN
+        conversation.resolved_at = None
+    conversation.save(update_fields=["status", "resolved_at", "updated_at"])
+    return message
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What the worker found for one message (``support.analyse``)."""
+
+    intent: str
+    confidence: float | None
+    articles: list[dict[str, Any]]  # [{"id": ..., "similarity": ...}], best first
+    model_version: str = ""
+
+    @classmethod
+    def from_worker(cls, data: dict[str, Any]) -> Analysis:
+        return cls(intent=data.get("intent") or "", confidence=data.get("confidence"),
+                   articles=list(data.get("articles") or []),
+                   model_version=str(data.get("model_version") or ""))
+
+
+def _handoff(conversation: Conversation, reason: str) -> None:
+    if conversation.status == Conversation.Status.HANDED_OFF:
+        return
+    conversation.status = Conversation.Status.HANDED_OFF
+    conversation.handed_off_at = timezone.now()
+    conversation.save(update_fields=["status", "handed_off_at", "updated_at"])
+    webhook_emit(event=HANDOFF_EVENT, payload=conversation_payload(conversation, reason=reason))
+
+
+def conversation_payload(conversation: Conversation, *, reason: str = "") -> dict[str, Any]:
+    last = conversation.messages.filter(role=Message.Role.USER).order_by("-id").first()
+    return {"id": conversation.pk, "channel": conversation.channel,
+            "external_user_id": conversation.external_user_id, "status": conversation.status,
+            "reason": reason, "last_intent": conversation.last_intent,
+            "last_message": last.text if last else ""}
+
+
+@transaction.atomic
+def message_answer(*, message: Message, analysis: Analysis, latency_ms: int) -> Message:
+    """Decide and store the bot's reply to ``message``:
+
+    1. a confident intent (or, for a short low-confidence follow-up, the conversation's
+       previous intent) that asks for a person hands off; one with a template answers with it;
+    2. else the best article, when its similarity passes the tenant's threshold;
+    3. else the fallback message, and the conversation is handed off (webhook
+       ``conversation.handoff``).
+    """
+    conversation = Conversation.objects.select_for_update().get(pk=message.conversation_id)
+    config = bot_settings_get()
+    intent_name, confidence = analysis.intent, analysis.confidence
+    confident = bool(intent_name) and confidence is not None and (
+        confidence >= config.intent_threshold)
+    used_previous = False
+    if (not confident and conversation.last_intent
+            and word_count(message.text) <= config.followup_max_words):
+        intent_name, confident, used_previous = conversation.last_intent, True, True
+    intent = Intent.objects.filter(name=intent_name).first() if confident else None
+
+    best = analysis.articles[0] if analysis.articles else None
+    article = None
+    if best is not None and float(best["similarity"]) >= config.article_threshold:
+        article = Article.objects.filter(pk=best["id"]).first()
+
+    if intent is not None and intent.handoff:
+        kind, text = Message.ReplyKind.HANDOFF, config.fallback_message
+    elif intent is not None and intent.answer_template:
+        variables = {"intent": intent.name, "channel": conversation.channel,
+                     "user": conversation.external_user_id, **conversation.context}
+        kind, text = Message.ReplyKind.TEMPLATE, render_template(intent.answer_template,
+                                                                 variables)
+    elif article is not None:
+        kind, text = Message.ReplyKind.ARTICLE, article.answer
+    else:
+        kind, text = Message.ReplyKind.FALLBACK, config.fallback_message
+
+    recorded = {"intent": intent_name if confident else analysis.intent,
+                "confidence": confidence, "used_previous_intent": used_previous,
+                "retrieved": analysis.articles}
+    Message.objects.filter(pk=message.pk).update(**recorded)
+    reply = Message.objects.create(
+        conversation=conversation, role=Message.Role.BOT, text=text, reply_kind=kind,
+        article=article if kind == Message.ReplyKind.ARTICLE else None, latency_ms=latency_ms,
+        model_version=analysis.model_version, **recorded)
+    if confident and intent_name:
+        conversation.last_intent = intent_name
+    conversation.save(update_fields=["last_intent", "updated_at"])
+    if kind in (Message.ReplyKind.FALLBACK, Message.ReplyKind.HANDOFF):
+        _handoff(conversation, reason="low_confidence" if kind == Message.ReplyKind.FALLBACK
+                 else f"intent:{intent_name}")
+    return reply
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    message: Message
+    reply: Message | None  # None while a person handles the conversation
+
+
+def chat(*, conversation: Conversation, text: str, timeout: float | None = None) -> ChatResult:
+    """Receive a customer's message and answer it through the ``online`` queue.
+
+    Raises ``jobs.online.OnlineUnavailable`` when no worker answers in time (the message is
+    kept) and ``OnlineFailed`` when the worker fails. A handed-off conversation gets no bot
+    reply: a person has it.
+    """
+    started = time.monotonic()
+    message = message_receive(conversation=conversation, text=text)
+    if conversation.status == Conversation.Status.HANDED_OFF:
+        return ChatResult(message=message, reply=None)
+    found = online_call("support.analyse", message.text, TOP_ARTICLES, timeout=timeout)
+    latency_ms = round((time.monotonic() - started) * 1000)
+    reply = message_answer(message=message, analysis=Analysis.from_worker(found),
+                           latency_ms=latency_ms)
+    message.refresh_from_db()
+    return ChatResult(message=message, reply=reply)
+
+
+# --- Human agents -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def agent_reply(*, conversation: Conversation, text: str, author_id: int | None,
+                save_as: str = "", intent_name: str = "", question: str = "") -> Message:
+    """An agent's answer in the conversation. ``save_as="utterance"`` stores the customer's
+    last message as a training utterance of ``intent_name`` (created if new);
+    ``save_as="article"`` stores the answer as a knowledge-base article for ``question``
+    (default: the customer's last message)."""
+    text = _clean_text(text)
+    if conversation.status == Conversation.Status.RESOLVED:
+        raise BotError("This conversation is resolved.", code="conflict", status=409)
+    last_question = conversation.messages.filter(role=Message.Role.USER).order_by("-id").first()
+    if save_as == "utterance":
+        if last_question is None:
+            raise BotError("There is no customer message to learn from.",
+                           fields={"save_as": ["no customer message"]})
+        name = _clean_name(intent_name or "")
+        intent = Intent.objects.filter(name=name).first() or Intent.objects.create(name=name)
+        utterance_create(intent=intent, text=last_question.text,
+                         source=Utterance.Source.AGENT)
+    elif save_as == "article":
+        article_question = question.strip() or (last_question.text if last_question else "")
+        article_create(question=article_question, answer=text, tags=["agent"])
+    elif save_as:
+        raise BotError("save_as must be 'utterance' or 'article'.",
+                       fields={"save_as": ["choose utterance or article"]})
+    message = Message.objects.create(conversation=conversation, role=Message.Role.AGENT,
+                                     text=text, author_id=author_id)
+    conversation.save(update_fields=["updated_at"])
+    return message
+
+
+@transaction.atomic
+def conversation_resolve(*, conversation: Conversation) -> Conversation:
+    conversation.status = Conversation.Status.RESOLVED
+    conversation.resolved_at = timezone.now()
+    conversation.save(update_fields=["status", "resolved_at", "updated_at"])
+    return conversation
+
+
+@transaction.atomic
+def conversation_handoff(*, conversation: Conversation, reason: str = "requested") -> Conversation:
+    """Hand the conversation to a person on request (e.g. the customer asked for one)."""
+    _handoff(conversation, reason=reason)
+    return conversation
+
+
+@transaction.atomic
+def feedback_create(*, conversation: Conversation, rating: str, comment: str = "",
+                    message_id: int | None = None) -> Feedback:
+    """A rating of the conversation, or of one bot reply in it (rating it again replaces the
+    earlier rating)."""
+    if rating not in Feedback.Rating.values:
+        raise BotError("rating must be 'up' or 'down'.", fields={"rating": ["up or down"]})
+    if len(comment) > 2000:
+        raise BotError("The comment is too long.", fields={"comment": ["at most 2,000 "
+                                                                       "characters"]})
+    if message_id is None:
+        return Feedback.objects.create(conversation=conversation, rating=rating,
+                                       comment=comment)
+    message = conversation.messages.filter(pk=message_id, role=Message.Role.BOT).first()
+    if message is None:
+        raise BotError("No bot reply with this id in the conversation.",
+                       fields={"message": ["not a bot reply of this conversation"]})
+    feedback, _ = Feedback.objects.update_or_create(
+        message=message, defaults={"conversation": conversation, "rating": rating,
+                                   "comment": comment})
+    return feedback

@@ -1,0 +1,118 @@
+/* Customer-service bot web widget.
+ *
+ *   <script src="https://platform.example.com/bot/widget.js" data-key="wk_..." async></script>
+ *
+ * Adds a chat button and panel to the page. Talks to the platform that served this script,
+ * with the public widget key; the page's origin must be on the bot's allow-list.
+ */
+(function () {
+  "use strict";
+  var script = document.currentScript;
+  if (!script || !script.dataset.key) { return; }
+  var key = script.dataset.key;
+  var base = new URL(script.src).origin + "/api/v1/bot/widget";
+  var conversation = null;
+
+  function el(tag, attrs, text) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (name) { node.setAttribute(name, attrs[name]); });
+    if (text) { node.textContent = text; }
+    return node;
+  }
+
+  var lastSeen = 0;
+  var polling = null;
+
+  function call(path, body) {
+    var headers = {"Content-Type": "application/json", "X-Widget-Key": key};
+    if (conversation) { headers["X-Conversation-Token"] = conversation.token; }
+    var options = body === undefined ? {method: "GET", headers: headers}
+      : {method: "POST", headers: headers, body: JSON.stringify(body)};
+    return fetch(base + path, options).then(function (response) {
+      return response.json().then(function (data) { return {ok: response.ok, data: data}; });
+    });
+  }
+
+  function poll() {
+    // Once a person has the conversation, their replies are fetched every few seconds.
+    call("/conversations/" + conversation.id + "/messages?after=" + lastSeen).then(function (result) {
+      if (!result.ok) { return; }
+      result.data.forEach(function (message) {
+        lastSeen = Math.max(lastSeen, message.id);
+        if (message.role === "agent") { say("agent", message.text); }
+      });
+    });
+  }
+
+  var root = el("div", {"class": "aip-bot", "data-testid": "bot-widget"});
+  root.style.cssText = "position:fixed;right:16px;bottom:16px;z-index:2147483000;" +
+    "font:14px/1.4 system-ui,sans-serif";
+  var toggle = el("button", {"type": "button", "aria-expanded": "false"}, "Chat with us");
+  toggle.style.cssText = "padding:10px 16px;border-radius:20px;border:0;background:#2456d6;" +
+    "color:#fff;cursor:pointer";
+  var panel = el("div", {"role": "dialog", "aria-label": "Chat"});
+  panel.style.cssText = "display:none;width:320px;height:400px;background:#fff;" +
+    "border:1px solid #ccd;border-radius:8px;margin-bottom:8px;flex-direction:column";
+  var log = el("div", {"aria-live": "polite", "data-testid": "bot-widget-log"});
+  log.style.cssText = "flex:1;overflow:auto;padding:8px";
+  var form = el("form");
+  form.style.cssText = "display:flex;border-top:1px solid #ccd";
+  var input = el("input", {"type": "text", "aria-label": "Your message", "maxlength": "4000",
+                           "placeholder": "Ask a question…"});
+  input.style.cssText = "flex:1;border:0;padding:8px";
+  var send = el("button", {"type": "submit"}, "Send");
+  form.appendChild(input);
+  form.appendChild(send);
+  panel.appendChild(log);
+  panel.appendChild(form);
+  root.appendChild(panel);
+  root.appendChild(toggle);
+
+  function say(role, text) {
+    var line = el("p", {"class": "aip-" + role, "data-role": role}, text);
+    line.style.cssText = "margin:4px 0;padding:6px 8px;border-radius:6px;" +
+      (role === "user" ? "background:#eef2ff;text-align:right" : "background:#f4f4f6");
+    log.appendChild(line);
+    log.scrollTop = log.scrollHeight;
+  }
+
+  function start() {
+    if (conversation) { return Promise.resolve(conversation); }
+    return call("/conversations", {}).then(function (result) {
+      if (!result.ok) { throw new Error(result.data.error ? result.data.error.message : "error"); }
+      conversation = result.data;
+      return conversation;
+    });
+  }
+
+  toggle.addEventListener("click", function () {
+    var open = panel.style.display === "none";
+    panel.style.display = open ? "flex" : "none";
+    toggle.setAttribute("aria-expanded", String(open));
+    if (open) { input.focus(); }
+  });
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var text = input.value.trim();
+    if (!text) { return; }
+    input.value = "";
+    say("user", text);
+    send.disabled = true;
+    start().then(function () {
+      return call("/conversations/" + conversation.id + "/messages", {text: text});
+    }).then(function (result) {
+      if (!result.ok) { throw new Error(result.data.error ? result.data.error.message : "error"); }
+      lastSeen = Math.max(lastSeen, result.data.message.id,
+                          result.data.reply ? result.data.reply.id : 0);
+      if (result.data.reply) { say("bot", result.data.reply.text); }
+      else { say("bot", "A colleague will answer you here shortly."); }
+      if (result.data.status === "handed_off" && !polling) { polling = setInterval(poll, 5000); }
+    }).catch(function (error) {
+      say("error", "Sorry, something went wrong: " + error.message);
+    }).then(function () { send.disabled = false; });
+  });
+
+  if (document.body) { document.body.appendChild(root); }
+  else { document.addEventListener("DOMContentLoaded", function () { document.body.appendChild(root); }); }
+})();

@@ -1,0 +1,29 @@
+"""``/api/v1/bot/``: included by ``config.urls`` (the platform's API package does not import
+the applications)."""
+
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from apps.support_bot import api, widget
+
+app_name = "bot_api"
+
+router = SimpleRouter(trailing_slash=False)
+router.register("intents", api.IntentViewSet, basename="intent")
+router.register("utterances", api.UtteranceViewSet, basename="utterance")
+router.register("articles", api.ArticleViewSet, basename="article")
+router.register("conversations", api.ConversationViewSet, basename="conversation")
+
+urlpatterns = [
+    path("settings", api.BotSettingsView.as_view(), name="settings"),
+    path("settings/rotate-widget-key", api.WidgetKeyRotateView.as_view(),
+         name="rotate_widget_key"),
+    path("analytics", api.AnalyticsView.as_view(), name="analytics"),
+    path("widget/conversations", widget.WidgetConversationView.as_view(),
+         name="widget_conversations"),
+    path("widget/conversations/<int:pk>/messages", widget.WidgetMessageView.as_view(),
+         name="widget_messages"),
+    path("widget/conversations/<int:pk>/feedback", widget.WidgetFeedbackView.as_view(),
+         name="widget_feedback"),
+    *router.urls,
+]

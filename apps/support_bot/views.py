@@ -1,0 +1,385 @@
+"""Dashboard pages of the customer-service bot: analytics, intents and utterances, the
+knowledge base, the try-it chat, conversations, the agents' inbox and the bot settings.
+
+Each view checks the role, calls one service or selector and renders. Every query goes
+through the tenant-scoped managers, so another tenant's intent, article or conversation is
+simply not found (404). Viewers read; members edit, chat and answer; admins change settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from apps.support_bot import selectors, services
+from apps.support_bot.forms import (
+    AgentReplyForm,
+    ArticleForm,
+    ChatForm,
+    ConversationFilterForm,
+    CsvUploadForm,
+    IntentForm,
+    SettingsForm,
+    UtteranceForm,
+)
+from apps.support_bot.models import Article, Conversation, Intent, Utterance
+from dashboard.forms import add_service_error
+from dashboard.views import workspace_view
+from jobs.datasets import DatasetInvalid
+from jobs.online import OnlineFailed, OnlineUnavailable
+from jobs.services import JobError
+from tenancy.models import Membership, Role
+
+PAGE_SIZE = 50
+
+
+def _page(request: HttpRequest, queryset: Any) -> Any:
+    return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+
+
+def _require_role(request: HttpRequest, role: str) -> None:
+    membership: Membership = request.membership  # type: ignore[attr-defined]
+    if not membership.has_role(role):
+        raise PermissionDenied("Your role cannot change the bot.")
+
+
+def _submit(form: Any, action: Callable[[dict[str, Any]], Any]) -> Any:
+    """Call ``action`` with a valid form's data and return its result; when the form is
+    invalid or the service refuses (its errors put back on the form), return None."""
+    if not form.is_valid():
+        return None
+    try:
+        return action(dict(form.cleaned_data))
+    except services.BotError as error:
+        add_service_error(form, error)
+        return None
+
+
+def _import_csv(request: HttpRequest, service: Any, what: str) -> None:
+    form = CsvUploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        messages.error(request, "Choose a CSV file to import.")
+        return
+    try:
+        result = service(data=form.cleaned_data["file"].read())
+    except (DatasetInvalid, services.BotError) as error:
+        messages.error(request, f"Nothing was imported: {error}")
+    else:
+        messages.success(request, f"{result.created} {what} imported, {result.duplicates} "
+                                  "already present.")
+
+
+# --- Analytics --------------------------------------------------------------------------------
+
+
+@require_safe
+@workspace_view()
+def overview(request: HttpRequest) -> HttpResponse:
+    config = services.bot_settings_get()
+    stats = selectors.analytics(low_confidence_below=config.intent_threshold)
+    peak = max((day.conversations for day in stats.days), default=0) or 1
+    days = [(day, round(100 * day.conversations / peak), round(100 * day.handed_off / peak))
+            for day in stats.days]
+    return render(request, "support_bot/overview.html",
+                  {"stats": stats, "days": days, "config": config})
+
+
+# --- Intents and utterances -------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@workspace_view()
+def intent_list(request: HttpRequest) -> HttpResponse:
+    form = IntentForm()
+    status = 200
+    if request.method == "POST":
+        _require_role(request, Role.MEMBER)
+        form = IntentForm(request.POST)
+        intent = _submit(form, lambda data: services.intent_create(**data))
+        if intent is not None:
+            messages.success(request, f"Intent {intent.name} created.")
+            return redirect("bot:intent", pk=intent.pk)
+        status = 400
+    return render(request, "support_bot/intents.html",
+                  {"intents": selectors.intent_list(), "form": form,
+                   "upload": CsvUploadForm()}, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@workspace_view()
+def intent_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    intent = get_object_or_404(Intent, pk=pk)
+    form = IntentForm(initial={"name": intent.name, "description": intent.description,
+                               "answer_template": intent.answer_template,
+                               "handoff": intent.handoff})
+    utterance_form = UtteranceForm()
+    status = 200
+    if request.method == "POST":
+        _require_role(request, Role.MEMBER)
+        if "text" in request.POST:
+            utterance_form = UtteranceForm(request.POST)
+            if _submit(utterance_form, lambda data: services.utterance_create(
+                    intent=intent, **data)) is not None:
+                return redirect("bot:intent", pk=intent.pk)
+        else:
+            form = IntentForm(request.POST)
+            if _submit(form, lambda data: services.intent_update(intent=intent,
+                                                                 changes=data)) is not None:
+                messages.success(request, "Intent saved.")
+                return redirect("bot:intent", pk=intent.pk)
+        status = 400
+    return render(request, "support_bot/intent.html", {
+        "intent": intent, "form": form, "utterance_form": utterance_form,
+        "utterances": _page(request, selectors.utterance_list(intent_id=intent.pk)),
+    }, status=status)
+
+
+@require_POST
+@workspace_view(Role.MEMBER)
+def intent_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    intent = get_object_or_404(Intent, pk=pk)
+    services.intent_delete(intent=intent)
+    messages.success(request, f"Intent {intent.name} deleted.")
+    return redirect("bot:intents")
+
+
+@require_POST
+@workspace_view(Role.MEMBER)
+def utterance_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    utterance = get_object_or_404(Utterance, pk=pk)
+    services.utterance_delete(utterance=utterance)
+    return redirect("bot:intent", pk=utterance.intent_id)
+
+
+@require_POST
+@workspace_view(Role.MEMBER)
+def utterances_import(request: HttpRequest) -> HttpResponse:
+    _import_csv(request, services.utterances_import_csv, "utterances")
+    return redirect("bot:intents")
+
+
+@require_POST
+@workspace_view(Role.MEMBER)
+def train(request: HttpRequest) -> HttpResponse:
+    """A fine-tune of the intent model on the intents' utterances (progress on the job page)."""
+    try:
+        job = services.intent_model_train(created_by_id=request.user.pk)
+    except JobError as error:
+        messages.error(request, f"The model cannot be trained: {error}")
+        return redirect("bot:intents")
+    messages.success(request, "Training started; the new model is used once it is at least "
+                              "as good as the current one.")
+    return redirect("jobs:job_detail", pk=job.pk)
+
+
+# --- Knowledge base ---------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@workspace_view()
+def article_list(request: HttpRequest) -> HttpResponse:
+    form = ArticleForm()
+    status = 200
+    if request.method == "POST":
+        _require_role(request, Role.MEMBER)
+        form = ArticleForm(request.POST)
+        if _submit(form, lambda data: services.article_create(**data)) is not None:
+            messages.success(request, "Article added; it is being embedded.")
+            return redirect("bot:articles")
+        status = 400
+    search = request.GET.get("q", "")[:200]
+    return render(request, "support_bot/articles.html", {
+        "articles": _page(request, selectors.article_list(search=search)), "search": search,
+        "form": form, "upload": CsvUploadForm()}, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@workspace_view()
+def article_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    article = get_object_or_404(Article, pk=pk)
+    form = ArticleForm(initial={"question": article.question, "answer": article.answer,
+                                "tags": ", ".join(article.tags)})
+    status = 200
+    if request.method == "POST":
+        _require_role(request, Role.MEMBER)
+        form = ArticleForm(request.POST)
+        if _submit(form, lambda data: services.article_update(article=article,
+                                                              changes=data)) is not None:
+            messages.success(request, "Article saved.")
+            return redirect("bot:articles")
+        status = 400
+    return render(request, "support_bot/article.html", {"article": article, "form": form},
+                  status=status)
+
+
+@require_POST
+@workspace_view(Role.MEMBER)
+def article_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    services.article_delete(article=get_object_or_404(Article, pk=pk))
+    messages.success(request, "Article deleted.")
+    return redirect("bot:articles")
+
+
+@require_POST
+@workspace_view(Role.MEMBER)
+def articles_import(request: HttpRequest) -> HttpResponse:
+    _import_csv(request, services.articles_import_csv, "articles")
+    return redirect("bot:articles")
+
+
+# --- Try-it chat ------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@workspace_view(Role.MEMBER)
+def try_it(request: HttpRequest) -> HttpResponse:
+    """A conversation of channel "dashboard" with the bot, through the ``online`` queue. htmx
+    posts get the chat log partial only."""
+    form = ChatForm(request.POST if request.method == "POST" else None)
+    conversation: Conversation | None = None
+    error, status = "", 200
+    if request.method == "POST":
+        if form.is_valid():
+            conversation_id = form.cleaned_data["conversation"]
+            if conversation_id:
+                conversation = get_object_or_404(Conversation, pk=conversation_id,
+                                                 channel=Conversation.Channel.DASHBOARD)
+            else:
+                conversation = services.conversation_start(
+                    channel=Conversation.Channel.DASHBOARD,
+                    external_user_id=getattr(request.user, "email", ""))
+            try:
+                services.chat(conversation=conversation, text=form.cleaned_data["text"])
+            except services.BotError as refused:
+                error, status = str(refused), 400
+            except OnlineUnavailable as unavailable:
+                error, status = f"The bot is not available right now: {unavailable}", 503
+            except OnlineFailed as failed:
+                error, status = f"The bot could not answer: {failed}", 502
+            conversation.refresh_from_db()
+        else:
+            status = 400
+    context = {
+        "form": ChatForm(initial={"conversation": conversation.pk if conversation else None}),
+        "errors": form.errors if request.method == "POST" else {}, "error": error,
+        "conversation": conversation,
+        "chat": selectors.conversation_messages(conversation=conversation) if conversation
+        else [],
+    }
+    template = ("support_bot/_chat.html" if getattr(request, "htmx", False)
+                else "support_bot/try.html")
+    return render(request, template, context, status=status)
+
+
+# --- Conversations and the inbox --------------------------------------------------------------
+
+
+@require_safe
+@workspace_view()
+def conversation_list(request: HttpRequest) -> HttpResponse:
+    form = ConversationFilterForm(request.GET)
+    wanted = form.cleaned_data["status"] if form.is_valid() else ""
+    return render(request, "support_bot/conversations.html", {
+        "conversations": _page(request, selectors.conversation_list(status=wanted)),
+        "filter": form, "inbox": False})
+
+
+@require_safe
+@workspace_view()
+def inbox(request: HttpRequest) -> HttpResponse:
+    return render(request, "support_bot/conversations.html", {
+        "conversations": _page(request, selectors.inbox()), "inbox": True})
+
+
+@require_http_methods(["GET", "POST"])
+@workspace_view()
+def conversation_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    conversation = get_object_or_404(Conversation, pk=pk)
+    form = AgentReplyForm()
+    status = 200
+    if request.method == "POST":
+        _require_role(request, Role.MEMBER)
+        form = AgentReplyForm(request.POST)
+        if _submit(form, lambda data: services.agent_reply(
+                conversation=conversation, text=data["text"], author_id=request.user.pk,
+                save_as=data["save_as"], intent_name=data["intent"])) is not None:
+            messages.success(request, "Reply sent.")
+            return redirect("bot:conversation", pk=conversation.pk)
+        status = 400
+    return render(request, "support_bot/conversation.html", {
+        "conversation": conversation, "form": form,
+        "chat": selectors.conversation_messages(conversation=conversation),
+        "intents": selectors.intent_list().values_list("name", flat=True),
+    }, status=status)
+
+
+@require_POST
+@workspace_view(Role.MEMBER)
+def conversation_resolve(request: HttpRequest, pk: int) -> HttpResponse:
+    conversation = get_object_or_404(Conversation, pk=pk)
+    services.conversation_resolve(conversation=conversation)
+    messages.success(request, f"Conversation {conversation.pk} resolved.")
+    return redirect("bot:inbox")
+
+
+# --- Backlog reports -------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@workspace_view()
+def reports(request: HttpRequest) -> HttpResponse:
+    """Past tickets (CSV with a text column) classified into an intent distribution."""
+    if request.method == "POST":
+        _require_role(request, Role.MEMBER)
+        form = CsvUploadForm(request.POST, request.FILES)
+        if form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                job = services.backlog_report_submit(name=upload.name, data=upload.read(),
+                                                     created_by_id=request.user.pk)
+            except (DatasetInvalid, JobError) as error:
+                messages.error(request, f"The tickets were refused: {error}")
+            else:
+                messages.success(request, f"Classifying {job.items_total} tickets.")
+                return redirect("bot:reports")
+        else:
+            messages.error(request, "Choose a CSV file of tickets.")
+    return render(request, "support_bot/reports.html", {
+        "reports": selectors.backlog_reports(), "upload": CsvUploadForm()})
+
+
+# --- Settings ---------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@workspace_view(Role.ADMIN)
+def bot_settings(request: HttpRequest) -> HttpResponse:
+    config = services.bot_settings_get()
+    form = SettingsForm(initial={
+        "intent_threshold": config.intent_threshold,
+        "article_threshold": config.article_threshold,
+        "followup_max_words": config.followup_max_words,
+        "fallback_message": config.fallback_message,
+        "widget_origins": "\n".join(config.widget_origins)})
+    status = 200
+    if request.method == "POST":
+        if "rotate" in request.POST:
+            services.widget_key_rotate()
+            messages.success(request, "A new widget key was made; update your pages.")
+            return redirect("bot:settings")
+        form = SettingsForm(request.POST)
+        if _submit(form, lambda data: services.bot_settings_update(changes=data)) is not None:
+            messages.success(request, "Settings saved.")
+            return redirect("bot:settings")
+        status = 400
+    script_url = request.build_absolute_uri(reverse("bot:widget_script"))
+    return render(request, "support_bot/settings.html",
+                  {"config": config, "form": form, "script_url": script_url}, status=status)

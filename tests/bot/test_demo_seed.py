@@ -1,0 +1,38 @@
+"""``seed_bot_demo``: BANKING77 intents, utterances and an answer article per intent, once."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.management import call_command
+
+from apps.support_bot.demo import ANSWERS
+from apps.support_bot.models import Article, Intent, Utterance
+from jobs.models import Job
+from tenancy.context import tenant_context
+from tests.conftest import TenantSetup
+
+pytestmark = pytest.mark.django_db
+
+
+def test_seeds_banking77_once(acme: TenantSetup, settings,
+                              django_capture_on_commit_callbacks) -> None:
+    categories = json.loads((settings.SHARED_DATASETS_DIR / "banking77" / "categories.json")
+                            .read_text())
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("seed_bot_demo", tenant="acme")
+        call_command("seed_bot_demo", tenant="acme")  # idempotent
+
+    with tenant_context(acme.tenant.pk):
+        assert sorted(Intent.objects.values_list("name", flat=True)) == sorted(categories)
+        assert Utterance.objects.count() == 770
+        assert Article.objects.count() == 77
+        article = Article.objects.get(tags=["card_arrival"])
+        assert Utterance.objects.filter(intent__name="card_arrival", text=article.question
+                                        ).exists()
+        assert article.answer == json.loads(ANSWERS.read_text())["card_arrival"]
+        assert Intent.objects.get(name="compromised_card").handoff
+        # 77 new articles, one embedding job (queued; no worker in this test).
+        [job] = Job.objects.filter(kind="embed_articles")
+        assert job.status == Job.Status.QUEUED

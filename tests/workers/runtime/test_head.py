@@ -1,0 +1,111 @@
+"""``method="head"``: only a linear head trained on the frozen base's embeddings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.workers.runtime.conftest import LABELS, Task, make_task
+from workers.runtime import Cancelled, ModelCache, fine_tune_classifier, load_classifier
+from workers.runtime.base_models import get_base
+from workers.runtime.classifier import FineTuneResult
+
+
+@pytest.fixture(scope="module")
+def trained_head(tiny_base: str, task: Task, tmp_path_factory: pytest.TempPathFactory
+                 ) -> tuple[FineTuneResult, Path]:
+    out = tmp_path_factory.mktemp("head") / "artifact"
+    result = fine_tune_classifier(task.texts, task.labels, label_names=LABELS, base=tiny_base,
+                                  method="head", output_dir=out, epochs=60, batch_size=32,
+                                  learning_rate=3e-2, validation_fraction=0.2, max_length=32,
+                                  seed=3, early_stopping_patience=10)
+    return result, out
+
+
+def test_head_learns_a_separable_task_without_touching_the_base(
+        trained_head: tuple[FineTuneResult, Path], tiny_base: str) -> None:
+    result, _ = trained_head
+    assert result.method == "head"
+    assert result.metrics["accuracy"] >= 0.8  # chance is 1/3
+    assert result.train_size == 360
+    assert result.validation_size == 90
+    assert 1 <= result.best_epoch <= result.epochs_run <= 60
+    base = get_base(tiny_base)
+    assert not any(parameter.grad is not None for parameter in base.model.parameters())
+    assert result.classifier is not None
+    assert result.classifier.base is base
+
+
+def test_head_artifact_is_head_and_metadata_only(trained_head: tuple[FineTuneResult, Path]
+                                                 ) -> None:
+    result, out = trained_head
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert files == ["head.safetensors", "labels.json", "manifest.json", "metrics.json"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert (manifest["method"], manifest["labels"], manifest["lora"]) == ("head", LABELS, None)
+    # 32 hidden units x 3 labels + bias, float32, plus small JSON files
+    assert result.artifact_bytes < 10_000
+
+
+def test_loaded_head_shares_the_base_and_predicts_like_the_trained_one(
+        trained_head: tuple[FineTuneResult, Path], tiny_base: str) -> None:
+    result, out = trained_head
+    cache = ModelCache(4)
+    loaded = load_classifier(out, cache=cache, key="head-v1")
+    again = load_classifier(out, cache=cache, key="head-v1")
+    assert again is loaded
+    assert loaded.adapter_name is None
+    assert loaded.base is get_base(tiny_base, cache=cache)
+    texts = make_task(30, seed=9).texts
+    assert result.classifier is not None
+    expected = result.classifier.probabilities(texts)
+    assert torch.allclose(torch.from_numpy(loaded.probabilities(texts)),
+                          torch.from_numpy(expected), atol=1e-5)
+
+
+def test_head_training_can_be_cancelled(tiny_base: str, tmp_path: Path) -> None:
+    task = make_task(60, seed=4)
+    calls = iter(range(100))
+    with pytest.raises(Cancelled):
+        fine_tune_classifier(task.texts, task.labels, label_names=LABELS, base=tiny_base,
+                             method="head", output_dir=tmp_path / "out", epochs=50,
+                             should_cancel=lambda: next(calls) >= 3)
+    assert not (tmp_path / "out").exists()
+
+
+def test_one_pass_gives_what_classify_and_embed_give(
+        trained_head: tuple[FineTuneResult, Path], tiny_base: str) -> None:
+    from workers.runtime import embed
+
+    result, _ = trained_head
+    classifier = result.classifier
+    assert classifier is not None
+    texts = make_task(12, seed=5).texts
+
+    both = classifier.classify_and_embed(texts, embedding_base=tiny_base)
+    assert both is not None
+    predictions, vectors = both
+    separately = [p for chunk in classifier.classify(texts) for p in chunk]
+    [(_, embedded)] = list(embed(texts, tiny_base))
+
+    assert [p.label for p in predictions] == [p.label for p in separately]
+    for mine, theirs in zip(predictions, separately, strict=True):
+        assert mine.probabilities == pytest.approx(theirs.probabilities, abs=1e-5)
+    assert torch.allclose(torch.from_numpy(vectors), torch.from_numpy(embedded), atol=1e-5)
+    # Not on another base, and not when a text may be truncated differently.
+    assert classifier.classify_and_embed(texts) is None
+    assert classifier.classify_and_embed(["word " * 40], embedding_base=tiny_base) is None
+
+
+def test_the_same_inputs_give_the_same_head(tiny_base: str, tmp_path: Path) -> None:
+    task = make_task(90, seed=6)
+    runs = [fine_tune_classifier(task.texts, task.labels, label_names=LABELS, base=tiny_base,
+                                 method="head", output_dir=tmp_path / f"run{i}", epochs=5,
+                                 seed=11, early_stopping_patience=None) for i in range(2)]
+    assert [h["train_loss"] for h in runs[0].history] == [h["train_loss"] for h in
+                                                          runs[1].history]
+    assert (tmp_path / "run0" / "head.safetensors").read_bytes() == \
+        (tmp_path / "run1" / "head.safetensors").read_bytes()

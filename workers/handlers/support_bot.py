@@ -1,0 +1,105 @@
+"""The customer-service bot on the workers: the intent fine-tune, article embeddings, the
+backlog report, and the analysis of one chat message for the ``online`` queue.
+
+The app decides what a reply is (``apps.support_bot.services.message_answer``); a worker only
+does the model work: the intent and its confidence, and the nearest articles, which it reads
+from pgvector under the tenant's context (row-level security applies).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from apps.support_bot import selectors, services
+from apps.support_bot.text import text_hash
+from jobs.models import Job, JobEvent, Prediction
+from jobs.services import dataset_rows
+from workers.execution import JobContext, Outcome
+from workers.handlers import text_classification
+from workers.handlers.text_classification import NoModelAvailable, classifier_for_app
+from workers.runtime import classifier as runtime
+
+APP = "support_bot"
+EMBED_CHUNK = 256
+
+
+def fine_tune_intents(job: Job, context: JobContext) -> Outcome:
+    """From the job's ``text,intent`` dataset, else from the tenant's utterances."""
+    if job.dataset is not None:
+        rows = [(row["text"], row["intent"])
+                for row in dataset_rows(job.dataset)]
+        source = f"dataset {job.dataset.name}"
+    else:
+        rows = selectors.training_rows()
+        source = "the intents' utterances"
+    counts = Counter(intent for _, intent in rows)
+    if len(counts) < 2:
+        raise ValueError("The intent model needs utterances of at least two intents "
+                         f"({source} has {len(counts)}).")
+    context.event(JobEvent.Kind.STATUS, f"Training on {len(rows)} utterances of "
+                                        f"{len(counts)} intents from {source}",
+                  rows=len(rows), intents=len(counts))
+    return text_classification.fine_tune_on(job, context, [text for text, _ in rows],
+                                            [intent for _, intent in rows])
+
+
+def embed_articles(job: Job, context: JobContext) -> Outcome:
+    """Embed the articles whose text changed since their last embedding (or all of them),
+    in chunks, each written in one transaction; a retried job finds only what is left."""
+    if job.params.get("all"):
+        todo = list(selectors.article_list().only("id", "question", "answer").order_by("id"))
+    else:
+        todo = services.articles_stale()
+    context.progress(0, items_total=len(todo), force=True)
+    done = 0
+    for start in range(0, len(todo), EMBED_CHUNK):
+        context.check_cancelled()
+        chunk = todo[start:start + EMBED_CHUNK]
+        texts = [article.embedding_text for article in chunk]
+        vectors = [vector for _, block in runtime.embed(texts, chunk_size=EMBED_CHUNK)
+                   for vector in block]
+        services.article_embeddings_record(embeddings=[
+            (article.pk, text_hash(text), vector.tolist())
+            for article, text, vector in zip(chunk, texts, vectors, strict=True)])
+        done += len(chunk)
+        context.progress(done)
+    return Outcome(metrics={"items": done, "embedded": done}, items=done)
+
+
+def classify_backlog(job: Job, context: JobContext) -> Outcome:
+    """Each ticket's intent (``Prediction`` rows) and the intent distribution."""
+    classifier, version = classifier_for_app(APP)
+    outcome = text_classification.classify_rows(job, context, classifier, version)
+    confidences = list(Prediction.objects.filter(job=job).values_list("confidence", flat=True))
+    threshold = services.bot_settings_get().intent_threshold
+    counts = outcome.metrics["label_counts"]
+    total = sum(counts.values()) or 1
+    outcome.metrics["distribution"] = sorted(
+        ({"intent": name, "count": n, "share": round(n / total, 4)} for name, n in counts.items()),
+        key=lambda row: (-row["count"], row["intent"]))
+    outcome.metrics["low_confidence"] = sum(1 for c in confidences if c < threshold)
+    return outcome
+
+
+def analyse(text: str, top_k: int) -> dict[str, Any]:
+    """The intent of one message (the tenant's active model, else the platform default; none
+    when neither exists) and its ``top_k`` nearest articles."""
+    intent, confidence, model = "", None, ""
+    try:
+        classifier, version = classifier_for_app(APP)
+    except NoModelAvailable:
+        classifier = None
+    # A head on the retrieval model needs one forward pass for both answers.
+    both = classifier.classify_and_embed([text]) if classifier is not None else None
+    if classifier is not None:
+        [prediction] = both[0] if both else [p for chunk in classifier.classify([text])
+                                             for p in chunk]
+        intent, confidence = prediction.label, round(max(prediction.probabilities.values()), 6)
+        model = f"v{version.version}" if version is not None else "default"
+    articles: list[dict[str, Any]] = []
+    if top_k > 0:
+        vector = both[1][0] if both else next(iter(runtime.embed([text])))[1][0]
+        articles = selectors.articles_nearest(vector=vector.tolist(), limit=top_k)
+    return {"intent": intent, "confidence": confidence, "model_version": model,
+            "articles": articles}
