@@ -24,6 +24,9 @@ def test_missing_quick_trains_once_and_reports_test_metrics(settings: Any, tmp_p
     test.write_bytes(to_csv(rows[150:], "text,label"))
     options = {"missing": True, "quick": True, "train": train, "test": test,
                "base": str(tiny_base)}
+    bot = tmp_path / "models" / "support_bot"  # installed already: left alone
+    bot.mkdir(parents=True)
+    (bot / "manifest.json").write_text("{}")
 
     out = io.StringIO()
     call_command("train_default_model", stdout=out, **options)
@@ -47,3 +50,10 @@ def test_missing_quick_trains_once_and_reports_test_metrics(settings: Any, tmp_p
 def test_an_application_or_missing_is_required() -> None:
     with pytest.raises(CommandError, match="--missing"):
         call_command("train_default_model")
+
+
+def test_a_training_file_without_the_columns_is_refused(tmp_path: Path) -> None:
+    train = tmp_path / "train.csv"
+    train.write_text("sentence,sentiment\nShares rose,positive\n")
+    with pytest.raises(CommandError, match="no column text, label"):
+        call_command("train_default_model", "finance_sentiment", train=train)

@@ -56,7 +56,12 @@ SOURCES: dict[str, dict[str, Any]] = {
 
 def read_labelled(path: Path, source: dict[str, Any]) -> tuple[list[str], list[str]]:
     with path.open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
+        reader = csv.DictReader(handle)
+        columns = reader.fieldnames or ()
+        missing = [source[c] for c in ("text", "label") if source[c] not in columns]
+        if missing:
+            raise CommandError(f"{path} has no column {', '.join(missing)}")
+        rows = list(reader)
     mapping = source["labels"]
     return ([row[source["text"]] for row in rows],
             [mapping.get(row[source["label"]], row[source["label"]]) for row in rows])
