@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["writeback.py", "billing.py", "inference.py", "finetune.py", "finance.py", "bot.py",
+BENCHMARKS = ["writeback.py", "metering.py", "inference.py", "finetune.py", "finance.py", "bot.py",
               "bot_chat.py"]
 # The finance quality bar: the full fine-tune of the default model (about half an hour here).
 QUALITY = {"finance-quality": ["finetune.py", "--quality", "finance", "--epochs", "3",

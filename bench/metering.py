@@ -7,7 +7,7 @@ counts) is the one every API call takes (meter ``api_calls``), so this measures 
 ``GET /api/v1/me`` through the whole Django stack (middleware, API key, DRF), in process with
 Django's test client. Also reported: ``meter_consume`` alone, and the flush of the counters.
 
-    PYTHONPATH=platform:. python bench/billing.py
+    PYTHONPATH=platform:. python bench/metering.py
 """
 
 from __future__ import annotations
@@ -21,11 +21,6 @@ BENCH_DIR = str(Path(__file__).resolve().parent)
 sys.path.insert(0, BENCH_DIR)
 
 from django_setup import bench_tenant, setup  # noqa: E402
-
-# This file is named like the platform's ``billing`` package: once ``django_setup`` is
-# imported, take the benchmarks' folder (which Python puts first) off the path so that
-# ``import billing`` finds the package, not this script.
-sys.path[:] = [entry for entry in sys.path if entry not in (BENCH_DIR, "")]
 
 ROUNDS = 11
 REQUESTS_PER_ROUND = 200
