@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "webhooks",
     "api",
     "apps.finance_sentiment",
+    "apps.recommendation",
     "console.apps.ConsoleConfig",
     "dashboard",
 ]

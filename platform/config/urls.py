@@ -10,8 +10,10 @@ urlpatterns = [
     path("console/", admin.site.urls),
     path("api/v1/", include("api.urls")),
     path("api/v1/finance/", include("apps.finance_sentiment.urls")),
+    path("api/v1/", include("apps.recommendation.urls")),
     path("accounts/", include("accounts.urls")),
     path("finance/", include("apps.finance_sentiment.dashboard_urls")),
+    path("recommendations/", include("apps.recommendation.dashboard_urls")),
     path("", include("jobs.urls")),
     path("", include("dashboard.urls")),
 ]
