@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import zipfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -21,12 +20,9 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-
-# implicit warns (and slows down) when OpenBLAS runs its own thread pool inside its loops.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
-from implicit.als import AlternatingLeastSquares  # noqa: E402
-from implicit.nearest_neighbours import bm25_weight  # noqa: E402
+from implicit.als import AlternatingLeastSquares
+from implicit.nearest_neighbours import bm25_weight
+from threadpoolctl import threadpool_limits
 
 # Confidence of one interaction. Ratings by stars; implicit events by how much they commit.
 STAR_CONFIDENCE = {5: 1.0, 4: 0.8, 3: 0.4, 2: 0.1, 1: 0.1, 0: 0.1}
@@ -238,10 +234,12 @@ def fit(data: Interactions, recipe: Recipe, mask: np.ndarray | None = None, *,
     matrix = data.matrix(mask, binary=binary)
     weighted = (bm25_weight(matrix, K1=recipe.bm25_k1, B=recipe.bm25_b).tocsr()
                 if recipe.bm25_k1 > 0 else matrix)
-    als = AlternatingLeastSquares(factors=recipe.factors, iterations=recipe.iterations,
-                                  regularization=recipe.regularization, alpha=recipe.alpha,
-                                  random_state=recipe.seed, calculate_training_loss=False)
-    als.fit(weighted.astype(np.float32), show_progress=False)
+    # implicit parallelises itself; BLAS threads inside its loops only contend (and warn).
+    with threadpool_limits(1, "blas"):
+        als = AlternatingLeastSquares(factors=recipe.factors, iterations=recipe.iterations,
+                                      regularization=recipe.regularization, alpha=recipe.alpha,
+                                      random_state=recipe.seed, calculate_training_loss=False)
+        als.fit(weighted.astype(np.float32), show_progress=False)
     profiles = None
     if item_embeddings is not None and recipe.content_weight:
         profiles = _content_profiles(matrix, item_embeddings)
