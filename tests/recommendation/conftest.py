@@ -38,7 +38,8 @@ def add_items(setup: TenantSetup, rows: Sequence[dict[str, Any]]) -> dict[str, I
         return {item.external_id: item for item in Item.objects.all()}
 
 
-def add_events(setup: TenantSetup, events: Sequence[tuple[str, str, str]] | Sequence[dict[str, Any]],
+def add_events(setup: TenantSetup,
+               events: Sequence[tuple[str, str, str]] | Sequence[dict[str, Any]],
                ) -> services.EventsResult:
     """Events as (user, item, kind) triples (event ids made up) or full rows."""
     rows = [event if isinstance(event, dict) else

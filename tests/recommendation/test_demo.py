@@ -18,8 +18,11 @@ def test_demo_seed_loads_goodbooks_once_and_queues_training(acme: TenantSetup) -
         assert events > 1_000
         assert EndUser.objects.filter(is_stub=True).count() == EndUser.objects.count() > 100
         rating = Interaction.objects.select_related("item").first()
-        assert rating is not None and rating.kind == "rating" and 1 <= rating.value <= 5
-        assert rating.item.title and rating.item.categories
+        assert rating is not None
+        assert rating.kind == "rating"
+        assert 1 <= rating.value <= 5
+        assert rating.item.title
+        assert rating.item.categories
         assert sorted(Job.objects.values_list("kind", flat=True)) == ["embed_items", "train"]
         assert Job.objects.get(kind="train").params["recommend_k"] == 20
         assert demo.seed(books=150) == 0

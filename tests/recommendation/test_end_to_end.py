@@ -93,7 +93,8 @@ def test_ingest_embed_train_recommend_serve(acme: TenantSetup, tiny_base_384: Pa
     with tenant_context(acme.tenant.pk):
         assert Item.objects.filter(embedding__isnull=True).count() == 0
         version = ModelVersion.objects.get(app="recommendation")
-        assert version.status == "active" and version.metrics["ndcg_at_10"] > 0
+        assert version.status == "active"
+        assert version.metrics["ndcg_at_10"] > 0
         assert recommended.model_version_id == version.pk
         rows = list(Recommendation.objects.filter(job=recommended)
                     .select_related("user", "item"))

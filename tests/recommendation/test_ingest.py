@@ -133,15 +133,15 @@ def test_more_than_5000_events_in_one_request_is_refused(acme: TenantSetup) -> N
 
 def test_csv_uploads_all_or_nothing(acme: TenantSetup) -> None:
     api = acme.api()
-    items_csv = ("external_id,title,categories,available\n"
-                 "b1,Dune,science-fiction|classics,true\nb2,Emma,romance,false\n").encode()
+    items_csv = (b"external_id,title,categories,available\n"
+                 b"b1,Dune,science-fiction|classics,true\nb2,Emma,romance,false\n")
     response = api.post("/api/v1/items/upload",
                         {"file": SimpleUploadedFile("items.csv", items_csv)}, format="multipart")
     assert response.json() == {"created": 2, "updated": 0}
     assert api.get("/api/v1/items/b1").json()["categories"] == ["science-fiction", "classics"]
 
-    bad = ("event_id,user,item,kind,value\n"
-           "e1,u1,b1,rating,5\ne2,u1,b9,view,\ne3,u2,b2,rating,-2\n").encode()
+    bad = (b"event_id,user,item,kind,value\n"
+           b"e1,u1,b1,rating,5\ne2,u1,b9,view,\ne3,u2,b2,rating,-2\n")
     refused = api.post("/api/v1/events/upload", {"file": SimpleUploadedFile("e.csv", bad)},
                        format="multipart")
     assert refused.status_code == 400
@@ -155,7 +155,7 @@ def test_csv_uploads_all_or_nothing(acme: TenantSetup) -> None:
     assert refused.status_code == 400
     assert "not UTF-8" in refused.json()["error"]["message"]
 
-    good = "event_id,user,item,kind,value\ne1,u1,b1,rating,5\ne2,u1,b2,view,\n".encode()
+    good = b"event_id,user,item,kind,value\ne1,u1,b1,rating,5\ne2,u1,b2,view,\n"
     stored = api.post("/api/v1/events/upload", {"file": SimpleUploadedFile("e.csv", good)},
                       format="multipart")
     assert stored.status_code == 201

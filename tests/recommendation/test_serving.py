@@ -93,7 +93,8 @@ def test_precomputed_lists_come_first_then_filters_top_them_up(acme: TenantSetup
     assert served[0]["source"] == "precomputed"
     assert served[0]["reason"] == "Because you liked “reader”"
     # space-3 is unavailable: the third place comes from the content fallback.
-    assert served[2]["item"] == "space-2" and served[2]["source"] == "content"
+    assert served[2]["item"] == "space-2"
+    assert served[2]["source"] == "content"
     romance = _served(acme, "reader", k=1, category="romance")
     assert [row["item"] for row in romance] == ["love-1"]
     # A newer job's list replaces the older one.
@@ -170,7 +171,8 @@ def test_impressions_and_click_through_by_day(acme: TenantSetup) -> None:
     assert len(days) == 3
     assert days[-1] == {"day": timezone.now().date().isoformat(), "impressions": 4,
                         "clicks": 1, "ctr": 0.25}
-    assert days[0]["impressions"] == 0 and days[0]["ctr"] is None
+    assert days[0]["impressions"] == 0
+    assert days[0]["ctr"] is None
     # A click more than a day after the impression does not count.
     with tenant_context(acme.tenant.pk):
         Impression.objects.update(served_at=timezone.now() - timedelta(days=2))

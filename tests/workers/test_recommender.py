@@ -32,21 +32,25 @@ def test_confidence_and_relevance() -> None:
     assert recommender.confidence("rating", 5) > recommender.confidence("rating", 3) > \
         recommender.confidence("rating", 1)
     assert recommender.confidence("purchase", None) > recommender.confidence("view", None)
-    assert recommender.is_positive("rating", 4) and not recommender.is_positive("rating", 3.5)
-    assert recommender.is_positive("purchase", None) and not recommender.is_positive("view", 1)
+    assert recommender.is_positive("rating", 4)
+    assert not recommender.is_positive("rating", 3.5)
+    assert recommender.is_positive("purchase", None)
+    assert not recommender.is_positive("view", 1)
 
 
 def test_random_holdout_takes_a_fixed_seed_share_of_positives() -> None:
     data = clustered()
     train, test = recommender.holdout_split(data, fraction=0.2, seed=42)
-    assert not (train & test).any() and (train | test).all()
+    assert not (train & test).any()
+    assert (train | test).all()
     assert data.positive[test].all()
     for user in range(5):
         positives = int((data.positive & (data.users == user)).sum())
         assert int((test & (data.users == user)).sum()) == round(0.2 * positives)
     again = recommender.holdout_split(data, fraction=0.2, seed=42)[1]
     other = recommender.holdout_split(data, fraction=0.2, seed=7)[1]
-    assert (again == test).all() and not (other == test).all()
+    assert (again == test).all()
+    assert not (other == test).all()
 
 
 def test_timed_holdout_takes_each_users_latest_positives() -> None:
