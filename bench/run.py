@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["writeback.py", "inference.py", "finetune.py", "finance.py", "recs.py"]
+BENCHMARKS = ["writeback.py", "inference.py", "finetune.py", "finance.py", "recs.py",
+              "recs_serving.py"]
 # The finance quality bar: the full fine-tune of the default model (about half an hour here).
 QUALITY = {"finance-quality": ["finetune.py", "--quality", "finance"]}
 
