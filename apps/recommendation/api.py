@@ -19,8 +19,8 @@ its row (from 0 in a JSON batch, from 1 after the header in a CSV file) and fiel
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from django.db.models import QuerySet
 from drf_spectacular.utils import (
@@ -44,6 +44,7 @@ from apps.recommendation.models import EndUser, Item, ServingSource
 EXTERNAL_ID_PATTERN = r"[^/]+"
 MAX_K = 100
 MAX_RERANK_ITEMS = 500
+T = TypeVar("T")
 
 
 def invalid_rows_response(error: services.RowsInvalid, *, prefix: str | None) -> Response:
@@ -61,6 +62,28 @@ def invalid_rows_response(error: services.RowsInvalid, *, prefix: str | None) ->
     body["error"]["problems"] = [problem.as_dict() for problem in error.problems]
     body["error"]["more"] = error.more
     return Response(body, status=status.HTTP_400_BAD_REQUEST)
+
+
+def _written(call: Callable[[], T], respond: Callable[[T], Response], *,
+             prefix: str | None) -> Response:
+    """Run a write service; refused rows answer 400 naming each row and field (``prefix``:
+    the JSON batch's name, None for a CSV file's rows)."""
+    try:
+        result = call()
+    except services.RowsInvalid as error:
+        return invalid_rows_response(error, prefix=prefix)
+    except services.RecsError as error:
+        raise ApiError(error.status, error.code, str(error), error.fields) from error
+    return respond(result)
+
+
+def _upserted(result: services.UpsertResult) -> Response:
+    return Response(UpsertResultSerializer(result).data)
+
+
+def _events_stored(result: services.EventsResult) -> Response:
+    code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
+    return Response(EventsResultSerializer(result).data, status=code)
 
 
 def _batch(request: Request, name: str) -> list[Any]:
@@ -199,11 +222,7 @@ class ItemViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin, mixins.Retrie
                    request=_ITEMS_BATCH, responses={200: UpsertResultSerializer})
     def create(self, request: Request) -> Response:
         rows = _batch(request, "items")
-        try:
-            result = services.items_upsert(rows=rows)
-        except services.RowsInvalid as error:
-            return invalid_rows_response(error, prefix="items")
-        return Response(UpsertResultSerializer(result).data)
+        return _written(lambda: services.items_upsert(rows=rows), _upserted, prefix="items")
 
     @extend_schema(summary="Upload items as CSV (external_id,title[,description,categories "
                            "separated by |,available]), all or nothing",
@@ -212,13 +231,8 @@ class ItemViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin, mixins.Retrie
     @action(detail=False, methods=["post"])
     def upload(self, request: Request) -> Response:
         data, name = _uploaded(request)
-        try:
-            result = services.items_csv_upload(data=data, filename=name)
-        except services.RowsInvalid as error:
-            return invalid_rows_response(error, prefix=None)
-        except services.RecsError as error:
-            raise ApiError(error.status, error.code, str(error), error.fields) from error
-        return Response(UpsertResultSerializer(result).data)
+        return _written(lambda: services.items_csv_upload(data=data, filename=name),
+                        _upserted, prefix=None)
 
     def perform_destroy(self, instance: Item) -> None:
         services.item_delete(item=instance)
@@ -265,11 +279,7 @@ class EndUserViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin,
                    responses={200: UpsertResultSerializer})
     def create(self, request: Request) -> Response:
         rows = _batch(request, "users")
-        try:
-            result = services.end_users_upsert(rows=rows)
-        except services.RowsInvalid as error:
-            return invalid_rows_response(error, prefix="users")
-        return Response(UpsertResultSerializer(result).data)
+        return _written(lambda: services.end_users_upsert(rows=rows), _upserted, prefix="users")
 
     def perform_destroy(self, instance: EndUser) -> None:
         services.end_user_delete(user=instance)
@@ -291,12 +301,8 @@ class EventsView(APIView):
         responses={201: EventsResultSerializer, 200: EventsResultSerializer})
     def post(self, request: Request) -> Response:
         rows = _batch(request, "events")
-        try:
-            result = services.events_ingest(rows=rows)
-        except services.RowsInvalid as error:
-            return invalid_rows_response(error, prefix="events")
-        code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
-        return Response(EventsResultSerializer(result).data, status=code)
+        return _written(lambda: services.events_ingest(rows=rows), _events_stored,
+                        prefix="events")
 
 
 class EventsUploadView(APIView):
@@ -307,14 +313,8 @@ class EventsUploadView(APIView):
                    responses={201: EventsResultSerializer, 200: EventsResultSerializer})
     def post(self, request: Request) -> Response:
         data, name = _uploaded(request)
-        try:
-            result = services.events_csv_upload(data=data, filename=name)
-        except services.RowsInvalid as error:
-            return invalid_rows_response(error, prefix=None)
-        except services.RecsError as error:
-            raise ApiError(error.status, error.code, str(error), error.fields) from error
-        code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
-        return Response(EventsResultSerializer(result).data, status=code)
+        return _written(lambda: services.events_csv_upload(data=data, filename=name),
+                        _events_stored, prefix=None)
 
 
 # --- Serving ---------------------------------------------------------------------------------

@@ -422,29 +422,34 @@ def item_text(title: str, categories: Sequence[str], description: str) -> str:
     return ". ".join(parts)
 
 
+def _update_items(column_sql: str, array_type: str, ids: Sequence[int],
+                  values: Sequence[Any], extra: tuple[str, list[Any]] = ("", [])) -> int:
+    """One ``UPDATE ... FROM unnest(ids, values)`` of the current tenant's items:
+    ``column_sql`` assigns from ``batch.value``."""
+    set_extra, extra_params = extra
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Item._meta.db_table} AS item SET {column_sql}{set_extra} "  # noqa: S608
+            f"FROM unnest(%s::bigint[], %s::{array_type}[]) AS batch(id, value) "
+            "WHERE item.id = batch.id AND item.tenant_id = %s",
+            [*extra_params, list(ids), list(values), _tenant_id()])
+        return cursor.rowcount
+
+
 def item_embeddings_record(*, ids: Sequence[int], vectors: Sequence[Sequence[float]],
                            embedded_at: datetime) -> int:
     """Store the items' embeddings in one statement per chunk."""
     literals = ["[" + ",".join(f"{value:.6g}" for value in vector) + "]" for vector in vectors]
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {Item._meta.db_table} AS item "  # noqa: S608  (our table name)
-            "SET embedding = batch.embedding::vector, embedded_at = %s "
-            "FROM unnest(%s::bigint[], %s::text[]) AS batch(id, embedding) "
-            "WHERE item.id = batch.id AND item.tenant_id = %s",
-            [embedded_at, list(ids), literals, _tenant_id()])
-        return cursor.rowcount
+    return _update_items("embedding = batch.value::vector", "text", ids, literals,
+                         extra=(", embedded_at = %s", [embedded_at]))
 
 
+@transaction.atomic
 def item_popularity_record(*, popularity: dict[int, float]) -> None:
     """Replace the popularity prior (what cold users are served) with a training's."""
-    with transaction.atomic(), connection.cursor() as cursor:
-        Item.objects.exclude(pk__in=list(popularity)).update(popularity=0.0)
-        cursor.execute(
-            f"UPDATE {Item._meta.db_table} AS item SET popularity = batch.popularity "  # noqa: S608
-            "FROM unnest(%s::bigint[], %s::float8[]) AS batch(id, popularity) "
-            "WHERE item.id = batch.id AND item.tenant_id = %s",
-            [list(popularity), list(popularity.values()), _tenant_id()])
+    Item.objects.exclude(pk__in=list(popularity)).update(popularity=0.0)
+    _update_items("popularity = batch.value", "float8", list(popularity),
+                  list(popularity.values()))
 
 
 @dataclass(frozen=True)

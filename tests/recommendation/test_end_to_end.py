@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,24 +15,13 @@ import pytest
 from apps.recommendation.models import Interaction, Item, Recommendation
 from jobs.models import Job, ModelVersion
 from tenancy.context import tenant_context
-from tests.conftest import TenantSetup, WorkerFactory
+from tests.conftest import TenantSetup, WorkerFactory, wait_until
 from tests.recommendation.conftest import TINY_384_NAME, item_row
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 GENRES = ("space", "love", "crime")
 K = 5
-
-
-def _wait(what: str, check: Any, timeout: float = 240) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.25)
 
 
 def _finished(setup: TenantSetup, kind: str) -> Job | None:
@@ -78,16 +66,16 @@ def test_ingest_embed_train_recommend_serve(acme: TenantSetup, tiny_base_384: Pa
         format="json")
     assert train.status_code == 201, train.json()
 
-    embedded = _wait("the embeddings", lambda: _finished(acme, "embed_items"))
+    embedded = wait_until("the embeddings", lambda: _finished(acme, "embed_items"))
     assert embedded.status == "succeeded", embedded.error
-    trained = _wait("the training", lambda: _finished(acme, "train"))
+    trained = wait_until("the training", lambda: _finished(acme, "train"))
     assert trained.status == "succeeded", trained.error
     metrics = trained.metrics
     assert metrics["promoted"] is True
     assert metrics["ndcg_at_10"] > metrics["popularity"]["ndcg_at_10"]
     assert metrics["ndcg_ratio_vs_popularity"] > 1
     assert {"recall_at_10", "coverage", "plain_als", "train_seconds"} <= set(metrics)
-    recommended = _wait("the top-K job", lambda: _finished(acme, "recommend"))
+    recommended = wait_until("the top-K job", lambda: _finished(acme, "recommend"))
     assert recommended.status == "succeeded", recommended.error
 
     with tenant_context(acme.tenant.pk):
