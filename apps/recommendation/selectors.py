@@ -112,13 +112,14 @@ def _profile(user: EndUser) -> tuple[np.ndarray | None, str]:
     return (mean / norm if norm else None), recent[0].item.title
 
 
-def _precomputed(user: EndUser, *, category: str, available_only: bool, limit: int
-                 ) -> list[Served]:
+def _precomputed(user: EndUser, *, exclude: set[int], category: str, available_only: bool,
+                 limit: int) -> list[Served]:
     latest = (Recommendation.objects.filter(user=user).order_by("-job_id")
               .values_list("job_id", flat=True).first())
     if latest is None:
         return []
     rows = (Recommendation.objects.filter(user=user, job_id=latest)
+            .exclude(item_id__in=exclude)
             .filter(item__in=_filtered(Item.objects.all(), category=category,
                                        available_only=available_only))
             .select_related("item").defer("item__embedding").order_by("rank")[:limit])
@@ -156,8 +157,11 @@ def recommendations_for(*, external_id: str, k: int, category: str = "",
     served: list[Served] = []
     exclude: set[int] = set()
     if user is not None:
-        served = _precomputed(user, category=category, available_only=available_only, limit=k)
-        exclude = consumed_item_ids(user) | {entry.item.pk for entry in served}
+        # Items consumed since the list was computed are left out too.
+        exclude = consumed_item_ids(user)
+        served = _precomputed(user, exclude=exclude, category=category,
+                              available_only=available_only, limit=k)
+        exclude |= {entry.item.pk for entry in served}
         if len(served) < k:
             profile, anchor = _profile(user)
             if profile is not None:

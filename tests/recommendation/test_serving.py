@@ -97,6 +97,9 @@ def test_precomputed_lists_come_first_then_filters_top_them_up(acme: TenantSetup
     assert served[2]["source"] == "content"
     romance = _served(acme, "reader", k=1, category="romance")
     assert [row["item"] for row in romance] == ["love-1"]
+    # An item consumed since the list was computed is left out.
+    add_events(acme, [("reader", "love-1", "purchase")])
+    assert _served(acme, "reader", k=1)[0]["item"] == "crime-1"
     # A newer job's list replaces the older one.
     precompute(acme, {"reader": ["love-2"]})
     assert _served(acme, "reader", k=1)[0]["item"] == "love-2"
