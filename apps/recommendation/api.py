@@ -161,6 +161,30 @@ class ServedSerializer(serializers.Serializer):
                                      source="entry.source")
 
 
+class ServedListSerializer(serializers.Serializer):
+    user = serializers.CharField()
+    request_id = serializers.CharField(help_text="Shared by the impressions of this list")
+    items = ServedSerializer(many=True)
+
+
+class SimilarListSerializer(serializers.Serializer):
+    item = serializers.CharField()
+    items = ServedSerializer(many=True)
+
+
+class CtrDaySerializer(serializers.Serializer):
+    day = serializers.DateField()
+    impressions = serializers.IntegerField()
+    clicks = serializers.IntegerField()
+    ctr = serializers.FloatField(allow_null=True)
+
+
+_EVENTS_BATCH = inline_serializer("EventsBatch", {"events": serializers.ListField(
+    child=serializers.DictField(), help_text="event_id, user, item, kind, value, occurred_at")})
+_USERS_BATCH = inline_serializer("EndUsersBatch", {"users": serializers.ListField(
+    child=serializers.DictField(), help_text="external_id, attributes (object)")})
+
+
 def _served(entries: Sequence[selectors.Served]) -> list[dict[str, Any]]:
     return list(ServedSerializer([{"rank": rank, "entry": entry}
                                   for rank, entry in enumerate(entries, start=1)],
@@ -238,7 +262,7 @@ class ItemViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin, mixins.Retrie
         services.item_delete(item=instance)
 
     @extend_schema(summary="Items similar to this one (cosine distance of text embeddings)",
-                   parameters=_SERVING_PARAMETERS, responses=ServedSerializer(many=True))
+                   parameters=_SERVING_PARAMETERS, responses=SimilarListSerializer)
     @action(detail=True, methods=["get"])
     def similar(self, request: Request, external_id: str) -> Response:
         query = _query(ServingQuerySerializer, request)
@@ -276,7 +300,7 @@ class EndUserViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin,
         return EndUser.objects.all()
 
     @extend_schema(summary=f"Create or update up to {services.MAX_BATCH:,} users",
-                   responses={200: UpsertResultSerializer})
+                   request=_USERS_BATCH, responses={200: UpsertResultSerializer})
     def create(self, request: Request) -> Response:
         rows = _batch(request, "users")
         return _written(lambda: services.end_users_upsert(rows=rows), _upserted, prefix="users")
@@ -298,6 +322,7 @@ class EventsView(APIView):
                     "(ISO 8601, default now). Unknown users are created as stubs; an unknown "
                     "item refuses the batch. 201 when something was stored, 200 when every "
                     "event was a duplicate.",
+        request=_EVENTS_BATCH,
         responses={201: EventsResultSerializer, 200: EventsResultSerializer})
     def post(self, request: Request) -> Response:
         rows = _batch(request, "events")
@@ -328,7 +353,7 @@ class UserRecommendationsView(APIView):
     required_scope = "read"
 
     @extend_schema(summary="Recommendations for a user", parameters=_SERVING_PARAMETERS,
-                   responses=ServedSerializer(many=True))
+                   responses=ServedListSerializer)
     def get(self, request: Request, external_id: str) -> Response:
         query = _query(ServingQuerySerializer, request)
         entries = selectors.recommendations_for(
@@ -354,7 +379,7 @@ class RerankView(APIView):
                    description="Items in the user's precomputed list first (its order), then "
                                "by similarity to the user's recent items, then by popularity. "
                                "Unknown items: 400 naming them.",
-                   request=RerankSerializer, responses=ServedSerializer(many=True))
+                   request=RerankSerializer, responses=ServedListSerializer)
     def post(self, request: Request) -> Response:
         payload = RerankSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -380,9 +405,8 @@ class CtrView(APIView):
     required_scope = "read"
 
     @extend_schema(summary="Impressions, clicks and click-through rate per day (UTC)",
-                   parameters=[OpenApiParameter("days", int)])
+                   parameters=[OpenApiParameter("days", int)],
+                   responses=CtrDaySerializer(many=True))
     def get(self, request: Request) -> Response:
         days = _query(CtrQuerySerializer, request)["days"]
-        return Response([{"day": row.day.isoformat(), "impressions": row.impressions,
-                          "clicks": row.clicks, "ctr": row.ctr}
-                         for row in selectors.ctr_by_day(days=days)])
+        return Response(CtrDaySerializer(selectors.ctr_by_day(days=days), many=True).data)

@@ -29,7 +29,7 @@ class TrainParams(serializers.Serializer):
     bm25_k1 = serializers.FloatField(default=100.0, min_value=0.0, max_value=1000.0)
     bm25_b = serializers.FloatField(default=0.8, min_value=0.0, max_value=1.0)
     popularity_weight = serializers.FloatField(default=0.0, min_value=0.0, max_value=10.0)
-    content_weight = serializers.FloatField(default=0.0, min_value=0.0, max_value=10.0)
+    content_weight = serializers.FloatField(default=0.05, min_value=0.0, max_value=10.0)
     recency_half_life_days = serializers.FloatField(
         default=90.0, min_value=1.0, max_value=3650.0,
         help_text="The popularity prior counts an event half as much after this many days")

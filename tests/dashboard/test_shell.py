@@ -12,9 +12,9 @@ from tenancy.services import tenant_set_status
 from tests.conftest import TenantSetup
 from tests.factories import UserFactory
 
-NOT_BUILT_YET = ["Support bot", "Recommendations", "Usage"]
+NOT_BUILT_YET = ["Support bot", "Usage"]
 BUILT = {"Jobs": "jobs:job_list", "Models": "jobs:model_list", "Datasets": "jobs:dataset_list",
-         "Finance sentiment": "finance:overview"}
+         "Finance sentiment": "finance:overview", "Recommendations": "recs:overview"}
 
 
 def test_overview_shows_workspace_role_and_counts(acme: TenantSetup) -> None:

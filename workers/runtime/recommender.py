@@ -53,7 +53,7 @@ class Recipe:
     bm25_k1: float = 100.0
     bm25_b: float = 0.8
     popularity_weight: float = 0.0
-    content_weight: float = 0.0
+    content_weight: float = 0.05
     seed: int = 42
 
     @classmethod
@@ -62,7 +62,8 @@ class Recipe:
         return cls(**{key: value for key, value in params.items() if key in names})
 
 
-PLAIN_ALS = Recipe(factors=64, iterations=15, regularization=0.01, alpha=1.0, bm25_k1=0.0)
+PLAIN_ALS = Recipe(factors=64, iterations=15, regularization=0.01, alpha=1.0, bm25_k1=0.0,
+                   content_weight=0.0)
 
 
 @dataclass
