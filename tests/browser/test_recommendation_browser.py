@@ -39,7 +39,7 @@ def test_preview_a_users_recommendations(transactional_db: None, live_server,
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(live_server.url + reverse("dashboard:home"))
 
-    page.get_by_role("link", name="Recommendations").click()
+    page.get_by_role("link", name="Recommendations", exact=True).click()
     page.wait_for_url(live_server.url + reverse("recs:overview"))
     page.get_by_role("link", name="Preview a user").click()
     page.get_by_role("link", name="reader-7").click()
