@@ -191,23 +191,31 @@ def _load(version_id: int, sha256: str) -> recommender.HybridModel:
         return recommender.HybridModel.from_bytes(handle.read())
 
 
-def _consumed(model: recommender.HybridModel, user_ids: list[int]) -> Any:
+def _consumed(model: recommender.HybridModel, user_ids: list[int]) -> tuple[Any, Any]:
     """Users × items of the model: what each user already interacted with (now, not at
-    training time)."""
+    training time), and the part of it they liked (low ratings left out), which explains
+    recommendations."""
     import scipy.sparse as sp
 
     user_pos = {user_id: position for position, user_id in enumerate(user_ids)}
     item_pos = {item_id: position for position, item_id in enumerate(model.item_ids.tolist())}
-    pairs = [(user_pos[u], item_pos[i]) for u, i in Interaction.objects.filter(
-        user_id__in=user_ids).values_list("user_id", "item_id") if i in item_pos]
-    rows, cols = zip(*pairs, strict=True) if pairs else ((), ())
-    return sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)),
-                         shape=(len(user_ids), len(model.item_ids)))
+    pairs = [(user_pos[user], item_pos[item], not (kind == "rating" and (value or 0) < 3))
+             for user, item, kind, value in Interaction.objects.filter(
+                 user_id__in=user_ids).values_list("user_id", "item_id", "kind", "value")
+             if item in item_pos]
+    shape = (len(user_ids), len(model.item_ids))
+
+    def matrix(rows: list[tuple[int, int, bool]]) -> Any:
+        users = [row[0] for row in rows]
+        items = [row[1] for row in rows]
+        return sp.csr_matrix((np.ones(len(rows), np.float32), (users, items)), shape=shape)
+
+    return matrix(pairs), matrix([pair for pair in pairs if pair[2]])
 
 
-def _reasons(model: recommender.HybridModel, consumed: Any, row: int, items: np.ndarray,
+def _reasons(model: recommender.HybridModel, liked: Any, row: int, items: np.ndarray,
              titles: dict[int, str], categories: dict[int, list[str]]) -> Iterator[str]:
-    history = consumed.indices[consumed.indptr[row]:consumed.indptr[row + 1]]
+    history = liked.indices[liked.indptr[row]:liked.indptr[row + 1]]
     for item in items.tolist():
         if len(history):
             similarity = model.item_similarity(item, history)
@@ -251,7 +259,7 @@ def recommend(job: Job, context: JobContext) -> Outcome:
         context.check_cancelled()
         chunk = positions[start:start + USER_CHUNK]
         user_ids = model.user_ids[chunk].tolist()
-        consumed = _consumed(model, user_ids)
+        consumed, liked = _consumed(model, user_ids)
         scores = model.scores(chunk)
         scores[:, blocked] = -np.inf
         top, top_scores = recommender.top_k(scores, consumed if exclude_consumed else None,
@@ -260,7 +268,7 @@ def recommend(job: Job, context: JobContext) -> Outcome:
         for row, user_id in enumerate(user_ids):
             valid = np.isfinite(top_scores[row])
             items, values = top[row][valid], top_scores[row][valid]
-            reasons = _reasons(model, consumed, row, items, titles, categories)
+            reasons = _reasons(model, liked, row, items, titles, categories)
             rows += [services.RecommendationRow(
                 user_id=user_id, item_id=int(model.item_ids[item]), rank=rank,
                 score=round(float(value), 6), reason=reason)
