@@ -12,10 +12,10 @@ not carry.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from uuid import uuid4
 
 from django.db import connection, transaction
@@ -48,6 +48,7 @@ FUTURE_TOLERANCE = timedelta(days=1)
 WRITE_CHUNK = 2_000
 ITEM_FIELDS = ("external_id", "title", "description", "categories", "attributes", "available")
 USER_FIELDS = ("external_id", "attributes")
+T = TypeVar("T")
 EVENT_FIELDS = ("event_id", "user", "item", "kind", "value", "occurred_at")
 
 
@@ -380,23 +381,27 @@ def _from_file_rows(error: RowsInvalid) -> RowsInvalid:
                         for p in error.problems])
 
 
+def _csv_write(data: bytes, filename: str, schema: DatasetSchema,
+               write: Callable[[list[dict[str, Any]]], T]) -> T:
+    rows = _csv_rows(data, filename, schema)
+    try:
+        return write(rows)
+    except RowsInvalid as error:
+        raise _from_file_rows(error) from None
+
+
 @transaction.atomic
 def items_csv_upload(*, data: bytes, filename: str) -> UpsertResult:
     """A CSV of items (``categories`` separated by ``|``), all or nothing."""
-    rows = _csv_rows(data, filename, ITEMS_CSV)
-    try:
-        return items_upsert(rows=rows, max_rows=None)
-    except RowsInvalid as error:
-        raise _from_file_rows(error) from None
+    return _csv_write(data, filename, ITEMS_CSV,
+                      lambda rows: items_upsert(rows=rows, max_rows=None))
 
 
 @transaction.atomic
 def events_csv_upload(*, data: bytes, filename: str) -> EventsResult:
-    rows = _csv_rows(data, filename, EVENTS_CSV)
-    try:
-        return events_ingest(rows=rows, max_rows=None)
-    except RowsInvalid as error:
-        raise _from_file_rows(error) from None
+    """A CSV of events (``value`` and ``occurred_at`` optional), all or nothing."""
+    return _csv_write(data, filename, EVENTS_CSV,
+                      lambda rows: events_ingest(rows=rows, max_rows=None))
 
 
 # --- Jobs and the worker's write-back --------------------------------------------------------
