@@ -18,7 +18,21 @@ class EmbedItemsParams(serializers.Serializer):
     batch_size = serializers.IntegerField(default=64, min_value=1, max_value=1024)
     base_model = serializers.CharField(default="all-MiniLM-L6-v2", max_length=200)
 
+    then_train = serializers.DictField(
+        required=False, allow_null=True, default=None,
+        help_text="When set, a train job with these parameters follows the embeddings")
+
     validate_base_model = FineTuneParams.validate_base_model
+
+    def validate_then_train(self, value: dict | None) -> dict | None:
+        if value is not None:
+            train = TrainParams(data=value)
+            if not train.is_valid():
+                raise serializers.ValidationError(
+                    [f"{name}: {'; '.join(map(str, errors))}"
+                     for name, errors in train.errors.items()])
+            return dict(train.validated_data)
+        return value
 
 
 class TrainParams(serializers.Serializer):

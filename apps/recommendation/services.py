@@ -409,11 +409,11 @@ def events_csv_upload(*, data: bytes, filename: str) -> EventsResult:
 
 def training_submit(*, recommend_k: int = 20, created_by_id: int | None = None,
                     params: dict[str, Any] | None = None) -> Job:
-    """Embed new or changed items, then train; the training job submits the top-K job when
-    its version is promoted (see the worker handler)."""
-    job_submit(app=APP, kind="embed_items", params={}, created_by_id=created_by_id)
-    return job_submit(app=APP, kind="train",
-                      params={"recommend_k": recommend_k, **(params or {})},
+    """Embed new or changed items, then train (the embedding job submits the training job
+    when it is done, so the model sees every embedding); a promoted version then submits the
+    top-K job. Returns the embedding job."""
+    return job_submit(app=APP, kind="embed_items",
+                      params={"then_train": {"recommend_k": recommend_k, **(params or {})}},
                       created_by_id=created_by_id).job
 
 

@@ -67,8 +67,8 @@ def train(request: HttpRequest) -> HttpResponse:
     except JobError as error:
         messages.error(request, str(error))
     else:
-        messages.success(request, f"Training queued (job #{job.pk}): items are embedded, the "
-                                  "model is trained and evaluated, then top-K lists follow.")
+        messages.success(request, f"Training queued (job #{job.pk}): items are embedded, then "
+                                  "the model is trained and evaluated, then top-K lists follow.")
     return redirect("recs:overview")
 
 

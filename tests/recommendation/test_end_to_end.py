@@ -58,17 +58,23 @@ def test_ingest_embed_train_recommend_serve(acme: TenantSetup, tiny_base_384: Pa
     assert api.post("/api/v1/events", {"events": events},
                     format="json").json()["created"] == len(events)
 
-    embed = api.post("/api/v1/jobs", {"app": "recommendation", "kind": "embed_items",
-                                      "params": {"base_model": TINY_384_NAME}}, format="json")
-    assert embed.status_code == 201, embed.json()
-    train = api.post("/api/v1/jobs", {"app": "recommendation", "kind": "train", "params": {
-        "factors": 8, "iterations": 10, "recommend_k": K, "content_weight": 0.2}},
+    # One request: the embedding job submits the training job, whose promoted version
+    # submits the top-K job.
+    embed = api.post("/api/v1/jobs", {"app": "recommendation", "kind": "embed_items", "params": {
+        "base_model": TINY_384_NAME, "then_train": {
+            "factors": 8, "iterations": 10, "recommend_k": K, "content_weight": 0.2}}},
         format="json")
-    assert train.status_code == 201, train.json()
+    assert embed.status_code == 201, embed.json()
+    bad = api.post("/api/v1/jobs", {"app": "recommendation", "kind": "embed_items",
+                                    "params": {"then_train": {"factors": 0}}}, format="json")
+    assert bad.status_code == 400
+    assert "factors" in str(bad.json()["error"]["fields"]["params.then_train"])
 
     embedded = wait_until("the embeddings", lambda: _finished(acme, "embed_items"))
     assert embedded.status == "succeeded", embedded.error
+    assert embedded.metrics["follow_up_job"] is not None
     trained = wait_until("the training", lambda: _finished(acme, "train"))
+    assert trained.pk == embedded.metrics["follow_up_job"]
     assert trained.status == "succeeded", trained.error
     metrics = trained.metrics
     assert metrics["promoted"] is True

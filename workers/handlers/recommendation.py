@@ -62,7 +62,12 @@ def embed_items(job: Job, context: JobContext) -> Outcome:
         done += len(chunk)
         context.progress(done)
     context.progress(done, force=True)
-    return Outcome(metrics={"items": done}, items=done)
+    follow_up = None
+    if job.params.get("then_train") is not None:
+        follow_up = job_submit(app=APP, kind="train", params=job.params["then_train"],
+                               created_by_id=job.created_by_id).job
+    return Outcome(metrics={"items": done, "follow_up_job": follow_up.pk if follow_up else None},
+                   items=done)
 
 
 # --- train -----------------------------------------------------------------------------------
