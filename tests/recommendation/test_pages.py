@@ -38,6 +38,12 @@ def test_overview_draws_the_active_models_metrics_against_the_baselines(
     assert "0.093" in html
     assert "0.274" in html
     assert "3.41× popularity" in html
+    # The platform's model page renders a recommender version (its ranking metrics are on
+    # this overview; that page shows classifier metrics).
+    with tenant_context(acme.tenant.pk):
+        version = ModelVersion.objects.get(app="recommendation")
+    assert acme.browser().get(reverse("jobs:model_detail",
+                                      args=[version.pk])).status_code == 200
 
 
 def test_catalogue_item_and_preview(acme: TenantSetup) -> None:
