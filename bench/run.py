@@ -13,7 +13,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = ["writeback.py", "metering.py", "inference.py", "finetune.py", "finance.py", "bot.py",
-              "bot_chat.py"]
+              "bot_chat.py", "recs.py", "recs_serving.py"]
 # The finance quality bar: the full fine-tune of the default model (about half an hour here).
 QUALITY = {"finance-quality": ["finetune.py", "--quality", "finance", "--epochs", "3",
                                "--lr", "8e-5"]}

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -156,3 +157,15 @@ def workers(subprocess_env: dict[str, str]) -> Iterator[WorkerFactory]:
 def celery_worker(workers: WorkerFactory) -> subprocess.Popen:
     """One real Celery worker process on the test Redis and the test database."""
     return workers.start()
+
+
+def wait_until(what: str, check: Any, timeout: float = 240) -> Any:
+    """Poll ``check()`` until it returns something truthy, and return that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.25)

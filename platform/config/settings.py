@@ -89,6 +89,7 @@ INSTALLED_APPS = [
     "api",
     "apps.finance_sentiment",
     "apps.support_bot",
+    "apps.recommendation",
     "console.apps.ConsoleConfig",
     "dashboard",
 ]

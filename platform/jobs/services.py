@@ -452,9 +452,10 @@ def job_sweep() -> dict[str, int]:
 @transaction.atomic
 def model_version_create(*, job: Job, label_map: list[str], metrics: dict[str, Any],
                          artifact_name: str, artifact: bytes, base_model: str, method: str,
-                         force: bool = False) -> ModelVersion:
+                         force: bool = False, metric: str = "macro_f1") -> ModelVersion:
     """Store a fine-tune's artefact as a new version and promote it when it is at least as
-    good as the active one on the same validation data (``metrics['baseline']``), or forced."""
+    good as the active one on the same validation data (``metrics['baseline']``), or forced.
+    ``metric`` names the figure compared (higher is better)."""
     number = (ModelVersion.objects.filter(app=job.app).aggregate(n=Max("version"))["n"] or 0) + 1
     version = ModelVersion(
         app=job.app, version=number, base_model=base_model, method=method, label_map=label_map,
@@ -465,7 +466,8 @@ def model_version_create(*, job: Job, label_map: list[str], metrics: dict[str, A
                           ContentFile(artifact), save=False)
     version.save()
     current = active_version(app=job.app)
-    score, baseline = metrics.get("macro_f1"), (metrics.get("baseline") or {}).get("macro_f1")
+    score, baseline = metrics.get(metric), (metrics.get("baseline") or {}).get(metric)
+    label = {"macro_f1": "macro-F1", "ndcg_at_10": "NDCG@10"}.get(metric, metric)
     if current is None:
         model_version_activate(version=version, note="First version for this app")
     elif force:
@@ -473,12 +475,12 @@ def model_version_create(*, job: Job, label_map: list[str], metrics: dict[str, A
     elif score is not None and baseline is not None and score >= baseline:
         model_version_activate(
             version=version,
-            note=f"Promoted: macro-F1 {score:.3f} ≥ v{current.version}'s {baseline:.3f} "
+            note=f"Promoted: {label} {score:.3f} ≥ v{current.version}'s {baseline:.3f} "
                  "on the same validation data",
         )
     else:
         version.promotion_note = (
-            f"Not promoted: macro-F1 {score if score is not None else float('nan'):.3f} < "
+            f"Not promoted: {label} {score if score is not None else float('nan'):.3f} < "
             f"v{current.version}'s {baseline if baseline is not None else float('nan'):.3f}"
         )
         version.save(update_fields=["promotion_note"])

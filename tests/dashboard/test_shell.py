@@ -12,11 +12,11 @@ from tenancy.services import tenant_set_status
 from tests.conftest import TenantSetup
 from tests.factories import UserFactory
 
-NOT_BUILT_YET = ["Recommendations"]
+NOT_BUILT_YET: list[str] = []
 BUILT = {"Jobs": "jobs:job_list", "Models": "jobs:model_list", "Datasets": "jobs:dataset_list",
          "Finance sentiment": "finance:overview", "Support bot": "bot:overview",
          "Usage": "billing:usage",
-         "Billing": "billing:overview"}
+         "Billing": "billing:overview", "Recommendations": "recs:overview"}
 
 
 def test_overview_shows_workspace_role_and_counts(acme: TenantSetup) -> None:

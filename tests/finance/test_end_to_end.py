@@ -6,7 +6,6 @@ server, which verifies the signature."""
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,23 +17,13 @@ from jobs.models import Job, ModelVersion
 from jobs.services import dataset_create, job_submit
 from tenancy.context import tenant_context
 from tests.conftest import TenantSetup, WorkerFactory
+from tests.conftest import wait_until as _wait
 from tests.finance.conftest import Receiver, assert_rollups_match
 from tests.workers.conftest import NEGATIVE, POSITIVE, TINY_BASE_NAME, sentiment_rows, to_csv
 from webhooks.services import webhook_endpoint_create
 from webhooks.signing import SIGNATURE_HEADER, verify
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
-
-
-def _wait(what: str, check, timeout: float = 240):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.25)
 
 
 def _fine_tune(setup: TenantSetup) -> ModelVersion:

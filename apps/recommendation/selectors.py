@@ -1,0 +1,289 @@
+"""Reads of the recommendation app: the catalogue, similar items (pgvector), a user's
+recommendations with the cold-start fallbacks, reranking and click-through by day.
+
+Serving a user, in order, until ``k`` items are found:
+
+1. **precomputed**: the user's list from their latest ``recommend`` job (model scores and
+   reasons), filtered by category and availability;
+2. **content**: items nearest (cosine, HNSW) to the mean embedding of the items of the user's
+   recent interactions, excluding what the user already consumed;
+3. **popular**: the popularity prior of the latest training (recency-weighted event counts).
+
+A list is topped up from the next source when filters leave fewer than ``k`` items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+from pgvector.django import CosineDistance
+
+from apps.recommendation.models import (
+    EndUser,
+    Impression,
+    Interaction,
+    InteractionKind,
+    Item,
+    Recommendation,
+    ServingSource,
+)
+from jobs.models import Job, ModelVersion
+from jobs.services import active_version
+
+from .spec import APP
+
+PROFILE_EVENTS = 20
+LOW_RATING = 3.0  # ratings below this do not describe what the user likes
+CLICK_WINDOW = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Served:
+    item: Item
+    score: float
+    reason: str
+    source: str
+
+
+# --- Catalogue -------------------------------------------------------------------------------
+
+
+def item_list(*, queryset: QuerySet[Item] | None = None, search: str = "", category: str = "",
+              available: bool | None = None) -> QuerySet[Item]:
+    items = queryset if queryset is not None else Item.objects.defer("embedding")
+    if search:
+        items = items.filter(Q(title__icontains=search) | Q(external_id=search))
+    if category:
+        items = items.filter(categories__contains=[category.lower()])
+    if available is not None:
+        items = items.filter(available=available)
+    return items
+
+
+def _filtered(items: QuerySet[Item], *, category: str, available_only: bool) -> QuerySet[Item]:
+    if category:
+        items = items.filter(categories__contains=[category.lower()])
+    if available_only:
+        items = items.filter(available=True)
+    return items
+
+
+def similar_items(*, item: Item, k: int, category: str = "", available_only: bool = True
+                  ) -> list[Served]:
+    """The ``k`` items nearest to ``item`` by cosine distance of their embeddings, within the
+    current tenant (the manager and row-level security filter the index's candidates)."""
+    if item.embedding is None:
+        return []
+    nearest = (_filtered(Item.objects.defer("embedding"), category=category,
+                         available_only=available_only)
+               .exclude(pk=item.pk).exclude(embedding=None)
+               .annotate(distance=CosineDistance("embedding", item.embedding))
+               .order_by("distance")[:k])
+    return [Served(item=other, score=round(1.0 - float(other.distance), 6),
+                   reason=f"Similar to “{item.title}”", source=ServingSource.CONTENT)
+            for other in nearest]
+
+
+# --- Serving a user --------------------------------------------------------------------------
+
+
+def consumed_item_ids(user: EndUser) -> set[int]:
+    return set(Interaction.objects.filter(user=user).values_list("item_id", flat=True))
+
+
+def _profile(user: EndUser) -> tuple[np.ndarray | None, str]:
+    """The mean embedding of the items of the user's recent interactions (low ratings left
+    out) and the title of the latest one, for the reason."""
+    recent = (Interaction.objects.filter(user=user, item__embedding__isnull=False)
+              .exclude(kind=InteractionKind.RATING, value__lt=LOW_RATING)
+              .select_related("item").order_by("-occurred_at", "-id")[:PROFILE_EVENTS])
+    vectors = [np.asarray(event.item.embedding, dtype=np.float32) for event in recent]
+    if not vectors:
+        return None, ""
+    mean = np.mean(vectors, axis=0)
+    norm = float(np.linalg.norm(mean))
+    return (mean / norm if norm else None), recent[0].item.title
+
+
+def _precomputed(user: EndUser, *, exclude: set[int], category: str, available_only: bool,
+                 limit: int) -> list[Served]:
+    latest = (Recommendation.objects.filter(user=user).order_by("-job_id")
+              .values_list("job_id", flat=True).first())
+    if latest is None:
+        return []
+    rows = (Recommendation.objects.filter(user=user, job_id=latest)
+            .exclude(item_id__in=exclude)
+            .filter(item__in=_filtered(Item.objects.all(), category=category,
+                                       available_only=available_only))
+            .select_related("item").defer("item__embedding").order_by("rank")[:limit])
+    return [Served(item=row.item, score=row.score, reason=row.reason,
+                   source=ServingSource.PRECOMPUTED) for row in rows]
+
+
+def _content(profile: np.ndarray, anchor_title: str, *, exclude: set[int], category: str,
+             available_only: bool, limit: int) -> list[Served]:
+    nearest = (_filtered(Item.objects.defer("embedding"), category=category,
+                         available_only=available_only)
+               .exclude(pk__in=exclude).exclude(embedding=None)
+               .annotate(distance=CosineDistance("embedding", profile.tolist()))
+               .order_by("distance")[:limit])
+    return [Served(item=item, score=round(1.0 - float(item.distance), 6),
+                   reason=f"Because you liked “{anchor_title}”", source=ServingSource.CONTENT)
+            for item in nearest]
+
+
+def _popular(*, exclude: set[int], category: str, available_only: bool, limit: int
+             ) -> list[Served]:
+    items = (_filtered(Item.objects.defer("embedding"), category=category,
+                       available_only=available_only)
+             .exclude(pk__in=exclude).order_by("-popularity", "id")[:limit])
+    where = f" in {category.lower()}" if category else ""
+    return [Served(item=item, score=round(item.popularity, 6), reason=f"Popular{where}",
+                   source=ServingSource.POPULAR) for item in items]
+
+
+def recommendations_for(*, external_id: str, k: int, category: str = "",
+                        available_only: bool = True) -> list[Served]:
+    """Up to ``k`` items for the user (see the module docstring for the order of sources).
+    An unknown user is a cold user: popular items."""
+    user = EndUser.objects.filter(external_id=external_id).first()
+    served: list[Served] = []
+    exclude: set[int] = set()
+    if user is not None:
+        # Items consumed since the list was computed are left out too.
+        exclude = consumed_item_ids(user)
+        served = _precomputed(user, exclude=exclude, category=category,
+                              available_only=available_only, limit=k)
+        exclude |= {entry.item.pk for entry in served}
+        if len(served) < k:
+            profile, anchor = _profile(user)
+            if profile is not None:
+                served += _content(profile, anchor, exclude=exclude, category=category,
+                                   available_only=available_only, limit=k - len(served))
+                exclude |= {entry.item.pk for entry in served}
+    if len(served) < k:
+        served += _popular(exclude=exclude, category=category, available_only=available_only,
+                           limit=k - len(served))
+    return served
+
+
+def rerank(*, external_id: str, items: Sequence[Item]) -> list[Served]:
+    """``items`` in the order to show them to the user: those in the user's precomputed list
+    first, in its order; then the rest by cosine similarity to the user's profile, or by
+    popularity for a cold user (or an item without an embedding)."""
+    user = EndUser.objects.filter(external_id=external_id).first()
+    ranks: dict[int, Recommendation] = {}
+    profile = None
+    anchor = ""
+    if user is not None:
+        latest = (Recommendation.objects.filter(user=user).order_by("-job_id")
+                  .values_list("job_id", flat=True).first())
+        if latest is not None:
+            ranks = {row.item_id: row for row in Recommendation.objects.filter(
+                user=user, job_id=latest, item__in=[item.pk for item in items])}
+        profile, anchor = _profile(user)
+
+    def key(item: Item) -> tuple[int, float]:
+        if item.pk in ranks:
+            return (0, ranks[item.pk].rank)
+        if profile is not None and item.embedding is not None:
+            return (1, -float(np.dot(profile, np.asarray(item.embedding, dtype=np.float32))))
+        return (2, -item.popularity)
+
+    out = []
+    for item in sorted(items, key=key):
+        group, value = key(item)
+        if group == 0:
+            row = ranks[item.pk]
+            out.append(Served(item=item, score=row.score, reason=row.reason,
+                              source=ServingSource.PRECOMPUTED))
+        elif group == 1:
+            out.append(Served(item=item, score=round(-value, 6),
+                              reason=f"Because you liked “{anchor}”",
+                              source=ServingSource.CONTENT))
+        else:
+            out.append(Served(item=item, score=round(item.popularity, 6), reason="Popular",
+                              source=ServingSource.POPULAR))
+    return out
+
+
+# --- Reporting -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CtrDay:
+    day: date
+    impressions: int
+    clicks: int
+
+    @property
+    def ctr(self) -> float | None:
+        return self.clicks / self.impressions if self.impressions else None
+
+
+def ctr_by_day(*, days: int = 30, now: datetime | None = None) -> list[CtrDay]:
+    """Impressions per day (UTC) and how many of them were clicked: a ``click`` event by the
+    same user on the same item within a day after it was served."""
+    now = now or timezone.now()
+    start = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    clicked = Interaction.objects.filter(
+        user__external_id=OuterRef("user_external_id"), item_id=OuterRef("item_id"),
+        kind=InteractionKind.CLICK, occurred_at__gte=OuterRef("served_at"),
+        occurred_at__lt=OuterRef("served_at") + CLICK_WINDOW)
+    rows = (Impression.objects.filter(served_at__gte=start)
+            .annotate(day=TruncDate("served_at"), clicked=Exists(clicked))
+            .values("day").annotate(impressions=Count("id"),
+                                    clicks=Count("id", filter=Q(clicked=True)))
+            .order_by("day"))
+    by_day: dict[date, dict[str, Any]] = {row["day"]: dict(row) for row in rows}
+    out = []
+    for offset in range(days):
+        day = (start + timedelta(days=offset)).date()
+        row: dict[str, Any] = by_day.get(day, {})
+        out.append(CtrDay(day=day, impressions=row.get("impressions", 0),
+                          clicks=row.get("clicks", 0)))
+    return out
+
+
+def model_versions() -> QuerySet[ModelVersion]:
+    return ModelVersion.objects.filter(app=APP).order_by("-version")
+
+
+def current_model() -> ModelVersion | None:
+    return active_version(app=APP)
+
+
+def catalogue_counts() -> dict[str, Any]:
+    return {
+        "items": Item.objects.count(),
+        "embedded": Item.objects.exclude(embedding=None).count(),
+        "users": EndUser.objects.count(),
+        "events": Interaction.objects.count(),
+    }
+
+
+def recent_jobs(limit: int = 10) -> QuerySet[Job]:
+    return Job.objects.filter(app=APP).order_by("-created_at")[:limit]
+
+
+def end_user_exists(*, external_id: str) -> bool:
+    return EndUser.objects.filter(external_id=external_id).exists()
+
+
+def recent_history(*, external_id: str, limit: int = 10) -> QuerySet[Interaction]:
+    return (Interaction.objects.filter(user__external_id=external_id)
+            .select_related("item").defer("item__embedding")
+            .order_by("-occurred_at", "-id")[:limit])
+
+
+def sample_users(limit: int = 8) -> list[str]:
+    """A few users with precomputed lists, for the preview page's suggestions."""
+    return list(EndUser.objects.filter(recommendations__isnull=False).distinct()
+                .order_by("external_id").values_list("external_id", flat=True)[:limit])

@@ -1,0 +1,23 @@
+"""``/api/v1/``: items, end users, events and serving (included by ``config.urls``; the
+platform's API package does not import the applications)."""
+
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from apps.recommendation import api
+
+app_name = "recs_api"
+
+router = SimpleRouter(trailing_slash=False)
+router.register("items", api.ItemViewSet, basename="item")
+router.register("end-users", api.EndUserViewSet, basename="end-user")
+
+urlpatterns = [
+    path("events", api.EventsView.as_view(), name="events"),
+    path("events/upload", api.EventsUploadView.as_view(), name="events_upload"),
+    path("recommendations/users/<str:external_id>", api.UserRecommendationsView.as_view(),
+         name="user_recommendations"),
+    path("recommendations/rerank", api.RerankView.as_view(), name="rerank"),
+    path("recommendations/ctr", api.CtrView.as_view(), name="ctr"),
+    *router.urls,
+]

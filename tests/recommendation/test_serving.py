@@ -1,0 +1,182 @@
+"""Serving: precomputed lists, then content-based from the user's recent items, then popular
+items; filters and exclusions; similar items through pgvector; reranking; impressions and
+click-through by day."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from apps.recommendation.models import Impression, Item
+from apps.recommendation.selectors import ctr_by_day
+from apps.recommendation.services import item_popularity_record
+from tenancy.context import tenant_context
+from tests.conftest import TenantSetup
+from tests.recommendation.conftest import (
+    add_events,
+    add_items,
+    item_row,
+    precompute,
+    set_embeddings,
+)
+
+CATALOGUE = [
+    item_row("space-1", "Dune", ["science-fiction"]),
+    item_row("space-2", "Hyperion", ["science-fiction"]),
+    item_row("space-3", "Foundation", ["science-fiction"], available=False),
+    item_row("love-1", "Emma", ["romance"]),
+    item_row("love-2", "Persuasion", ["romance"]),
+    item_row("crime-1", "The Big Sleep", ["crime"]),
+]
+EMBEDDINGS = {"space-1": [1, 0, 0], "space-2": [0.9, 0.1, 0], "space-3": [0.95, 0, 0.05],
+              "love-1": [0, 1, 0], "love-2": [0.1, 0.9, 0], "crime-1": [0, 0, 1]}
+
+
+def _setup(setup: TenantSetup) -> dict[str, Item]:
+    items = add_items(setup, CATALOGUE)
+    set_embeddings(setup, EMBEDDINGS)
+    with tenant_context(setup.tenant.pk):
+        item_popularity_record(popularity={items["crime-1"].pk: 3.0, items["love-2"].pk: 2.0,
+                                           items["space-2"].pk: 1.0, items["space-3"].pk: 4.0})
+    return items
+
+
+def _served(setup: TenantSetup, user: str, **query: object) -> list[dict]:
+    response = setup.api().get(f"/api/v1/recommendations/users/{user}", query)
+    assert response.status_code == 200, response.json()
+    return response.json()["items"]
+
+
+def test_a_cold_user_gets_popular_available_items(acme: TenantSetup) -> None:
+    _setup(acme)
+    served = _served(acme, "nobody", k=3)
+    # space-3 is the most popular but unavailable.
+    assert [row["item"] for row in served] == ["crime-1", "love-2", "space-2"]
+    assert {row["source"] for row in served} == {"popular"}
+    assert served[0]["reason"] == "Popular"
+    with_unavailable = _served(acme, "nobody", k=1, available="false")
+    assert with_unavailable[0]["item"] == "space-3"
+    in_romance = _served(acme, "nobody", k=5, category="Romance")
+    assert [row["item"] for row in in_romance] == ["love-2", "love-1"]
+    assert in_romance[0]["reason"] == "Popular in romance"
+
+
+def test_a_user_with_history_gets_items_like_their_recent_ones(acme: TenantSetup) -> None:
+    _setup(acme)
+    add_events(acme, [("reader", "space-1", "purchase")])
+    served = _served(acme, "reader", k=2)
+    # Nearest to Dune, excluding Dune itself (consumed) and Foundation (unavailable).
+    assert served[0]["item"] == "space-2"
+    assert served[0]["source"] == "content"
+    assert served[0]["reason"] == "Because you liked “Dune”"
+    assert "space-1" not in [row["item"] for row in served]
+    # Topped up from the popular list once the content list is used.
+    assert served[1]["source"] in ("content", "popular")
+
+
+def test_a_low_rating_does_not_describe_the_user(acme: TenantSetup) -> None:
+    _setup(acme)
+    add_events(acme, [{"event_id": "r1", "user": "critic", "item": "love-1", "kind": "rating",
+                       "value": 1}])
+    served = _served(acme, "critic", k=1)
+    assert served[0]["source"] == "popular"
+    assert served[0]["item"] == "crime-1"
+
+
+def test_precomputed_lists_come_first_then_filters_top_them_up(acme: TenantSetup) -> None:
+    _setup(acme)
+    add_events(acme, [("reader", "space-1", "view")])
+    precompute(acme, {"reader": ["love-1", "crime-1", "space-3"]})
+    served = _served(acme, "reader", k=3)
+    assert [row["item"] for row in served[:2]] == ["love-1", "crime-1"]
+    assert served[0]["source"] == "precomputed"
+    assert served[0]["reason"] == "Because you liked “reader”"
+    # space-3 is unavailable: the third place comes from the content fallback.
+    assert served[2]["item"] == "space-2"
+    assert served[2]["source"] == "content"
+    romance = _served(acme, "reader", k=1, category="romance")
+    assert [row["item"] for row in romance] == ["love-1"]
+    # An item consumed since the list was computed is left out.
+    add_events(acme, [("reader", "love-1", "purchase")])
+    assert _served(acme, "reader", k=1)[0]["item"] == "crime-1"
+    # A newer job's list replaces the older one.
+    precompute(acme, {"reader": ["love-2"]})
+    assert _served(acme, "reader", k=1)[0]["item"] == "love-2"
+
+
+def test_bad_serving_parameters_are_400(acme: TenantSetup) -> None:
+    for query in ({"k": 0}, {"k": 101}, {"k": "ten"}, {"available": "maybe"}):
+        response = acme.api().get("/api/v1/recommendations/users/u1", query)
+        assert response.status_code == 400
+        assert list(response.json()["error"]["fields"]) == list(query)
+
+
+def test_similar_items_through_pgvector(acme: TenantSetup) -> None:
+    _setup(acme)
+    response = acme.api().get("/api/v1/items/space-1/similar", {"k": 2, "available": "false"})
+    assert response.status_code == 200
+    similar = [row["item"] for row in response.json()["items"]]
+    assert similar == ["space-3", "space-2"]
+    available = acme.api().get("/api/v1/items/space-1/similar", {"k": 2}).json()["items"]
+    assert [row["item"] for row in available] == ["space-2", "love-2"]
+    assert available[0]["score"] > available[1]["score"]
+    add_items(acme, [item_row("new")])
+    assert acme.api().get("/api/v1/items/new/similar").status_code == 409
+
+
+def test_similar_items_never_cross_tenants(acme: TenantSetup, globex: TenantSetup) -> None:
+    _setup(acme)
+    add_items(globex, [item_row("g-1", "Globex book"), item_row("g-2", "Another")])
+    # Globex's vectors are the closest possible to acme's Dune.
+    set_embeddings(globex, {"g-1": [1, 0, 0], "g-2": [1, 0.01, 0]})
+    similar = acme.api().get("/api/v1/items/space-1/similar", {"k": 10, "available": "false"})
+    assert {row["item"] for row in similar.json()["items"]} == set(EMBEDDINGS) - {"space-1"}
+    theirs = globex.api().get("/api/v1/items/g-1/similar", {"k": 10}).json()["items"]
+    assert [row["item"] for row in theirs] == ["g-2"]
+    # Serving a globex user never reaches acme's items either.
+    add_events(globex, [("gu", "g-1", "view")])
+    assert {row["item"] for row in _served(globex, "gu", k=10)} == {"g-2"}
+
+
+def test_rerank_orders_candidates_for_the_user(acme: TenantSetup) -> None:
+    _setup(acme)
+    add_events(acme, [("reader", "space-1", "view")])
+    precompute(acme, {"reader": ["crime-1"]})
+    response = acme.api().post("/api/v1/recommendations/rerank", {
+        "user": "reader", "items": ["love-1", "space-2", "crime-1"]}, format="json")
+    assert response.status_code == 200
+    rows = response.json()["items"]
+    assert [row["item"] for row in rows] == ["crime-1", "space-2", "love-1"]
+    assert [row["source"] for row in rows] == ["precomputed", "content", "content"]
+    cold = acme.api().post("/api/v1/recommendations/rerank", {
+        "user": "new", "items": ["love-1", "love-2"]}, format="json").json()["items"]
+    assert [row["item"] for row in cold] == ["love-2", "love-1"]  # by popularity
+    unknown = acme.api().post("/api/v1/recommendations/rerank", {
+        "user": "reader", "items": ["love-1", "zzz"]}, format="json")
+    assert unknown.status_code == 400
+    assert list(unknown.json()["error"]["fields"]) == ["items[1]"]
+
+
+def test_impressions_and_click_through_by_day(acme: TenantSetup) -> None:
+    _setup(acme)
+    first = acme.api().get("/api/v1/recommendations/users/u1", {"k": 2}).json()
+    acme.api().get("/api/v1/recommendations/users/u2", {"k": 2})
+    with tenant_context(acme.tenant.pk):
+        assert Impression.objects.count() == 4
+        assert set(Impression.objects.filter(request_id=first["request_id"])
+                   .values_list("position", flat=True)) == {1, 2}
+    clicked = first["items"][0]["item"]
+    add_events(acme, [{"event_id": "c1", "user": "u1", "item": clicked, "kind": "click"},
+                      # Not shown to u2: does not count.
+                      {"event_id": "c2", "user": "u2", "item": "love-1", "kind": "click"}])
+    days = acme.api().get("/api/v1/recommendations/ctr", {"days": 3}).json()
+    assert len(days) == 3
+    assert days[-1] == {"day": timezone.now().date().isoformat(), "impressions": 4,
+                        "clicks": 1, "ctr": 0.25}
+    assert days[0]["impressions"] == 0
+    assert days[0]["ctr"] is None
+    # A click more than a day after the impression does not count.
+    with tenant_context(acme.tenant.pk):
+        Impression.objects.update(served_at=timezone.now() - timedelta(days=2))
+        assert sum(day.clicks for day in ctr_by_day(days=5)) == 0
