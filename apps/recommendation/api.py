@@ -40,6 +40,8 @@ from api.errors import ApiError, error_body
 from api.viewsets import TenantScopedViewSetMixin
 from apps.recommendation import selectors, services
 from apps.recommendation.models import EndUser, Item, ServingSource
+from billing.metering import metered
+from billing.models import Meter
 
 EXTERNAL_ID_PATTERN = r"[^/]+"
 MAX_K = 100
@@ -270,8 +272,10 @@ class ItemViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin, mixins.Retrie
         if item.embedding is None:
             raise ApiError(409, "not_embedded", "This item has no embedding yet; an "
                            "embed_items job computes it.")
-        entries = selectors.similar_items(item=item, k=query["k"], category=query["category"],
-                                          available_only=query["available"])
+        with metered(meter=Meter.RECOMMENDATION_REQUESTS):
+            entries = selectors.similar_items(item=item, k=query["k"],
+                                              category=query["category"],
+                                              available_only=query["available"])
         return Response({"item": item.external_id, "items": _served(entries)})
 
 
@@ -356,12 +360,13 @@ class UserRecommendationsView(APIView):
                    responses=ServedListSerializer)
     def get(self, request: Request, external_id: str) -> Response:
         query = _query(ServingQuerySerializer, request)
-        entries = selectors.recommendations_for(
-            external_id=external_id, k=query["k"], category=query["category"],
-            available_only=query["available"])
-        request_id = services.impressions_log(
-            user_external_id=external_id, item_ids=[entry.item.pk for entry in entries],
-            source=entries[0].source if entries else ServingSource.POPULAR)
+        with metered(meter=Meter.RECOMMENDATION_REQUESTS):
+            entries = selectors.recommendations_for(
+                external_id=external_id, k=query["k"], category=query["category"],
+                available_only=query["available"])
+            request_id = services.impressions_log(
+                user_external_id=external_id, item_ids=[entry.item.pk for entry in entries],
+                source=entries[0].source if entries else ServingSource.POPULAR)
         return Response({"user": external_id, "request_id": request_id,
                          "items": _served(entries)})
 
@@ -390,10 +395,11 @@ class RerankView(APIView):
         if unknown:
             raise ApiError(400, "unknown_items", "Some items are not in the catalogue.", unknown)
         user = payload.validated_data["user"]
-        entries = selectors.rerank(external_id=user, items=[found[key] for key in wanted])
-        request_id = services.impressions_log(user_external_id=user,
-                                              item_ids=[entry.item.pk for entry in entries],
-                                              source=ServingSource.RERANK)
+        with metered(meter=Meter.RECOMMENDATION_REQUESTS):
+            entries = selectors.rerank(external_id=user, items=[found[key] for key in wanted])
+            request_id = services.impressions_log(
+                user_external_id=user, item_ids=[entry.item.pk for entry in entries],
+                source=ServingSource.RERANK)
         return Response({"user": user, "request_id": request_id, "items": _served(entries)})
 
 

@@ -35,6 +35,8 @@ from apps.support_bot.models import (
 )
 from apps.support_bot.spec import APP, ARTICLES, UTTERANCES
 from apps.support_bot.text import render_template, template_variables, text_hash, word_count
+from billing.metering import metered
+from billing.models import Meter
 from jobs.datasets import dataset_parse
 from jobs.models import Job
 from jobs.online import online_call
@@ -474,10 +476,14 @@ def chat(*, conversation: Conversation, text: str, timeout: float | None = None)
     reply: a person has it.
     """
     started = time.monotonic()
-    message = message_receive(conversation=conversation, text=text)
-    if conversation.status == Conversation.Status.HANDED_OFF:
-        return ChatResult(message=message, reply=None)
-    found = online_call("support.analyse", message.text, TOP_ARTICLES, timeout=timeout)
+    # Metered per customer message (``chat_messages``), before anything is stored: over the
+    # plan's hard limit it is a 402 and nothing is kept; a message the bot could not answer
+    # (no worker, worker error) is kept but not billed.
+    with metered(meter=Meter.CHAT_MESSAGES):
+        message = message_receive(conversation=conversation, text=text)
+        if conversation.status == Conversation.Status.HANDED_OFF:
+            return ChatResult(message=message, reply=None)
+        found = online_call("support.analyse", message.text, TOP_ARTICLES, timeout=timeout)
     latency_ms = round((time.monotonic() - started) * 1000)
     reply = message_answer(message=message, analysis=Analysis.from_worker(found),
                            latency_ms=latency_ms)

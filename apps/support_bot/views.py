@@ -31,6 +31,7 @@ from apps.support_bot.forms import (
     UtteranceForm,
 )
 from apps.support_bot.models import Article, Conversation, Intent, Utterance
+from billing.exceptions import QuotaExceeded
 from dashboard.forms import add_service_error
 from dashboard.views import workspace_view
 from jobs.datasets import DatasetInvalid
@@ -260,6 +261,8 @@ def try_it(request: HttpRequest) -> HttpResponse:
                 services.chat(conversation=conversation, text=form.cleaned_data["text"])
             except services.BotError as refused:
                 error, status = str(refused), 400
+            except QuotaExceeded as over:
+                error, status = str(over), 402
             except OnlineUnavailable as unavailable:
                 error, status = f"The bot is not available right now: {unavailable}", 503
             except OnlineFailed as failed:
