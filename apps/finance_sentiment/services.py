@@ -55,6 +55,7 @@ from apps.finance_sentiment.tickers import (
     extract_tickers,
     normalise_ticker,
 )
+from config.errors import ServiceError
 from jobs.models import Job, ModelVersion
 from jobs.services import JobError, active_version, dataset_rows, job_submit
 from jobs.writeback import bulk_insert_ignore
@@ -80,17 +81,8 @@ _URL_VALIDATOR = URLValidator(schemes=["http", "https"])
 _EMAIL_VALIDATOR = EmailValidator()
 
 
-class FinanceError(Exception):
+class FinanceError(ServiceError):
     """A request the app refuses; ``code`` and ``status`` map onto the API error format."""
-
-    def __init__(self, message: str, *, code: str = "validation_error", status: int = 400,
-                 fields: dict[str, list[str]] | None = None,
-                 details: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.status = status
-        self.fields = fields or {}
-        self.details = details or {}
 
 
 @dataclass(frozen=True)

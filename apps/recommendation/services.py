@@ -32,6 +32,7 @@ from apps.recommendation.models import (
     Recommendation,
 )
 from apps.recommendation.spec import APP, EVENTS_CSV, ITEMS_CSV
+from config.errors import ServiceError
 from jobs.datasets import DatasetInvalid, Problem, dataset_parse
 from jobs.models import Job, ModelVersion
 from jobs.registry import DatasetSchema
@@ -52,15 +53,8 @@ T = TypeVar("T")
 EVENT_FIELDS = ("event_id", "user", "item", "kind", "value", "occurred_at")
 
 
-class RecsError(Exception):
+class RecsError(ServiceError):
     """A request the app refuses; ``code`` and ``status`` map onto the API error format."""
-
-    def __init__(self, message: str, *, code: str = "validation_error", status: int = 400,
-                 fields: dict[str, list[str]] | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.status = status
-        self.fields = fields or {}
 
 
 class RowsInvalid(RecsError):

@@ -37,6 +37,7 @@ from apps.support_bot.spec import APP, ARTICLES, UTTERANCES
 from apps.support_bot.text import render_template, template_variables, text_hash, word_count
 from billing.metering import metered
 from billing.models import Meter
+from config.errors import ServiceError
 from jobs.datasets import dataset_parse
 from jobs.models import Job
 from jobs.online import online_call
@@ -51,15 +52,8 @@ IMPORT_MAX_BYTES = 10 * 1024 * 1024
 TOP_ARTICLES = 3
 
 
-class BotError(Exception):
+class BotError(ServiceError):
     """A request the bot refuses; ``code`` and ``status`` map onto the API error format."""
-
-    def __init__(self, message: str, *, code: str = "validation_error", status: int = 400,
-                 fields: dict[str, list[str]] | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.status = status
-        self.fields = fields or {}
 
 
 # --- Settings ----------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from billing.numbers import money, plain
 from billing.periods import month_bounds
 from billing.plans import install_default_plans
 from billing.selectors import plan_limits_forget, plan_terms, usage_totals
+from config.errors import ServiceError
 from tenancy.context import require_tenant_id, tenant_context, unscoped
 
 logger = logging.getLogger(__name__)
@@ -47,16 +48,9 @@ THRESHOLDS = (80, 100)
 FINE_TUNE_KIND = "fine_tune"  # jobs.models.Job.Kind.FINE_TUNE (billing does not import jobs)
 
 
-class BillingError(Exception):
+class BillingError(ServiceError):
     """A request billing refuses; ``code``, ``status`` and ``fields`` map onto the API's
     error format."""
-
-    def __init__(self, message: str, *, code: str = "validation_error", status: int = 400,
-                 fields: dict[str, list[str]] | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.status = status
-        self.fields = fields or {}
 
 
 # --- Subscriptions --------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from billing.services import (
     storage_quota_check,
     usage_record_many,
 )
+from config.errors import ServiceError
 from jobs.datasets import ParsedDataset, dataset_parse
 from jobs.models import Dataset, Job, JobEvent, ModelVersion
 from jobs.registry import AppSpec, UnknownApp, all_apps, get_app
@@ -41,17 +42,10 @@ from tenancy.context import require_tenant_id, tenant_context, unscoped
 logger = logging.getLogger(__name__)
 
 
-class JobError(Exception):
+class JobError(ServiceError):
     """A request the pipeline refuses; ``code`` and ``status`` map onto the API error format."""
 
-    def __init__(self, message: str, *, code: str = "invalid", status: int = 400,
-                 fields: dict[str, list[str]] | None = None,
-                 details: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.status = status
-        self.fields = fields or {}
-        self.details = details or {}  # extra keys of the API error (a quota's meter, ...)
+    default_code = "invalid"
 
 
 def _app(label: str) -> AppSpec:
