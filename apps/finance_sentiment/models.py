@@ -23,6 +23,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import Q
 
+from jobs.models import JobResult
 from tenancy.models import TenantOwnedModel
 
 TICKER_MAX_LENGTH = 16
@@ -130,7 +131,7 @@ class Document(TenantOwnedModel):
         return "\n".join(part for part in (self.title, self.body) if part)
 
 
-class SentimentScore(TenantOwnedModel):
+class SentimentScore(JobResult):
     """One scoring of one document by one job: the history behind a document's current label.
 
     Keyed by (job, document), the natural key of a result row: a retried chunk writes nothing
@@ -138,7 +139,6 @@ class SentimentScore(TenantOwnedModel):
     """
 
     document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="scores")
-    job = models.ForeignKey("jobs.Job", on_delete=models.CASCADE, related_name="+")
     model_version = models.ForeignKey("jobs.ModelVersion", null=True, blank=True,
                                       on_delete=models.SET_NULL, related_name="+")
     label = models.CharField(max_length=16, choices=Label.choices)

@@ -17,6 +17,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from pgvector.django import HnswIndex, VectorField
 
+from jobs.models import JobResult
 from tenancy.models import TenantOwnedModel
 
 EMBEDDING_DIMENSIONS = 384  # all-MiniLM-L6-v2, the platform's default base model
@@ -113,12 +114,11 @@ class Interaction(TenantOwnedModel):
         return f"{self.user_id} {self.kind} {self.item_id}"
 
 
-class Recommendation(TenantOwnedModel):
+class Recommendation(JobResult):
     """One entry of a user's precomputed top-K, written by a ``recommend`` job; keyed by
     (job, user, item) so a retried job writes each entry once. The user's current list is the
     one of their latest job."""
 
-    job = models.ForeignKey("jobs.Job", on_delete=models.CASCADE, related_name="+")
     model_version = models.ForeignKey("jobs.ModelVersion", null=True, blank=True,
                                       on_delete=models.SET_NULL, related_name="+")
     user = models.ForeignKey(EndUser, on_delete=models.CASCADE, related_name="recommendations")

@@ -6,12 +6,15 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.apps import apps
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from billing.models import UsageRecord
 from jobs import writeback
+from jobs.constraints import constraint_name
 from jobs.datasets import DatasetInvalid
-from jobs.models import Dataset, Job, JobEvent, Prediction
+from jobs.models import Dataset, Job, JobEvent, JobResult, Prediction
 from jobs.services import (
     JobError,
     dataset_rows,
@@ -24,9 +27,12 @@ from jobs.services import (
     job_sweep,
 )
 from jobs.writeback import bulk_insert_ignore
-from tenancy.context import tenant_context
+from tenancy.context import tenant_context, unscoped
 from tests.conftest import TenantSetup
 from tests.jobs.conftest import labelled_dataset
+
+JOB_RESULTS = sorted((m for m in apps.get_models() if issubclass(m, JobResult)),
+                     key=lambda m: m._meta.label)
 
 
 def _submit(setup: TenantSetup, dataset: Dataset, **kwargs) -> Job:
@@ -221,14 +227,53 @@ def test_writeback_formats_nulls_and_refuses_ragged_rows() -> None:
         writeback._copy_text(3, formats, [("a", 1, {}), ("b", 2)])
 
 
-def test_writeback_cannot_write_into_another_tenant(acme: TenantSetup, globex: TenantSetup,
-                                                    acme_labelled: Dataset) -> None:
+def test_writeback_refuses_a_job_of_another_tenant(acme: TenantSetup, globex: TenantSetup,
+                                                   acme_labelled: Dataset) -> None:
+    """Results reference (tenant, job) with one composite key: globex's rows cannot point at
+    acme's job (a plain key on the job id alone accepted them), and nothing is stored."""
     job = _submit(acme, acme_labelled)
-    with tenant_context(globex.tenant.pk):
-        bulk_insert_ignore(Prediction, ("job_id", "item", "label", "confidence", "probabilities"),
-                           [(job.pk, 1, "neutral", 0.5, {})])
-    with tenant_context(acme.tenant.pk):
+
+    def write() -> None:
+        with transaction.atomic():
+            bulk_insert_ignore(Prediction, ("job_id", "item", "label", "confidence",
+                                            "probabilities"), [(job.pk, 1, "neutral", 0.5, {})])
+            connection.check_constraints()  # deferred to commit, like Django's own keys
+
+    with tenant_context(globex.tenant.pk), pytest.raises(IntegrityError,
+                                                        match="prediction_tenant_job_fk"):
+        write()
+    with unscoped():
         assert not Prediction.objects.exists()
+
+
+@pytest.mark.parametrize("model", JOB_RESULTS, ids=lambda m: m._meta.label)
+def test_job_results_have_one_composite_job_key(db: None, model: type[JobResult]) -> None:
+    """Every table jobs write results to: the (tenant, job) key to jobs_job and no plain
+    key on either column (``JobResult``)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = %s::regclass AND contype = 'f'", [model._meta.db_table])
+        keys = dict(cursor.fetchall())
+    assert keys[constraint_name(model._meta.db_table)] == (
+        "FOREIGN KEY (tenant_id, job_id) REFERENCES jobs_job(tenant_id, id) "
+        "DEFERRABLE INITIALLY DEFERRED")
+    plain = [d for d in keys.values() if d.startswith(("FOREIGN KEY (tenant_id)",
+                                                       "FOREIGN KEY (job_id)"))]
+    assert plain == []
+
+
+def test_deleting_a_job_deletes_its_predictions(acme: TenantSetup,
+                                               acme_labelled: Dataset) -> None:
+    job, other = _submit(acme, acme_labelled), _submit(acme, acme_labelled)
+    columns = ("job_id", "item", "label", "confidence", "probabilities")
+    with tenant_context(acme.tenant.pk):
+        bulk_insert_ignore(Prediction, columns, [(job.pk, n, "neutral", 0.5, {}) for n in (1, 2)])
+        bulk_insert_ignore(Prediction, columns, [(other.pk, 1, "neutral", 0.5, {})])
+        Job.objects.filter(pk=job.pk).delete()
+        connection.check_constraints()
+        assert list(Prediction.objects.values_list("job_id", "item")) == [(other.pk, 1)]
+        assert Prediction.objects.get(pk=(acme.tenant.pk, other.pk, 1)).label == "neutral"
 
 
 def test_writeback_round_trips_awkward_values(acme: TenantSetup, acme_labelled: Dataset) -> None:

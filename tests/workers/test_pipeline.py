@@ -132,7 +132,7 @@ def test_sigkilled_worker_mid_job_then_a_new_worker_finishes_it_exactly_once(
     with tenant_context(acme.tenant.pk):
         predictions = Prediction.objects.filter(job=job)
         assert predictions.count() == 6000
-        duplicates = predictions.values("item").annotate(n=Count("id")).filter(n__gt=1)
+        duplicates = predictions.values("item").annotate(n=Count("item")).filter(n__gt=1)
         assert not duplicates.exists()
         assert sorted(predictions.values_list("item", flat=True)) == list(range(1, 6001))
         usage = UsageRecord.objects.filter(job=job)

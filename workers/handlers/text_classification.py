@@ -184,7 +184,7 @@ def classify_rows(job: Job, context: JobContext, classifier: runtime.Classifier,
         context.progress(done)
     context.progress(done, force=True)
     counts = dict(Prediction.objects.filter(job=job).values("label")
-                  .annotate(n=Count("id")).values_list("label", "n"))
+                  .annotate(n=Count("item")).values_list("label", "n"))
     return Outcome(metrics={"items": done, "label_counts": counts,
                             "model_version": version.version if version else "default"},
                    items=done)
