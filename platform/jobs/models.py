@@ -127,8 +127,6 @@ class Job(TenantOwnedModel):
             models.UniqueConstraint(fields=["tenant", "idempotency_key"],
                                     condition=~Q(idempotency_key=""),
                                     name="job_tenant_idempotency_uniq"),
-            # What the results' composite foreign key points at (see ``JobResult``).
-            models.UniqueConstraint(fields=["tenant", "id"], name="job_tenant_id_key"),
         ]
         indexes: ClassVar = [
             models.Index(fields=["tenant", "-created_at"], name="job_tenant_time"),
@@ -181,18 +179,19 @@ class JobResult(TenantOwnedModel):
     """Base of the tables that jobs fill through ``jobs.writeback``: a row per item, often
     hundreds of thousands per job, each keyed by a unique key that starts with (tenant, job).
 
-    The tenant and the job are one composite foreign key, ``(tenant_id, job_id)`` to
-    ``jobs_job (tenant_id, id)``, added to each table by its migration
-    (``jobs.constraints.JobResultForeignKey``), instead of Django's two plain keys:
+    The tenant and the job are one key, ``(tenant_id, job_id)`` to ``jobs_job (tenant_id,
+    id)``, checked once per statement by triggers that each table's migration adds
+    (``jobs.constraints.JobResultKey``), instead of Django's two plain foreign keys:
 
-    - a result can only point at a job of its own tenant (a plain ``job_id`` key accepts
-      another tenant's job);
-    - PostgreSQL checks one key per written row instead of two, and the key checks were most
-      of the time of a bulk write (``bench/writeback.py``);
+    - a result can only name a job of its own tenant (a plain ``job_id`` key accepts another
+      tenant's job);
+    - a plain key probes the job's index for every written row, and those probes were about
+      half the time of a bulk write (``bench/writeback.py``); a statement checks its distinct
+      (tenant, job) pairs, usually one;
     - the tenant exists because the job's own key to it holds.
 
     Neither column has an index of its own: the table's unique key, led by (tenant, job),
-    serves both, and the key's checks when a job is deleted.
+    serves both, and the check when a job is deleted.
     """
 
     tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.CASCADE, editable=False,

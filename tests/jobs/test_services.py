@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from billing.models import UsageRecord
 from jobs import writeback
-from jobs.constraints import constraint_name
+from jobs.constraints import trigger_names
 from jobs.datasets import DatasetInvalid
 from jobs.models import Dataset, Job, JobEvent, JobResult, Prediction
 from jobs.services import (
@@ -31,6 +31,7 @@ from tenancy.context import tenant_context, unscoped
 from tests.conftest import TenantSetup
 from tests.jobs.conftest import labelled_dataset
 
+PREDICTION_COLUMNS = ("job_id", "item", "label", "confidence", "probabilities")
 JOB_RESULTS = sorted((m for m in apps.get_models() if issubclass(m, JobResult)),
                      key=lambda m: m._meta.label)
 
@@ -229,49 +230,74 @@ def test_writeback_formats_nulls_and_refuses_ragged_rows() -> None:
 
 def test_writeback_refuses_a_job_of_another_tenant(acme: TenantSetup, globex: TenantSetup,
                                                    acme_labelled: Dataset) -> None:
-    """Results reference (tenant, job) with one composite key: globex's rows cannot point at
-    acme's job (a plain key on the job id alone accepted them), and nothing is stored."""
+    """Results name (tenant, job) with one key: globex's rows cannot point at acme's job (a
+    plain key on the job id alone accepted them), and nothing is stored."""
     job = _submit(acme, acme_labelled)
 
     def write() -> None:
         with transaction.atomic():
-            bulk_insert_ignore(Prediction, ("job_id", "item", "label", "confidence",
-                                            "probabilities"), [(job.pk, 1, "neutral", 0.5, {})])
-            connection.check_constraints()  # deferred to commit, like Django's own keys
+            bulk_insert_ignore(Prediction, PREDICTION_COLUMNS,
+                               [(job.pk, n, "neutral", 0.5, {}) for n in range(1, 4)])
 
-    with tenant_context(globex.tenant.pk), pytest.raises(IntegrityError,
-                                                        match="prediction_tenant_job_fk"):
+    with tenant_context(globex.tenant.pk), pytest.raises(
+            IntegrityError, match=r'"jobs_prediction" violates its \(tenant, job\) key'):
         write()
     with unscoped():
         assert not Prediction.objects.exists()
 
 
+def test_a_result_cannot_be_moved_to_a_missing_job(acme: TenantSetup,
+                                                   acme_labelled: Dataset) -> None:
+    job = _submit(acme, acme_labelled)
+    with tenant_context(acme.tenant.pk):
+        bulk_insert_ignore(Prediction, PREDICTION_COLUMNS, [(job.pk, 1, "neutral", 0.5, {})])
+        with pytest.raises(IntegrityError, match="violates its"), transaction.atomic():
+            Prediction.objects.filter(job=job).update(job_id=job.pk + 1000)
+        assert list(Prediction.objects.values_list("job_id", flat=True)) == [job.pk]
+
+
+def test_a_job_with_results_cannot_be_deleted_behind_djangos_back(
+        acme: TenantSetup, acme_labelled: Dataset) -> None:
+    """Django deletes a job's results first; a bare DELETE of the job is refused, and a job's
+    (tenant, id) cannot change under its results."""
+    job = _submit(acme, acme_labelled)
+    with tenant_context(acme.tenant.pk):
+        bulk_insert_ignore(Prediction, PREDICTION_COLUMNS, [(job.pk, 1, "neutral", 0.5, {})])
+        with connection.cursor() as cursor:
+            with pytest.raises(IntegrityError, match="still referenced from table "
+                                                     '"jobs_prediction"'), transaction.atomic():
+                cursor.execute("DELETE FROM jobs_job WHERE id = %s", [job.pk])
+            with pytest.raises(IntegrityError, match="cannot change"), transaction.atomic():
+                cursor.execute("UPDATE jobs_job SET id = id + 1000 WHERE id = %s", [job.pk])
+        assert Job.objects.filter(pk=job.pk).exists()
+        assert Prediction.objects.filter(job=job).count() == 1
+
+
 @pytest.mark.parametrize("model", JOB_RESULTS, ids=lambda m: m._meta.label)
-def test_job_results_have_one_composite_job_key(db: None, model: type[JobResult]) -> None:
-    """Every table jobs write results to: the (tenant, job) key to jobs_job and no plain
-    key on either column (``JobResult``)."""
+def test_job_results_have_the_statement_level_job_key(db: None, model: type[JobResult]) -> None:
+    """Every table jobs write results to: its three key triggers and no plain foreign key on
+    either column (``JobResult``)."""
+    table = model._meta.db_table
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-            "WHERE conrelid = %s::regclass AND contype = 'f'", [model._meta.db_table])
-        keys = dict(cursor.fetchall())
-    assert keys[constraint_name(model._meta.db_table)] == (
-        "FOREIGN KEY (tenant_id, job_id) REFERENCES jobs_job(tenant_id, id) "
-        "DEFERRABLE INITIALLY DEFERRED")
-    plain = [d for d in keys.values() if d.startswith(("FOREIGN KEY (tenant_id)",
-                                                       "FOREIGN KEY (job_id)"))]
-    assert plain == []
+        cursor.execute("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgname LIKE %s",
+                       [f"{table}_job_key_%"])
+        triggers = {name for (name,) in cursor.fetchall()}
+        cursor.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                       "WHERE conrelid = %s::regclass AND contype = 'f'", [table])
+        keys = [definition for (definition,) in cursor.fetchall()]
+    assert triggers == set(trigger_names(table).values())
+    assert not [d for d in keys if d.startswith(("FOREIGN KEY (tenant_id)",
+                                                 "FOREIGN KEY (job_id)"))]
 
 
 def test_deleting_a_job_deletes_its_predictions(acme: TenantSetup,
                                                acme_labelled: Dataset) -> None:
     job, other = _submit(acme, acme_labelled), _submit(acme, acme_labelled)
-    columns = ("job_id", "item", "label", "confidence", "probabilities")
     with tenant_context(acme.tenant.pk):
-        bulk_insert_ignore(Prediction, columns, [(job.pk, n, "neutral", 0.5, {}) for n in (1, 2)])
-        bulk_insert_ignore(Prediction, columns, [(other.pk, 1, "neutral", 0.5, {})])
+        bulk_insert_ignore(Prediction, PREDICTION_COLUMNS,
+                           [(job.pk, n, "neutral", 0.5, {}) for n in (1, 2)])
+        bulk_insert_ignore(Prediction, PREDICTION_COLUMNS, [(other.pk, 1, "neutral", 0.5, {})])
         Job.objects.filter(pk=job.pk).delete()
-        connection.check_constraints()
         assert list(Prediction.objects.values_list("job_id", "item")) == [(other.pk, 1)]
         assert Prediction.objects.get(pk=(acme.tenant.pk, other.pk, 1)).label == "neutral"
 

@@ -1,4 +1,4 @@
-"""The results' composite (tenant, job) foreign key (see ``jobs.models.JobResult``)."""
+"""The results' (tenant, job) key, checked per statement (see ``jobs.models.JobResult``)."""
 
 import django.db.models.deletion
 from django.db import migrations, models
@@ -29,5 +29,5 @@ class Migration(migrations.Migration):
                                     on_delete=django.db.models.deletion.CASCADE,
                                     to="tenancy.tenant"),
         ),
-        jobs.constraints.JobResultForeignKey("sentimentscore"),
+        jobs.constraints.JobResultKey("sentimentscore"),
     ]

@@ -1,4 +1,4 @@
-"""Job results reference (tenant, job) with one composite foreign key; a prediction's primary
+"""Job results name (tenant, job) with one key checked per statement; a prediction's primary
 key becomes its natural key (tenant, job, item). See ``jobs.models.JobResult``."""
 
 import django.db.models.deletion
@@ -15,10 +15,8 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AddConstraint(
-            model_name="job",
-            constraint=models.UniqueConstraint(fields=("tenant", "id"), name="job_tenant_id_key"),
-        ),
+        migrations.RunSQL(sql=jobs.constraints.IMMUTABLE_KEY_SQL,
+                          reverse_sql=jobs.constraints.IMMUTABLE_KEY_REVERSE_SQL),
         migrations.RemoveConstraint(
             model_name="prediction",
             name="prediction_job_item_uniq",
@@ -59,5 +57,5 @@ class Migration(migrations.Migration):
                                     on_delete=django.db.models.deletion.CASCADE,
                                     to="tenancy.tenant"),
         ),
-        jobs.constraints.JobResultForeignKey("prediction"),
+        jobs.constraints.JobResultKey("prediction"),
     ]
