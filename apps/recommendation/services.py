@@ -486,14 +486,24 @@ def recommendations_record(*, job: Job, version: ModelVersion | None,
 
 def impressions_log(*, user_external_id: str, item_ids: Sequence[int], source: str) -> str:
     """Log a served list (one row per item, in order); returns the request id that the
-    response carries."""
+    response carries.
+
+    Committed asynchronously when this is the request's own transaction: the commit does not
+    wait for the WAL to reach the disk, which was about 4 ms of a served request here. A
+    database crash can lose the impressions of the last fraction of a second (never a part
+    of one list); no other write shares the transaction."""
     request_id = uuid4().hex
     if item_ids:
         now = timezone.now()
-        Impression.objects.bulk_create([
-            Impression(tenant_id=_tenant_id(), request_id=request_id,
-                       user_external_id=user_external_id, item_id=item_id, position=position,
-                       source=source, served_at=now)
-            for position, item_id in enumerate(item_ids, start=1)
-        ])
+        own_transaction = not connection.in_atomic_block
+        with transaction.atomic():
+            if own_transaction:
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL synchronous_commit = off")
+            Impression.objects.bulk_create([
+                Impression(tenant_id=_tenant_id(), request_id=request_id,
+                           user_external_id=user_external_id, item_id=item_id,
+                           position=position, source=source, served_at=now)
+                for position, item_id in enumerate(item_ids, start=1)
+            ])
     return request_id

@@ -1,12 +1,15 @@
-"""What the write paths cost the shared HNSW index: the popularity prior is written only
-where it changes (every rewritten item row is a new entry in the HNSW index)."""
+"""What the write paths cost the shared HNSW index and the serving path: the popularity prior
+is written only where it changes (every rewritten item row is a new entry in the HNSW
+index), and a served list's impressions commit without waiting for the disk."""
 
 from __future__ import annotations
 
-from django.db import connection
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
-from apps.recommendation.models import Item
-from apps.recommendation.services import item_popularity_record
+from apps.recommendation.models import Impression, Item
+from apps.recommendation.services import impressions_log, item_popularity_record
 from tenancy.context import tenant_context
 from tests.conftest import TenantSetup
 from tests.recommendation.conftest import add_items, item_row
@@ -59,3 +62,28 @@ def test_popularity_never_touches_another_tenants_items(acme: TenantSetup,
                                                   theirs["g"].pk: 9.0}) == 1
     with tenant_context(globex.tenant.pk):
         assert Item.objects.get().popularity == 5.0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_impressions_commit_asynchronously_in_their_own_transaction_only(
+        acme: TenantSetup) -> None:
+    items = add_items(acme, [item_row("a"), item_row("b")])
+    ids = [items["a"].pk, items["b"].pk]
+    with tenant_context(acme.tenant.pk):
+        with CaptureQueriesContext(connection) as queries:
+            request_id = impressions_log(user_external_id="u1", item_ids=ids, source="popular")
+        statements = [query["sql"] for query in queries.captured_queries]
+        insert = next(n for n, sql in enumerate(statements) if sql.startswith("INSERT"))
+        # Switched off inside the transaction that writes the rows, and only there.
+        assert statements.index("SET LOCAL synchronous_commit = off") < insert
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            assert cursor.fetchone() == ("on",)
+        assert list(Impression.objects.filter(request_id=request_id).order_by("position")
+                    .values_list("item_id", flat=True)) == ids
+        # Inside a caller's transaction the caller's other writes keep their durability.
+        with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+            impressions_log(user_external_id="u2", item_ids=ids, source="popular")
+        assert not any("synchronous_commit" in query["sql"]
+                       for query in queries.captured_queries)
+        assert Impression.objects.filter(user_external_id="u2").count() == 2
