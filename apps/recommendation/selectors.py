@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from pgvector.django import CosineDistance
@@ -75,17 +75,34 @@ def _filtered(items: QuerySet[Item], *, category: str, available_only: bool) -> 
     return items
 
 
+def _nearest(items: QuerySet[Item], vector: Sequence[float], limit: int) -> list[Item]:
+    """The ``limit`` items of ``items`` nearest to ``vector`` by cosine distance, each with
+    its ``distance``.
+
+    The HNSW index is shared by every tenant and yields at most ``hnsw.ef_search`` (40)
+    candidates; the tenant, availability, category and exclusions filter them afterwards.
+    When fewer than ``limit`` pass (another tenant's items crowd the neighbourhood, or the
+    category is rare), the query runs again as an exact search over the rows that pass the
+    filters: the distance plus zero is an order the index cannot give, so the planner sorts.
+    (pgvector 0.8's iterative index scans would do this inside the index; the embedded
+    server's pgvector is 0.6.)"""
+    candidates = (items.exclude(embedding=None)
+                  .annotate(distance=CosineDistance("embedding", vector)))
+    found = list(candidates.order_by("distance")[:limit])
+    if len(found) < limit:
+        found = list(candidates.order_by(F("distance") + Value(0.0))[:limit])
+    return found
+
+
 def similar_items(*, item: Item, k: int, category: str = "", available_only: bool = True
                   ) -> list[Served]:
     """The ``k`` items nearest to ``item`` by cosine distance of their embeddings, within the
     current tenant (the manager and row-level security filter the index's candidates)."""
     if item.embedding is None:
         return []
-    nearest = (_filtered(Item.objects.defer("embedding"), category=category,
-                         available_only=available_only)
-               .exclude(pk=item.pk).exclude(embedding=None)
-               .annotate(distance=CosineDistance("embedding", item.embedding))
-               .order_by("distance")[:k])
+    nearest = _nearest(_filtered(Item.objects.defer("embedding"), category=category,
+                                 available_only=available_only).exclude(pk=item.pk),
+                       item.embedding, k)
     return [Served(item=other, score=round(1.0 - float(other.distance), 6),
                    reason=f"Similar to “{item.title}”", source=ServingSource.CONTENT)
             for other in nearest]
@@ -129,11 +146,9 @@ def _precomputed(user: EndUser, *, exclude: set[int], category: str, available_o
 
 def _content(profile: np.ndarray, anchor_title: str, *, exclude: set[int], category: str,
              available_only: bool, limit: int) -> list[Served]:
-    nearest = (_filtered(Item.objects.defer("embedding"), category=category,
-                         available_only=available_only)
-               .exclude(pk__in=exclude).exclude(embedding=None)
-               .annotate(distance=CosineDistance("embedding", profile.tolist()))
-               .order_by("distance")[:limit])
+    nearest = _nearest(_filtered(Item.objects.defer("embedding"), category=category,
+                                 available_only=available_only).exclude(pk__in=exclude),
+                       profile.tolist(), limit)
     return [Served(item=item, score=round(1.0 - float(item.distance), 6),
                    reason=f"Because you liked “{anchor_title}”", source=ServingSource.CONTENT)
             for item in nearest]

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import numpy as np
+import pytest
+from django.db import connection
 from django.utils import timezone
 
 from apps.recommendation.models import Impression, Item
@@ -180,3 +183,47 @@ def test_impressions_and_click_through_by_day(acme: TenantSetup) -> None:
     with tenant_context(acme.tenant.pk):
         Impression.objects.update(served_at=timezone.now() - timedelta(days=2))
         assert sum(day.clicks for day in ctr_by_day(days=5)) == 0
+
+
+@pytest.fixture
+def planned_as_at_scale(db: None) -> None:
+    """Plans as on a large catalogue: a table this small would be scanned and sorted exactly,
+    so the planner is steered to the HNSW index (for this test's transaction only)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_sort = off")
+
+
+def _crowd(setup: TenantSetup, count: int, near: list[float]) -> None:
+    """``count`` items of ``setup``'s tenant whose embeddings lie close to ``near``."""
+    rng = np.random.default_rng(0)
+    add_items(setup, [item_row(f"crowd-{n}", f"Crowd {n}") for n in range(count)])
+    set_embeddings(setup, {f"crowd-{n}": [*near, *(rng.random(3) * 0.05)]
+                           for n in range(count)})
+
+
+def test_content_lists_survive_a_shared_index_crowded_by_another_tenant(
+        acme: TenantSetup, globex: TenantSetup, planned_as_at_scale: None) -> None:
+    """The HNSW index is shared by every tenant and yields a bounded number of candidates
+    (``hnsw.ef_search``, 40) before the tenant filter: when another tenant's items crowd the
+    neighbourhood, the caller's own nearest items must still come back."""
+    _setup(acme)
+    _crowd(globex, 200, [1, 0, 0])  # all nearer to Dune than Hyperion is
+    add_events(acme, [("reader", "space-1", "purchase")])
+    served = _served(acme, "reader", k=2)
+    assert [row["item"] for row in served] == ["space-2", "love-2"]
+    assert [row["source"] for row in served] == ["content", "content"]
+    similar = acme.api().get("/api/v1/items/space-1/similar", {"k": 2}).json()["items"]
+    assert [row["item"] for row in similar] == ["space-2", "love-2"]
+
+
+def test_content_lists_survive_a_selective_filter(acme: TenantSetup,
+                                                  planned_as_at_scale: None) -> None:
+    """A category filter applied after the index's candidates: the nearest items of the
+    category still come back, not the popular ones."""
+    _setup(acme)
+    _crowd(acme, 200, [1, 0, 0])
+    add_events(acme, [("reader", "space-1", "purchase")])
+    served = _served(acme, "reader", k=2, category="romance")
+    assert [(row["item"], row["source"]) for row in served] == [("love-2", "content"),
+                                                                 ("love-1", "content")]
