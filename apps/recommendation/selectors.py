@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Value
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from pgvector.django import CosineDistance
@@ -112,7 +112,15 @@ def similar_items(*, item: Item, k: int, category: str = "", available_only: boo
 
 
 def consumed_item_ids(user: EndUser) -> set[int]:
-    return set(Interaction.objects.filter(user=user).values_list("item_id", flat=True))
+    return set(Interaction.objects.filter(user=user).order_by()
+               .values_list("item_id", flat=True))
+
+
+def _latest_list(user: EndUser) -> QuerySet[Recommendation]:
+    """The user's entries of their latest ``recommend`` job (the job found inside the same
+    query)."""
+    latest = Recommendation.objects.filter(user=user).order_by("-job_id").values("job_id")[:1]
+    return Recommendation.objects.filter(user=user, job_id=Subquery(latest))
 
 
 def _profile(user: EndUser) -> tuple[np.ndarray | None, str]:
@@ -131,12 +139,7 @@ def _profile(user: EndUser) -> tuple[np.ndarray | None, str]:
 
 def _precomputed(user: EndUser, *, exclude: set[int], category: str, available_only: bool,
                  limit: int) -> list[Served]:
-    latest = (Recommendation.objects.filter(user=user).order_by("-job_id")
-              .values_list("job_id", flat=True).first())
-    if latest is None:
-        return []
-    rows = (Recommendation.objects.filter(user=user, job_id=latest)
-            .exclude(item_id__in=exclude)
+    rows = (_latest_list(user).exclude(item_id__in=exclude)
             .filter(item__in=_filtered(Item.objects.all(), category=category,
                                        available_only=available_only))
             .select_related("item").defer("item__embedding").order_by("rank")[:limit])
@@ -198,11 +201,8 @@ def rerank(*, external_id: str, items: Sequence[Item]) -> list[Served]:
     profile = None
     anchor = ""
     if user is not None:
-        latest = (Recommendation.objects.filter(user=user).order_by("-job_id")
-                  .values_list("job_id", flat=True).first())
-        if latest is not None:
-            ranks = {row.item_id: row for row in Recommendation.objects.filter(
-                user=user, job_id=latest, item__in=[item.pk for item in items])}
+        ranks = {row.item_id: row for row in _latest_list(user).filter(
+            item__in=[item.pk for item in items])}
         profile, anchor = _profile(user)
 
     def key(item: Item) -> tuple[int, float]:
