@@ -87,6 +87,24 @@ def test_a_low_rating_does_not_describe_the_user(acme: TenantSetup) -> None:
     assert served[0]["item"] == "crime-1"
 
 
+def test_the_profile_is_the_mean_of_recent_items_and_names_the_latest(
+        acme: TenantSetup) -> None:
+    _setup(acme)
+    add_events(acme, [
+        {"event_id": "e1", "user": "reader", "item": "love-1", "kind": "view",
+         "occurred_at": "2024-05-01T10:00:00Z"},
+        {"event_id": "e2", "user": "reader", "item": "crime-1", "kind": "purchase",
+         "occurred_at": "2024-05-02T10:00:00Z"},
+        # The latest event, a low rating: neither in the profile nor the reason.
+        {"event_id": "e3", "user": "reader", "item": "space-2", "kind": "rating", "value": 1,
+         "occurred_at": "2024-05-03T10:00:00Z"}])
+    served = _served(acme, "reader", k=2)
+    # Between romance and crime: Persuasion first, well ahead of anything in space.
+    assert [row["item"] for row in served] == ["love-2", "space-1"]
+    assert served[0]["reason"] == "Because you liked “The Big Sleep”"
+    assert served[0]["score"] == pytest.approx(0.9 / (0.82 ** 0.5) / 2 ** 0.5, abs=1e-4)
+
+
 def test_precomputed_lists_come_first_then_filters_top_them_up(acme: TenantSetup) -> None:
     _setup(acme)
     add_events(acme, [("reader", "space-1", "view")])
