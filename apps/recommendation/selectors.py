@@ -14,13 +14,15 @@ A list is topped up from the next source when filters leave fewer than ``k`` ite
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
 from django.contrib.postgres.aggregates import ArrayAgg
+from django.db import connection, transaction
 from django.db.models import Avg, Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -43,6 +45,7 @@ from .spec import APP
 PROFILE_EVENTS = 20
 LOW_RATING = 3.0  # ratings below this do not describe what the user likes
 CLICK_WINDOW = timedelta(days=1)
+MAX_EF_SEARCH = 1_000  # pgvector's limit for hnsw.ef_search
 
 
 @dataclass(frozen=True)
@@ -76,20 +79,39 @@ def _filtered(items: QuerySet[Item], *, category: str, available_only: bool) -> 
     return items
 
 
+@contextmanager
+def _ef_search(candidates: int) -> Iterator[None]:
+    """``hnsw.ef_search`` (how many candidates an HNSW index scan yields) for the queries
+    inside; back to the default afterwards, also inside a caller's transaction."""
+    nested = connection.in_atomic_block
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL hnsw.ef_search = {int(candidates)}")
+        yield
+        if nested:
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL hnsw.ef_search TO DEFAULT")
+
+
 def _nearest(items: QuerySet[Item], vector: Sequence[float], limit: int) -> list[Item]:
     """The ``limit`` items of ``items`` nearest to ``vector`` by cosine distance, each with
     its ``distance``.
 
-    The HNSW index is shared by every tenant and yields at most ``hnsw.ef_search`` (40)
-    candidates; the tenant, availability, category and exclusions filter them afterwards.
-    When fewer than ``limit`` pass (another tenant's items crowd the neighbourhood, or the
-    category is rare), the query runs again as an exact search over the rows that pass the
-    filters: the distance plus zero is an order the index cannot give, so the planner sorts.
-    (pgvector 0.8's iterative index scans would do this inside the index; the embedded
-    server's pgvector is 0.6.)"""
+    The HNSW index is shared by every tenant and a scan yields at most ``hnsw.ef_search``
+    candidates (40 by default), which the tenant, availability, category and exclusion filters
+    thin afterwards. When fewer than ``limit`` pass (another tenant's items crowd the
+    neighbourhood, a category is rare, or the user consumed most of their neighbourhood), the
+    scan is repeated with 1,000 candidates, pgvector's maximum; and if that is still short,
+    the search runs exactly over the rows that pass the filters (ordered by the distance plus
+    zero, an order the index cannot give). pgvector 0.8's iterative index scans would do
+    this inside the index; the embedded server's pgvector is 0.6."""
     candidates = (items.exclude(embedding=None)
                   .annotate(distance=CosineDistance("embedding", vector)))
-    found = list(candidates.order_by("distance")[:limit])
+    nearest = candidates.order_by("distance")[:limit]
+    found = list(nearest)
+    if len(found) < limit:
+        with _ef_search(MAX_EF_SEARCH):
+            found = list(nearest)
     if len(found) < limit:
         found = list(candidates.order_by(F("distance") + Value(0.0))[:limit])
     return found

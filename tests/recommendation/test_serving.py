@@ -220,13 +220,20 @@ def _crowd(setup: TenantSetup, count: int, near: list[float]) -> None:
                            for n in range(count)})
 
 
+def _ef_search() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW hnsw.ef_search")
+        return str(cursor.fetchone()[0])
+
+
 def test_content_lists_survive_a_shared_index_crowded_by_another_tenant(
         acme: TenantSetup, globex: TenantSetup, planned_as_at_scale: None) -> None:
-    """The HNSW index is shared by every tenant and yields a bounded number of candidates
-    (``hnsw.ef_search``, 40) before the tenant filter: when another tenant's items crowd the
-    neighbourhood, the caller's own nearest items must still come back."""
+    """The HNSW index is shared by every tenant and a scan yields a bounded number of
+    candidates (``hnsw.ef_search``: 40, then at most 1,000) before the tenant filter: when
+    more of another tenant's items than that crowd the neighbourhood, the caller's own
+    nearest items must still come back."""
     _setup(acme)
-    _crowd(globex, 200, [1, 0, 0])  # all nearer to Dune than Hyperion is
+    _crowd(globex, 1_100, [1, 0, 0])  # all nearer to Dune than Hyperion is
     add_events(acme, [("reader", "space-1", "purchase")])
     served = _served(acme, "reader", k=2)
     assert [row["item"] for row in served] == ["space-2", "love-2"]
@@ -238,10 +245,13 @@ def test_content_lists_survive_a_shared_index_crowded_by_another_tenant(
 def test_content_lists_survive_a_selective_filter(acme: TenantSetup,
                                                   planned_as_at_scale: None) -> None:
     """A category filter applied after the index's candidates: the nearest items of the
-    category still come back, not the popular ones."""
+    category still come back, not the popular ones; the wider scan's setting does not
+    outlive it."""
     _setup(acme)
     _crowd(acme, 200, [1, 0, 0])
     add_events(acme, [("reader", "space-1", "purchase")])
+    assert _ef_search() == "40"
     served = _served(acme, "reader", k=2, category="romance")
     assert [(row["item"], row["source"]) for row in served] == [("love-2", "content"),
                                                                  ("love-1", "content")]
+    assert _ef_search() == "40"
