@@ -11,6 +11,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from apps.recommendation.api import ServedSerializer
 from apps.recommendation.models import Impression, Item
 from apps.recommendation.selectors import ctr_by_day
 from apps.recommendation.services import item_popularity_record
@@ -63,6 +64,24 @@ def test_a_cold_user_gets_popular_available_items(acme: TenantSetup) -> None:
     in_romance = _served(acme, "nobody", k=5, category="Romance")
     assert [row["item"] for row in in_romance] == ["love-2", "love-1"]
     assert in_romance[0]["reason"] == "Popular in romance"
+
+
+def test_served_items_have_the_documented_shape(acme: TenantSetup) -> None:
+    _setup(acme)
+    add_events(acme, [("reader", "space-1", "purchase")])
+    precompute(acme, {"reader": ["love-1"]})
+    served = _served(acme, "reader", k=3)
+    assert [row["source"] for row in served] == ["precomputed", "content", "content"]
+    for rank, row in enumerate(served, start=1):
+        assert set(row) == set(ServedSerializer().fields)
+        assert row["rank"] == rank
+        assert isinstance(row["score"], float)
+    assert served[0] == {"rank": 1, "item": "love-1", "title": "Emma",
+                         "categories": ["romance"], "score": 1.0,
+                         "reason": "Because you liked “reader”", "source": "precomputed"}
+    schema = acme.api().get("/api/v1/schema/", {"format": "json"}).json()
+    documented = schema["components"]["schemas"]["Served"]
+    assert set(documented["properties"]) == set(served[0])
 
 
 def test_a_user_with_history_gets_items_like_their_recent_ones(acme: TenantSetup) -> None:
