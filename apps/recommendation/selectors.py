@@ -107,11 +107,10 @@ def _nearest(items: QuerySet[Item], vector: Sequence[float], limit: int) -> list
     this inside the index; the embedded server's pgvector is 0.6."""
     candidates = (items.exclude(embedding=None)
                   .annotate(distance=CosineDistance("embedding", vector)))
-    nearest = candidates.order_by("distance")[:limit]
-    found = list(nearest)
+    found = list(candidates.order_by("distance")[:limit])
     if len(found) < limit:
         with _ef_search(MAX_EF_SEARCH):
-            found = list(nearest)
+            found = list(candidates.order_by("distance")[:limit])
     if len(found) < limit:
         found = list(candidates.order_by(F("distance") + Value(0.0))[:limit])
     return found

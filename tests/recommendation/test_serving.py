@@ -9,6 +9,7 @@ from datetime import timedelta
 import numpy as np
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.recommendation.api import ServedSerializer
@@ -231,11 +232,13 @@ def planned_as_at_scale(db: None) -> None:
         cursor.execute("SET LOCAL enable_sort = off")
 
 
-def _crowd(setup: TenantSetup, count: int, near: list[float]) -> None:
-    """``count`` items of ``setup``'s tenant whose embeddings lie close to ``near``."""
+def _crowd(setup: TenantSetup, count: int, near: list[float], spread: float = 0.05,
+           dimensions: int = 3) -> None:
+    """``count`` items of ``setup``'s tenant whose embeddings lie around ``near``: ``spread``
+    times uniform noise in ``dimensions`` further coordinates."""
     rng = np.random.default_rng(0)
     add_items(setup, [item_row(f"crowd-{n}", f"Crowd {n}") for n in range(count)])
-    set_embeddings(setup, {f"crowd-{n}": [*near, *(rng.random(3) * 0.05)]
+    set_embeddings(setup, {f"crowd-{n}": [*near, *(rng.random(dimensions) * spread)]
                            for n in range(count)})
 
 
@@ -274,3 +277,30 @@ def test_content_lists_survive_a_selective_filter(acme: TenantSetup,
     assert [(row["item"], row["source"]) for row in served] == [("love-2", "content"),
                                                                  ("love-1", "content")]
     assert _ef_search() == "40"
+
+
+def test_a_wider_index_scan_finds_a_rare_category_without_an_exact_search(
+        acme: TenantSetup, planned_as_at_scale: None) -> None:
+    """Two romance items behind 200 nearer ones: the default scan's 40 candidates hold
+    neither, the scan with 1,000 candidates finds both, and no exact search is needed. (Its
+    own corner of the space: rolled-back tests leave dead entries in the index, which take
+    candidate places until a vacuum.)"""
+    corner = 200
+    rng = np.random.default_rng(0)
+    vectors: dict[str, list[float]] = {"seen": [0.0] * corner + [1.0]}
+    for n in range(200):
+        vectors[f"crowd-{n}"] = [0.0] * corner + [1.0, *(rng.random(30) * 0.2)]
+    vectors["r-1"] = [0.0] * corner + [1.0, 1.0]
+    vectors["r-2"] = [0.0] * corner + [1.0, 0.0, 1.2]
+    add_items(acme, [item_row(key, categories=["romance" if key.startswith("r-") else "fiction"])
+                     for key in vectors])
+    set_embeddings(acme, vectors)
+    add_events(acme, [("reader", "seen", "purchase")])
+    with CaptureQueriesContext(connection) as queries:
+        served = _served(acme, "reader", k=2, category="romance")
+    assert [(row["item"], row["source"]) for row in served] == [("r-1", "content"),
+                                                                 ("r-2", "content")]
+    statements = [query["sql"] for query in queries.captured_queries]
+    assert "SET LOCAL hnsw.ef_search = 1000" in statements
+    assert not any("+ 0.0" in sql for sql in statements)
+
