@@ -93,9 +93,9 @@ def _ef_search(candidates: int) -> Iterator[None]:
                 cursor.execute("SET LOCAL hnsw.ef_search TO DEFAULT")
 
 
-def _nearest(items: QuerySet[Item], vector: Sequence[float], limit: int) -> list[Item]:
-    """The ``limit`` items of ``items`` nearest to ``vector`` by cosine distance, each with
-    its ``distance``.
+def _nearest(items: QuerySet[Item], vector: Sequence[float], limit: int
+             ) -> list[tuple[Item, float]]:
+    """The ``limit`` items of ``items`` nearest to ``vector``, with their cosine distance.
 
     The HNSW index is shared by every tenant and a scan yields at most ``hnsw.ef_search``
     candidates (40 by default), which the tenant, availability, category and exclusion filters
@@ -113,7 +113,7 @@ def _nearest(items: QuerySet[Item], vector: Sequence[float], limit: int) -> list
             found = list(candidates.order_by("distance")[:limit])
     if len(found) < limit:
         found = list(candidates.order_by(F("distance") + Value(0.0))[:limit])
-    return found
+    return [(item, float(item.distance)) for item in found]
 
 
 def similar_items(*, item: Item, k: int, category: str = "", available_only: bool = True
@@ -125,9 +125,9 @@ def similar_items(*, item: Item, k: int, category: str = "", available_only: boo
     nearest = _nearest(_filtered(Item.objects.defer("embedding"), category=category,
                                  available_only=available_only).exclude(pk=item.pk),
                        item.embedding, k)
-    return [Served(item=other, score=round(1.0 - float(other.distance), 6),
+    return [Served(item=other, score=round(1.0 - distance, 6),
                    reason=f"Similar to “{item.title}”", source=ServingSource.CONTENT)
-            for other in nearest]
+            for other, distance in nearest]
 
 
 # --- Serving a user --------------------------------------------------------------------------
@@ -178,9 +178,9 @@ def _content(profile: np.ndarray, anchor_title: str, *, exclude: set[int], categ
     nearest = _nearest(_filtered(Item.objects.defer("embedding"), category=category,
                                  available_only=available_only).exclude(pk__in=exclude),
                        profile.tolist(), limit)
-    return [Served(item=item, score=round(1.0 - float(item.distance), 6),
+    return [Served(item=item, score=round(1.0 - distance, 6),
                    reason=f"Because you liked “{anchor_title}”", source=ServingSource.CONTENT)
-            for item in nearest]
+            for item, distance in nearest]
 
 
 def _popular(*, exclude: set[int], category: str, available_only: bool, limit: int
