@@ -45,7 +45,8 @@ from .spec import APP
 PROFILE_EVENTS = 20
 LOW_RATING = 3.0  # ratings below this do not describe what the user likes
 CLICK_WINDOW = timedelta(days=1)
-MAX_EF_SEARCH = 1_000  # pgvector's limit for hnsw.ef_search
+DEFAULT_EF_SEARCH = 40  # pgvector's default hnsw.ef_search
+MAX_EF_SEARCH = 1_000  # and its limit
 
 
 @dataclass(frozen=True)
@@ -97,17 +98,20 @@ def _nearest(items: QuerySet[Item], vector: Sequence[float], limit: int
              ) -> list[tuple[Item, float]]:
     """The ``limit`` items of ``items`` nearest to ``vector``, with their cosine distance.
 
-    The HNSW index is shared by every tenant and a scan yields at most ``hnsw.ef_search``
-    candidates (40 by default), which the tenant, availability, category and exclusion filters
-    thin afterwards. When fewer than ``limit`` pass (another tenant's items crowd the
-    neighbourhood, a category is rare, or the user consumed most of their neighbourhood), the
-    scan is repeated with 1,000 candidates, pgvector's maximum; and if that is still short,
-    the search runs exactly over the rows that pass the filters (ordered by the distance plus
-    zero, an order the index cannot give). pgvector 0.8's iterative index scans would do
-    this inside the index; the embedded server's pgvector is 0.6."""
+    The HNSW index is shared by every tenant, and a scan yields at most ``hnsw.ef_search``
+    candidates (40 by default) before the tenant, availability, category and exclusion
+    filters thin them. When fewer than ``limit`` pass (another tenant's items crowd the
+    neighbourhood, a rare category, a user who consumed most of their neighbourhood), the scan
+    is repeated with 1,000 candidates, pgvector's maximum (straight away when more than 40
+    are asked for); when even that is short, the search runs exactly over the rows that pass
+    the filters, ordered by the distance plus zero, an order the index cannot give. pgvector
+    0.8's iterative index scans would do this inside the index; the embedded server's
+    pgvector is 0.6."""
     candidates = (items.exclude(embedding=None)
                   .annotate(distance=CosineDistance("embedding", vector)))
-    found = list(candidates.order_by("distance")[:limit])
+    found = []
+    if limit <= DEFAULT_EF_SEARCH:  # else the default scan cannot yield enough
+        found = list(candidates.order_by("distance")[:limit])
     if len(found) < limit:
         with _ef_search(MAX_EF_SEARCH):
             found = list(candidates.order_by("distance")[:limit])
