@@ -46,7 +46,9 @@ PROFILE_EVENTS = 20
 LOW_RATING = 3.0  # ratings below this do not describe what the user likes
 CLICK_WINDOW = timedelta(days=1)
 DEFAULT_EF_SEARCH = 40  # pgvector's default hnsw.ef_search
-MAX_EF_SEARCH = 1_000  # and its limit
+# The second scan's candidates. On the 100,000-item bench catalogue a scan took 2.5 ms with
+# 40, 5-6 ms with 400 and 11-15 ms with 1,000 (pgvector's maximum); the exact search 65-85 ms.
+WIDE_EF_SEARCH = 400
 
 
 @dataclass(frozen=True)
@@ -102,18 +104,18 @@ def _nearest(items: QuerySet[Item], vector: Sequence[float], limit: int
     candidates (40 by default) before the tenant, availability, category and exclusion
     filters thin them. When fewer than ``limit`` pass (another tenant's items crowd the
     neighbourhood, a rare category, a user who consumed most of their neighbourhood), the scan
-    is repeated with 1,000 candidates, pgvector's maximum (straight away when more than 40
-    are asked for); when even that is short, the search runs exactly over the rows that pass
-    the filters, ordered by the distance plus zero, an order the index cannot give. pgvector
-    0.8's iterative index scans would do this inside the index; the embedded server's
-    pgvector is 0.6."""
+    is repeated with 400 candidates (straight away when more than 40 are asked for); when
+    even that is short (a category far from the vector, a small tenant in a large index), the
+    search runs exactly over the rows that pass the filters, ordered by the distance plus
+    zero, an order the index cannot give. pgvector 0.8's iterative index scans would do this
+    inside the index; the embedded server's pgvector is 0.6."""
     candidates = (items.exclude(embedding=None)
                   .annotate(distance=CosineDistance("embedding", vector)))
     found = []
     if limit <= DEFAULT_EF_SEARCH:  # else the default scan cannot yield enough
         found = list(candidates.order_by("distance")[:limit])
     if len(found) < limit:
-        with _ef_search(MAX_EF_SEARCH):
+        with _ef_search(WIDE_EF_SEARCH):
             found = list(candidates.order_by("distance")[:limit])
     if len(found) < limit:
         found = list(candidates.order_by(F("distance") + Value(0.0))[:limit])

@@ -252,11 +252,11 @@ def _ef_search() -> str:
 def test_content_lists_survive_a_shared_index_crowded_by_another_tenant(
         acme: TenantSetup, globex: TenantSetup, planned_as_at_scale: None) -> None:
     """The HNSW index is shared by every tenant and a scan yields a bounded number of
-    candidates (``hnsw.ef_search``: 40, then at most 1,000) before the tenant filter: when
+    candidates (``hnsw.ef_search``: 40, then 400) before the tenant filter: when
     more of another tenant's items than that crowd the neighbourhood, the caller's own
     nearest items must still come back."""
     _setup(acme)
-    _crowd(globex, 1_100, [1, 0, 0])  # all nearer to Dune than Hyperion is
+    _crowd(globex, 500, [1, 0, 0])  # all nearer to Dune than Hyperion is
     add_events(acme, [("reader", "space-1", "purchase")])
     served = _served(acme, "reader", k=2)
     assert [row["item"] for row in served] == ["space-2", "love-2"]
@@ -284,7 +284,7 @@ def test_content_lists_survive_a_selective_filter(acme: TenantSetup,
 def test_lists_longer_than_the_default_scan_come_from_the_wider_scan(
         acme: TenantSetup) -> None:
     """A scan yields at most ``hnsw.ef_search`` candidates, 40 by default: fifty nearest
-    items come from the scan with 1,000 candidates, in exact order, and no exact search is
+    items come from the scan with 400 candidates, in exact order, and no exact search is
     needed."""
     with connection.cursor() as cursor:
         # Rolled-back and flushed rows of earlier tests stay in the HNSW graph until a vacuum,
@@ -311,6 +311,6 @@ def test_lists_longer_than_the_default_scan_come_from_the_wider_scan(
     assert [row["item"] for row in served] == expected[:50]
     assert {row["source"] for row in served} == {"content"}
     statements = [query["sql"] for query in queries.captured_queries]
-    assert "SET LOCAL hnsw.ef_search = 1000" in statements
+    assert "SET LOCAL hnsw.ef_search = 400" in statements
     assert not any("+ 0.0" in sql for sql in statements)
     assert _ef_search() == "40"
