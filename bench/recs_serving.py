@@ -4,11 +4,12 @@
    the same rows written by per-row ORM saves in one transaction.
 2. Serving latency (p50/p95 over the API, in-process client, one request after another) of
    the three paths with a large catalogue: precomputed lists, content-based (pgvector HNSW
-   over random unit vectors) and cold users (popularity); every list must come wholly from
-   the path it is timed for. Also the content path with a category filter (one item in
-   fifty: the index's first candidates mostly fail it), the content query through the index
-   against the exact search over the same rows (and the index's recall@10: random vectors
-   are the hardest case for HNSW), and the product's embedding writes with the index in place.
+   over the items' embeddings) and cold users (popularity); every list must come wholly from
+   the path it is timed for. Also the content path filtered to a category (one item in
+   fifty), the user's favourite or another, the content query through the index against the
+   exact search over the same rows (and the index's recall@10), and the product's embedding
+   writes with the index in place. Embeddings cluster by category and users view items of
+   one favourite category, as text embeddings and tastes do (see ``CENTROIDS``).
 
 The catalogue is built once and kept in the bench database (a recommend job tagged with its
 size marks it complete). It is written through the app's services; the one bench-only step
@@ -27,7 +28,7 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -64,6 +65,7 @@ REQUESTS = 200
 ISSUE_ITEMS = 100_000
 ISSUE_USERS = 10_000
 ISSUE_EVENTS = 20_000
+CATEGORIES = 50
 EMBEDDING_WRITES = 2_000
 EMBEDDING_INDEX = "recs_item_embedding_hnsw"
 
@@ -121,23 +123,28 @@ def _catalogue(tenant_id: int, items: int, users: int, tag: str) -> dict[str, fl
             for start in range(0, items, 5_000):
                 services.items_upsert(rows=[
                     {"external_id": f"{tag}-i{n}", "title": f"Item {n}",
-                     "categories": [f"c{n % 50}"]}
+                     "categories": [f"c{n % CATEGORIES}"]}
                     for n in range(start, min(start + 5_000, items))], max_rows=None)
-            ids = list(Item.objects.filter(external_id__startswith=f"{tag}-i")
-                       .order_by("id").values_list("id", flat=True))
-            for start in range(0, len(ids), 5_000):
-                chunk = ids[start:start + 5_000]
-                services.item_embeddings_record(ids=chunk, vectors=_unit_vectors(rng, len(chunk)),
-                                                embedded_at=timezone.now())
+            rows = list(Item.objects.filter(external_id__startswith=f"{tag}-i")
+                        .order_by("id").values_list("id", "external_id"))
+            ids = [item_id for item_id, _ in rows]
+            for start in range(0, len(rows), 5_000):
+                chunk = rows[start:start + 5_000]
+                services.item_embeddings_record(
+                    ids=[item_id for item_id, _ in chunk],
+                    vectors=_item_vectors(rng, [_number(key) for _, key in chunk]),
+                    embedded_at=timezone.now())
             services.item_popularity_record(popularity={
                 item_id: float(rng.random()) for item_id in ids[:5_000]})
             steps["items, embeddings, popularity"] = time.perf_counter() - started
         steps["index"] = time.perf_counter() - started - steps["items, embeddings, popularity"]
         started = time.perf_counter()
+        # Five views each, in the user's favourite category (user u's is u % 50).
+        per_category = items // CATEGORIES
         for start in range(0, users, 1_000):
             services.events_ingest(rows=[
-                {"event_id": f"{tag}-u{u}-{j}", "user": f"{tag}-u{u}",
-                 "item": f"{tag}-i{int(rng.integers(items))}", "kind": "view"}
+                {"event_id": f"{tag}-u{u}-{j}", "user": f"{tag}-u{u}", "kind": "view",
+                 "item": f"{tag}-i{u % CATEGORIES + CATEGORIES * int(rng.integers(per_category))}"}
                 for u in range(start, min(start + 1_000, users)) for j in range(5)],
                 max_rows=None)
         # Half the users get precomputed lists (as a recommend job writes them); the job is
@@ -161,10 +168,30 @@ def _catalogue(tenant_id: int, items: int, users: int, tag: str) -> dict[str, fl
     return steps
 
 
-def _unit_vectors(rng: np.random.Generator, count: int) -> list[list[float]]:
-    vectors = rng.standard_normal((count, EMBEDDING_DIMENSIONS)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors.tolist()
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    return vectors / np.linalg.norm(vectors, axis=-1, keepdims=True)
+
+
+# One random direction per category: an item's embedding lies around its category's
+# (cosine about 0.6 between two items of a category, about 0 across), as text embeddings of
+# a catalogue cluster by topic. Independent random vectors would have no neighbourhoods: every
+# item about as far as any other (cosine 0 +/- 0.05), where no index finds the nearest.
+CENTROIDS = _unit(np.random.default_rng(7).standard_normal((CATEGORIES, EMBEDDING_DIMENSIONS)))
+
+
+def _item_vectors(rng: np.random.Generator, numbers: Sequence[int]) -> list[list[float]]:
+    """Embeddings of the items numbered ``numbers`` (item n is in category n % 50)."""
+    noise = _unit(rng.standard_normal((len(numbers), EMBEDDING_DIMENSIONS)))
+    centroids = CENTROIDS[[number % CATEGORIES for number in numbers]]
+    return _unit(centroids + 0.8 * noise).astype(np.float32).tolist()
+
+
+def _number(external_id: str) -> int:
+    return int(external_id.rsplit("-i", 1)[1])
+
+
+def _user_number(external_id: str) -> int:
+    return int(external_id.rsplit("-u", 1)[1])
 
 
 def _catalogue_ready(tenant_id: int, tag: str) -> bool:
@@ -177,9 +204,10 @@ def _indexed_embedding_writes(tenant_id: int, tag: str, count: int) -> float:
     ``count`` items of the catalogue with the shared HNSW index in place."""
     rng = np.random.default_rng()
     with tenant_context(tenant_id):
-        ids = list(Item.objects.filter(external_id__startswith=f"{tag}-i")
-                   .order_by("-id").values_list("id", flat=True)[:count])
-        vectors = _unit_vectors(rng, len(ids))
+        rows = list(Item.objects.filter(external_id__startswith=f"{tag}-i")
+                    .order_by("-id").values_list("id", "external_id")[:count])
+        ids = [item_id for item_id, _ in rows]
+        vectors = _item_vectors(rng, [_number(key) for _, key in rows])
         started = time.perf_counter()
         for start in range(0, len(ids), 500):
             services.item_embeddings_record(ids=ids[start:start + 500],
@@ -188,12 +216,13 @@ def _indexed_embedding_writes(tenant_id: int, tag: str, count: int) -> float:
         return len(ids) / (time.perf_counter() - started)
 
 
-def _latency(client: Client, users: list[str], source: str, **query: object
+def _latency(client: Client, requests: Sequence[tuple[str, dict[str, str]]], source: str
              ) -> tuple[float, float]:
-    """p50 and p95 of serving ``users`` one after another; every list must be ``K`` items
-    from ``source``, so that each figure is the path it names."""
+    """p50 and p95 of serving ``requests`` (a user and the query's filters) one after
+    another; every list must be ``K`` items from ``source``, so that each figure is the path
+    it names."""
     timings = []
-    for user in users:
+    for user, query in requests:
         started = time.perf_counter()
         response = client.get(f"/api/v1/recommendations/users/{user}", {"k": K, **query})
         timings.append((time.perf_counter() - started) * 1000)
@@ -277,7 +306,7 @@ def _figure(recorded: bool) -> Callable[..., object]:
 
 
 def serving(tenant_id: int, items: int, users: int) -> None:
-    tag = f"serve{items}x{users}"
+    tag = f"serve{items}x{users}t{CATEGORIES}"
     figure = _figure((items, users) == (ISSUE_ITEMS, ISSUE_USERS))
     _embedding_index_present()
     if not _catalogue_ready(tenant_id, tag):
@@ -306,15 +335,21 @@ def serving(tenant_id: int, items: int, users: int) -> None:
         "cold": ([f"{tag}-nobody-{u}" for u in picks], "popular"),
     }
     for name, (path_users, source) in paths.items():
-        _latency(client, path_users[:10], source)  # warm-up
-        p50, p95 = _latency(client, path_users, source)
+        requests = [(user, {}) for user in path_users]
+        _latency(client, requests[:10], source)  # warm-up
+        p50, p95 = _latency(client, requests, source)
         figure(f"recs.serve_{name}_p50_ms", p50, "ms")
         figure(f"recs.serve_{name}_p95_ms", p95, "ms")
-    # A category holds one item in fifty: most of the index's 40 candidates fail the filter,
-    # and the selector widens the scan (see selectors._nearest).
-    p50, p95 = _latency(client, content_users[:50], "content", category="c7")
-    figure("recs.serve_content_category_p50_ms", p50, "ms")
-    figure("recs.serve_content_category_p95_ms", p95, "ms")
+    # The content path filtered to a category (one item in fifty): the user's favourite one,
+    # around the profile, where the index's first candidates suffice; and another one, far
+    # from the profile: the index's candidates hold none of it, so the selector widens the
+    # scan and then searches exactly (see selectors._nearest).
+    for name, offset in (("own_category", 0), ("other_category", 1)):
+        p50, p95 = _latency(client, [
+            (user, {"category": f"c{(_user_number(user) + offset) % CATEGORIES}"})
+            for user in content_users[:50]], "content")
+        figure(f"recs.serve_content_{name}_p50_ms", p50, "ms")
+        figure(f"recs.serve_content_{name}_p95_ms", p95, "ms")
     index_ms, exact_ms, recall = _index_against_exact(tenant_id, content_users[:30])
     figure("recs.content_query_index_ms", index_ms, "ms", baseline=exact_ms,
            ratio=exact_ms / index_ms)
