@@ -152,15 +152,15 @@ _SERVING_PARAMETERS = [
 
 
 class ServedSerializer(serializers.Serializer):
+    """One served item, as ``_served`` builds it (this documents it in the schema)."""
+
     rank = serializers.IntegerField()
-    item = serializers.CharField(source="entry.item.external_id")
-    title = serializers.CharField(source="entry.item.title")
-    categories = serializers.ListField(child=serializers.CharField(),
-                                       source="entry.item.categories")
-    score = serializers.FloatField(source="entry.score")
-    reason = serializers.CharField(source="entry.reason")
-    source = serializers.ChoiceField(choices=ServingSource.choices,  # type: ignore[assignment]
-                                     source="entry.source")
+    item = serializers.CharField(help_text="The item's external id")
+    title = serializers.CharField()
+    categories = serializers.ListField(child=serializers.CharField())
+    score = serializers.FloatField()
+    reason = serializers.CharField()
+    source = serializers.ChoiceField(choices=ServingSource.choices)  # type: ignore[assignment]
 
 
 class ServedListSerializer(serializers.Serializer):
@@ -188,9 +188,12 @@ _USERS_BATCH = inline_serializer("EndUsersBatch", {"users": serializers.ListFiel
 
 
 def _served(entries: Sequence[selectors.Served]) -> list[dict[str, Any]]:
-    return list(ServedSerializer([{"rank": rank, "entry": entry}
-                                  for rank, entry in enumerate(entries, start=1)],
-                                 many=True).data)
+    """A served list in ``ServedSerializer``'s shape (which documents it), built directly:
+    the serializer took 0.4 ms for ten items, a twentieth of a served request."""
+    return [{"rank": rank, "item": entry.item.external_id, "title": entry.item.title,
+             "categories": list(entry.item.categories), "score": float(entry.score),
+             "reason": entry.reason, "source": str(entry.source)}
+            for rank, entry in enumerate(entries, start=1)]
 
 
 _ITEMS_BATCH = inline_serializer("ItemsBatch", {"items": serializers.ListField(

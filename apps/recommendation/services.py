@@ -422,15 +422,16 @@ def item_text(title: str, categories: Sequence[str], description: str) -> str:
 
 
 def _update_items(column_sql: str, array_type: str, ids: Sequence[int],
-                  values: Sequence[Any], extra: tuple[str, list[Any]] = ("", [])) -> int:
+                  values: Sequence[Any], extra: tuple[str, list[Any]] = ("", []),
+                  where: str = "") -> int:
     """One ``UPDATE ... FROM unnest(ids, values)`` of the current tenant's items:
-    ``column_sql`` assigns from ``batch.value``."""
+    ``column_sql`` assigns from ``batch.value``; ``where`` narrows the rows written."""
     set_extra, extra_params = extra
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {Item._meta.db_table} AS item SET {column_sql}{set_extra} "  # noqa: S608
             f"FROM unnest(%s::bigint[], %s::{array_type}[]) AS batch(id, value) "
-            "WHERE item.id = batch.id AND item.tenant_id = %s",
+            f"WHERE item.id = batch.id AND item.tenant_id = %s{where}",
             [*extra_params, list(ids), list(values), _tenant_id()])
         return cursor.rowcount
 
@@ -444,11 +445,19 @@ def item_embeddings_record(*, ids: Sequence[int], vectors: Sequence[Sequence[flo
 
 
 @transaction.atomic
-def item_popularity_record(*, popularity: dict[int, float]) -> None:
-    """Replace the popularity prior (what cold users are served) with a training's."""
-    Item.objects.exclude(pk__in=list(popularity)).update(popularity=0.0)
-    _update_items("popularity = batch.value", "float8", list(popularity),
-                  list(popularity.values()))
+def item_popularity_record(*, popularity: dict[int, float]) -> int:
+    """Replace the popularity prior (what cold users are served) with a training's; returns
+    how many items changed.
+
+    Only rows whose value changes are written. Every written item row is a new row version
+    with an entry in each of the table's indexes, the shared HNSW index included (the
+    popularity index rules out a HOT update), and an HNSW insert costs milliseconds: resetting
+    a 20,000-item catalogue to zero row by row took 106 s, nearly all of it in that index."""
+    reset = (Item.objects.exclude(pk__in=list(popularity)).exclude(popularity=0.0)
+             .update(popularity=0.0))
+    return reset + _update_items("popularity = batch.value", "float8", list(popularity),
+                                 list(popularity.values()),
+                                 where=" AND item.popularity IS DISTINCT FROM batch.value")
 
 
 @dataclass(frozen=True)
@@ -477,14 +486,24 @@ def recommendations_record(*, job: Job, version: ModelVersion | None,
 
 def impressions_log(*, user_external_id: str, item_ids: Sequence[int], source: str) -> str:
     """Log a served list (one row per item, in order); returns the request id that the
-    response carries."""
+    response carries.
+
+    Committed asynchronously when this is the request's own transaction: the commit does not
+    wait for the WAL to reach the disk, which was about 4 ms of a served request here. A
+    database crash can lose the impressions of the last fraction of a second (never a part
+    of one list); no other write shares the transaction."""
     request_id = uuid4().hex
     if item_ids:
         now = timezone.now()
-        Impression.objects.bulk_create([
-            Impression(tenant_id=_tenant_id(), request_id=request_id,
-                       user_external_id=user_external_id, item_id=item_id, position=position,
-                       source=source, served_at=now)
-            for position, item_id in enumerate(item_ids, start=1)
-        ])
+        own_transaction = not connection.in_atomic_block
+        with transaction.atomic():
+            if own_transaction:
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL synchronous_commit = off")
+            Impression.objects.bulk_create([
+                Impression(tenant_id=_tenant_id(), request_id=request_id,
+                           user_external_id=user_external_id, item_id=item_id,
+                           position=position, source=source, served_at=now)
+                for position, item_id in enumerate(item_ids, start=1)
+            ])
     return request_id

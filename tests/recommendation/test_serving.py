@@ -6,8 +6,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import numpy as np
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from apps.recommendation.api import ServedSerializer
 from apps.recommendation.models import Impression, Item
 from apps.recommendation.selectors import ctr_by_day
 from apps.recommendation.services import item_popularity_record
@@ -19,6 +24,7 @@ from tests.recommendation.conftest import (
     item_row,
     precompute,
     set_embeddings,
+    unit,
 )
 
 CATALOGUE = [
@@ -62,6 +68,24 @@ def test_a_cold_user_gets_popular_available_items(acme: TenantSetup) -> None:
     assert in_romance[0]["reason"] == "Popular in romance"
 
 
+def test_served_items_have_the_documented_shape(acme: TenantSetup) -> None:
+    _setup(acme)
+    add_events(acme, [("reader", "space-1", "purchase")])
+    precompute(acme, {"reader": ["love-1"]})
+    served = _served(acme, "reader", k=3)
+    assert [row["source"] for row in served] == ["precomputed", "content", "content"]
+    for rank, row in enumerate(served, start=1):
+        assert set(row) == set(ServedSerializer().fields)
+        assert row["rank"] == rank
+        assert isinstance(row["score"], float)
+    assert served[0] == {"rank": 1, "item": "love-1", "title": "Emma",
+                         "categories": ["romance"], "score": 1.0,
+                         "reason": "Because you liked “reader”", "source": "precomputed"}
+    schema = acme.api().get("/api/v1/schema/", {"format": "json"}).json()
+    documented = schema["components"]["schemas"]["Served"]
+    assert set(documented["properties"]) == set(served[0])
+
+
 def test_a_user_with_history_gets_items_like_their_recent_ones(acme: TenantSetup) -> None:
     _setup(acme)
     add_events(acme, [("reader", "space-1", "purchase")])
@@ -82,6 +106,24 @@ def test_a_low_rating_does_not_describe_the_user(acme: TenantSetup) -> None:
     served = _served(acme, "critic", k=1)
     assert served[0]["source"] == "popular"
     assert served[0]["item"] == "crime-1"
+
+
+def test_the_profile_is_the_mean_of_recent_items_and_names_the_latest(
+        acme: TenantSetup) -> None:
+    _setup(acme)
+    add_events(acme, [
+        {"event_id": "e1", "user": "reader", "item": "love-1", "kind": "view",
+         "occurred_at": "2024-05-01T10:00:00Z"},
+        {"event_id": "e2", "user": "reader", "item": "crime-1", "kind": "purchase",
+         "occurred_at": "2024-05-02T10:00:00Z"},
+        # The latest event, a low rating: neither in the profile nor the reason.
+        {"event_id": "e3", "user": "reader", "item": "space-2", "kind": "rating", "value": 1,
+         "occurred_at": "2024-05-03T10:00:00Z"}])
+    served = _served(acme, "reader", k=2)
+    # Between romance and crime: Persuasion first, well ahead of anything in space.
+    assert [row["item"] for row in served] == ["love-2", "space-1"]
+    assert served[0]["reason"] == "Because you liked “The Big Sleep”"
+    assert served[0]["score"] == pytest.approx(0.9 / (0.82 ** 0.5) / 2 ** 0.5, abs=1e-4)
 
 
 def test_precomputed_lists_come_first_then_filters_top_them_up(acme: TenantSetup) -> None:
@@ -180,3 +222,95 @@ def test_impressions_and_click_through_by_day(acme: TenantSetup) -> None:
     with tenant_context(acme.tenant.pk):
         Impression.objects.update(served_at=timezone.now() - timedelta(days=2))
         assert sum(day.clicks for day in ctr_by_day(days=5)) == 0
+
+
+@pytest.fixture
+def planned_as_at_scale(db: None) -> None:
+    """Plans as on a large catalogue: a table this small would be scanned and sorted exactly,
+    so the planner is steered to the HNSW index (for this test's transaction only)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_sort = off")
+
+
+def _crowd(setup: TenantSetup, count: int, near: list[float], spread: float = 0.05,
+           dimensions: int = 3) -> None:
+    """``count`` items of ``setup``'s tenant whose embeddings lie around ``near``: ``spread``
+    times uniform noise in ``dimensions`` further coordinates."""
+    rng = np.random.default_rng(0)
+    add_items(setup, [item_row(f"crowd-{n}", f"Crowd {n}") for n in range(count)])
+    set_embeddings(setup, {f"crowd-{n}": [*near, *(rng.random(dimensions) * spread)]
+                           for n in range(count)})
+
+
+def _ef_search() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW hnsw.ef_search")
+        return str(cursor.fetchone()[0])
+
+
+def test_content_lists_survive_a_shared_index_crowded_by_another_tenant(
+        acme: TenantSetup, globex: TenantSetup, planned_as_at_scale: None) -> None:
+    """The HNSW index is shared by every tenant and a scan yields a bounded number of
+    candidates (``hnsw.ef_search``: 40, then 400) before the tenant filter: when
+    more of another tenant's items than that crowd the neighbourhood, the caller's own
+    nearest items must still come back."""
+    _setup(acme)
+    _crowd(globex, 500, [1, 0, 0])  # all nearer to Dune than Hyperion is
+    add_events(acme, [("reader", "space-1", "purchase")])
+    served = _served(acme, "reader", k=2)
+    assert [row["item"] for row in served] == ["space-2", "love-2"]
+    assert [row["source"] for row in served] == ["content", "content"]
+    similar = acme.api().get("/api/v1/items/space-1/similar", {"k": 2}).json()["items"]
+    assert [row["item"] for row in similar] == ["space-2", "love-2"]
+
+
+def test_content_lists_survive_a_selective_filter(acme: TenantSetup,
+                                                  planned_as_at_scale: None) -> None:
+    """A category filter applied after the index's candidates: the nearest items of the
+    category still come back, not the popular ones; the wider scan's setting does not
+    outlive it."""
+    _setup(acme)
+    _crowd(acme, 200, [1, 0, 0])
+    add_events(acme, [("reader", "space-1", "purchase")])
+    assert _ef_search() == "40"
+    served = _served(acme, "reader", k=2, category="romance")
+    assert [(row["item"], row["source"]) for row in served] == [("love-2", "content"),
+                                                                 ("love-1", "content")]
+    assert _ef_search() == "40"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_lists_longer_than_the_default_scan_come_from_the_wider_scan(
+        acme: TenantSetup) -> None:
+    """A scan yields at most ``hnsw.ef_search`` candidates, 40 by default: fifty nearest
+    items come from the scan with 400 candidates, in exact order, and no exact search is
+    needed."""
+    with connection.cursor() as cursor:
+        # Rolled-back and flushed rows of earlier tests stay in the HNSW graph until a vacuum,
+        # taking candidate places; and the planner is steered to the index as on a large
+        # catalogue (a table this small would be scanned and sorted).
+        cursor.execute(f"VACUUM {Item._meta.db_table}")  # noqa: S608
+        cursor.execute("SET enable_seqscan = off")
+        cursor.execute("SET enable_sort = off")
+    try:
+        rng = np.random.default_rng(0)
+        vectors = {f"b-{n}": list(rng.random(30)) for n in range(60)}
+        seen = list(rng.random(30))
+        add_items(acme, [item_row(key) for key in [*vectors, "seen"]])
+        set_embeddings(acme, {**vectors, "seen": seen})
+        add_events(acme, [("reader", "seen", "purchase")])
+        with CaptureQueriesContext(connection) as queries:
+            served = _served(acme, "reader", k=50)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET enable_seqscan")
+            cursor.execute("RESET enable_sort")
+    profile = np.asarray(unit(seen))
+    expected = sorted(vectors, key=lambda key: -float(np.dot(profile, unit(vectors[key]))))
+    assert [row["item"] for row in served] == expected[:50]
+    assert {row["source"] for row in served} == {"content"}
+    statements = [query["sql"] for query in queries.captured_queries]
+    assert "SET LOCAL hnsw.ef_search = 400" in statements
+    assert not any("+ 0.0" in sql for sql in statements)
+    assert _ef_search() == "40"
