@@ -14,8 +14,6 @@ the data row, from 1 after the header) and field::
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
@@ -59,18 +57,6 @@ ID_PATTERN = r"[0-9]+"
 MAX_ID = 2**63 - 1
 # Room for the JSON envelope around the documents' text.
 ENVELOPE_BYTES = 1024 * 1024
-
-
-@contextmanager
-def service_errors() -> Iterator[None]:
-    """Map the services' refusals onto the API's error format."""
-    try:
-        yield
-    except services.DocumentsInvalid:
-        raise
-    except services.FinanceError as error:
-        raise ApiError(error.status, error.code, str(error), error.fields,
-                       details=error.details) from error
 
 
 def invalid_documents_response(error: services.DocumentsInvalid, *,
@@ -197,8 +183,7 @@ class WatchlistViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin,
     def create(self, request: Request) -> Response:
         payload = WatchlistEntryWriteSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        with service_errors():
-            entry = services.watchlist_entry_create(**payload.validated_data)
+        entry = services.watchlist_entry_create(**payload.validated_data)
         return Response(WatchlistEntrySerializer(entry).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(summary="Replace a watchlist entry", request=WatchlistEntryWriteSerializer,
@@ -215,9 +200,8 @@ class WatchlistViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin,
         entry = self.get_object()
         payload = WatchlistEntryWriteSerializer(data=request.data, partial=partial)
         payload.is_valid(raise_exception=True)
-        with service_errors():
-            entry = services.watchlist_entry_update(entry=entry,
-                                                    changes=dict(payload.validated_data))
+        entry = services.watchlist_entry_update(entry=entry,
+                                                changes=dict(payload.validated_data))
         return Response(WatchlistEntrySerializer(entry).data)
 
     def perform_destroy(self, instance: WatchlistEntry) -> None:
@@ -271,8 +255,7 @@ class FeedViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin, mixins.Retrie
     def create(self, request: Request) -> Response:
         payload = FeedWriteSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        with service_errors():
-            feed = services.feed_create(**payload.validated_data)
+        feed = services.feed_create(**payload.validated_data)
         return Response(FeedSerializer(feed).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(summary="Replace a feed's settings", request=FeedWriteSerializer,
@@ -289,8 +272,7 @@ class FeedViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin, mixins.Retrie
         feed = self.get_object()
         payload = FeedWriteSerializer(data=request.data, partial=partial)
         payload.is_valid(raise_exception=True)
-        with service_errors():
-            feed = services.feed_update(feed=feed, changes=dict(payload.validated_data))
+        feed = services.feed_update(feed=feed, changes=dict(payload.validated_data))
         return Response(FeedSerializer(feed).data)
 
     def perform_destroy(self, instance: Feed) -> None:
@@ -496,8 +478,7 @@ class DocumentViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin,
             raise ApiError(400, "validation_error", "Send {\"documents\": [...]}.",
                            {"documents": ["a list of documents is required"]})
         try:
-            with service_errors():
-                result = services.documents_ingest(rows=rows, source="api")
+            result = services.documents_ingest(rows=rows, source="api")
         except services.DocumentsInvalid as error:
             return invalid_documents_response(error)
         return _ingest_response(result)
@@ -528,8 +509,7 @@ class DocumentViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin,
         if upload.size is not None and upload.size > limit:
             raise _too_large(limit)
         try:
-            with service_errors():
-                result = services.documents_ingest_csv(data=upload.read())
+            result = services.documents_ingest_csv(data=upload.read())
         except services.DocumentsInvalid as error:
             return invalid_documents_response(error, prefix="rows")
         return _ingest_response(result)
@@ -714,8 +694,7 @@ class AlertRuleViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin,
     def create(self, request: Request) -> Response:
         payload = AlertRuleSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        with service_errors():
-            rule = services.alert_rule_create(**payload.validated_data)
+        rule = services.alert_rule_create(**payload.validated_data)
         return Response(AlertRuleSerializer(rule).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(summary="Replace a rule", responses=AlertRuleSerializer)
@@ -730,8 +709,7 @@ class AlertRuleViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin,
         rule = self.get_object()
         payload = AlertRuleSerializer(data=request.data, partial=partial)
         payload.is_valid(raise_exception=True)
-        with service_errors():
-            rule = services.alert_rule_update(rule=rule, changes=dict(payload.validated_data))
+        rule = services.alert_rule_update(rule=rule, changes=dict(payload.validated_data))
         return Response(AlertRuleSerializer(rule).data)
 
     def perform_destroy(self, instance: AlertRule) -> None:
@@ -784,9 +762,8 @@ class AlertViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin, mixins.Retri
     @action(detail=True, methods=["post"])
     def acknowledge(self, request: Request, pk: str) -> Response:
         user_id, name = _who(request)
-        with service_errors():
-            alert = services.alert_acknowledge(alert=self.get_object(), by_user_id=user_id,
-                                               by_name=name)
+        alert = services.alert_acknowledge(alert=self.get_object(), by_user_id=user_id,
+                                           by_name=name)
         return Response(AlertSerializer(alert).data)
 
     @extend_schema(summary="Resolve an alert (again: no change)", request=None,
@@ -837,11 +814,10 @@ class ScoreJobView(APIView):
         payload = ScoreRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         fields = payload.validated_data
-        with service_errors():
-            submission = services.scoring_submit(
-                selection=fields["selection"], start=fields.get("from"), end=fields.get("to"),
-                dataset_id=fields.get("dataset"), batch_size=fields.get("batch_size"),
-                idempotency_key=key, created_by_id=getattr(request.user, "pk", None))
+        submission = services.scoring_submit(
+            selection=fields["selection"], start=fields.get("from"), end=fields.get("to"),
+            dataset_id=fields.get("dataset"), batch_size=fields.get("batch_size"),
+            idempotency_key=key, created_by_id=getattr(request.user, "pk", None))
         code = status.HTTP_201_CREATED if submission.created else status.HTTP_200_OK
         return Response(JobSerializer(submission.job).data, status=code)
 

@@ -74,8 +74,6 @@ def _written(call: Callable[[], T], respond: Callable[[T], Response], *,
         result = call()
     except services.RowsInvalid as error:
         return invalid_rows_response(error, prefix=prefix)
-    except services.RecsError as error:
-        raise ApiError(error.status, error.code, str(error), error.fields) from error
     return respond(result)
 
 

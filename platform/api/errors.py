@@ -22,6 +22,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from billing.exceptions import QuotaExceeded
+from config.errors import ServiceError
 from tenancy.context import TenantContextMissing
 
 _CODES = {
@@ -72,6 +73,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.NotAuthenticated()
     elif isinstance(exc, QuotaExceeded):
         exc = ApiError(exc.status, exc.code, str(exc), details=exc.details())
+    elif isinstance(exc, ServiceError):  # a service's refusal: its code, status and fields
+        exc = ApiError(exc.status, exc.code, str(exc), exc.fields, details=exc.details)
     elif isinstance(exc, RequestDataTooBig):
         exc = ApiError(400, "request_too_large",
                        "The request body is larger than this endpoint accepts; upload large "

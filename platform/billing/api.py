@@ -4,8 +4,6 @@ Thin views over ``billing.selectors`` and ``billing.services``; invoices are ten
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -19,21 +17,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.viewsets import GenericViewSet
 
-from api.errors import ApiError
 from api.viewsets import TenantScopedViewSetMixin
 from billing import selectors, services
 from billing.exports import invoice_csv_response
 from billing.models import Invoice, InvoiceLine, Plan, PlanMeter, Subscription
 
 MAX_RANGE_DAYS = 366
-
-
-@contextmanager
-def service_errors() -> Iterator[None]:
-    try:
-        yield
-    except services.BillingError as error:
-        raise ApiError(error.status, error.code, str(error), error.fields) from error
 
 
 # --- Usage -----------------------------------------------------------------------------------
@@ -111,8 +100,7 @@ class UsageView(APIView):
             start = datetime.combine(query.validated_data["from"], time.min, tzinfo=UTC)
             end = datetime.combine(query.validated_data["to"], time.min,
                                    tzinfo=UTC) + timedelta(days=1)
-        with service_errors():
-            summary = selectors.usage_summary(start=start, end=end)
+        summary = selectors.usage_summary(start=start, end=end)
         return Response(UsageSerializer(summary).data)
 
 
@@ -166,17 +154,15 @@ class SubscriptionView(APIView):
 
     @extend_schema(summary="The subscription", responses=SubscriptionSerializer)
     def get(self, request: Request) -> Response:
-        with service_errors():
-            return Response(SubscriptionSerializer(services.subscription_current()).data)
+        return Response(SubscriptionSerializer(services.subscription_current()).data)
 
     @extend_schema(summary="Change the plan", request=PlanChangeSerializer,
                    responses=SubscriptionSerializer)
     def post(self, request: Request) -> Response:
         payload = PlanChangeSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        with service_errors():
-            subscription = services.subscription_change_plan(
-                plan_code=payload.validated_data["plan"])
+        subscription = services.subscription_change_plan(
+            plan_code=payload.validated_data["plan"])
         return Response(SubscriptionSerializer(subscription).data)
 
 

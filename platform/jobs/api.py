@@ -45,7 +45,6 @@ from jobs.datasets import DatasetInvalid
 from jobs.models import Dataset, Job, JobEvent, ModelVersion, Prediction
 from jobs.registry import UnknownApp, all_apps, get_app
 from jobs.services import (
-    JobError,
     dataset_create,
     dataset_delete,
     job_cancel,
@@ -82,12 +81,10 @@ def invalid_dataset_response(error: DatasetInvalid) -> Response:
 
 @contextmanager
 def service_errors() -> Iterator[None]:
-    """Map the pipeline's refusals onto the API's error format."""
+    """An application the registry does not know, named by a request: 400 on ``app``. (The
+    services' own refusals are ``ServiceError``s, which ``api.errors`` maps.)"""
     try:
         yield
-    except JobError as error:
-        raise ApiError(error.status, error.code, str(error), error.fields,
-                       details=error.details) from error
     except UnknownApp as error:
         raise ApiError(400, "validation_error", f"Unknown app {error}.",
                        {"app": [_app_choices_message()]}) from error
