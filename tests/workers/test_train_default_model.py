@@ -47,6 +47,22 @@ def test_missing_quick_trains_once_and_reports_test_metrics(settings: Any, tmp_p
     assert (installed / "manifest.json").stat().st_mtime_ns == stamp
 
 
+def test_finance_defaults_are_the_quality_recipe_and_quick_stays_lora() -> None:
+    from workers.management.commands.train_default_model import training_options
+
+    full = training_options("finance_sentiment", {"quick": False, "epochs": None})
+    assert (full["method"], full["epochs"], full["batch_size"], full["learning_rate"]) == (
+        "full", 5, 16, 6e-5)
+    quick = training_options("finance_sentiment", {"quick": True, "learning_rate": None})
+    # LoRA keeps its own learning rate (the runtime's default), not the full fine-tune's.
+    assert (quick["method"], quick["epochs"], quick["batch_size"], quick["learning_rate"]) == (
+        "lora", 1, 32, None)
+    chosen = training_options("finance_sentiment", {"quick": True, "epochs": 2})
+    assert chosen["epochs"] == 2  # the command line wins
+    bot = training_options("support_bot", {"quick": True})
+    assert (bot["method"], bot["epochs"]) == ("head", 60)
+
+
 def test_an_application_or_missing_is_required() -> None:
     with pytest.raises(CommandError, match="--missing"):
         call_command("train_default_model")
