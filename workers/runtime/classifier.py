@@ -187,33 +187,49 @@ class Classifier:
 
     def classify_and_embed(self, texts: Sequence[str], embedding_base: str = DEFAULT_BASE,
                            embedding_max_length: int = 256
-                           ) -> tuple[list[Prediction], np.ndarray] | None:
-        """Predictions and ``embed()``'s vectors of a few texts from one forward pass, when
-        that gives exactly what the two calls would: a head-only classifier on the shared
-        ``embedding_base`` (its pooled vector is the embedding) and no text longer than the
-        classifier's max length. Otherwise None (call ``classify`` and ``embed``)."""
-        if (self.adapter_name is not None or self.manifest.get("method") != "head"
-                or self.base is not get_base(embedding_base)):
-            return None
-        ids = tokenize(self.base.tokenizer, texts, min(self.max_length, embedding_max_length))
+                           ) -> tuple[list[Prediction], np.ndarray]:
+        """What ``classify(texts)`` and ``embed(texts, embedding_base)`` give, for a batch
+        held in memory: predictions (``index`` is the position in ``texts``) and the vectors.
+
+        One forward pass gives both where that is exact: a head-only classifier on the shared
+        ``embedding_base`` (its pooled vector is the embedding), for the texts shorter than
+        both max lengths (a longer one might be truncated differently by the two calls). The
+        other texts go through ``classify`` and ``embed``."""
         limit = min(self.max_length, embedding_max_length)
-        if any(len(x) >= limit for x in ids):
-            return None  # might be truncated differently by the two calls
-        pooled = np.empty((len(ids), self.base.encoder.hidden_size), dtype=np.float32)
-        probabilities = np.empty((len(ids), len(self.labels)), dtype=np.float32)
-        with torch.inference_mode():
-            for batch in sorted_batches([len(x) for x in ids], DEFAULT_BATCH_SIZE):
-                input_ids, mask = pad_batch([ids[i] for i in batch],
-                                            self.base.encoder.pad_token_id, self.device.device)
-                vectors = self.base.pooled(input_ids, mask, None).float()
-                probabilities[batch] = torch.softmax(self.head(vectors), dim=-1).cpu().numpy()
-                pooled[batch] = F.normalize(vectors, dim=-1).cpu().numpy()
+        one_pass: list[int] = []
+        ids: list[list[int]] = []
+        if (self.adapter_name is None and self.manifest.get("method") == "head"
+                and self.base is get_base(embedding_base)):
+            tokenized = tokenize(self.base.tokenizer, texts, limit)
+            one_pass = [i for i, x in enumerate(tokenized) if len(x) < limit]
+            ids = [tokenized[i] for i in one_pass]
+        probabilities = np.empty((len(texts), len(self.labels)), dtype=np.float32)
+        vectors = np.empty((len(texts), self.base.encoder.hidden_size), dtype=np.float32)
+        if ids:
+            rows = np.asarray(one_pass)
+            with torch.inference_mode():
+                for batch in sorted_batches([len(x) for x in ids], DEFAULT_BATCH_SIZE):
+                    input_ids, mask = pad_batch([ids[i] for i in batch],
+                                                self.base.encoder.pad_token_id,
+                                                self.device.device)
+                    pooled = self.base.pooled(input_ids, mask, None).float()
+                    probabilities[rows[batch]] = torch.softmax(self.head(pooled),
+                                                               dim=-1).cpu().numpy()
+                    vectors[rows[batch]] = F.normalize(pooled, dim=-1).cpu().numpy()
+        rest = sorted(set(range(len(texts))) - set(one_pass))
+        if rest:
+            self._ensure_attached()
+            rest_ids = tokenize(self.base.tokenizer, [texts[i] for i in rest], self.max_length)
+            probabilities[rest] = self._probabilities(rest_ids, DEFAULT_BATCH_SIZE)
+            [(_, embedded)] = embed([texts[i] for i in rest], embedding_base,
+                                    max_length=embedding_max_length, chunk_size=len(rest))
+            vectors[rest] = embedded
         best = probabilities.argmax(axis=1).tolist()
-        rows = probabilities.tolist()
+        rows_list = probabilities.tolist()
         predictions = [Prediction(i, self.labels[best[i]],
-                                  dict(zip(self.labels, rows[i], strict=True)))
-                       for i in range(len(ids))]
-        return predictions, pooled
+                                  dict(zip(self.labels, rows_list[i], strict=True)))
+                       for i in range(len(texts))]
+        return predictions, vectors
 
     def classify(self, texts: Iterable[str], batch_size: int = DEFAULT_BATCH_SIZE,
                  chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[list[Prediction]]:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
@@ -76,28 +79,55 @@ def test_head_training_can_be_cancelled(tiny_base: str, tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
-def test_one_pass_gives_what_classify_and_embed_give(
-        trained_head: tuple[FineTuneResult, Path], tiny_base: str) -> None:
+def _separately(classifier: Any, texts: list[str], base: str) -> tuple[list[Any], np.ndarray]:
     from workers.runtime import embed
 
+    predictions = [p for chunk in classifier.classify(texts) for p in chunk]
+    [(_, vectors)] = list(embed(texts, base))
+    return predictions, vectors
+
+
+def _assert_same(both: tuple[list[Any], np.ndarray], expected: tuple[list[Any], np.ndarray]
+                 ) -> None:
+    predictions, vectors = both
+    separately, embedded = expected
+    assert [p.index for p in predictions] == list(range(len(separately)))
+    assert [p.label for p in predictions] == [p.label for p in separately]
+    for mine, theirs in zip(predictions, separately, strict=True):
+        assert mine.probabilities == pytest.approx(theirs.probabilities, abs=1e-5)
+    assert vectors.shape == embedded.shape
+    assert torch.allclose(torch.from_numpy(vectors), torch.from_numpy(embedded), atol=1e-5)
+
+
+def test_one_pass_gives_what_classify_and_embed_give(
+        trained_head: tuple[FineTuneResult, Path], tiny_base: str) -> None:
     result, _ = trained_head
     classifier = result.classifier
     assert classifier is not None
     texts = make_task(12, seed=5).texts
+    _assert_same(classifier.classify_and_embed(texts, embedding_base=tiny_base),
+                 _separately(classifier, texts, tiny_base))
 
-    both = classifier.classify_and_embed(texts, embedding_base=tiny_base)
-    assert both is not None
-    predictions, vectors = both
-    separately = [p for chunk in classifier.classify(texts) for p in chunk]
-    [(_, embedded)] = list(embed(texts, tiny_base))
 
-    assert [p.label for p in predictions] == [p.label for p in separately]
-    for mine, theirs in zip(predictions, separately, strict=True):
-        assert mine.probabilities == pytest.approx(theirs.probabilities, abs=1e-5)
-    assert torch.allclose(torch.from_numpy(vectors), torch.from_numpy(embedded), atol=1e-5)
-    # Not on another base, and not when a text may be truncated differently.
-    assert classifier.classify_and_embed(texts) is None
-    assert classifier.classify_and_embed(["word " * 40], embedding_base=tiny_base) is None
+def test_texts_one_pass_cannot_serve_exactly_take_the_two_calls(
+        trained_head: tuple[FineTuneResult, Path], tiny_base: str, tmp_path: Path) -> None:
+    result, _ = trained_head
+    classifier = result.classifier
+    assert classifier is not None
+    # A text that the classifier's max length (32) truncates, in a batch of short ones.
+    texts = [*make_task(5, seed=7).texts, "word " * 40, *make_task(3, seed=8).texts]
+    _assert_same(classifier.classify_and_embed(texts, embedding_base=tiny_base),
+                 _separately(classifier, texts, tiny_base))
+    # Retrieval on another base model (the same shape, other weights): its vectors, not the
+    # classifier's pooled ones.
+    from transformers import BertConfig, BertModel
+
+    other = tmp_path / "other-base"
+    shutil.copytree(tiny_base, other)
+    torch.manual_seed(1)
+    BertModel(BertConfig.from_pretrained(tiny_base)).save_pretrained(other)
+    _assert_same(classifier.classify_and_embed(texts, embedding_base=str(other)),
+                 _separately(classifier, texts, str(other)))
 
 
 def test_the_same_inputs_give_the_same_head(tiny_base: str, tmp_path: Path) -> None:
