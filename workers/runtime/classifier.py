@@ -196,15 +196,16 @@ class Classifier:
         both max lengths (a longer one might be truncated differently by the two calls). The
         other texts go through ``classify`` and ``embed``."""
         limit = min(self.max_length, embedding_max_length)
+        retrieval = get_base(embedding_base)
         one_pass: list[int] = []
         ids: list[list[int]] = []
         if (self.adapter_name is None and self.manifest.get("method") == "head"
-                and self.base is get_base(embedding_base)):
+                and self.base is retrieval):
             tokenized = tokenize(self.base.tokenizer, texts, limit)
             one_pass = [i for i, x in enumerate(tokenized) if len(x) < limit]
             ids = [tokenized[i] for i in one_pass]
         probabilities = np.empty((len(texts), len(self.labels)), dtype=np.float32)
-        vectors = np.empty((len(texts), self.base.encoder.hidden_size), dtype=np.float32)
+        vectors = np.empty((len(texts), retrieval.encoder.hidden_size), dtype=np.float32)
         if ids:
             rows = np.asarray(one_pass)
             with torch.inference_mode():

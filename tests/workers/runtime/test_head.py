@@ -118,14 +118,16 @@ def test_texts_one_pass_cannot_serve_exactly_take_the_two_calls(
     texts = [*make_task(5, seed=7).texts, "word " * 40, *make_task(3, seed=8).texts]
     _assert_same(classifier.classify_and_embed(texts, embedding_base=tiny_base),
                  _separately(classifier, texts, tiny_base))
-    # Retrieval on another base model (the same shape, other weights): its vectors, not the
+    # Retrieval on another base model (wider, other weights): its vectors, not the
     # classifier's pooled ones.
     from transformers import BertConfig, BertModel
 
     other = tmp_path / "other-base"
     shutil.copytree(tiny_base, other)
+    config = BertConfig.from_pretrained(tiny_base)
+    config.hidden_size = 48
     torch.manual_seed(1)
-    BertModel(BertConfig.from_pretrained(tiny_base)).save_pretrained(other)
+    BertModel(config).save_pretrained(other)
     _assert_same(classifier.classify_and_embed(texts, embedding_base=str(other)),
                  _separately(classifier, texts, str(other)))
 
