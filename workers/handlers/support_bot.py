@@ -8,8 +8,13 @@ from pgvector under the tenant's context (row-level security applies).
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
-from typing import Any
+from collections.abc import Hashable
+from typing import Any, NamedTuple
+
+import numpy as np
+from django.conf import settings
 
 from apps.support_bot import selectors, services
 from apps.support_bot.text import text_hash
@@ -19,6 +24,7 @@ from workers.execution import JobContext, Outcome
 from workers.handlers import text_classification
 from workers.handlers.text_classification import NoModelAvailable, classifier_for_app
 from workers.runtime import classifier as runtime
+from workers.runtime.microbatch import MicroBatcher
 
 APP = "support_bot"
 EMBED_CHUNK = 256
@@ -82,24 +88,71 @@ def classify_backlog(job: Job, context: JobContext) -> Outcome:
     return outcome
 
 
+# --- One chat message (``support.analyse`` on the ``online`` queue) ----------------------------
+#
+# The online worker runs its tasks in threads. Each task thread reads what it needs under its
+# own tenant's context (which model, then the nearest articles: row-level security applies),
+# and only the model work goes through the analysis batcher, so the messages that arrive
+# together share one forward pass (``workers.runtime.microbatch``). A batch holds the messages
+# of one model: a tenant's own version, or the platform default shared by the tenants without
+# one; the batcher thread touches no database and no tenant data but the texts.
+
+EMBED_ONLY = ("embed", runtime.DEFAULT_BASE)  # the batch key when there is no intent model
+
+
+class Analysed(NamedTuple):
+    """One message's share of a batch: its intent (None without an intent model), its query
+    vector, and how many messages the forward pass served (for logs and tests)."""
+
+    prediction: runtime.Prediction | None
+    vector: np.ndarray
+    batch_size: int
+
+
+_batcher: MicroBatcher[str, Analysed] | None = None
+_batcher_lock = threading.Lock()
+
+
+def _analyse_batch(model: Hashable, texts: list[str]) -> list[Analysed]:
+    """Intent predictions and query vectors of one batch of messages (one forward pass when
+    the intent model is a head on the retrieval model)."""
+    if isinstance(model, runtime.Classifier):
+        predictions, vectors = model.classify_and_embed(texts)
+        return [Analysed(p, v, len(texts)) for p, v in zip(predictions, vectors, strict=True)]
+    [(_, vectors)] = runtime.embed(texts, chunk_size=max(1, len(texts)))
+    return [Analysed(None, vector, len(texts)) for vector in vectors]
+
+
+def analysis_batcher() -> MicroBatcher[str, Analysed]:
+    """This process's batcher of chat analyses (``ONLINE_BATCH_MAX_SIZE`` messages at most,
+    waiting ``ONLINE_BATCH_MAX_WAIT_MS`` for more)."""
+    global _batcher
+    with _batcher_lock:
+        if _batcher is None:
+            _batcher = MicroBatcher(_analyse_batch, max_batch=settings.ONLINE_BATCH_MAX_SIZE,
+                                    max_wait=settings.ONLINE_BATCH_MAX_WAIT_MS / 1000,
+                                    name="support-analyse")
+        return _batcher
+
+
 def analyse(text: str, top_k: int) -> dict[str, Any]:
     """The intent of one message (the tenant's active model, else the platform default; none
-    when neither exists) and its ``top_k`` nearest articles."""
+    when neither exists) and its ``top_k`` nearest articles. Runs in the tenant's context;
+    the forward pass is shared with the messages that arrive at the same time."""
     intent, confidence, model = "", None, ""
+    classifier: runtime.Classifier | None
     try:
         classifier, version = classifier_for_app(APP)
     except NoModelAvailable:
-        classifier = None
-    # A head on the retrieval model needs one forward pass for both answers.
-    both = classifier.classify_and_embed([text]) if classifier is not None else None
-    if classifier is not None:
-        [prediction] = both[0] if both else [p for chunk in classifier.classify([text])
-                                             for p in chunk]
-        intent, confidence = prediction.label, round(max(prediction.probabilities.values()), 6)
+        classifier, version = None, None
+    found = analysis_batcher().submit(classifier if classifier is not None else EMBED_ONLY,
+                                      text, timeout=settings.ONLINE_TIMEOUT_SECONDS)
+    if found.prediction is not None:
+        probabilities = found.prediction.probabilities
+        intent, confidence = found.prediction.label, round(max(probabilities.values()), 6)
         model = f"v{version.version}" if version is not None else "default"
     articles: list[dict[str, Any]] = []
     if top_k > 0:
-        vector = both[1][0] if both else next(iter(runtime.embed([text])))[1][0]
-        articles = selectors.articles_nearest(vector=vector.tolist(), limit=top_k)
+        articles = selectors.articles_nearest(vector=found.vector.tolist(), limit=top_k)
     return {"intent": intent, "confidence": confidence, "model_version": model,
-            "articles": articles}
+            "articles": articles, "batch_size": found.batch_size}
