@@ -48,7 +48,12 @@ def _zip_dir(directory: Path) -> bytes:
 
 def classifier_for(version: ModelVersion) -> runtime.Classifier:
     """The version's classifier, unpacked once per worker into the local model directory and
-    cached in memory (LoRA adapters share the base model)."""
+    cached in memory (LoRA adapters share the base model). A version's artefact never
+    changes, so a cached one is returned without looking at the disk (real-time requests
+    ask for it every message)."""
+    cached = runtime.cached_classifier(("version", version.pk))
+    if cached is not None:
+        return cached
     _register_configured_bases()
     target = _work_dir("versions") / f"{version.pk}-{version.artifact_sha256[:12]}"
     if not (target / "manifest.json").exists():
@@ -203,6 +208,9 @@ def default_model_dir(app: str) -> Path:
 def default_classifier(app: str) -> runtime.Classifier:
     """The platform default classifier of ``app``, for tenants without a fine-tune of their
     own."""
+    cached = runtime.cached_classifier(("default", app))
+    if cached is not None:
+        return cached
     directory = default_model_dir(app)
     if not (directory / "manifest.json").exists():
         raise NoModelAvailable(

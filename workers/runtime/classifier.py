@@ -324,6 +324,14 @@ def load_classifier(artifact_dir: str | Path, *, cache: ModelCache | None = None
     raise RuntimeError(f"could not keep base model {manifest['base']!r} in the model cache")
 
 
+def cached_classifier(key: Hashable, *, cache: ModelCache | None = None) -> Classifier | None:
+    """The classifier loaded under ``key`` (as given to ``load_classifier``) when it is in
+    memory, without touching its artefact on disk; None otherwise."""
+    cache = cache if cache is not None else default_cache()
+    found = cache.get(("classifier", key))
+    return found if isinstance(found, Classifier) else None
+
+
 def unload_classifier(key: Hashable, *, cache: ModelCache | None = None) -> bool:
     """Drop a classifier from the cache (its adapter leaves the shared base); ``key`` as given
     to ``load_classifier`` (or its artefact path). False if it was not loaded."""

@@ -141,3 +141,19 @@ def test_the_same_inputs_give_the_same_head(tiny_base: str, tmp_path: Path) -> N
                                                           runs[1].history]
     assert (tmp_path / "run0" / "head.safetensors").read_bytes() == \
         (tmp_path / "run1" / "head.safetensors").read_bytes()
+
+
+def test_a_cached_classifier_is_found_without_its_artefact(
+        trained_head: tuple[FineTuneResult, Path], tmp_path: Path) -> None:
+    from workers.runtime.classifier import cached_classifier, unload_classifier
+
+    _, out = trained_head
+    copy = tmp_path / "artifact"
+    shutil.copytree(out, copy)
+    cache = ModelCache(4)
+    assert cached_classifier("head-v9", cache=cache) is None
+    loaded = load_classifier(copy, cache=cache, key="head-v9")
+    shutil.rmtree(copy)  # a real-time request must not need the disk once it is loaded
+    assert cached_classifier("head-v9", cache=cache) is loaded
+    assert unload_classifier("head-v9", cache=cache)
+    assert cached_classifier("head-v9", cache=cache) is None
