@@ -180,7 +180,11 @@ class Classifier:
         with torch.inference_mode():
             for batch in sorted_batches([len(x) for x in ids], batch_size):
                 input_ids, mask = pad_batch([ids[i] for i in batch], pad_id, device)
-                pooled = self.base.pooled(input_ids, mask, self.adapter_name)
+                # Attach and run under the base's lock: in a threaded worker another request
+                # may evict (detach) this adapter in between.
+                with self.base.lock:
+                    self._ensure_attached()
+                    pooled = self.base.pooled(input_ids, mask, self.adapter_name)
                 logits = self.head(pooled.float())
                 out[batch] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
         return out

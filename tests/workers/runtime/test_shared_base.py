@@ -66,3 +66,29 @@ def test_least_recently_used_classifiers_are_evicted(trained_lora: Trained, tiny
     assert ("classifier", "c") in keys
     assert a.base is c.base
     assert a.base.adapters == {a.adapter_name, c.adapter_name}
+
+
+def test_a_classifier_in_use_survives_another_thread_detaching_its_adapter(
+        trained_lora: Trained) -> None:
+    # Online workers run requests in threads: a request for another tenant's model may evict
+    # (detach) this adapter between this request's attach and its forward pass.
+    import threading
+
+    cache = ModelCache(4)
+    classifier = load_classifier(trained_lora.output_dir, cache=cache, key="in-use")
+    texts = ["my invoice is wrong", "where is the courier"]
+    expected = classifier.probabilities(texts)
+    stop = threading.Event()
+
+    def evict_repeatedly() -> None:
+        while not stop.is_set():
+            classifier.base.detach_adapter(classifier.adapter_name)
+
+    evictor = threading.Thread(target=evict_repeatedly)
+    evictor.start()
+    try:
+        for _ in range(100):
+            np.testing.assert_allclose(classifier.probabilities(texts), expected, atol=1e-6)
+    finally:
+        stop.set()
+        evictor.join()
