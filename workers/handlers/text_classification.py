@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import uuid
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -57,11 +58,17 @@ def classifier_for(version: ModelVersion) -> runtime.Classifier:
     _register_configured_bases()
     target = _work_dir("versions") / f"{version.pk}-{version.artifact_sha256[:12]}"
     if not (target / "manifest.json").exists():
-        staging = target.with_suffix(".partial")
-        shutil.rmtree(staging, ignore_errors=True)
+        # A staging folder of its own: concurrent first requests (threads of an online worker,
+        # or worker processes sharing the folder) may unpack the same version at once.
+        staging = target.with_name(f"{target.name}.{uuid.uuid4().hex[:8]}.partial")
         with version.artifact.open("rb") as handle, zipfile.ZipFile(handle) as archive:
             archive.extractall(staging)  # noqa: S202  (our own artefact, written by fine_tune)
-        staging.rename(target)
+        try:
+            staging.rename(target)
+        except OSError:  # another one was first: its copy is the same artefact
+            shutil.rmtree(staging, ignore_errors=True)
+            if not (target / "manifest.json").exists():
+                raise
     return runtime.load_classifier(target, key=("version", version.pk))
 
 
