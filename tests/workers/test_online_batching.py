@@ -1,6 +1,7 @@
 """Chat analysis through a real online worker (Celery's thread pool, the embedded Redis and
-PostgreSQL, the shipped MiniLM): messages of two tenants sent at the same time are batched
-per tenant model, and each gets its own tenant's intent and only its own tenant's articles."""
+PostgreSQL, the shipped MiniLM): messages of two tenants sent at the same time share a forward
+pass of the base model, and each gets its own tenant's intent (its tenant's head) and only its
+own tenant's articles."""
 
 from __future__ import annotations
 
@@ -80,7 +81,7 @@ def _install(setup: TenantSetup, folder: Path, labels: list[str]) -> list[int]:
     return [a.pk for a in articles]
 
 
-def test_concurrent_messages_of_two_tenants_share_a_forward_per_model_and_stay_apart(
+def test_concurrent_messages_of_two_tenants_share_a_forward_and_get_their_own_answers(
         acme: TenantSetup, globex: TenantSetup, head_models: dict[str, Path],
         workers: WorkerFactory, tmp_path: Path, settings: Any) -> None:
     from workers.runtime import load_classifier
@@ -133,5 +134,7 @@ def test_concurrent_messages_of_two_tenants_share_a_forward_per_model_and_stay_a
         assert found["model_version"] == "v1"
         # Retrieval ran under its own tenant: only that tenant's articles.
         assert {a["id"] for a in found["articles"]} == set(articles[name])
-        # Batched with others, but never with the other tenant's messages.
-        assert 2 <= found["batch_size"] <= PER_TENANT
+        assert found["batch_size"] >= 2
+    # Both tenants' heads sit on the shared MiniLM: their messages shared a forward pass, and
+    # each still got its own tenant's answer above.
+    assert max(found["batch_size"] for found in results.values()) > PER_TENANT

@@ -91,13 +91,16 @@ def classify_backlog(job: Job, context: JobContext) -> Outcome:
 # --- One chat message (``support.analyse`` on the ``online`` queue) ----------------------------
 #
 # The online worker runs its tasks in threads. Each task thread reads what it needs under its
-# own tenant's context (which model, then the nearest articles: row-level security applies),
-# and only the model work goes through the analysis batcher, so the messages that arrive
-# together share one forward pass (``workers.runtime.microbatch``). A batch holds the messages
-# of one model: a tenant's own version, or the platform default shared by the tenants without
-# one; the batcher thread touches no database and no tenant data but the texts.
+# own tenant's context (which model; afterwards the nearest articles: row-level security
+# applies), and only the model work goes through the analysis batcher, so the messages that
+# arrive together share one forward pass (``workers.runtime.microbatch``). Messages are batched
+# by the forward pass they need: every head-only intent model on the retrieval base (the
+# default method; each tenant's own head or the platform default) and messages without an
+# intent model share the base's pass, and each message is then read by its own tenant's head;
+# a LoRA or fully fine-tuned model needs a pass of its own, so its messages batch together.
+# The batching thread sees texts and models only, never a tenant context or the database.
 
-EMBED_ONLY = ("embed", runtime.DEFAULT_BASE)  # the batch key when there is no intent model
+Request = tuple[runtime.Classifier | None, str]
 
 
 class Analysed(NamedTuple):
@@ -109,21 +112,25 @@ class Analysed(NamedTuple):
     batch_size: int
 
 
-_batcher: MicroBatcher[str, Analysed] | None = None
+_batcher: MicroBatcher[Request, Analysed] | None = None
 _batcher_lock = threading.Lock()
 
 
-def _analyse_batch(model: Hashable, texts: list[str]) -> list[Analysed]:
-    """Intent predictions and query vectors of one batch of messages (one forward pass when
-    the intent model is a head on the retrieval model)."""
-    if isinstance(model, runtime.Classifier):
-        predictions, vectors = model.classify_and_embed(texts)
-        return [Analysed(p, v, len(texts)) for p, v in zip(predictions, vectors, strict=True)]
-    [(_, vectors)] = runtime.embed(texts, chunk_size=max(1, len(texts)))
-    return [Analysed(None, vector, len(texts)) for vector in vectors]
+def _forward_key(classifier: runtime.Classifier | None) -> Hashable:
+    """What must run for a message: the retrieval base's plain pass, or the model's own."""
+    base = runtime.get_base(runtime.DEFAULT_BASE)
+    if classifier is None or classifier.shares_pass_with(base):
+        return base
+    return classifier
 
 
-def analysis_batcher() -> MicroBatcher[str, Analysed]:
+def _analyse_batch(key: Hashable, requests: list[Request]) -> list[Analysed]:
+    """Intent predictions and query vectors of one batch of messages."""
+    predictions, vectors = runtime.classify_and_embed_many(requests)
+    return [Analysed(p, v, len(requests)) for p, v in zip(predictions, vectors, strict=True)]
+
+
+def analysis_batcher() -> MicroBatcher[Request, Analysed]:
     """This process's batcher of chat analyses (``ONLINE_BATCH_MAX_SIZE`` messages at most,
     waiting ``ONLINE_BATCH_MAX_WAIT_MS`` for more)."""
     global _batcher
@@ -145,8 +152,8 @@ def analyse(text: str, top_k: int) -> dict[str, Any]:
         classifier, version = classifier_for_app(APP)
     except NoModelAvailable:
         classifier, version = None, None
-    found = analysis_batcher().submit(classifier if classifier is not None else EMBED_ONLY,
-                                      text, timeout=settings.ONLINE_TIMEOUT_SECONDS)
+    found = analysis_batcher().submit(_forward_key(classifier), (classifier, text),
+                                      timeout=settings.ONLINE_TIMEOUT_SECONDS)
     if found.prediction is not None:
         probabilities = found.prediction.probabilities
         intent, confidence = found.prediction.label, round(max(probabilities.values()), 6)

@@ -157,3 +157,53 @@ def test_a_cached_classifier_is_found_without_its_artefact(
     assert cached_classifier("head-v9", cache=cache) is loaded
     assert unload_classifier("head-v9", cache=cache)
     assert cached_classifier("head-v9", cache=cache) is None
+
+
+def test_two_tenants_heads_share_one_forward_and_each_gets_its_own_answer(
+        trained_head: tuple[FineTuneResult, Path], tiny_base: str, tmp_path: Path) -> None:
+    from workers.runtime import embed
+    from workers.runtime.classifier import classify_and_embed_many
+
+    first = trained_head[0].classifier
+    assert first is not None
+    # Another tenant's head on the same base, with intents of its own.
+    task = make_task(90, seed=12)
+    renamed = {"billing": "refunds", "shipping": "parcels", "login": "accounts"}
+    other = fine_tune_classifier(task.texts, [renamed[label] for label in task.labels],
+                                 label_names=sorted(renamed.values()), base=tiny_base,
+                                 method="head", output_dir=tmp_path / "other", epochs=5,
+                                 max_length=32, early_stopping_patience=None, seed=2).classifier
+    assert other is not None
+    assert other.base is first.base
+
+    texts = make_task(9, seed=13).texts + ["word " * 40]
+    owners = [first, other, None, first, other, other, None, first, other, first]
+    calls: list[int] = []
+    original = first.base.pooled
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(len(args[0]))
+        return original(*args, **kwargs)
+
+    first.base.pooled = counting  # type: ignore[method-assign]
+    try:
+        predictions, vectors = classify_and_embed_many(list(zip(owners, texts, strict=True)),
+                                                       embedding_base=tiny_base)
+    finally:
+        del first.base.pooled
+    # The nine short texts in one forward pass (the long one goes through classify + embed).
+    assert calls[0] == 9
+
+    [(_, embedded)] = list(embed(texts, tiny_base))
+    assert torch.allclose(torch.from_numpy(vectors), torch.from_numpy(embedded), atol=1e-5)
+    for index, (owner, text) in enumerate(zip(owners, texts, strict=True)):
+        prediction = predictions[index]
+        if owner is None:
+            assert prediction is None
+            continue
+        assert prediction is not None
+        [[alone]] = list(owner.classify([text]))
+        assert prediction.index == index
+        assert set(prediction.probabilities) == set(owner.labels)  # its own tenant's intents
+        assert prediction.label == alone.label
+        assert prediction.probabilities == pytest.approx(alone.probabilities, abs=1e-5)
