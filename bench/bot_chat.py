@@ -128,10 +128,14 @@ COMPONENTS = (("web", "gunicorn"), ("worker", "celery"), ("postgres", "postgres"
 
 
 def cpu_seconds() -> dict[int, tuple[str, float]]:
-    """CPU seconds (user + system) so far of this machine's processes that belong to the
-    stack, by pid: ``(component, seconds)``; this process is the ``client``. Linux only."""
+    """CPU seconds (user + system) so far of the processes of this benchmark's stack, by
+    pid: ``(component, seconds)``. The stack is this process (the ``client``) and its
+    children (gunicorn, Celery), and the embedded PostgreSQL and Redis under this run's data
+    folder with their children (other sessions' servers on the machine are left out).
+    Linux only."""
     tick = os.sysconf("SC_CLK_TCK")
-    out: dict[int, tuple[str, float]] = {}
+    data_dir = os.environ["AIPLATFORM_DATA_DIR"]
+    processes: dict[int, tuple[int, str, float]] = {}  # pid: (parent, command, seconds)
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -140,11 +144,21 @@ def cpu_seconds() -> dict[int, tuple[str, float]]:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        pid = int(entry.name)
+        processes[int(entry.name)] = (int(fields[1]), command,
+                                      (int(fields[11]) + int(fields[12])) / tick)
+    roots = {os.getpid()} | {pid for pid, (_, command, _) in processes.items()
+                             if data_dir in command}
+    out: dict[int, tuple[str, float]] = {}
+    for pid, (_parent, command, seconds) in processes.items():
+        ancestor, depth = pid, 0
+        while ancestor not in roots and ancestor in processes and depth < 20:
+            ancestor, depth = processes[ancestor][0], depth + 1
+        if ancestor not in roots:
+            continue
         component = "client" if pid == os.getpid() else next(
             (name for name, marker in COMPONENTS if marker in command), None)
         if component is not None:
-            out[pid] = (component, (int(fields[11]) + int(fields[12])) / tick)
+            out[pid] = (component, seconds)
     return out
 
 
