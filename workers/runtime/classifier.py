@@ -67,6 +67,7 @@ from workers.runtime.batching import (
     chunked,
     grouped_shuffled_batches,
     pad_batch,
+    padded_batches,
     sorted_batches,
     tokenize,
 )
@@ -265,7 +266,7 @@ def classify_and_embed_many(requests: Sequence[tuple[Classifier | None, str]],
     if shared:
         pooled = np.empty((len(shared), retrieval.encoder.hidden_size), dtype=np.float32)
         with torch.inference_mode():
-            for batch in sorted_batches([len(ids[i]) for i in shared], DEFAULT_BATCH_SIZE):
+            for batch in padded_batches([len(ids[i]) for i in shared], DEFAULT_BATCH_SIZE):
                 input_ids, mask = pad_batch([ids[shared[i]] for i in batch],
                                             retrieval.encoder.pad_token_id,
                                             retrieval.device.device)

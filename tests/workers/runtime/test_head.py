@@ -176,7 +176,10 @@ def test_two_tenants_heads_share_one_forward_and_each_gets_its_own_answer(
     assert other is not None
     assert other.base is first.base
 
-    texts = make_task(9, seed=13).texts + ["word " * 40]
+    # Nine texts of one token count (one padded batch), and one the classifiers truncate.
+    words = ["invoice", "refund", "parcel", "courier", "password", "account", "please", "help"]
+    texts = [" ".join(words[(i + k) % len(words)] for k in range(5)) for i in range(9)]
+    texts.append("word " * 40)
     owners = [first, other, None, first, other, other, None, first, other, first]
     calls: list[int] = []
     original = first.base.pooled
