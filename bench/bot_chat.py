@@ -1,7 +1,8 @@
 """Customer-service bot: the chat endpoint under load, against the bare model call.
 
 Starts the platform on this machine (embedded PostgreSQL and Redis under
-``.data/bench-chat``, gunicorn, one Celery worker on the ``online`` queue), seeds a tenant with
+``.data/bench-chat``, gunicorn, one Celery worker on the ``online`` queue started as ``make
+run`` starts it: tasks in threads, concurrent messages micro-batched), seeds a tenant with
 BANKING77 (77 intents, an answer article per intent, embedded), installs an intent model
 (a head on the real all-MiniLM-L6-v2, trained here on a slice of the train file), then
 20 concurrent clients each hold a conversation and send BANKING77 test utterances::
@@ -11,7 +12,8 @@ BANKING77 (77 intents, an answer article per intent, embedded), installs an inte
 Baseline: the bare model work of one message in-process (intent classification plus the
 query embedding, one message at a time). Records ``bot.chat_p50_ms``, ``bot.chat_p95_ms``,
 ``bot.chat_p99_ms``, ``bot.chat_messages_per_second`` and ``bot.chat_p95_ratio_vs_bare``
-(goal ≤ 3).
+(goal ≤ 3), and prints the CPU milliseconds per message of each part of the stack (web,
+worker, PostgreSQL, Redis, the client threads) over the loaded phase.
 """
 
 from __future__ import annotations
@@ -219,7 +221,7 @@ def main() -> None:
     try:
         wait_for(f"{base}/healthz")
         warm = post(f"{base}/api/v1/bot/conversations", key, {})
-        for text in questions[:4]:  # loads the models in both worker processes
+        for text in questions[:4]:  # loads the models (and traces the base) in the worker
             post(f"{base}/api/v1/bot/conversations/{warm['id']}/messages", key, {"text": text})
         latencies: list[float] = []
         kinds: dict[str, int] = {}
