@@ -1,7 +1,8 @@
 """Customer-service bot: the chat endpoint under load, against the bare model call.
 
 Starts the platform on this machine (embedded PostgreSQL and Redis under
-``.data/bench-chat``, gunicorn, one Celery worker on the ``online`` queue), seeds a tenant with
+``.data/bench-chat``, gunicorn, one Celery worker on the ``online`` queue started as ``make
+run`` starts it: tasks in threads, concurrent messages micro-batched), seeds a tenant with
 BANKING77 (77 intents, an answer article per intent, embedded), installs an intent model
 (a head on the real all-MiniLM-L6-v2, trained here on a slice of the train file), then
 20 concurrent clients each hold a conversation and send BANKING77 test utterances::
@@ -11,7 +12,8 @@ BANKING77 (77 intents, an answer article per intent, embedded), installs an inte
 Baseline: the bare model work of one message in-process (intent classification plus the
 query embedding, one message at a time). Records ``bot.chat_p50_ms``, ``bot.chat_p95_ms``,
 ``bot.chat_p99_ms``, ``bot.chat_messages_per_second`` and ``bot.chat_p95_ratio_vs_bare``
-(goal ≤ 3).
+(goal ≤ 3), and prints the CPU milliseconds per message of each part of the stack (web,
+worker, PostgreSQL, Redis, the client threads) over the loaded phase.
 """
 
 from __future__ import annotations
@@ -123,6 +125,56 @@ def post(url: str, key: str, body: dict[str, Any], timeout: float = 120) -> dict
         return dict(json.loads(response.read()))
 
 
+COMPONENTS = (("web", "gunicorn"), ("worker", "celery"), ("postgres", "postgres"),
+              ("redis", "redis-server"))
+
+
+def cpu_seconds() -> dict[int, tuple[str, float]]:
+    """CPU seconds (user + system) so far of the processes of this benchmark's stack, by
+    pid: ``(component, seconds)``. The stack is this process (the ``client``) and its
+    children (gunicorn, Celery), and the embedded PostgreSQL and Redis under this run's data
+    folder with their children (other sessions' servers on the machine are left out).
+    Linux only."""
+    tick = os.sysconf("SC_CLK_TCK")
+    data_dir = os.environ["AIPLATFORM_DATA_DIR"]
+    processes: dict[int, tuple[int, str, float]] = {}  # pid: (parent, command, seconds)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().decode(errors="replace")
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        processes[int(entry.name)] = (int(fields[1]), command,
+                                      (int(fields[11]) + int(fields[12])) / tick)
+    roots = {os.getpid()} | {pid for pid, (_, command, _) in processes.items()
+                             if data_dir in command}
+    out: dict[int, tuple[str, float]] = {}
+    for pid, (_parent, command, seconds) in processes.items():
+        ancestor, depth = pid, 0
+        while ancestor not in roots and ancestor in processes and depth < 20:
+            ancestor, depth = processes[ancestor][0], depth + 1
+        if ancestor not in roots:
+            continue
+        component = "client" if pid == os.getpid() else next(
+            (name for name, marker in COMPONENTS if marker in command), None)
+        if component is not None:
+            out[pid] = (component, seconds)
+    return out
+
+
+def cpu_per_message(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]],
+                    messages: int) -> dict[str, float]:
+    """Milliseconds of CPU per message by component between two ``cpu_seconds`` readings."""
+    totals: dict[str, float] = {}
+    for pid, (component, seconds) in after.items():
+        spent = seconds - (before[pid][1] if pid in before else 0.0)
+        totals[component] = totals.get(component, 0.0) + spent
+    return {name: round(1000 * seconds / max(messages, 1), 2)
+            for name, seconds in sorted(totals.items())}
+
+
 def wait_for(url: str, seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -146,7 +198,7 @@ def main() -> None:
     django.setup()
     from django.conf import settings
 
-    from console.management.commands.runlocal import _database_url
+    from console.management.commands.runlocal import ONLINE_WORKER_ARGS, _database_url
 
     questions = [row["text"] for row in read_csv("banking77/test.csv")]
     with tempfile.TemporaryDirectory() as folder:
@@ -156,9 +208,10 @@ def main() -> None:
            "REDIS_URL": settings.REDIS_URL, "PYTHONPATH": f"{REPO / 'platform'}:{REPO}",
            "ONLINE_TIMEOUT_SECONDS": "120", "API_DEFAULT_RATE_LIMIT_PER_MINUTE": "100000"}
     children = [
-        subprocess.Popen([sys.executable, "-m", "celery", "-A", "config", "worker", "-Q",  # noqa: S603
-                          "online", "--concurrency=2", "--loglevel=WARNING",
-                          "--without-mingle", "--without-gossip"], env=env, cwd=REPO),
+        # The online worker as `make run` and the deployments start it (threads, batching).
+        subprocess.Popen([sys.executable, "-m", "celery", "-A", "config", "worker",  # noqa: S603
+                          *ONLINE_WORKER_ARGS, "--loglevel=WARNING", "--without-mingle",
+                          "--without-gossip"], env=env, cwd=REPO),
         subprocess.Popen([sys.executable, "-m", "gunicorn", "config.wsgi:application",  # noqa: S603
                           "--bind", f"127.0.0.1:{args.port}", "--workers", "2", "--threads",
                           str(max(4, args.clients // 2 + 2)), "--log-level", "warning"],
@@ -168,7 +221,7 @@ def main() -> None:
     try:
         wait_for(f"{base}/healthz")
         warm = post(f"{base}/api/v1/bot/conversations", key, {})
-        for text in questions[:4]:  # loads the models in both worker processes
+        for text in questions[:4]:  # loads the models (and traces the base) in the worker
             post(f"{base}/api/v1/bot/conversations/{warm['id']}/messages", key, {"text": text})
         latencies: list[float] = []
         kinds: dict[str, int] = {}
@@ -195,12 +248,14 @@ def main() -> None:
                     kinds[kind] = kinds.get(kind, 0) + 1
 
         threads = [threading.Thread(target=client, args=(n,)) for n in range(args.clients)]
+        cpu_before = cpu_seconds()
         started = time.perf_counter()
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
         seconds = time.perf_counter() - started
+        cpu = cpu_per_message(cpu_before, cpu_seconds(), len(latencies))
     finally:
         for child in children:
             child.terminate()
@@ -213,6 +268,8 @@ def main() -> None:
     print(f"{len(latencies)} messages from {args.clients} clients in {seconds:.1f} s; "
           f"{len(errors)} errors; replies {kinds}; bare model p50 "
           f"{statistics.median(bare):.1f} ms, p95 {bare_p95:.1f} ms", flush=True)
+    print(f"CPU per message (ms): {cpu}, total {sum(cpu.values()):.1f} "
+          f"(the machine has {os.cpu_count()} cores)", flush=True)
     record("bot.chat_p50_ms", percentile(latencies, 0.5), "ms")
     record("bot.chat_p95_ms", p95, "ms", baseline=bare_p95)
     record("bot.chat_p99_ms", percentile(latencies, 0.99), "ms")

@@ -128,21 +128,23 @@ def subprocess_env() -> dict[str, str]:
 
 
 class WorkerFactory:
-    """Starts real Celery worker processes (solo pool: the task runs in the process itself,
-    so killing it is killing the task) on the test Redis and test database."""
+    """Starts real Celery worker processes on the test Redis and test database. The default
+    is the solo pool (the task runs in the process itself, so killing it is killing the task);
+    ``pool="threads"`` with a ``concurrency`` is how online workers run (micro-batching)."""
 
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
         self.processes: list[subprocess.Popen] = []
 
-    def start(self, **extra_env: str) -> subprocess.Popen:
+    def start(self, *, queues: str = "default,gpu,online", pool: str = "solo",
+              concurrency: int = 1, **extra_env: str) -> subprocess.Popen:
         from config.celery import app
 
         name = f"test-{uuid.uuid4().hex[:8]}@%h"
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default,gpu,online",
-             "-P", "solo", "-n", name, "--without-mingle", "--without-gossip",
-             "--loglevel=WARNING"],
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queues,
+             "-P", pool, f"--concurrency={concurrency}", "-n", name, "--without-mingle",
+             "--without-gossip", "--loglevel=WARNING"],
             env={**self.env, **extra_env}, cwd=settings.BASE_DIR,
         )
         self.processes.append(process)

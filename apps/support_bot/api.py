@@ -375,9 +375,8 @@ def chat_response(conversation: Conversation, text: str) -> Response:
                           str(error) + " Your message was kept.")
         body["error"]["message_id"] = kept.pk if kept else None
         return Response(body, status=503 if unavailable else 502)
-    conversation.refresh_from_db(fields=["status"])
     return Response(ChatResponseSerializer({"message": result.message, "reply": result.reply,
-                                            "status": conversation.status}).data,
+                                            "status": result.status}).data,
                     status=status.HTTP_201_CREATED)
 
 
@@ -390,6 +389,10 @@ class ConversationViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin,
     lookup_value_regex = ID_PATTERN
 
     def scoped_queryset(self) -> QuerySet[Conversation]:
+        if self.action not in ("list", "retrieve"):
+            # The actions on one conversation (chat, reply, ...) need no message count, and
+            # counting is a join over its messages on every chat message.
+            return Conversation.objects.all()
         wanted = self.request.query_params.get("status", "")
         if wanted and wanted not in Conversation.Status.values:
             raise ApiError(400, "validation_error", "Unknown status.",

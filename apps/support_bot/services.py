@@ -443,6 +443,8 @@ def message_answer(*, message: Message, analysis: Analysis, latency_ms: int) -> 
                 "confidence": confidence, "used_previous_intent": used_previous,
                 "retrieved": analysis.articles}
     Message.objects.filter(pk=message.pk).update(**recorded)
+    for name, value in recorded.items():  # the caller's copy, without reading it back
+        setattr(message, name, value)
     reply = Message.objects.create(
         conversation=conversation, role=Message.Role.BOT, text=text, reply_kind=kind,
         article=article if kind == Message.ReplyKind.ARTICLE else None, latency_ms=latency_ms,
@@ -460,6 +462,7 @@ def message_answer(*, message: Message, analysis: Analysis, latency_ms: int) -> 
 class ChatResult:
     message: Message
     reply: Message | None  # None while a person handles the conversation
+    status: str  # the conversation's status after the reply
 
 
 def chat(*, conversation: Conversation, text: str, timeout: float | None = None) -> ChatResult:
@@ -476,13 +479,12 @@ def chat(*, conversation: Conversation, text: str, timeout: float | None = None)
     with metered(meter=Meter.CHAT_MESSAGES):
         message = message_receive(conversation=conversation, text=text)
         if conversation.status == Conversation.Status.HANDED_OFF:
-            return ChatResult(message=message, reply=None)
+            return ChatResult(message=message, reply=None, status=conversation.status)
         found = online_call("support.analyse", message.text, TOP_ARTICLES, timeout=timeout)
     latency_ms = round((time.monotonic() - started) * 1000)
     reply = message_answer(message=message, analysis=Analysis.from_worker(found),
                            latency_ms=latency_ms)
-    message.refresh_from_db()
-    return ChatResult(message=message, reply=reply)
+    return ChatResult(message=message, reply=reply, status=reply.conversation.status)
 
 
 # --- Human agents -----------------------------------------------------------------------------

@@ -296,6 +296,13 @@ SHARED_DATASETS_DIR = Path(env.str("SHARED_DATASETS_DIR",
 DEFAULT_MODELS_DIR = Path(env.str("DEFAULT_MODELS_DIR", default=str(BASE_DIR / "models")))
 # Real-time inference (the `online` queue): how long the web tier waits for a worker.
 ONLINE_TIMEOUT_SECONDS = env.float("ONLINE_TIMEOUT_SECONDS", default=10.0)
+# Online workers batch the chat messages that arrive together into one forward pass
+# (workers/runtime/microbatch.py): at most this many per batch, waiting at most this long for
+# more after the first (0: only what queued up while the previous batch ran).
+ONLINE_BATCH_MAX_SIZE = env.int("ONLINE_BATCH_MAX_SIZE", default=32)
+ONLINE_BATCH_MAX_WAIT_MS = env.float("ONLINE_BATCH_MAX_WAIT_MS", default=0.0)
+# Threaded (online) workers: Python's GIL switch interval (default 5 ms), see workers/tasks.py.
+ONLINE_WORKER_SWITCH_INTERVAL_MS = env.float("ONLINE_WORKER_SWITCH_INTERVAL_MS", default=0.5)
 DEFAULT_BASE_MODEL = "all-MiniLM-L6-v2"
 # Further base models tenants may fine-tune from: {"name": "/local/path or hub id"}.
 BASE_MODELS: dict[str, str] = env.json("BASE_MODELS", default={})

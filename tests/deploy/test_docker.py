@@ -392,6 +392,13 @@ def test_compose_stack_structure() -> None:
         assert "inspect ping" in " ".join(services[name]["healthcheck"]["test"])
         assert "$$HOSTNAME" in " ".join(services[name]["healthcheck"]["test"])
 
+    # The online worker runs its tasks in threads (micro-batching), as `make run` starts it.
+    from console.management.commands.runlocal import ONLINE_WORKER_ARGS
+
+    online = services["worker-online"]["command"]
+    assert any(online[i:i + len(ONLINE_WORKER_ARGS)] == ONLINE_WORKER_ARGS
+               for i in range(len(online)))
+
     # CPU workers by default; the CUDA worker only in the `gpu` profile, with a GPU reserved.
     assert services["worker"]["build"]["args"]["TORCH_VARIANT"] == "cpu"
     assert "profiles" not in services["worker"]

@@ -542,6 +542,22 @@ def test_online_and_default_workers_are_kept_warm(overlay: str, queue: str) -> N
     assert scaled["spec"]["triggers"][0]["metadata"]["listName"] == queue
 
 
+def _contains(command: list[str], args: list[str]) -> bool:
+    return any(command[i:i + len(args)] == args for i in range(len(command)))
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_online_workers_run_tasks_in_threads_as_make_run_does(overlay: str) -> None:
+    # Concurrent chat messages must reach one process to share a forward pass
+    # (workers/runtime/microbatch.py): the thread pool, as runlocal and the benchmark use it.
+    from console.management.commands.runlocal import ONLINE_WORKER_ARGS
+
+    worker = find(rendered(overlay), "Deployment", "worker-online")
+    command = _command(pod_spec(worker)["containers"][0])
+    assert "--pool=threads" in ONLINE_WORKER_ARGS
+    assert _contains(command, ONLINE_WORKER_ARGS)
+
+
 def test_every_queue_has_a_consumer_that_never_scales_to_zero_unless_gpu() -> None:
     docs = rendered("prod")
     consumers: dict[str, int] = {}

@@ -8,8 +8,13 @@ from pgvector under the tenant's context (row-level security applies).
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
-from typing import Any
+from collections.abc import Hashable
+from typing import Any, NamedTuple
+
+import numpy as np
+from django.conf import settings
 
 from apps.support_bot import selectors, services
 from apps.support_bot.text import text_hash
@@ -19,6 +24,7 @@ from workers.execution import JobContext, Outcome
 from workers.handlers import text_classification
 from workers.handlers.text_classification import NoModelAvailable, classifier_for_app
 from workers.runtime import classifier as runtime
+from workers.runtime.microbatch import MicroBatcher
 
 APP = "support_bot"
 EMBED_CHUNK = 256
@@ -82,24 +88,78 @@ def classify_backlog(job: Job, context: JobContext) -> Outcome:
     return outcome
 
 
+# --- One chat message (``support.analyse`` on the ``online`` queue) ----------------------------
+#
+# The online worker runs its tasks in threads. Each task thread reads what it needs under its
+# own tenant's context (which model; afterwards the nearest articles: row-level security
+# applies), and only the model work goes through the analysis batcher, so the messages that
+# arrive together share one forward pass (``workers.runtime.microbatch``). Messages are batched
+# by the forward pass they need: every head-only intent model on the retrieval base (the
+# default method; each tenant's own head or the platform default) and messages without an
+# intent model share the base's pass, and each message is then read by its own tenant's head;
+# a LoRA or fully fine-tuned model needs a pass of its own, so its messages batch together.
+# The batching thread sees texts and models only, never a tenant context or the database.
+
+Request = tuple[runtime.Classifier | None, str]
+
+
+class Analysed(NamedTuple):
+    """One message's share of a batch: its intent (None without an intent model), its query
+    vector, and how many messages the forward pass served (for logs and tests)."""
+
+    prediction: runtime.Prediction | None
+    vector: np.ndarray
+    batch_size: int
+
+
+_batcher: MicroBatcher[Request, Analysed] | None = None
+_batcher_lock = threading.Lock()
+
+
+def _forward_key(classifier: runtime.Classifier | None) -> Hashable:
+    """What must run for a message: the retrieval base's plain pass, or the model's own."""
+    base = runtime.get_base(runtime.DEFAULT_BASE)
+    if classifier is None or classifier.shares_pass_with(base):
+        return base
+    return classifier
+
+
+def _analyse_batch(key: Hashable, requests: list[Request]) -> list[Analysed]:
+    """Intent predictions and query vectors of one batch of messages."""
+    predictions, vectors = runtime.classify_and_embed_many(requests)
+    return [Analysed(p, v, len(requests)) for p, v in zip(predictions, vectors, strict=True)]
+
+
+def analysis_batcher() -> MicroBatcher[Request, Analysed]:
+    """This process's batcher of chat analyses (``ONLINE_BATCH_MAX_SIZE`` messages at most,
+    waiting ``ONLINE_BATCH_MAX_WAIT_MS`` for more)."""
+    global _batcher
+    with _batcher_lock:
+        if _batcher is None:
+            _batcher = MicroBatcher(_analyse_batch, max_batch=settings.ONLINE_BATCH_MAX_SIZE,
+                                    max_wait=settings.ONLINE_BATCH_MAX_WAIT_MS / 1000,
+                                    name="support-analyse")
+        return _batcher
+
+
 def analyse(text: str, top_k: int) -> dict[str, Any]:
     """The intent of one message (the tenant's active model, else the platform default; none
-    when neither exists) and its ``top_k`` nearest articles."""
+    when neither exists) and its ``top_k`` nearest articles. Runs in the tenant's context;
+    the forward pass is shared with the messages that arrive at the same time."""
     intent, confidence, model = "", None, ""
+    classifier: runtime.Classifier | None
     try:
         classifier, version = classifier_for_app(APP)
     except NoModelAvailable:
-        classifier = None
-    # A head on the retrieval model needs one forward pass for both answers.
-    both = classifier.classify_and_embed([text]) if classifier is not None else None
-    if classifier is not None:
-        [prediction] = both[0] if both else [p for chunk in classifier.classify([text])
-                                             for p in chunk]
-        intent, confidence = prediction.label, round(max(prediction.probabilities.values()), 6)
+        classifier, version = None, None
+    found = analysis_batcher().submit(_forward_key(classifier), (classifier, text),
+                                      timeout=settings.ONLINE_TIMEOUT_SECONDS)
+    if found.prediction is not None:
+        probabilities = found.prediction.probabilities
+        intent, confidence = found.prediction.label, round(max(probabilities.values()), 6)
         model = f"v{version.version}" if version is not None else "default"
     articles: list[dict[str, Any]] = []
     if top_k > 0:
-        vector = both[1][0] if both else next(iter(runtime.embed([text])))[1][0]
-        articles = selectors.articles_nearest(vector=vector.tolist(), limit=top_k)
+        articles = selectors.articles_nearest(vector=found.vector.tolist(), limit=top_k)
     return {"intent": intent, "confidence": confidence, "model_version": model,
-            "articles": articles}
+            "articles": articles, "batch_size": found.batch_size}

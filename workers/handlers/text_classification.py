@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import uuid
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -48,15 +49,26 @@ def _zip_dir(directory: Path) -> bytes:
 
 def classifier_for(version: ModelVersion) -> runtime.Classifier:
     """The version's classifier, unpacked once per worker into the local model directory and
-    cached in memory (LoRA adapters share the base model)."""
+    cached in memory (LoRA adapters share the base model). A version's artefact never
+    changes, so a cached one is returned without looking at the disk (real-time requests
+    ask for it every message)."""
+    cached = runtime.cached_classifier(("version", version.pk))
+    if cached is not None:
+        return cached
     _register_configured_bases()
     target = _work_dir("versions") / f"{version.pk}-{version.artifact_sha256[:12]}"
     if not (target / "manifest.json").exists():
-        staging = target.with_suffix(".partial")
-        shutil.rmtree(staging, ignore_errors=True)
+        # A staging folder of its own: concurrent first requests (threads of an online worker,
+        # or worker processes sharing the folder) may unpack the same version at once.
+        staging = target.with_name(f"{target.name}.{uuid.uuid4().hex[:8]}.partial")
         with version.artifact.open("rb") as handle, zipfile.ZipFile(handle) as archive:
             archive.extractall(staging)  # noqa: S202  (our own artefact, written by fine_tune)
-        staging.rename(target)
+        try:
+            staging.rename(target)
+        except OSError:  # another one was first: its copy is the same artefact
+            shutil.rmtree(staging, ignore_errors=True)
+            if not (target / "manifest.json").exists():
+                raise
     return runtime.load_classifier(target, key=("version", version.pk))
 
 
@@ -203,6 +215,9 @@ def default_model_dir(app: str) -> Path:
 def default_classifier(app: str) -> runtime.Classifier:
     """The platform default classifier of ``app``, for tenants without a fine-tune of their
     own."""
+    cached = runtime.cached_classifier(("default", app))
+    if cached is not None:
+        return cached
     directory = default_model_dir(app)
     if not (directory / "manifest.json").exists():
         raise NoModelAvailable(

@@ -8,6 +8,8 @@ Public API::
     fine_tune_classifier(texts, labels, *, output_dir, ...) -> FineTuneResult
     load_classifier(artifact_dir, *, cache=None, key=None) -> Classifier; unload_classifier(key)
     Classifier.classify(texts, batch_size, chunk_size) -> Iterator[list[Prediction]]
+    classify_and_embed_many([(classifier | None, text)]) -> (predictions, vectors)  (one pass)
+    MicroBatcher(run, max_batch, max_wait).submit(key, item)  (workers.runtime.microbatch)
     embed(texts, base, *, batch_size, chunk_size) -> Iterator[(indices, vectors)]
 """
 
@@ -25,6 +27,7 @@ from workers.runtime.classifier import (
     Classifier,
     FineTuneResult,
     Prediction,
+    classify_and_embed_many,
     embed,
     fine_tune_classifier,
     load_classifier,
@@ -41,6 +44,7 @@ __all__ = [
     "ModelCache",
     "Prediction",
     "SharedBase",
+    "classify_and_embed_many",
     "default_cache",
     "embed",
     "fine_tune_classifier",

@@ -54,6 +54,32 @@ def sorted_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
     return [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
 
 
+def padded_batches(lengths: Sequence[int], max_batch: int, max_padding: float = 0.2
+                   ) -> list[np.ndarray]:
+    """Positions grouped into batches of similar token count (longest first), a new batch
+    starting when the next text would make pad tokens more than ``max_padding`` of the batch.
+
+    For the few texts of a real-time batch (``sorted_batches`` would pad them all to the
+    longest): on the CPU a forward pass costs about its padded token count, so splitting 20
+    chat messages by length is ~35% cheaper than one batch, and still far cheaper than 20
+    passes of one text (measured with all-MiniLM-L6-v2 on BANKING77 questions)."""
+    order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
+    batches: list[np.ndarray] = []
+    start, real = 0, 0
+    for position, index in enumerate(order):
+        width = lengths[order[start]]
+        count = position - start + 1
+        real_with = real + lengths[index]
+        if position > start and (count > max_batch
+                                 or 1 - real_with / (width * count) > max_padding):
+            batches.append(order[start:position])
+            start, real_with = position, lengths[index]
+        real = real_with
+    if len(order):
+        batches.append(order[start:])
+    return batches
+
+
 def grouped_shuffled_batches(lengths: Sequence[int], batch_size: int,
                              rng: np.random.Generator, group: int = 50) -> list[np.ndarray]:
     """Training batches: a random permutation, sorted by length inside groups of

@@ -67,6 +67,7 @@ from workers.runtime.batching import (
     chunked,
     grouped_shuffled_batches,
     pad_batch,
+    padded_batches,
     sorted_batches,
     tokenize,
 )
@@ -180,40 +181,38 @@ class Classifier:
         with torch.inference_mode():
             for batch in sorted_batches([len(x) for x in ids], batch_size):
                 input_ids, mask = pad_batch([ids[i] for i in batch], pad_id, device)
-                pooled = self.base.pooled(input_ids, mask, self.adapter_name)
+                # Attach and run under the base's lock: in a threaded worker another request
+                # may evict (detach) this adapter in between.
+                with self.base.lock:
+                    self._ensure_attached()
+                    pooled = self.base.pooled(input_ids, mask, self.adapter_name)
                 logits = self.head(pooled.float())
                 out[batch] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
         return out
 
-    def classify_and_embed(self, texts: Sequence[str], embedding_base: str = DEFAULT_BASE,
-                           embedding_max_length: int = 256
-                           ) -> tuple[list[Prediction], np.ndarray] | None:
-        """Predictions and ``embed()``'s vectors of a few texts from one forward pass, when
-        that gives exactly what the two calls would: a head-only classifier on the shared
-        ``embedding_base`` (its pooled vector is the embedding) and no text longer than the
-        classifier's max length. Otherwise None (call ``classify`` and ``embed``)."""
-        if (self.adapter_name is not None or self.manifest.get("method") != "head"
-                or self.base is not get_base(embedding_base)):
-            return None
-        ids = tokenize(self.base.tokenizer, texts, min(self.max_length, embedding_max_length))
-        limit = min(self.max_length, embedding_max_length)
-        if any(len(x) >= limit for x in ids):
-            return None  # might be truncated differently by the two calls
-        pooled = np.empty((len(ids), self.base.encoder.hidden_size), dtype=np.float32)
-        probabilities = np.empty((len(ids), len(self.labels)), dtype=np.float32)
-        with torch.inference_mode():
-            for batch in sorted_batches([len(x) for x in ids], DEFAULT_BATCH_SIZE):
-                input_ids, mask = pad_batch([ids[i] for i in batch],
-                                            self.base.encoder.pad_token_id, self.device.device)
-                vectors = self.base.pooled(input_ids, mask, None).float()
-                probabilities[batch] = torch.softmax(self.head(vectors), dim=-1).cpu().numpy()
-                pooled[batch] = F.normalize(vectors, dim=-1).cpu().numpy()
+    def shares_pass_with(self, base: SharedBase) -> bool:
+        """Whether this classifier's pooled vector is ``base``'s embedding: a head on the
+        plain shared base (no adapter, no encoder of its own)."""
+        return (self.adapter_name is None and self.manifest.get("method") == "head"
+                and self.base is base)
+
+    def _predictions(self, probabilities: np.ndarray, indices: Sequence[int]
+                     ) -> list[Prediction]:
         best = probabilities.argmax(axis=1).tolist()
         rows = probabilities.tolist()
-        predictions = [Prediction(i, self.labels[best[i]],
-                                  dict(zip(self.labels, rows[i], strict=True)))
-                       for i in range(len(ids))]
-        return predictions, pooled
+        return [Prediction(index, self.labels[best[row]],
+                           dict(zip(self.labels, rows[row], strict=True)))
+                for row, index in enumerate(indices)]
+
+    def classify_and_embed(self, texts: Sequence[str], embedding_base: str = DEFAULT_BASE,
+                           embedding_max_length: int = 256
+                           ) -> tuple[list[Prediction], np.ndarray]:
+        """What ``classify(texts)`` and ``embed(texts, embedding_base)`` give, for a batch
+        held in memory: predictions (``index`` is the position in ``texts``) and the vectors.
+        One forward pass where that is exact (see ``classify_and_embed_many``)."""
+        predictions, vectors = classify_and_embed_many(
+            [(self, text) for text in texts], embedding_base, embedding_max_length)
+        return [p for p in predictions if p is not None], vectors
 
     def classify(self, texts: Iterable[str], batch_size: int = DEFAULT_BATCH_SIZE,
                  chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[list[Prediction]]:
@@ -230,6 +229,72 @@ class Classifier:
             yield [Prediction(offset + i, labels[best[i]], dict(zip(labels, rows[i], strict=True)))
                    for i in range(len(chunk))]
             offset += len(chunk)
+
+
+def classify_and_embed_many(requests: Sequence[tuple[Classifier | None, str]],
+                            embedding_base: str = DEFAULT_BASE, embedding_max_length: int = 256
+                            ) -> tuple[list[Prediction | None], np.ndarray]:
+    """For ``(classifier or None, text)`` pairs, possibly of several classifiers: what each
+    classifier's ``classify([text])`` gives (None without a classifier; ``index`` is the
+    position in ``requests``) and ``embed()``'s vector of every text.
+
+    The texts of head-only classifiers on the shared ``embedding_base`` and those without a
+    classifier share **one** forward pass of the base: its pooled vectors are the embeddings,
+    and each classifier's head reads its own rows (so the tenants of one base share the
+    forward, and each gets its own head's answer). That is exact for texts shorter than both
+    max lengths; a longer text might be truncated differently by the two calls, so it goes,
+    like the texts of LoRA and fully fine-tuned classifiers, through ``classify`` and
+    ``embed`` (batched per classifier)."""
+    retrieval = get_base(embedding_base)
+    count = len(requests)
+    predictions: list[Prediction | None] = [None] * count
+    vectors = np.empty((count, retrieval.encoder.hidden_size), dtype=np.float32)
+    if not count:
+        return predictions, vectors
+    ids = tokenize(retrieval.tokenizer, [text for _, text in requests], embedding_max_length)
+    shared: list[int] = []
+    apart: dict[Classifier, list[int]] = {}
+    for index, (classifier, _) in enumerate(requests):
+        if classifier is None:
+            shared.append(index)  # a plain embedding: truncated exactly as embed() does
+        elif (classifier.shares_pass_with(retrieval)
+              and len(ids[index]) < min(classifier.max_length, embedding_max_length)):
+            shared.append(index)
+        else:
+            apart.setdefault(classifier, []).append(index)
+
+    if shared:
+        pooled = np.empty((len(shared), retrieval.encoder.hidden_size), dtype=np.float32)
+        with torch.inference_mode():
+            for batch in padded_batches([len(ids[i]) for i in shared], DEFAULT_BATCH_SIZE):
+                input_ids, mask = pad_batch([ids[shared[i]] for i in batch],
+                                            retrieval.encoder.pad_token_id,
+                                            retrieval.device.device)
+                pooled[batch] = retrieval.pooled(input_ids, mask, None).float().cpu().numpy()
+            vectors[shared] = F.normalize(torch.from_numpy(pooled), dim=-1).numpy()
+            heads: dict[Classifier, list[int]] = {}
+            for row, index in enumerate(shared):
+                classifier = requests[index][0]
+                if classifier is not None:
+                    heads.setdefault(classifier, []).append(row)
+            for classifier, rows in heads.items():
+                logits = classifier.head(torch.from_numpy(pooled[rows]).to(
+                    classifier.device.device))
+                probabilities = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+                for prediction in classifier._predictions(probabilities,
+                                                          [shared[r] for r in rows]):
+                    predictions[prediction.index] = prediction
+
+    for classifier, indices in apart.items():
+        texts = [requests[i][1] for i in indices]
+        classifier_ids = tokenize(classifier.base.tokenizer, texts, classifier.max_length)
+        probabilities = classifier._probabilities(classifier_ids, DEFAULT_BATCH_SIZE)
+        for prediction in classifier._predictions(probabilities, indices):
+            predictions[prediction.index] = prediction
+        [(_, embedded)] = embed(texts, embedding_base, max_length=embedding_max_length,
+                                chunk_size=len(texts))
+        vectors[indices] = embedded
+    return predictions, vectors
 
 
 def _read_json(path: Path) -> Any:
@@ -305,6 +370,14 @@ def load_classifier(artifact_dir: str | Path, *, cache: ModelCache | None = None
         except KeyError:  # the base was evicted by another thread meanwhile: load it again
             base.detach_adapter(adapter_name)
     raise RuntimeError(f"could not keep base model {manifest['base']!r} in the model cache")
+
+
+def cached_classifier(key: Hashable, *, cache: ModelCache | None = None) -> Classifier | None:
+    """The classifier loaded under ``key`` (as given to ``load_classifier``) when it is in
+    memory, without touching its artefact on disk; None otherwise."""
+    cache = cache if cache is not None else default_cache()
+    found = cache.get(("classifier", key))
+    return found if isinstance(found, Classifier) else None
 
 
 def unload_classifier(key: Hashable, *, cache: ModelCache | None = None) -> bool:

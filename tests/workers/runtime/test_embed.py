@@ -53,3 +53,24 @@ def test_real_minilm_places_paraphrases_closer_than_unrelated_text() -> None:
     paraphrase = float(vectors[0] @ vectors[1])
     unrelated = max(float(vectors[0] @ vectors[2]), float(vectors[1] @ vectors[2]))
     assert paraphrase > 0.6 > unrelated + 0.3
+
+
+def test_padded_batches_split_by_length_within_the_padding_budget() -> None:
+    from workers.runtime.batching import padded_batches
+
+    lengths = [12, 40, 11, 38, 13, 10, 39, 25, 12]
+    batches = padded_batches(lengths, max_batch=32, max_padding=0.2)
+    # Every position once, longest first, each batch within 20% padding.
+    assert sorted(int(i) for batch in batches for i in batch) == list(range(len(lengths)))
+    assert [lengths[int(batch[0])] for batch in batches] == sorted(
+        (lengths[int(batch[0])] for batch in batches), reverse=True)
+    assert all(padding_fraction(lengths, [batch]) <= 0.2 for batch in batches)
+    assert padding_fraction(lengths, batches) < padding_fraction(lengths, sorted_batches(
+        lengths, 32))
+    # 25 joins the long ones (12% padding); 13 would pad that batch to 30%.
+    assert [sorted(lengths[int(i)] for i in batch) for batch in batches] == [
+        [25, 38, 39, 40], [10, 11, 12, 12, 13]]
+    # The size limit still holds, and one text is one batch.
+    assert [len(b) for b in padded_batches([10] * 7, max_batch=3)] == [3, 3, 1]
+    assert [list(b) for b in padded_batches([7], max_batch=4)] == [[0]]
+    assert padded_batches([], max_batch=4) == []

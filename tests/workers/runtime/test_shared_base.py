@@ -66,3 +66,55 @@ def test_least_recently_used_classifiers_are_evicted(trained_lora: Trained, tiny
     assert ("classifier", "c") in keys
     assert a.base is c.base
     assert a.base.adapters == {a.adapter_name, c.adapter_name}
+
+
+def test_a_classifier_in_use_survives_another_thread_detaching_its_adapter(
+        trained_lora: Trained) -> None:
+    # Online workers run requests in threads: a request for another tenant's model may evict
+    # (detach) this adapter between this request's attach and its forward pass.
+    import threading
+
+    cache = ModelCache(4)
+    classifier = load_classifier(trained_lora.output_dir, cache=cache, key="in-use")
+    texts = ["my invoice is wrong", "where is the courier"]
+    expected = classifier.probabilities(texts)
+    stop = threading.Event()
+
+    def evict_repeatedly() -> None:
+        while not stop.is_set():
+            classifier.base.detach_adapter(classifier.adapter_name)
+
+    evictor = threading.Thread(target=evict_repeatedly)
+    evictor.start()
+    try:
+        for _ in range(100):
+            np.testing.assert_allclose(classifier.probabilities(texts), expected, atol=1e-6)
+    finally:
+        stop.set()
+        evictor.join()
+
+
+def test_the_traced_plain_forward_gives_the_eager_vectors_even_with_adapters_attached(
+        trained_lora: Trained, tiny_base: str) -> None:
+    from workers.runtime.base_models import load_encoder
+    from workers.runtime.batching import pad_batch, tokenize
+
+    cache = ModelCache(4)
+    base = get_base(tiny_base, cache=cache)
+    # An adapter is attached (and disabled for plain passes) before the first plain pass.
+    classifier = load_classifier(trained_lora.output_dir, cache=cache, key="v1")
+    classifier.probabilities(["my invoice is wrong"])
+    eager = load_encoder(tiny_base).eval()
+    for texts in (["reset my password"], ["where is the courier with my parcel", "hi"],
+                  ["refund"] * 5 + ["my account is locked and the reset email never came"]):
+        ids = tokenize(base.tokenizer, texts, 128)
+        input_ids, mask = pad_batch(ids, base.encoder.pad_token_id, torch.device("cpu"))
+        with torch.inference_mode():
+            traced = base.pooled(input_ids, mask, None)
+            expected = eager(input_ids, mask)
+        assert base._plain_graph  # the plain pass ran traced
+        torch.testing.assert_close(traced, expected, atol=1e-5, rtol=1e-5)
+    # The adapter's own pass is not the plain one.
+    with torch.inference_mode():
+        adapted = base.pooled(input_ids, mask, classifier.adapter_name)
+    assert not torch.allclose(adapted, expected, atol=1e-4)

@@ -2,8 +2,9 @@
 
 Embedded PostgreSQL and Redis (started by settings when no URLs are configured), migrations,
 the platform default models (trained once, quickly, when missing), the demo tenant and its
-data, then web + Celery worker + Celery beat as child processes. Ctrl-C stops the
-children, then the embedded servers stop as this process exits.
+data, then web, the Celery workers (jobs on ``default,gpu``; real-time inference on
+``online``, in threads) and Celery beat as child processes. Ctrl-C stops the children, then
+the embedded servers stop as this process exits.
 """
 
 from __future__ import annotations
@@ -20,6 +21,13 @@ from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand
 
 from config import embedded
+
+# The online queue's worker (chat messages, real-time classification): one process whose
+# tasks run in threads, so that concurrent messages meet in its micro-batcher and share one
+# forward pass (workers/runtime/microbatch.py). The Kubernetes and compose workers and
+# bench/bot_chat.py start it the same way.
+ONLINE_WORKER_ARGS = ["-Q", "online", "--pool=threads", "--concurrency=16",
+                      "--prefetch-multiplier=1"]
 
 
 class Command(BaseCommand):
@@ -48,8 +56,10 @@ class Command(BaseCommand):
         manage = str(embedded.REPO_ROOT / "manage.py")
         commands = {
             "web": [python, manage, "runserver", f"{options['host']}:{options['port']}"],
-            "worker": [python, "-m", "celery", "-A", "config", "worker", "-Q",
-                       "default,gpu,online", "--concurrency=2", "--loglevel=INFO"],
+            "worker": [python, "-m", "celery", "-A", "config", "worker", "-Q", "default,gpu",
+                       "--concurrency=2", "-n", "jobs@%h", "--loglevel=INFO"],
+            "online-worker": [python, "-m", "celery", "-A", "config", "worker",
+                              *ONLINE_WORKER_ARGS, "-n", "online@%h", "--loglevel=INFO"],
             "beat": [python, "-m", "celery", "-A", "config", "beat", "--loglevel=INFO",
                      "--schedule", str(embedded.data_dir() / "celerybeat-schedule")],
         }
