@@ -10,8 +10,6 @@ public web widget has its own endpoints in ``widget.py``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from django.db.models import QuerySet
@@ -46,15 +44,6 @@ ID_PATTERN = r"[0-9]+"
 IMPORT_MAX_BYTES = services.IMPORT_MAX_BYTES
 
 
-@contextmanager
-def service_errors() -> Iterator[None]:
-    """Map the services' refusals onto the API's error format."""
-    try:
-        yield
-    except services.BotError as error:
-        raise ApiError(error.status, error.code, str(error), error.fields) from error
-
-
 def _csv_upload(request: Request) -> bytes:
     upload = request.FILES.get("file")
     if upload is None:
@@ -76,8 +65,7 @@ class ImportResultSerializer(serializers.Serializer):
 def _import(request: Request, service: Any) -> Response:
     data = _csv_upload(request)
     try:
-        with service_errors():
-            result = service(data=data)
+        result = service(data=data)
     except DatasetInvalid as error:
         return invalid_dataset_response(error)
     return Response(ImportResultSerializer(result).data, status=status.HTTP_201_CREATED)
@@ -103,8 +91,7 @@ class _Editable:
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         payload = self.write_serializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        with service_errors():
-            obj = self._create(**payload.validated_data)
+        obj = self._create(**payload.validated_data)
         return Response(self.read_serializer(obj).data, status=status.HTTP_201_CREATED)
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -117,8 +104,7 @@ class _Editable:
         obj = self.get_object()
         payload = self.write_serializer(data=request.data, partial=partial)
         payload.is_valid(raise_exception=True)
-        with service_errors():
-            obj = self._update(obj, dict(payload.validated_data))
+        obj = self._update(obj, dict(payload.validated_data))
         return Response(self.read_serializer(obj).data)
 
 
@@ -207,9 +193,8 @@ class UtteranceViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin,
         intent = Intent.objects.filter(pk=payload.validated_data["intent"]).first()
         if intent is None:
             raise ApiError(400, "validation_error", "Unknown intent.", {"intent": ["not found"]})
-        with service_errors():
-            utterance = services.utterance_create(intent=intent,
-                                                  text=payload.validated_data["text"])
+        utterance = services.utterance_create(intent=intent,
+                                              text=payload.validated_data["text"])
         return Response(UtteranceSerializer(utterance).data, status=status.HTTP_201_CREATED)
 
     def perform_destroy(self, instance: Utterance) -> None:
@@ -365,8 +350,7 @@ class FeedbackWriteSerializer(serializers.Serializer):
 def chat_response(conversation: Conversation, text: str) -> Response:
     """Post a customer message and answer with the reply; shared with the widget."""
     try:
-        with service_errors():
-            result = services.chat(conversation=conversation, text=text)
+        result = services.chat(conversation=conversation, text=text)
     except (OnlineUnavailable, OnlineFailed) as error:
         unavailable = isinstance(error, OnlineUnavailable)
         kept = Message.objects.filter(conversation=conversation,
@@ -407,9 +391,8 @@ class ConversationViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin,
     def create(self, request: Request) -> Response:
         payload = ConversationStartSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        with service_errors():
-            conversation = services.conversation_start(channel=Conversation.Channel.API,
-                                                       **payload.validated_data)
+        conversation = services.conversation_start(channel=Conversation.Channel.API,
+                                                   **payload.validated_data)
         return Response(ConversationSerializer(conversation).data,
                         status=status.HTTP_201_CREATED)
 
@@ -433,12 +416,11 @@ class ConversationViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin,
         payload = AgentReplySerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
-        with service_errors():
-            message = services.agent_reply(
-                conversation=conversation, text=data["text"], save_as=data["save_as"],
-                intent_name=data["intent"], question=data["question"],
-                author_id=request.user.pk if request.user.is_authenticated and not getattr(
-                    request._request, "api_key", None) else None)
+        message = services.agent_reply(
+            conversation=conversation, text=data["text"], save_as=data["save_as"],
+            intent_name=data["intent"], question=data["question"],
+            author_id=request.user.pk if request.user.is_authenticated and not getattr(
+                request._request, "api_key", None) else None)
         return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(summary="Hand the conversation to a person", request=None,
@@ -466,9 +448,8 @@ def feedback_response(conversation: Conversation, request: Request) -> Response:
     payload = FeedbackWriteSerializer(data=request.data)
     payload.is_valid(raise_exception=True)
     data = payload.validated_data
-    with service_errors():
-        feedback = services.feedback_create(conversation=conversation, rating=data["rating"],
-                                            comment=data["comment"], message_id=data["message"])
+    feedback = services.feedback_create(conversation=conversation, rating=data["rating"],
+                                        comment=data["comment"], message_id=data["message"])
     return Response(FeedbackSerializer(feedback).data, status=status.HTTP_201_CREATED)
 
 
@@ -505,8 +486,7 @@ class BotSettingsView(APIView):
     def patch(self, request: Request) -> Response:
         payload = BotSettingsSerializer(data=request.data, partial=True)
         payload.is_valid(raise_exception=True)
-        with service_errors():
-            updated = services.bot_settings_update(changes=dict(payload.validated_data))
+        updated = services.bot_settings_update(changes=dict(payload.validated_data))
         return Response(BotSettingsSerializer(updated).data)
 
 
