@@ -48,16 +48,17 @@ def _submit(setup: TenantSetup, kind: str, dataset: Dataset, **params) -> Job:
                           params=params).job
 
 
-def _wait(setup: TenantSetup, job: Job, until, timeout: float = 180) -> Job:
+def _wait(setup: TenantSetup, job: Job, until, timeout: float = 180, poll: float = 0.2) -> Job:
     deadline = time.monotonic() + timeout
     while True:
         with tenant_context(setup.tenant.pk):
             job = Job.objects.get(pk=job.pk)
-        if until(job):
+            done = until(job)
+        if done:
             return job
         if time.monotonic() > deadline:
             raise AssertionError(f"job {job.pk} stuck: {job.status} {job.items_done} {job.error}")
-        time.sleep(0.2)
+        time.sleep(poll)
 
 
 def _finished(job: Job) -> bool:
@@ -109,19 +110,25 @@ def test_sigkilled_worker_mid_job_then_a_new_worker_finishes_it_exactly_once(
     acme: TenantSetup, tiny_settings, tiny_base: Path, tiny_artifact: bytes, tmp_path: Path,
     workers: WorkerFactory,
 ) -> None:
+    # The worker must still be writing when it is killed: since the statement-level job key,
+    # 6,000 rows were sometimes all written between two polls 0.2 s apart. More rows (within
+    # the plan's 10,000 items) and a poll every 10 ms for the first written rows.
+    ROWS = 9_000  # noqa: N806
     tiny_settings.JOB_HEARTBEAT_STALE_SECONDS = 2
     env = _env(tiny_base, tmp_path, JOB_HEARTBEAT_STALE_SECONDS="2")
     first = workers.start(**env)
     install_version(acme, tiny_artifact)
-    texts = [(text,) for text, _ in sentiment_rows(6000, seed=3)]
+    texts = [(text,) for text, _ in sentiment_rows(ROWS, seed=3)]
     to_score = _upload(acme, "texts", to_csv(texts, "text"))
     job = _submit(acme, "batch_inference", to_score, batch_size=8)
-    _wait(acme, job, lambda j: j.status == "running" and 0 < j.items_done)
+    # Killed once its first rows are committed (the job's progress is throttled: by the
+    # time it shows, most rows can be written).
+    _wait(acme, job, lambda j: Prediction.objects.filter(job=j).exists(), poll=0.01)
     os.kill(first.pid, signal.SIGKILL)
     first.wait()
     with tenant_context(acme.tenant.pk):
         written_when_killed = Prediction.objects.filter(job=job).count()
-    assert 0 < written_when_killed < 6000
+    assert 0 < written_when_killed < ROWS
 
     time.sleep(2.5)  # the dead worker's heartbeat goes stale
     assert job_sweep()["recovered"] == 1
@@ -131,14 +138,14 @@ def test_sigkilled_worker_mid_job_then_a_new_worker_finishes_it_exactly_once(
     assert job.attempts == 2
     with tenant_context(acme.tenant.pk):
         predictions = Prediction.objects.filter(job=job)
-        assert predictions.count() == 6000
+        assert predictions.count() == ROWS
         duplicates = predictions.values("item").annotate(n=Count("item")).filter(n__gt=1)
         assert not duplicates.exists()
-        assert sorted(predictions.values_list("item", flat=True)) == list(range(1, 6001))
+        assert sorted(predictions.values_list("item", flat=True)) == list(range(1, ROWS + 1))
         usage = UsageRecord.objects.filter(job=job)
         assert sorted(usage.values_list("meter", flat=True)) == [
             "inference_accelerator_seconds", "items_inferred"]
-        assert usage.get(meter="items_inferred").quantity == 6000
+        assert usage.get(meter="items_inferred").quantity == ROWS
 
 
 def test_cancel_in_the_middle_of_a_job(
