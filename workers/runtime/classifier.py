@@ -204,16 +204,6 @@ class Classifier:
                            dict(zip(self.labels, rows[row], strict=True)))
                 for row, index in enumerate(indices)]
 
-    def classify_and_embed(self, texts: Sequence[str], embedding_base: str = DEFAULT_BASE,
-                           embedding_max_length: int = 256
-                           ) -> tuple[list[Prediction], np.ndarray]:
-        """What ``classify(texts)`` and ``embed(texts, embedding_base)`` give, for a batch
-        held in memory: predictions (``index`` is the position in ``texts``) and the vectors.
-        One forward pass where that is exact (see ``classify_and_embed_many``)."""
-        predictions, vectors = classify_and_embed_many(
-            [(self, text) for text in texts], embedding_base, embedding_max_length)
-        return [p for p in predictions if p is not None], vectors
-
     def classify(self, texts: Iterable[str], batch_size: int = DEFAULT_BATCH_SIZE,
                  chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[list[Prediction]]:
         """Predictions for ``texts``, one list per chunk of ``chunk_size`` inputs, in input
@@ -323,7 +313,7 @@ def load_classifier(artifact_dir: str | Path, *, cache: ModelCache | None = None
         raise ValueError(f"{directory}: unsupported artefact format {manifest.get('format')!r}")
     labels: list[str] = list(manifest["labels"])
     max_length = int(manifest["max_length"])
-    cache_key: Hashable = ("classifier", key if key is not None else str(directory))
+    cache_key = _classifier_key(key if key is not None else str(directory))
 
     if manifest["method"] == "full":
         def load_full() -> Classifier:
@@ -372,11 +362,16 @@ def load_classifier(artifact_dir: str | Path, *, cache: ModelCache | None = None
     raise RuntimeError(f"could not keep base model {manifest['base']!r} in the model cache")
 
 
+def _classifier_key(key: Hashable) -> Hashable:
+    """A classifier's entry in the model cache, by its version id or artefact path."""
+    return ("classifier", key)
+
+
 def cached_classifier(key: Hashable, *, cache: ModelCache | None = None) -> Classifier | None:
     """The classifier loaded under ``key`` (as given to ``load_classifier``) when it is in
     memory, without touching its artefact on disk; None otherwise."""
     cache = cache if cache is not None else default_cache()
-    found = cache.get(("classifier", key))
+    found = cache.get(_classifier_key(key))
     return found if isinstance(found, Classifier) else None
 
 
@@ -386,7 +381,7 @@ def unload_classifier(key: Hashable, *, cache: ModelCache | None = None) -> bool
     cache = cache if cache is not None else default_cache()
     if isinstance(key, (str, Path)) and Path(key).is_dir():
         key = str(Path(key).resolve())
-    return cache.evict(("classifier", key))
+    return cache.evict(_classifier_key(key))
 
 
 def embed(texts: Iterable[str], base: str = DEFAULT_BASE, *, batch_size: int = DEFAULT_BATCH_SIZE,

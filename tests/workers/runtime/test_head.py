@@ -12,7 +12,13 @@ import pytest
 import torch
 
 from tests.workers.runtime.conftest import LABELS, Task, make_task
-from workers.runtime import Cancelled, ModelCache, fine_tune_classifier, load_classifier
+from workers.runtime import (
+    Cancelled,
+    ModelCache,
+    classify_and_embed_many,
+    fine_tune_classifier,
+    load_classifier,
+)
 from workers.runtime.base_models import get_base
 from workers.runtime.classifier import FineTuneResult
 
@@ -105,7 +111,7 @@ def test_one_pass_gives_what_classify_and_embed_give(
     classifier = result.classifier
     assert classifier is not None
     texts = make_task(12, seed=5).texts
-    _assert_same(classifier.classify_and_embed(texts, embedding_base=tiny_base),
+    _assert_same(classify_and_embed_many([(classifier, t) for t in texts], tiny_base),
                  _separately(classifier, texts, tiny_base))
 
 
@@ -116,7 +122,7 @@ def test_texts_one_pass_cannot_serve_exactly_take_the_two_calls(
     assert classifier is not None
     # A text that the classifier's max length (32) truncates, in a batch of short ones.
     texts = [*make_task(5, seed=7).texts, "word " * 40, *make_task(3, seed=8).texts]
-    _assert_same(classifier.classify_and_embed(texts, embedding_base=tiny_base),
+    _assert_same(classify_and_embed_many([(classifier, t) for t in texts], tiny_base),
                  _separately(classifier, texts, tiny_base))
     # Retrieval on another base model (wider, other weights): its vectors, not the
     # classifier's pooled ones.
@@ -128,7 +134,7 @@ def test_texts_one_pass_cannot_serve_exactly_take_the_two_calls(
     config.hidden_size = 48
     torch.manual_seed(1)
     BertModel(config).save_pretrained(other)
-    _assert_same(classifier.classify_and_embed(texts, embedding_base=str(other)),
+    _assert_same(classify_and_embed_many([(classifier, t) for t in texts], str(other)),
                  _separately(classifier, texts, str(other)))
 
 
