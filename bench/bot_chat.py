@@ -10,7 +10,11 @@ BANKING77 (77 intents, an answer article per intent, embedded), installs an inte
     python bench/bot_chat.py [--clients 20] [--messages 15]
 
 Baseline: the bare model work of one message in-process (intent classification plus the
-query embedding, one message at a time). Records ``bot.chat_p50_ms``, ``bot.chat_p95_ms``,
+query embedding, one message at a time). Two more readings: the same bare work driven in-process
+by the same 20 clients (``bot.chat_p95_ratio_vs_bare_same_load``: what the stack adds under
+one load), and a paced round where each client pauses between messages (mean ``--think-ms``,
+exponential) so that the stack is not saturated (``bot.chat_paced_p95_ms``,
+``bot.chat_paced_p95_ratio_vs_bare``). Records ``bot.chat_p50_ms``, ``bot.chat_p95_ms``,
 ``bot.chat_p99_ms``, ``bot.chat_messages_per_second`` and ``bot.chat_p95_ratio_vs_bare``
 (goal ≤ 3), and prints the CPU milliseconds per message of each part of the stack (web,
 worker, PostgreSQL, Redis, the client threads) over the loaded phase.
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -117,6 +122,35 @@ def bare_latencies(classifier: Any, texts: list[str]) -> list[float]:
     return out
 
 
+def bare_under_load(classifier: Any, texts: list[str], clients: int, messages: int
+                    ) -> tuple[list[float], float]:
+    """The same bare model work driven as the chat endpoint is: ``clients`` threads in this
+    process, each sending its ``messages`` one after another (no batching). Returns the
+    latencies (ms) and the seconds the whole load took."""
+    from workers.runtime import embed
+
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def client(number: int) -> None:
+        for index in range(messages):
+            text = texts[(number * messages + index * 7) % len(texts)]
+            started = time.perf_counter()
+            list(classifier.classify([text]))
+            list(embed([text]))
+            elapsed = (time.perf_counter() - started) * 1000
+            with lock:
+                latencies.append(elapsed)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies, time.perf_counter() - started
+
+
 def post(url: str, key: str, body: dict[str, Any], timeout: float = 120) -> dict[str, Any]:
     request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",  # noqa: S310
                                      headers={"Authorization": f"Bearer {key}",
@@ -191,6 +225,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--messages", type=int, default=15, help="per client")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--think-ms", type=float, default=1000,
+                        help="the paced round: mean pause between a client's messages")
     args = parser.parse_args()
 
     import django
@@ -204,6 +240,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         key, classifier = setup_tenant(Path(folder))
         bare = bare_latencies(classifier, questions[:200])
+        bare_load, bare_load_seconds = bare_under_load(classifier, questions, args.clients,
+                                                       args.messages)
     env = {**os.environ, "DATABASE_URL": _database_url(settings.DATABASES["default"]),
            "REDIS_URL": settings.REDIS_URL, "PYTHONPATH": f"{REPO / 'platform'}:{REPO}",
            "ONLINE_TIMEOUT_SECONDS": "120", "API_DEFAULT_RATE_LIMIT_PER_MINUTE": "100000"}
@@ -228,10 +266,13 @@ def main() -> None:
         errors: list[str] = []
         lock = threading.Lock()
 
-        def client(number: int) -> None:
+        def client(number: int, think_ms: float = 0, out: list[float] = latencies) -> None:
             conversation = post(f"{base}/api/v1/bot/conversations", key, {})
+            pauses = random.Random(number)
             for index in range(args.messages):
                 text = questions[(number * args.messages + index * 7) % len(questions)]
+                if think_ms:
+                    time.sleep(pauses.expovariate(1000 / think_ms))
                 started = time.perf_counter()
                 try:
                     answer = post(f"{base}/api/v1/bot/conversations/{conversation['id']}"
@@ -243,7 +284,7 @@ def main() -> None:
                 elapsed = (time.perf_counter() - started) * 1000
                 reply = answer.get("reply") or {}
                 with lock:
-                    latencies.append(elapsed)
+                    out.append(elapsed)
                     kind = reply.get("reply_kind", "none (handed off)")
                     kinds[kind] = kinds.get(kind, 0) + 1
 
@@ -256,6 +297,17 @@ def main() -> None:
             thread.join()
         seconds = time.perf_counter() - started
         cpu = cpu_per_message(cpu_before, cpu_seconds(), len(latencies))
+        # The paced round: the same clients with a pause between messages, as people chat
+        # (people pause far longer than a second), so the stack is not saturated.
+        paced: list[float] = []
+        threads = [threading.Thread(target=client, args=(n, args.think_ms, paced))
+                   for n in range(args.clients)]
+        paced_started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        paced_seconds = time.perf_counter() - paced_started
     finally:
         for child in children:
             child.terminate()
@@ -268,6 +320,14 @@ def main() -> None:
     print(f"{len(latencies)} messages from {args.clients} clients in {seconds:.1f} s; "
           f"{len(errors)} errors; replies {kinds}; bare model p50 "
           f"{statistics.median(bare):.1f} ms, p95 {bare_p95:.1f} ms", flush=True)
+    bare_load_p95 = percentile(bare_load, 0.95)
+    print(f"bare model under the same {args.clients} clients in-process: p50 "
+          f"{statistics.median(bare_load):.1f} ms, p95 {bare_load_p95:.1f} ms, "
+          f"{len(bare_load) / bare_load_seconds:.1f} messages/s", flush=True)
+    paced_p95 = percentile(paced, 0.95)
+    print(f"paced round (mean pause {args.think_ms:.0f} ms): {len(paced)} messages, "
+          f"{len(paced) / paced_seconds:.1f} messages/s, p50 {statistics.median(paced):.1f} ms, "
+          f"p95 {paced_p95:.1f} ms, p99 {percentile(paced, 0.99):.1f} ms", flush=True)
     print(f"CPU per message (ms): {cpu}, total {sum(cpu.values()):.1f} "
           f"(the machine has {os.cpu_count()} cores)", flush=True)
     record("bot.chat_p50_ms", percentile(latencies, 0.5), "ms")
@@ -276,6 +336,14 @@ def main() -> None:
     record("bot.chat_messages_per_second", len(latencies) / seconds, "messages/s")
     record("bot.chat_p95_ratio_vs_bare", p95 / bare_p95, "x", baseline=bare_p95,
            ratio=p95 / bare_p95)
+    record("bot.chat_p95_ratio_vs_bare_same_load", p95 / bare_load_p95, "x",
+           baseline=bare_load_p95, ratio=p95 / bare_load_p95)
+    record("bot.bare_same_load_messages_per_second", len(bare_load) / bare_load_seconds,
+           "messages/s")
+    record("bot.chat_paced_p95_ms", paced_p95, "ms", baseline=bare_p95,
+           ratio=paced_p95 / bare_p95)
+    record("bot.chat_paced_p95_ratio_vs_bare", paced_p95 / bare_p95, "x", baseline=bare_p95,
+           ratio=paced_p95 / bare_p95)
 
 
 if __name__ == "__main__":
