@@ -38,6 +38,7 @@ import json
 import logging
 import math
 import random
+import re
 import shutil
 import time
 import uuid
@@ -523,6 +524,25 @@ def _evaluate(module: _TrainModule, ids: list[list[int]], y: np.ndarray, batch_s
     return metrics
 
 
+def _encoder_param_groups(encoder: Encoder, lr: float, layer_decay: float
+                          ) -> list[dict[str, Any]]:
+    """The encoder's trainable parameters as optimiser groups: one at ``lr`` or, with
+    ``layer_decay`` < 1, one per depth (embeddings 0, layer i at i + 1, the rest on top) at
+    ``lr * layer_decay ** (top - depth)``."""
+    params = [(name, p) for name, p in encoder.named_parameters() if p.requires_grad]
+    if layer_decay == 1.0:
+        return [{"params": [p for _, p in params], "lr": lr}]
+    layers = int(encoder.model.config.num_hidden_layers)
+    by_depth: dict[int, list[torch.Tensor]] = {}
+    for name, p in params:
+        match = re.search(r"(?:^|\.)layer\.(\d+)\.", name)
+        depth = (int(match.group(1)) + 1 if match
+                 else 0 if "embeddings." in name else layers + 1)
+        by_depth.setdefault(depth, []).append(p)
+    return [{"params": group, "lr": lr * layer_decay ** (layers + 1 - depth)}
+            for depth, group in sorted(by_depth.items())]
+
+
 def fine_tune_classifier(
     texts: Sequence[str],
     labels: Sequence[str | int],
@@ -544,6 +564,8 @@ def fine_tune_classifier(
     max_length: int = 128,
     early_stopping_patience: int | None = 2,
     class_weighting: bool = False,
+    label_smoothing: float = 0.0,
+    layer_decay: float = 1.0,
     lora_r: int = 8,
     lora_alpha: int = 16,
     lora_dropout: float = 0.1,
@@ -565,7 +587,9 @@ def fine_tune_classifier(
     macro-F1; training stops after ``early_stopping_patience`` epochs without improvement.
     ``learning_rate`` applies to the adapter (LoRA, default 1e-3) or the encoder (full,
     default 5e-5), ``head_learning_rate`` (default 2e-3) to the head; AdamW, linear warm-up
-    and decay. ``method="head"`` (see ``_fine_tune_head``) trains the head alone with
+    and decay. ``layer_decay`` < 1 (full fine-tune) scales each encoder layer's learning rate
+    by that factor per layer below the top, the embeddings lowest; ``label_smoothing`` is
+    cross-entropy's. ``method="head"`` (see ``_fine_tune_head``) trains the head alone with
     ``learning_rate`` (default 1e-2) and keeps no checkpoints. ``on_step(step, mean loss)``
     every ``log_every`` optimiser steps, ``on_progress(step, total steps)`` every step,
     ``on_epoch(epoch, metrics)`` after each epoch's checkpoint; ``should_cancel()`` is
@@ -614,7 +638,8 @@ def fine_tune_classifier(
         "base": base, "method": method, "epochs": epochs, "batch_size": batch_size, "lr": lr,
         "head_lr": head_lr, "weight_decay": weight_decay, "warmup": warmup_fraction,
         "seed": seed, "max_length": max_length, "labels": names,
-        "class_weighting": class_weighting,
+        "class_weighting": class_weighting, "label_smoothing": label_smoothing,
+        "layer_decay": layer_decay,
         "lora": [lora_r, lora_alpha, lora_dropout, list(lora_target_modules)],
     }
     fingerprint = _fingerprint(config, train_texts, y_train, val_texts, y_val)
@@ -635,10 +660,9 @@ def fine_tune_classifier(
                     target_modules=list(lora_target_modules), bias="none"))
         head = ClassificationHead(encoder.hidden_size, len(names))
         module = _TrainModule(encoder, head).to(device.device)
-        encoder_params = [p for p in encoder.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(
-            [{"params": encoder_params, "lr": lr}, {"params": list(head.parameters()),
-                                                    "lr": head_lr}],
+            [*_encoder_param_groups(encoder, lr, layer_decay),
+             {"params": list(head.parameters()), "lr": head_lr}],
             weight_decay=weight_decay)
 
         train_ids = tokenize(encoder.tokenizer, train_texts, max_length)
@@ -699,7 +723,8 @@ def fine_tune_classifier(
                 targets = torch.from_numpy(y_train[batch]).to(device.device)
                 with device.autocast():
                     logits = module(input_ids, mask)
-                loss = F.cross_entropy(logits.float(), targets, weight=weights)
+                loss = F.cross_entropy(logits.float(), targets, weight=weights,
+                                       label_smoothing=label_smoothing)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.unscale_(optimizer)

@@ -218,3 +218,42 @@ def test_classify_streams_without_reading_the_whole_input(trained_lora: Trained)
     first, second = next(stream), next(stream)
     assert [p.index for p in first + second] == list(range(16))
     assert next(endless) == "invoice number 16"  # nothing read beyond the second chunk
+
+
+def test_layer_decay_gives_each_depth_its_rate_and_keeps_every_parameter(
+        tiny_base: str) -> None:
+    from workers.runtime.base_models import load_encoder
+    from workers.runtime.classifier import _encoder_param_groups
+    from workers.runtime.device import select_device
+
+    encoder = load_encoder(tiny_base, select_device())
+    layers = int(encoder.model.config.num_hidden_layers)
+    groups = _encoder_param_groups(encoder, 1e-3, 0.5)
+    rates = [group["lr"] for group in groups]
+    # embeddings, each layer, then what sits above the layers: each depth half the next's
+    assert len(groups) == layers + 2
+    assert rates == pytest.approx([1e-3 * 0.5 ** (layers + 1 - d) for d in range(layers + 2)])
+    embedding = encoder.model.embeddings.word_embeddings.weight
+    top_layer = next(encoder.model.encoder.layer[layers - 1].parameters())
+    assert any(p is embedding for p in groups[0]["params"])
+    assert any(p is top_layer for p in groups[layers]["params"])
+    grouped = [id(p) for group in groups for p in group["params"]]
+    assert sorted(grouped) == sorted(id(p) for p in encoder.parameters())
+    single = _encoder_param_groups(encoder, 1e-3, 1.0)
+    assert len(single) == 1
+    assert len(single[0]["params"]) == len(grouped)
+
+
+def test_label_smoothing_and_layer_decay_change_the_training(tiny_base: str, task: Task,
+                                                              tmp_path: Path) -> None:
+    kw = {**TRAIN_KW, "learning_rate": 5e-3, "epochs": 1, "early_stopping_patience": None}
+    runs = {}
+    for name, extra in (("plain", {}), ("smoothed", {"label_smoothing": 0.2}),
+                        ("decayed", {"layer_decay": 0.5})):
+        runs[name] = fine_tune_classifier(
+            task.texts, task.labels, label_names=LABELS, base=tiny_base, method="full",
+            output_dir=tmp_path / name, **kw, **extra)
+    loss = {name: run.history[-1]["train_loss"] for name, run in runs.items()}
+    # smoothing's targets can never be met exactly: the loss stays above the plain run's
+    assert loss["smoothed"] > loss["plain"]
+    assert loss["decayed"] != pytest.approx(loss["plain"], rel=1e-6)

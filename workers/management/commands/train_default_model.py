@@ -61,7 +61,8 @@ def training_options(app: str, options: dict[str, Any]) -> dict[str, Any]:
     where the command line left them unset."""
     source = SOURCES[app]
     defaults = {"method": "full", "epochs": 3, "batch_size": 32, "patience": 2,
-                "learning_rate": None, **source.get("defaults", {})}
+                "learning_rate": None, "label_smoothing": 0.0, "layer_decay": 1.0,
+                **source.get("defaults", {})}
     if options.get("quick"):
         defaults.update(source.get("quick", {}))
     resolved = dict(options)  # per application: --missing trains several
@@ -102,6 +103,11 @@ class Command(BaseCommand):
         parser.add_argument("--patience", type=int, default=None,
                             help="early-stopping patience in epochs (default 2; 8 for head)")
         parser.add_argument("--learning-rate", type=float, default=None)
+        parser.add_argument("--label-smoothing", type=float, default=None,
+                            help="cross-entropy label smoothing (default: the app's, else 0)")
+        parser.add_argument("--layer-decay", type=float, default=None,
+                            help="full fine-tune: learning-rate factor per encoder layer below "
+                                 "the top (default: the app's, else 1: one rate)")
         parser.add_argument("--max-length", type=int, default=64)
         parser.add_argument("--limit", type=int, default=0, help="train on the first N rows")
         parser.add_argument("--seed", type=int, default=42)
@@ -149,6 +155,7 @@ class Command(BaseCommand):
             method=options["method"], epochs=options["epochs"],
             batch_size=options["batch_size"], learning_rate=options["learning_rate"],
             max_length=options["max_length"], seed=options["seed"],
+            label_smoothing=options["label_smoothing"], layer_decay=options["layer_decay"],
             **({"base": options["base"]} if options["base"] else {}),
             early_stopping_patience=options["patience"],
             on_epoch=lambda epoch, metrics: self.stdout.write(
