@@ -126,7 +126,8 @@ def compare(rows: int, validation_rows: int, epochs: int) -> None:
 
 def quality(dataset: str, method: str, epochs: int, lr: float | None, batch_size: int,
             max_length: int, class_weighting: bool, out: Path, patience: int | None,
-            seed: int = 0, label_smoothing: float = 0.0, layer_decay: float = 1.0) -> None:
+            seed: int = 0, label_smoothing: float = 0.0, layer_decay: float = 1.0,
+            average_last_epochs: int = 0) -> None:
     if dataset == "finance":
         texts, labels = finance_rows("train")
         test_texts, test_labels = finance_rows("valid")
@@ -152,8 +153,10 @@ def quality(dataset: str, method: str, epochs: int, lr: float | None, batch_size
         batch_size=batch_size, learning_rate=lr, max_length=max_length, seed=seed,
         validation_fraction=0.1, class_weighting=class_weighting, log_every=10,
         label_smoothing=label_smoothing, layer_decay=layer_decay,
+        average_last_epochs=average_last_epochs,
         early_stopping_patience=patience, checkpoint_dir=out.with_name(out.name + "-ckpt"),
         on_epoch=on_epoch, on_step=on_step)
+    print(json.dumps(result.history[-1]), flush=True)
     print(f"trained in {result.training_seconds:.0f} s, best epoch {result.best_epoch}, "
           f"artefact {result.artifact_bytes} bytes", flush=True)
     classifier = load_classifier(out, cache=ModelCache(2))
@@ -187,13 +190,15 @@ def main() -> None:
     parser.add_argument("--label-smoothing", type=float, default=0.0)
     parser.add_argument("--layer-decay", type=float, default=1.0,
                         help="--quality, full: per-layer learning-rate factor below the top")
+    parser.add_argument("--average-last", type=int, default=0,
+                        help="--quality: average the weights of the last N epochs")
     parser.add_argument("--seed", type=int, default=0, help="--quality: the run's seed")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "bench-quality")
     args = parser.parse_args()
     if args.quality:
         quality(args.quality, args.method, args.epochs, args.lr, args.batch_size,
                 args.max_length, args.class_weighting, args.out, args.patience, args.seed,
-                args.label_smoothing, args.layer_decay)
+                args.label_smoothing, args.layer_decay, args.average_last)
     else:
         compare(args.rows, args.validation_rows, args.epochs)
 

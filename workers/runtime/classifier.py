@@ -502,6 +502,17 @@ def _save_checkpoint(directory: Path, epoch: int, state: dict[str, Any], keep: i
         old.unlink(missing_ok=True)
 
 
+def _accumulate_average(state: dict[str, Any], weights: dict[str, torch.Tensor]) -> None:
+    """Fold one epoch's weights into ``state``'s running mean (``average``, ``averaged``)."""
+    count = int(state["averaged"]) + 1
+    if state["average"] is None:
+        state["average"] = {name: tensor.clone() for name, tensor in weights.items()}
+    else:
+        for name, tensor in state["average"].items():
+            tensor.add_(weights[name] - tensor, alpha=1 / count)
+    state["averaged"] = count
+
+
 def _directory_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
@@ -566,6 +577,7 @@ def fine_tune_classifier(
     class_weighting: bool = False,
     label_smoothing: float = 0.0,
     layer_decay: float = 1.0,
+    average_last_epochs: int = 0,
     lora_r: int = 8,
     lora_alpha: int = 16,
     lora_dropout: float = 0.1,
@@ -589,12 +601,14 @@ def fine_tune_classifier(
     default 5e-5), ``head_learning_rate`` (default 2e-3) to the head; AdamW, linear warm-up
     and decay. ``layer_decay`` < 1 (full fine-tune) scales each encoder layer's learning rate
     by that factor per layer below the top, the embeddings lowest; ``label_smoothing`` is
-    cross-entropy's. ``method="head"`` (see ``_fine_tune_head``) trains the head alone with
-    ``learning_rate`` (default 1e-2) and keeps no checkpoints. ``on_step(step, mean loss)``
-    every ``log_every`` optimiser steps, ``on_progress(step, total steps)`` every step,
-    ``on_epoch(epoch, metrics)`` after each epoch's checkpoint; ``should_cancel()`` is
-    checked before every batch and raises ``Cancelled``. See the module docstring for
-    artefacts and checkpoints.
+    cross-entropy's. ``average_last_epochs`` = k > 1 also averages the weights at the end of
+    the last k epochs (checkpoint averaging) and keeps the average when it scores at least as
+    well on validation as the best epoch. ``method="head"`` (see ``_fine_tune_head``) trains
+    the head alone with ``learning_rate`` (default 1e-2) and keeps no checkpoints.
+    ``on_step(step, mean loss)`` every ``log_every`` optimiser steps, ``on_progress(step,
+    total steps)`` every step, ``on_epoch(epoch, metrics)`` after each epoch's checkpoint;
+    ``should_cancel()`` is checked before every batch and raises ``Cancelled``. See the
+    module docstring for artefacts and checkpoints.
     """
     if method not in ("lora", "full", "head"):
         raise ValueError(f"method must be 'lora', 'full' or 'head', not {method!r}")
@@ -639,7 +653,7 @@ def fine_tune_classifier(
         "head_lr": head_lr, "weight_decay": weight_decay, "warmup": warmup_fraction,
         "seed": seed, "max_length": max_length, "labels": names,
         "class_weighting": class_weighting, "label_smoothing": label_smoothing,
-        "layer_decay": layer_decay,
+        "layer_decay": layer_decay, "average_last_epochs": average_last_epochs,
         "lora": [lora_r, lora_alpha, lora_dropout, list(lora_target_modules)],
     }
     fingerprint = _fingerprint(config, train_texts, y_train, val_texts, y_val)
@@ -689,6 +703,7 @@ def fine_tune_classifier(
             "epoch": 0, "global_step": 0, "best_score": -math.inf, "best_epoch": 0,
             "best_state": None, "best_metrics": {}, "bad_epochs": 0, "history": [],
             "finished": False, "stopped_early": False, "seconds": 0.0,
+            "average": None, "averaged": 0,
         }
         checkpoints = Path(checkpoint_dir) if checkpoint_dir is not None else None
         resumed_from = 0
@@ -760,6 +775,8 @@ def fine_tune_classifier(
                              best_metrics={k: v for k, v in val.items() if k != "loss"})
             else:
                 state["bad_epochs"] += 1
+            if average_last_epochs > 1 and epoch + 1 > epochs - average_last_epochs:
+                _accumulate_average(state, _trainable_state(module))
             state["history"].append(epoch_metrics)
             state["epoch"] = epoch + 1
             stop = (has_validation and early_stopping_patience is not None
@@ -779,6 +796,17 @@ def fine_tune_classifier(
             if stop:
                 break
 
+        if state["averaged"] > 1 and has_validation:
+            _load_trainable(module, state["average"])
+            val = _evaluate(module, val_ids, y_val, max(batch_size, 64), device, names)
+            state["history"].append({"epoch": int(state["epoch"]),
+                                     "averaged_epochs": state["averaged"],
+                                     "val_loss": val["loss"], "accuracy": val["accuracy"],
+                                     "macro_f1": val["macro_f1"]})
+            if float(val["macro_f1"]) >= state["best_score"] - 1e-9:
+                state.update(best_state=state["average"], best_epoch=int(state["epoch"]),
+                             best_metrics={**{k: v for k, v in val.items() if k != "loss"},
+                                           "averaged_epochs": state["averaged"]})
         if state["best_state"] is not None:
             _load_trainable(module, state["best_state"])
         module.eval()

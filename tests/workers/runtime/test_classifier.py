@@ -257,3 +257,38 @@ def test_label_smoothing_and_layer_decay_change_the_training(tiny_base: str, tas
     # smoothing's targets can never be met exactly: the loss stays above the plain run's
     assert loss["smoothed"] > loss["plain"]
     assert loss["decayed"] != pytest.approx(loss["plain"], rel=1e-6)
+
+
+def test_averaging_the_last_epochs_keeps_the_mean_weights_when_they_validate(
+        tiny_base: str, task: Task, tmp_path: Path) -> None:
+    from workers.runtime.classifier import _accumulate_average
+
+    state: dict[str, Any] = {"average": None, "averaged": 0}
+    for value in (1.0, 2.0, 6.0):
+        _accumulate_average(state, {"w": torch.full((2,), value)})
+    assert state["averaged"] == 3
+    assert state["average"]["w"].tolist() == pytest.approx([3.0, 3.0])
+
+    kw = {**TRAIN_KW, "learning_rate": 5e-3, "epochs": 3, "early_stopping_patience": None}
+    result = fine_tune_classifier(task.texts, task.labels, label_names=LABELS, base=tiny_base,
+                                  method="full", output_dir=tmp_path / "avg",
+                                  checkpoint_dir=tmp_path / "ckpt", keep_checkpoints=2,
+                                  average_last_epochs=2, **kw)
+    averaged = result.history[-1]
+    assert averaged["averaged_epochs"] == 2
+    assert [h["epoch"] for h in result.history] == [1, 2, 3, 3]
+    # this task validates perfectly from epoch 2, so the average ties the best and is kept
+    assert averaged["macro_f1"] >= max(h["macro_f1"] for h in result.history[:-1])
+    assert result.metrics["averaged_epochs"] == 2
+    # what was saved is the mean of epochs 2 and 3
+    epochs = [torch.load(tmp_path / "ckpt" / f"epoch-00{n}.pt", weights_only=True)["weights"]
+              for n in (2, 3)]
+    with safe_open(str(tmp_path / "avg" / "head.safetensors"), "pt") as saved:
+        for name in saved.keys():  # noqa: SIM118 (safe_open is not a mapping)
+            mean = (epochs[0][f"head.{name}"] + epochs[1][f"head.{name}"]) / 2
+            torch.testing.assert_close(saved.get_tensor(name), mean)
+    assert not torch.equal(epochs[0]["head.linear.weight"], epochs[1]["head.linear.weight"])
+    loaded = load_classifier(tmp_path / "avg", cache=ModelCache(2))
+    assert result.classifier is not None
+    np.testing.assert_allclose(loaded.probabilities(task.texts[:10]),
+                               result.classifier.probabilities(task.texts[:10]), atol=1e-5)

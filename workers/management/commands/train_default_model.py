@@ -62,6 +62,7 @@ def training_options(app: str, options: dict[str, Any]) -> dict[str, Any]:
     source = SOURCES[app]
     defaults = {"method": "full", "epochs": 3, "batch_size": 32, "patience": 2,
                 "learning_rate": None, "label_smoothing": 0.0, "layer_decay": 1.0,
+                "average_last": 0,
                 **source.get("defaults", {})}
     if options.get("quick"):
         defaults.update(source.get("quick", {}))
@@ -108,6 +109,9 @@ class Command(BaseCommand):
         parser.add_argument("--layer-decay", type=float, default=None,
                             help="full fine-tune: learning-rate factor per encoder layer below "
                                  "the top (default: the app's, else 1: one rate)")
+        parser.add_argument("--average-last", type=int, default=None,
+                            help="also average the weights of the last N epochs, kept when "
+                                 "it validates at least as well (default: the app's, else 0)")
         parser.add_argument("--max-length", type=int, default=64)
         parser.add_argument("--limit", type=int, default=0, help="train on the first N rows")
         parser.add_argument("--seed", type=int, default=42)
@@ -156,6 +160,7 @@ class Command(BaseCommand):
             batch_size=options["batch_size"], learning_rate=options["learning_rate"],
             max_length=options["max_length"], seed=options["seed"],
             label_smoothing=options["label_smoothing"], layer_decay=options["layer_decay"],
+            average_last_epochs=options["average_last"],
             **({"base": options["base"]} if options["base"] else {}),
             early_stopping_patience=options["patience"],
             on_epoch=lambda epoch, metrics: self.stdout.write(
