@@ -14,19 +14,17 @@ A list is topped up from the next source when filters leave fewer than ``k`` ite
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
 from django.contrib.postgres.aggregates import ArrayAgg
-from django.db import connection, transaction
-from django.db.models import Avg, Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Avg, Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import TruncDate
 from django.utils import timezone
-from pgvector.django import CosineDistance, VectorField
+from pgvector.django import VectorField
 
 from apps.recommendation.models import (
     EndUser,
@@ -39,16 +37,13 @@ from apps.recommendation.models import (
 )
 from jobs.models import Job, ModelVersion
 from jobs.services import active_version
+from tenancy import vectors
 
 from .spec import APP
 
 PROFILE_EVENTS = 20
 LOW_RATING = 3.0  # ratings below this do not describe what the user likes
 CLICK_WINDOW = timedelta(days=1)
-DEFAULT_EF_SEARCH = 40  # pgvector's default hnsw.ef_search
-# The second scan's candidates. On the 100,000-item bench catalogue a scan took 2.5 ms with
-# 40, 5-6 ms with 400 and 11-15 ms with 1,000 (pgvector's maximum); the exact search 65-85 ms.
-WIDE_EF_SEARCH = 400
 
 
 @dataclass(frozen=True)
@@ -82,44 +77,13 @@ def _filtered(items: QuerySet[Item], *, category: str, available_only: bool) -> 
     return items
 
 
-@contextmanager
-def _ef_search(candidates: int) -> Iterator[None]:
-    """``hnsw.ef_search`` (how many candidates an HNSW index scan yields) for the queries
-    inside; back to the default afterwards, also inside a caller's transaction."""
-    nested = connection.in_atomic_block
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(f"SET LOCAL hnsw.ef_search = {int(candidates)}")
-        yield
-        if nested:
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL hnsw.ef_search TO DEFAULT")
-
-
 def _nearest(items: QuerySet[Item], vector: Sequence[float], limit: int
              ) -> list[tuple[Item, float]]:
-    """The ``limit`` items of ``items`` nearest to ``vector``, with their cosine distance.
-
-    The HNSW index is shared by every tenant, and a scan yields at most ``hnsw.ef_search``
-    candidates (40 by default) before the tenant, availability, category and exclusion
-    filters thin them. When fewer than ``limit`` pass (another tenant's items crowd the
-    neighbourhood, a rare category, a user who consumed most of their neighbourhood), the scan
-    is repeated with 400 candidates (straight away when more than 40 are asked for); when
-    even that is short (a category far from the vector, a small tenant in a large index), the
-    search runs exactly over the rows that pass the filters, ordered by the distance plus
-    zero, an order the index cannot give. pgvector 0.8's iterative index scans would do this
-    inside the index; the embedded server's pgvector is 0.6."""
-    candidates = (items.exclude(embedding=None)
-                  .annotate(distance=CosineDistance("embedding", vector)))
-    found = []
-    if limit <= DEFAULT_EF_SEARCH:  # else the default scan cannot yield enough
-        found = list(candidates.order_by("distance")[:limit])
-    if len(found) < limit:
-        with _ef_search(WIDE_EF_SEARCH):
-            found = list(candidates.order_by("distance")[:limit])
-    if len(found) < limit:
-        found = list(candidates.order_by(F("distance") + Value(0.0))[:limit])
-    return [(item, float(item.distance)) for item in found]
+    """The ``limit`` items of ``items`` nearest to ``vector``, with their cosine distance,
+    found through the shared HNSW index even when another tenant's items, the availability
+    and category filters or the exclusion of what the user consumed thin its candidates
+    (``tenancy.vectors.nearest``)."""
+    return [(item, float(item.distance)) for item in vectors.nearest(items, vector, limit)]
 
 
 def similar_items(*, item: Item, k: int, category: str = "", available_only: bool = True

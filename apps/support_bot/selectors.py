@@ -11,7 +11,6 @@ from typing import Any
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
-from pgvector.django import CosineDistance
 
 from apps.support_bot.models import (
     Article,
@@ -23,6 +22,7 @@ from apps.support_bot.models import (
 )
 from apps.support_bot.spec import APP
 from jobs.models import Job
+from tenancy import vectors
 
 
 def intent_list() -> QuerySet[Intent]:
@@ -57,13 +57,11 @@ def article_list(*, search: str = "", tag: str = "") -> QuerySet[Article]:
 
 
 def articles_nearest(*, vector: Sequence[float], limit: int = 3) -> list[dict[str, Any]]:
-    """The tenant's ``limit`` articles nearest to ``vector`` by cosine similarity (HNSW),
-    best first: ``[{"id": ..., "similarity": ...}]``."""
-    rows = (Article.objects.filter(embedding__isnull=False)
-            .annotate(distance=CosineDistance("embedding", list(vector)))
-            .order_by("distance").values_list("id", "distance")[:limit])
-    return [{"id": article_id, "similarity": round(1.0 - float(distance), 6)}
-            for article_id, distance in rows]
+    """The tenant's ``limit`` articles nearest to ``vector`` by cosine similarity, best first:
+    ``[{"id": ..., "similarity": ...}]``. Through the HNSW index every tenant shares, also
+    when another tenant's articles crowd the neighbourhood (``tenancy.vectors.nearest``)."""
+    rows = vectors.nearest(Article.objects.only("id"), vector, limit)
+    return [{"id": row.pk, "similarity": round(1.0 - float(row.distance), 6)} for row in rows]
 
 
 def conversation_list(*, status: str = "", channel: str = "") -> QuerySet[Conversation]:

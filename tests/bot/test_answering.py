@@ -243,3 +243,41 @@ def test_utterance_csv_import_is_all_or_nothing_and_creates_intents(acme: Tenant
     assert (problem.row, problem.column) == (2, "text")
     assert (result.created, result.duplicates, result.intents_created) == (2, 1, 2)
     assert names == ["card_arrival", "exchange_rate"]
+
+
+def test_nearest_articles_survive_a_shared_index_crowded_by_another_tenant(
+        acme: TenantSetup, globex: TenantSetup) -> None:
+    """The HNSW index on articles is shared by every tenant, and a scan yields a bounded
+    number of candidates (``hnsw.ef_search``, 40) before the tenant filter: when another
+    tenant's articles crowd the neighbourhood, the caller's own nearest articles still come
+    back (else the bot would hand off a question it has an answer for)."""
+    import numpy as np
+    from django.db import connection
+
+    from apps.support_bot.text import text_hash
+    from tests.bot.conftest import EMBEDDING_DIMENSIONS
+
+    near = add_article(acme, "Fees", "No fees.", 3)
+    far = add_article(acme, "Cards", "Cards.", 7)
+    rng = np.random.default_rng(0)
+    with tenant_context(globex.tenant.pk):
+        crowd = [services.article_create(question=f"Globex {n}", answer="Theirs.")
+                 for n in range(300)]
+        vectors = []
+        for article in crowd:  # all nearer to the query than acme's nearest article is
+            vector = np.zeros(EMBEDDING_DIMENSIONS)
+            vector[3], vector[5] = 1.0, 0.2
+            vector[10:14] = rng.random(4) * 0.05
+            vectors.append((article.pk, text_hash(article.embedding_text),
+                            list(vector / np.linalg.norm(vector))))
+        services.article_embeddings_record(embeddings=vectors)
+    query = unit_vector(5, lean=3, amount=3.0)
+    with tenant_context(acme.tenant.pk), connection.cursor() as cursor:
+        # Plans as on a large knowledge base: a table this small would be scanned exactly.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_sort = off")
+        found = selectors.articles_nearest(vector=query, limit=2)
+        cursor.execute("SHOW hnsw.ef_search")
+        assert cursor.fetchone()[0] == "40"  # the wider scan's setting does not outlive it
+
+    assert [row["id"] for row in found] == [near.pk, far.pk]
