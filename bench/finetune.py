@@ -127,7 +127,7 @@ def compare(rows: int, validation_rows: int, epochs: int) -> None:
 def quality(dataset: str, method: str, epochs: int, lr: float | None, batch_size: int,
             max_length: int, class_weighting: bool, out: Path, patience: int | None,
             seed: int = 0, label_smoothing: float = 0.0, layer_decay: float = 1.0,
-            average_last_epochs: int = 0) -> None:
+            average_last_epochs: int = 0, validation_fraction: float = 0.1) -> None:
     if dataset == "finance":
         texts, labels = finance_rows("train")
         test_texts, test_labels = finance_rows("valid")
@@ -151,7 +151,7 @@ def quality(dataset: str, method: str, epochs: int, lr: float | None, batch_size
     result = fine_tune_classifier(
         texts, labels, label_names=names, method=method, output_dir=out, epochs=epochs,
         batch_size=batch_size, learning_rate=lr, max_length=max_length, seed=seed,
-        validation_fraction=0.1, class_weighting=class_weighting, log_every=10,
+        validation_fraction=validation_fraction, class_weighting=class_weighting, log_every=10,
         label_smoothing=label_smoothing, layer_decay=layer_decay,
         average_last_epochs=average_last_epochs,
         early_stopping_patience=patience, checkpoint_dir=out.with_name(out.name + "-ckpt"),
@@ -192,13 +192,17 @@ def main() -> None:
                         help="--quality, full: per-layer learning-rate factor below the top")
     parser.add_argument("--average-last", type=int, default=0,
                         help="--quality: average the weights of the last N epochs")
+    parser.add_argument("--validation-fraction", type=float, default=0.1,
+                        help="--quality: the training rows held out for model selection "
+                             "(0: train on all of them, keep the last epoch)")
     parser.add_argument("--seed", type=int, default=0, help="--quality: the run's seed")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "bench-quality")
     args = parser.parse_args()
     if args.quality:
         quality(args.quality, args.method, args.epochs, args.lr, args.batch_size,
                 args.max_length, args.class_weighting, args.out, args.patience, args.seed,
-                args.label_smoothing, args.layer_decay, args.average_last)
+                args.label_smoothing, args.layer_decay, args.average_last,
+                args.validation_fraction)
     else:
         compare(args.rows, args.validation_rows, args.epochs)
 
