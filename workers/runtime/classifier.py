@@ -211,14 +211,10 @@ class Classifier:
         order; ``Prediction.index`` is the position in ``texts``."""
         self._ensure_attached()
         offset = 0
-        labels = self.labels
         for chunk in chunked(texts, chunk_size):
             ids = tokenize(self.base.tokenizer, chunk, self.max_length)
-            probs = self._probabilities(ids, batch_size)
-            best = probs.argmax(axis=1).tolist()
-            rows = probs.tolist()
-            yield [Prediction(offset + i, labels[best[i]], dict(zip(labels, rows[i], strict=True)))
-                   for i in range(len(chunk))]
+            yield self._predictions(self._probabilities(ids, batch_size),
+                                    range(offset, offset + len(chunk)))
             offset += len(chunk)
 
 
