@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import migrations
+from config.schema_operations import TableOperation
 
 CHECK_FUNCTION = "jobs_result_job_exists"
 DELETE_FUNCTION = "jobs_job_results_absent"
@@ -104,20 +104,11 @@ def trigger_names(table: str) -> dict[str, str]:
             "delete": f"{table}_job_key_delete"}
 
 
-class JobResultKey(migrations.operations.base.Operation):
-    reversible = True
-    reduces_to_sql = True
-
-    def __init__(self, model_name: str) -> None:
-        self.model_name = model_name
-
-    def state_forwards(self, app_label: str, state: Any) -> None:
-        pass
-
+class JobResultKey(TableOperation):
     def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any,
                           to_state: Any) -> None:
-        table = to_state.apps.get_model(app_label, self.model_name)._meta.db_table
-        jobs = to_state.apps.get_model("jobs", "Job")._meta.db_table
+        table = self.table(to_state, app_label, self.model_name)
+        jobs = self.table(to_state, "jobs", "Job")
         quote, names = schema_editor.quote_name, trigger_names(table)
         schema_editor.execute(FUNCTIONS_SQL, None)
         for event in ("insert", "update"):
@@ -134,8 +125,8 @@ class JobResultKey(migrations.operations.base.Operation):
 
     def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any,
                            to_state: Any) -> None:
-        table = from_state.apps.get_model(app_label, self.model_name)._meta.db_table
-        jobs = from_state.apps.get_model("jobs", "Job")._meta.db_table
+        table = self.table(from_state, app_label, self.model_name)
+        jobs = self.table(from_state, "jobs", "Job")
         quote, names = schema_editor.quote_name, trigger_names(table)
         schema_editor.execute(f"DROP TRIGGER IF EXISTS {quote(names['delete'])} ON {quote(jobs)}")
         for event in ("insert", "update"):
@@ -144,6 +135,3 @@ class JobResultKey(migrations.operations.base.Operation):
 
     def describe(self) -> str:
         return f"Check the (tenant, job) key of {self.model_name} per statement"
-
-    def deconstruct(self) -> tuple[str, list[Any], dict[str, Any]]:
-        return (self.__class__.__qualname__, [self.model_name], {})

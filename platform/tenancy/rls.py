@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import migrations
+from config.schema_operations import TableOperation
 
 POLICY_NAME = "tenant_isolation"
 
@@ -22,22 +22,10 @@ _PREDICATE = (
 )
 
 
-class EnableRowLevelSecurity(migrations.operations.base.Operation):
-    reversible = True
-    reduces_to_sql = True
-
-    def __init__(self, model_name: str) -> None:
-        self.model_name = model_name
-
-    def state_forwards(self, app_label: str, state: Any) -> None:
-        pass
-
-    def _table(self, app_label: str, state: Any) -> str:
-        return str(state.apps.get_model(app_label, self.model_name)._meta.db_table)
-
+class EnableRowLevelSecurity(TableOperation):
     def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any,
                           to_state: Any) -> None:
-        table = schema_editor.quote_name(self._table(app_label, to_state))
+        table = schema_editor.quote_name(self.table(to_state, app_label, self.model_name))
         schema_editor.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
         schema_editor.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
         schema_editor.execute(
@@ -46,13 +34,10 @@ class EnableRowLevelSecurity(migrations.operations.base.Operation):
 
     def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any,
                            to_state: Any) -> None:
-        table = schema_editor.quote_name(self._table(app_label, from_state))
+        table = schema_editor.quote_name(self.table(from_state, app_label, self.model_name))
         schema_editor.execute(f"DROP POLICY IF EXISTS {POLICY_NAME} ON {table}")
         schema_editor.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
         schema_editor.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
 
     def describe(self) -> str:
         return f"Enable row-level security on {self.model_name}"
-
-    def deconstruct(self) -> tuple[str, list[Any], dict[str, Any]]:
-        return (self.__class__.__qualname__, [self.model_name], {})
