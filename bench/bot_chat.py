@@ -23,6 +23,7 @@ worker, PostgreSQL, Redis, the client threads) over the loaded phase.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import random
@@ -34,6 +35,7 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -107,19 +109,36 @@ def setup_tenant(folder: Path) -> tuple[str, Any]:
     return raw_key, result.classifier
 
 
-def bare_latencies(classifier: Any, texts: list[str]) -> list[float]:
+def client_text(texts: list[str], number: int, index: int, messages: int) -> str:
+    """The ``index``-th message of client ``number`` (the chat and bare loads send alike)."""
+    return texts[(number * messages + index * 7) % len(texts)]
+
+
+def run_clients(count: int, client: Callable[[int], None]) -> float:
+    """Run ``client(0)`` ... ``client(count - 1)`` in threads at once; the seconds they took."""
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(count)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started
+
+
+def bare_call(classifier: Any, text: str) -> float:
+    """Milliseconds of the bare model work of one message: its intent and its query vector."""
     from workers.runtime import embed
 
+    started = time.perf_counter()
+    list(classifier.classify([text]))
+    list(embed([text]))
+    return (time.perf_counter() - started) * 1000
+
+
+def bare_latencies(classifier: Any, texts: list[str]) -> list[float]:
     for text in texts[:5]:  # warm-up
-        list(classifier.classify([text]))
-        list(embed([text]))
-    out = []
-    for text in texts:
-        started = time.perf_counter()
-        list(classifier.classify([text]))
-        list(embed([text]))
-        out.append((time.perf_counter() - started) * 1000)
-    return out
+        bare_call(classifier, text)
+    return [bare_call(classifier, text) for text in texts]
 
 
 def bare_under_load(classifier: Any, texts: list[str], clients: int, messages: int
@@ -127,28 +146,13 @@ def bare_under_load(classifier: Any, texts: list[str], clients: int, messages: i
     """The same bare model work driven as the chat endpoint is: ``clients`` threads in this
     process, each sending its ``messages`` one after another (no batching). Returns the
     latencies (ms) and the seconds the whole load took."""
-    from workers.runtime import embed
-
-    latencies: list[float] = []
-    lock = threading.Lock()
+    latencies: list[float] = []  # list.append is atomic: the threads share it unlocked
 
     def client(number: int) -> None:
         for index in range(messages):
-            text = texts[(number * messages + index * 7) % len(texts)]
-            started = time.perf_counter()
-            list(classifier.classify([text]))
-            list(embed([text]))
-            elapsed = (time.perf_counter() - started) * 1000
-            with lock:
-                latencies.append(elapsed)
+            latencies.append(bare_call(classifier, client_text(texts, number, index, messages)))
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return latencies, time.perf_counter() - started
+    return latencies, run_clients(clients, client)
 
 
 def post(url: str, key: str, body: dict[str, Any], timeout: float = 120) -> dict[str, Any]:
@@ -262,15 +266,16 @@ def main() -> None:
         for text in questions[:4]:  # loads the models (and traces the base) in the worker
             post(f"{base}/api/v1/bot/conversations/{warm['id']}/messages", key, {"text": text})
         latencies: list[float] = []
-        kinds: dict[str, int] = {}
+        kinds: dict[str, int] = {}  # of the loaded round's replies
         errors: list[str] = []
         lock = threading.Lock()
 
-        def client(number: int, think_ms: float = 0, out: list[float] = latencies) -> None:
+        def client(number: int, think_ms: float = 0, out: list[float] = latencies,
+                   kinds: dict[str, int] = kinds) -> None:
             conversation = post(f"{base}/api/v1/bot/conversations", key, {})
             pauses = random.Random(number)
             for index in range(args.messages):
-                text = questions[(number * args.messages + index * 7) % len(questions)]
+                text = client_text(questions, number, index, args.messages)
                 if think_ms:
                     time.sleep(pauses.expovariate(1000 / think_ms))
                 started = time.perf_counter()
@@ -288,26 +293,14 @@ def main() -> None:
                     kind = reply.get("reply_kind", "none (handed off)")
                     kinds[kind] = kinds.get(kind, 0) + 1
 
-        threads = [threading.Thread(target=client, args=(n,)) for n in range(args.clients)]
         cpu_before = cpu_seconds()
-        started = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        seconds = time.perf_counter() - started
+        seconds = run_clients(args.clients, client)
         cpu = cpu_per_message(cpu_before, cpu_seconds(), len(latencies))
         # The paced round: the same clients with a pause between messages, as people chat
         # (people pause far longer than a second), so the stack is not saturated.
         paced: list[float] = []
-        threads = [threading.Thread(target=client, args=(n, args.think_ms, paced))
-                   for n in range(args.clients)]
-        paced_started = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        paced_seconds = time.perf_counter() - paced_started
+        paced_seconds = run_clients(args.clients, functools.partial(
+            client, think_ms=args.think_ms, out=paced, kinds={}))
     finally:
         for child in children:
             child.terminate()
