@@ -1,9 +1,9 @@
 """Kubernetes manifests in docker/k8s: render each overlay, validate it, check what issue 8 asks.
 
 No cluster and no kustomize binary are needed: the overlays use a small subset of kustomize
-(resources, namespace, images, JSON 6902 patches) that `render` below implements, and that
-subset is refused loudly when an overlay goes beyond it. Where `kubectl` is installed, the
-rendering is also compared with `kubectl kustomize`.
+(resources, namespace, images, JSON 6902 patches) that `tests.deploy.kustomize.render`
+implements, and that subset is refused loudly when an overlay goes beyond it. Where `kubectl`
+is installed, the rendering is also compared with `kubectl kustomize`.
 """
 
 from __future__ import annotations
@@ -13,180 +13,31 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-K8S = REPO / "docker" / "k8s"
-OVERLAYS = ["dev", "prod"]
-# The oldest Kubernetes minor still commonly run, and the newest the validator knows.
-K8S_VERSIONS = ["1.30.0", kubernetes_validate.latest_version()]
-
-Doc = dict[str, Any]
-
-# ---------------------------------------------------------------------------- rendering
-
-SUPPORTED_KUSTOMIZATION_KEYS = {"apiVersion", "kind", "namespace", "resources", "images", "patches"}
-CLUSTER_SCOPED = {
-    "Namespace",
-    "ClusterRole",
-    "ClusterRoleBinding",
-    "CustomResourceDefinition",
-    "PersistentVolume",
-    "StorageClass",
-    "PriorityClass",
-    "IngressClass",
-    "RuntimeClass",
-}
-
-
-def _unescape(token: str) -> str:
-    return token.replace("~1", "/").replace("~0", "~")
-
-
-def _json_patch(doc: Doc, ops: list[Doc]) -> None:
-    """RFC 6902 add / remove / replace / test, enough for the overlays."""
-    for op in ops:
-        tokens = [_unescape(t) for t in op["path"].split("/")[1:]]
-        parent: Any = doc
-        for token in tokens[:-1]:
-            parent = parent[int(token)] if isinstance(parent, list) else parent[token]
-        last = tokens[-1]
-        kind = op["op"]
-        if isinstance(parent, list):
-            if kind == "add":
-                index = len(parent) if last == "-" else int(last)
-                parent.insert(index, copy.deepcopy(op["value"]))
-                continue
-            index = int(last)
-            if not 0 <= index < len(parent):
-                raise KeyError(f"{op['path']}: no such index")
-        elif kind in ("remove", "replace", "test") and last not in parent:
-            raise KeyError(f"{op['path']}: no such member ({kind} needs an existing value)")
-        else:
-            index = last
-        if kind in ("add", "replace"):
-            parent[index] = copy.deepcopy(op["value"])
-        elif kind == "remove":
-            del parent[index]
-        elif kind == "test":
-            assert parent[index] == op["value"], f"test failed at {op['path']}"
-        else:
-            raise ValueError(f"JSON patch op {kind!r} is not supported by this renderer")
-
-
-def _split_image(image: str) -> tuple[str, str]:
-    """('registry/name', ':tag' | '@sha256:...' | '')."""
-    if "@" in image:
-        name, digest = image.split("@", 1)
-        return name, "@" + digest
-    head, sep, tail = image.rpartition(":")
-    if sep and "/" not in tail:
-        return head, ":" + tail
-    return image, ""
-
-
-def _set_images(node: Any, images: list[Doc]) -> None:
-    if isinstance(node, dict):
-        for key in ("containers", "initContainers"):
-            for container in node.get(key) or []:
-                if isinstance(container, dict) and "image" in container:
-                    name, ref = _split_image(container["image"])
-                    for rule in images:
-                        if rule["name"] == name:
-                            name = rule.get("newName", name)
-                            if "digest" in rule:
-                                ref = "@" + rule["digest"]
-                            elif "newTag" in rule:
-                                ref = ":" + str(rule["newTag"])
-                            container["image"] = name + ref
-                            break
-        for value in node.values():
-            _set_images(value, images)
-    elif isinstance(node, list):
-        for value in node:
-            _set_images(value, images)
-
-
-def _matches(doc: Doc, target: Doc) -> bool:
-    for key in ("kind", "name", "namespace", "group", "version"):
-        if key not in target:
-            continue
-        if key == "name":
-            actual = doc["metadata"]["name"]
-        elif key == "namespace":
-            actual = doc["metadata"].get("namespace")
-        elif key == "kind":
-            actual = doc["kind"]
-        else:
-            group, _, version = doc["apiVersion"].rpartition("/")
-            actual = group if key == "group" else version
-        if actual != target[key]:
-            return False
-    return True
-
-
-def render(directory: Path) -> list[Doc]:
-    kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
-    unsupported = set(kustomization) - SUPPORTED_KUSTOMIZATION_KEYS
-    assert not unsupported, (
-        f"{directory}: {sorted(unsupported)} not supported by the test renderer; keep overlays to "
-        "resources / namespace / images / JSON 6902 patches, or extend tests/deploy/test_k8s.py"
-    )
-    docs: list[Doc] = []
-    for entry in kustomization.get("resources", []):
-        path = (directory / entry).resolve()
-        if path.is_dir():
-            docs.extend(render(path))
-        else:
-            docs.extend(d for d in yaml.safe_load_all(path.read_text()) if d is not None)
-    for patch in kustomization.get("patches", []):
-        text = patch["patch"] if "patch" in patch else (directory / patch["path"]).read_text()
-        ops = yaml.safe_load(text)
-        assert isinstance(ops, list), f"{directory}: only JSON 6902 patches are supported"
-        targets = [d for d in docs if _matches(d, patch["target"])]
-        assert targets, f"{directory}: patch target {patch['target']} matches no resource"
-        for doc in targets:
-            _json_patch(doc, ops)
-    if kustomization.get("images"):
-        _set_images(docs, kustomization["images"])
-    if namespace := kustomization.get("namespace"):
-        for doc in docs:
-            if doc["kind"] not in CLUSTER_SCOPED:
-                doc["metadata"]["namespace"] = namespace
-    return docs
-
-
-_RENDERED: dict[str, list[Doc]] = {}
-
-
-def rendered(overlay: str) -> list[Doc]:
-    if overlay not in _RENDERED:
-        _RENDERED[overlay] = render(K8S / "overlays" / overlay)
-    return copy.deepcopy(_RENDERED[overlay])
-
-
-def find(docs: list[Doc], kind: str, name: str) -> Doc:
-    found = [d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name]
-    assert len(found) == 1, f"expected one {kind}/{name}, found {len(found)}"
-    return found[0]
-
-
-def pod_spec(doc: Doc) -> Doc:
-    return doc["spec"]["template"]["spec"]
-
-
-def workloads(docs: list[Doc]) -> list[Doc]:
-    return [d for d in docs if d["kind"] in ("Deployment", "StatefulSet", "Job")]
-
-
-def _key(doc: Doc) -> tuple[str, str, str]:
-    return (doc["kind"], doc["metadata"].get("namespace", ""), doc["metadata"]["name"])
-
+from tests.deploy.keda_schema import (
+    REDIS_TRIGGER_KEYS,
+    SCALED_OBJECT_SCHEMA,
+    TRIGGER_AUTH_SCHEMA,
+)
+from tests.deploy.kustomize import (
+    K8S,
+    K8S_VERSIONS,
+    OVERLAYS,
+    REPO,
+    Doc,
+    doc_key,
+    find,
+    pod_spec,
+    render,
+    rendered,
+    split_image,
+    workloads,
+)
 
 # ---------------------------------------------------------------------------- rendering tests
 
@@ -200,7 +51,7 @@ def test_base_lists_every_manifest_file() -> None:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_overlay_renders_without_duplicates(overlay: str) -> None:
     docs = rendered(overlay)
-    keys = [_key(d) for d in docs]
+    keys = [doc_key(d) for d in docs]
     assert len(keys) == len(set(keys))
     namespaces = [d for d in docs if d["kind"] == "Namespace"]
     assert len(namespaces) == 1
@@ -222,8 +73,8 @@ def test_renderer_agrees_with_kubectl_kustomize(overlay: str) -> None:
         timeout=60,
         check=True,
     ).stdout
-    theirs = {_key(d): d for d in yaml.safe_load_all(out) if d}
-    ours = {_key(d): d for d in rendered(overlay)}
+    theirs = {doc_key(d): d for d in yaml.safe_load_all(out) if d}
+    ours = {doc_key(d): d for d in rendered(overlay)}
     assert sorted(theirs) == sorted(ours)
     for key, doc in ours.items():
         assert json.dumps(doc, sort_keys=True) == json.dumps(theirs[key], sort_keys=True), key
@@ -248,7 +99,7 @@ def test_manifests_validate_against_kubernetes_schemas(overlay: str, version: st
         try:
             kubernetes_validate.validate(doc, version, strict=True)
         except kubernetes_validate.ValidationError as error:
-            errors.append(f"{_key(doc)} at {list(error.path)}: {error.message}")
+            errors.append(f"{doc_key(doc)} at {list(error.path)}: {error.message}")
     assert not errors, "\n".join(errors)
 
 
@@ -263,146 +114,6 @@ def test_schema_validation_catches_a_broken_manifest() -> None:
             kubernetes_validate.validate(broken, K8S_VERSIONS[-1], strict=True)
 
 
-# KEDA's CRDs are not among kubernetes-validate's schemas: the fields used here, from
-# keda.sh/v1alpha1 (KEDA 2.12+), with unknown fields refused.
-_SCALED_OBJECT_SCHEMA: Doc = {
-    "type": "object",
-    "required": ["apiVersion", "kind", "metadata", "spec"],
-    "additionalProperties": False,
-    "properties": {
-        "apiVersion": {"const": "keda.sh/v1alpha1"},
-        "kind": {"const": "ScaledObject"},
-        "metadata": {"type": "object", "required": ["name", "namespace"]},
-        "spec": {
-            "type": "object",
-            "required": ["scaleTargetRef", "triggers"],
-            "additionalProperties": False,
-            "properties": {
-                "scaleTargetRef": {
-                    "type": "object",
-                    "required": ["name"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "apiVersion": {"type": "string"},
-                        "kind": {"type": "string"},
-                        "name": {"type": "string"},
-                        "envSourceContainerName": {"type": "string"},
-                    },
-                },
-                "minReplicaCount": {"type": "integer", "minimum": 0},
-                "maxReplicaCount": {"type": "integer", "minimum": 1},
-                "idleReplicaCount": {"type": "integer", "minimum": 0},
-                "pollingInterval": {"type": "integer", "minimum": 1},
-                "cooldownPeriod": {"type": "integer", "minimum": 0},
-                "initialCooldownPeriod": {"type": "integer", "minimum": 0},
-                "fallback": {"type": "object"},
-                "advanced": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": {
-                        "restoreToOriginalReplicaCount": {"type": "boolean"},
-                        "horizontalPodAutoscalerConfig": {
-                            "type": "object",
-                            "additionalProperties": False,
-                            "properties": {
-                                "name": {"type": "string"},
-                                "behavior": {"type": "object"},
-                            },
-                        },
-                        "scalingModifiers": {"type": "object"},
-                    },
-                },
-                "triggers": {
-                    "type": "array",
-                    "minItems": 1,
-                    "items": {
-                        "type": "object",
-                        "required": ["type", "metadata"],
-                        "additionalProperties": False,
-                        "properties": {
-                            "type": {"type": "string"},
-                            "name": {"type": "string"},
-                            "useCachedMetrics": {"type": "boolean"},
-                            "metricType": {"enum": ["AverageValue", "Value", "Utilization"]},
-                            # KEDA reads every trigger parameter as a string.
-                            "metadata": {
-                                "type": "object",
-                                "additionalProperties": {"type": "string"},
-                            },
-                            "authenticationRef": {
-                                "type": "object",
-                                "required": ["name"],
-                                "additionalProperties": False,
-                                "properties": {
-                                    "name": {"type": "string"},
-                                    "kind": {
-                                        "enum": [
-                                            "TriggerAuthentication",
-                                            "ClusterTriggerAuthentication",
-                                        ]
-                                    },
-                                },
-                            },
-                        },
-                    },
-                },
-            },
-        },
-    },
-}
-_TRIGGER_AUTH_SCHEMA: Doc = {
-    "type": "object",
-    "required": ["apiVersion", "kind", "metadata", "spec"],
-    "additionalProperties": False,
-    "properties": {
-        "apiVersion": {"const": "keda.sh/v1alpha1"},
-        "kind": {"const": "TriggerAuthentication"},
-        "metadata": {"type": "object", "required": ["name", "namespace"]},
-        "spec": {
-            "type": "object",
-            "minProperties": 1,
-            "additionalProperties": False,
-            "properties": {
-                "secretTargetRef": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["parameter", "name", "key"],
-                        "additionalProperties": False,
-                        "properties": {
-                            "parameter": {"type": "string"},
-                            "name": {"type": "string"},
-                            "key": {"type": "string"},
-                        },
-                    },
-                },
-                "env": {"type": "array"},
-                "podIdentity": {"type": "object"},
-                "hashiCorpVault": {"type": "object"},
-            },
-        },
-    },
-}
-# The redis scaler's parameters (https://keda.sh/docs/latest/scalers/redis-lists/).
-_REDIS_TRIGGER_KEYS = {
-    "address",
-    "addressFromEnv",
-    "host",
-    "hostFromEnv",
-    "port",
-    "portFromEnv",
-    "username",
-    "usernameFromEnv",
-    "passwordFromEnv",
-    "listName",
-    "listLength",
-    "activationListLength",
-    "enableTLS",
-    "unsafeSsl",
-    "databaseIndex",
-}
-
-
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_keda_objects_are_valid(overlay: str) -> None:
     docs = rendered(overlay)
@@ -410,7 +121,7 @@ def test_keda_objects_are_valid(overlay: str) -> None:
     assert {d["kind"] for d in keda} == {"ScaledObject", "TriggerAuthentication"}
     secrets = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Secret"}
     for doc in keda:
-        schema = _SCALED_OBJECT_SCHEMA if doc["kind"] == "ScaledObject" else _TRIGGER_AUTH_SCHEMA
+        schema = SCALED_OBJECT_SCHEMA if doc["kind"] == "ScaledObject" else TRIGGER_AUTH_SCHEMA
         jsonschema.validate(doc, schema)
         if doc["kind"] == "TriggerAuthentication":
             for ref in doc["spec"]["secretTargetRef"]:
@@ -424,7 +135,7 @@ def test_keda_objects_are_valid(overlay: str) -> None:
         assert spec.get("minReplicaCount", 0) <= spec["maxReplicaCount"]
         for trigger in spec["triggers"]:
             assert trigger["type"] == "redis"
-            assert set(trigger["metadata"]) <= _REDIS_TRIGGER_KEYS
+            assert set(trigger["metadata"]) <= REDIS_TRIGGER_KEYS
             assert int(trigger["metadata"]["listLength"]) >= 1
             find(docs, "TriggerAuthentication", trigger["authenticationRef"]["name"])
 
@@ -433,11 +144,11 @@ def test_keda_check_catches_a_broken_scaled_object() -> None:
     scaled = find(rendered("prod"), "ScaledObject", "worker-gpu")
     scaled["spec"]["triggers"][0]["metadata"]["listLength"] = 2  # not a string
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate(scaled, _SCALED_OBJECT_SCHEMA)
+        jsonschema.validate(scaled, SCALED_OBJECT_SCHEMA)
     scaled = find(rendered("prod"), "ScaledObject", "worker-gpu")
     scaled["spec"]["minReplicas"] = 0  # HPA spelling, not KEDA's
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate(scaled, _SCALED_OBJECT_SCHEMA)
+        jsonschema.validate(scaled, SCALED_OBJECT_SCHEMA)
 
 
 # ---------------------------------------------------------------------------- what issue 8 asks
@@ -598,20 +309,20 @@ def test_every_pod_is_hardened_and_sized(overlay: str) -> None:
     for doc in workloads(docs):
         template = doc["spec"]["template"]
         selector = doc["spec"]["selector"]["matchLabels"] if doc["kind"] != "Job" else {}
-        assert selector.items() <= template["metadata"]["labels"].items(), _key(doc)
+        assert selector.items() <= template["metadata"]["labels"].items(), doc_key(doc)
         spec = template["spec"]
-        assert spec["securityContext"]["runAsNonRoot"] is True, _key(doc)
+        assert spec["securityContext"]["runAsNonRoot"] is True, doc_key(doc)
         assert spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
-        assert spec["automountServiceAccountToken"] is False, _key(doc)
+        assert spec["automountServiceAccountToken"] is False, doc_key(doc)
         for container in _containers(doc):
-            where = (*_key(doc), container["name"])
+            where = (*doc_key(doc), container["name"])
             for bound in ("requests", "limits"):
                 assert {"cpu", "memory"} <= set(container["resources"][bound]), where
             context = container["securityContext"]
             assert context["allowPrivilegeEscalation"] is False, where
             assert context["readOnlyRootFilesystem"] is True, where
             assert context["capabilities"]["drop"] == ["ALL"], where
-            _, ref = _split_image(container["image"])
+            _, ref = split_image(container["image"])
             assert ref not in {"", ":latest"}, f"{where}: image {container['image']} not pinned"
 
 
