@@ -46,7 +46,7 @@ os.environ.setdefault("AIPLATFORM_DATA_DIR", str(REPO / ".data" / "bench-chat"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("AIPLATFORM_TORCH_THREADS", "1")
 
-from common import read_csv, record  # noqa: E402
+from common import DATASETS, read_csv, record  # noqa: E402
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -76,7 +76,7 @@ def setup_tenant(folder: Path) -> tuple[str, Any]:
     owner = User.objects.create_user(f"owner@{slug}.example.com", uuid.uuid4().hex)
     tenant = tenant_create(slug=slug, name=slug, owner_id=owner.pk)
     call_command("seed_bot_demo", tenant=slug, stdout=open(os.devnull, "w"))  # noqa: SIM115
-    labels = json.loads((REPO.parent / "shared" / "datasets" / "banking77" / "categories.json")
+    labels = json.loads((DATASETS / "banking77" / "categories.json")
                         .read_text())
     per_label: dict[str, int] = {}
     texts, targets = [], []

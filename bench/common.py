@@ -22,9 +22,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "results.json"
-# ../shared/datasets beside the repository, as on developers' machines and CI.
-DATASETS = Path(os.environ.get("SHARED_DATASETS_DIR",
-                               BENCH_DIR.parent.parent / "shared" / "datasets"))
+# The datasets shipped in the repository (data/README.md); DATASETS_DIR points elsewhere.
+DATASETS = Path(os.environ.get("DATASETS_DIR", BENCH_DIR.parent / "data"))
 
 T = TypeVar("T")
 

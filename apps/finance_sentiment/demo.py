@@ -1,5 +1,5 @@
 """The finance part of the demo tenant (``make run``): a watchlist, a few hundred real
-headlines from the shared twitter_fin_sentiment test file spread over the last two weeks, and
+headlines from the shipped twitter_fin_sentiment test file spread over the last two weeks, and
 two alert rules.
 
 The documents go through the ordinary ingestion, which queues one scoring job: the local
@@ -46,7 +46,7 @@ WATCHLIST = (
 
 
 def demo_texts_path() -> Path:
-    return Path(settings.SHARED_DATASETS_DIR) / "twitter_fin_sentiment" / "sent_valid.csv"
+    return Path(settings.DATASETS_DIR) / "twitter_fin_sentiment" / "sent_valid.csv"
 
 
 def choose_texts(texts: list[str], count: int, seed: int = SEED) -> list[str]:
@@ -67,7 +67,7 @@ def choose_texts(texts: list[str], count: int, seed: int = SEED) -> list[str]:
 @transaction.atomic
 def seed(*, now: datetime | None = None, count: int = DOCUMENTS) -> int:
     """Seed the current tenant once; returns the documents created (0 when it already has a
-    watchlist or documents, or when the shared dataset is not on this machine)."""
+    watchlist or documents, or when the dataset is not on this machine)."""
     if WatchlistEntry.objects.exists() or Document.objects.exists():
         return 0
     path = demo_texts_path()

@@ -25,7 +25,7 @@ MAX_CATEGORIES = 8
 
 
 def dataset_dir() -> Path:
-    return Path(settings.SHARED_DATASETS_DIR) / "goodbooks10k"
+    return Path(settings.DATASETS_DIR) / "goodbooks10k"
 
 
 def _read(name: str) -> list[dict[str, str]]:

@@ -25,7 +25,7 @@ HANDOFF_INTENTS = {"compromised_card"}
 
 
 def train_path() -> Path:
-    return Path(settings.SHARED_DATASETS_DIR) / "banking77" / "train.csv"
+    return Path(settings.DATASETS_DIR) / "banking77" / "train.csv"
 
 
 @transaction.atomic

@@ -289,9 +289,9 @@ JOB_SOFT_TIME_LIMIT_SECONDS = env.int("JOB_SOFT_TIME_LIMIT_SECONDS", default=6 *
 # Where workers keep checkpoints and unpacked model artefacts (local disk, not storage).
 MODEL_WORK_DIR = Path(env.str("MODEL_WORK_DIR", default=str(BASE_DIR / ".data" / "models")))
 MODEL_CACHE_SIZE = env.int("MODEL_CACHE_SIZE", default=8)
-# The public datasets used for default models, the demo and benchmarks (../shared/datasets).
-SHARED_DATASETS_DIR = Path(env.str("SHARED_DATASETS_DIR",
-                                   default=str(BASE_DIR.parent / "shared" / "datasets")))
+# The public datasets used for default models, the demo, tests and benchmarks: shipped in the
+# repository (data/README.md), so a fresh clone needs nothing beside it.
+DATASETS_DIR = Path(env.str("DATASETS_DIR", default=str(BASE_DIR / "data")))
 # Platform default models (one folder per app), used by tenants without their own fine-tune.
 DEFAULT_MODELS_DIR = Path(env.str("DEFAULT_MODELS_DIR", default=str(BASE_DIR / "models")))
 # Real-time inference (the `online` queue): how long the web tier waits for a worker.

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 def test_seeds_banking77_once(acme: TenantSetup, settings,
                               django_capture_on_commit_callbacks) -> None:
-    categories = json.loads((settings.SHARED_DATASETS_DIR / "banking77" / "categories.json")
+    categories = json.loads((settings.DATASETS_DIR / "banking77" / "categories.json")
                             .read_text())
     with django_capture_on_commit_callbacks(execute=True):
         call_command("seed_bot_demo", tenant="acme")

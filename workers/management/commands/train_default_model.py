@@ -29,13 +29,13 @@ from django.core.management.base import BaseCommand, CommandError
 
 from jobs.registry import get_app
 
-SHARED = settings.SHARED_DATASETS_DIR
+DATASETS = settings.DATASETS_DIR
 
 # app -> (train file, test file, text column, label column, label mapping)
 SOURCES: dict[str, dict[str, Any]] = {
     "finance_sentiment": {
-        "train": SHARED / "twitter_fin_sentiment" / "sent_train.csv",
-        "test": SHARED / "twitter_fin_sentiment" / "sent_valid.csv",
+        "train": DATASETS / "twitter_fin_sentiment" / "sent_train.csv",
+        "test": DATASETS / "twitter_fin_sentiment" / "sent_valid.csv",
         "text": "text",
         "label": "label",
         "labels": {"0": "negative", "1": "positive", "2": "neutral"},
@@ -46,8 +46,8 @@ SOURCES: dict[str, dict[str, Any]] = {
     },
     # BANKING77's 77 intents; a linear head on the frozen base reaches 0.92 test accuracy.
     "support_bot": {
-        "train": SHARED / "banking77" / "train.csv",
-        "test": SHARED / "banking77" / "test.csv",
+        "train": DATASETS / "banking77" / "train.csv",
+        "test": DATASETS / "banking77" / "test.csv",
         "text": "text",
         "label": "category",
         "labels": {},
