@@ -33,11 +33,10 @@ from rest_framework import mixins, parsers, serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 from rest_framework.viewsets import GenericViewSet
 
 from api.errors import ApiError, error_body
-from api.viewsets import TenantScopedViewSetMixin
+from api.viewsets import TenantScopedAPIView, TenantScopedViewSetMixin
 from apps.recommendation import selectors, services
 from apps.recommendation.models import EndUser, Item, ServingSource
 from billing.metering import metered
@@ -317,7 +316,7 @@ class EndUserViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin,
 # --- Events ----------------------------------------------------------------------------------
 
 
-class EventsView(APIView):
+class EventsView(TenantScopedAPIView):
     parser_classes = (parsers.JSONParser,)
 
     @extend_schema(
@@ -335,7 +334,7 @@ class EventsView(APIView):
                         prefix="events")
 
 
-class EventsUploadView(APIView):
+class EventsUploadView(TenantScopedAPIView):
     parser_classes = (parsers.MultiPartParser,)
 
     @extend_schema(summary="Upload events as CSV (event_id,user,item,kind[,value,occurred_at])",
@@ -350,7 +349,7 @@ class EventsUploadView(APIView):
 # --- Serving ---------------------------------------------------------------------------------
 
 
-class UserRecommendationsView(APIView):
+class UserRecommendationsView(TenantScopedAPIView):
     """Precomputed top-K when present, else content-based from the user's recent items, else
     popular items (cold users); topped up from the next source when filters thin the list.
     Every served item is logged as an impression; clicks come back as ``click`` events."""
@@ -378,7 +377,7 @@ class RerankSerializer(serializers.Serializer):
                                   max_length=MAX_RERANK_ITEMS)
 
 
-class RerankView(APIView):
+class RerankView(TenantScopedAPIView):
     required_scope = "read"
 
     @extend_schema(summary="Order a candidate list of items for a user",
@@ -390,7 +389,8 @@ class RerankView(APIView):
         payload = RerankSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         wanted = list(dict.fromkeys(payload.validated_data["items"]))
-        found = {item.external_id: item for item in Item.objects.filter(external_id__in=wanted)}
+        found = {item.external_id: item
+                 for item in self.scoped(Item.objects.filter(external_id__in=wanted))}
         unknown = {f"items[{index}]": ["unknown item"] for index, key in enumerate(wanted)
                    if key not in found}
         if unknown:
@@ -408,7 +408,7 @@ class CtrQuerySerializer(serializers.Serializer):
     days = serializers.IntegerField(default=30, min_value=1, max_value=365)
 
 
-class CtrView(APIView):
+class CtrView(TenantScopedAPIView):
     required_scope = "read"
 
     @extend_schema(summary="Impressions, clicks and click-through rate per day (UTC)",

@@ -19,11 +19,10 @@ from rest_framework.decorators import action
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 from rest_framework.viewsets import GenericViewSet
 
 from api.errors import ApiError, error_body
-from api.viewsets import TenantScopedViewSetMixin
+from api.viewsets import TenantScopedAPIView, TenantScopedViewSetMixin
 from apps.support_bot import selectors, services
 from apps.support_bot.models import (
     MESSAGE_MAX_CHARS,
@@ -471,7 +470,7 @@ class BotSettingsSerializer(serializers.ModelSerializer):
         }
 
 
-class BotSettingsView(APIView):
+class BotSettingsView(TenantScopedAPIView):
     """Thresholds, the fallback message, the public widget key and its allowed origins."""
 
     @property
@@ -490,7 +489,7 @@ class BotSettingsView(APIView):
         return Response(BotSettingsSerializer(updated).data)
 
 
-class WidgetKeyRotateView(APIView):
+class WidgetKeyRotateView(TenantScopedAPIView):
     required_scope = "admin"
 
     @extend_schema(tags=["bot"], summary="A new public widget key (the old one stops working)",
@@ -499,7 +498,7 @@ class WidgetKeyRotateView(APIView):
         return Response(BotSettingsSerializer(services.widget_key_rotate()).data)
 
 
-class AnalyticsView(APIView):
+class AnalyticsView(TenantScopedAPIView):
     @extend_schema(tags=["bot"], summary="Containment, handoff rate, top intents, "
                    "low-confidence messages, satisfaction, per day (last 30 days)",
                    responses=inline_serializer("BotAnalytics", {
