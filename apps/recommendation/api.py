@@ -36,6 +36,7 @@ from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
 from api.errors import ApiError, error_body
+from api.filters import query_params
 from api.viewsets import TenantScopedAPIView, TenantScopedViewSetMixin
 from apps.recommendation import selectors, services
 from apps.recommendation.models import EndUser, Item, ServingSource
@@ -110,12 +111,6 @@ def _uploaded(request: Request) -> tuple[bytes, str]:
         raise ApiError(400, "file_too_large", "The file is larger than 50 MB.",
                        {"file": ["at most 50 MB"]})
     return upload.read(), upload.name or "upload.csv"
-
-
-def _query(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
-    query = serializer_class(data=request.query_params)
-    query.is_valid(raise_exception=True)
-    return dict(query.validated_data)
 
 
 class UpsertResultSerializer(serializers.Serializer):
@@ -240,7 +235,7 @@ class ItemViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin, mixins.Retrie
 
     def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if self.action == "list":
-            filters = _query(ItemFilterSerializer, self.request)
+            filters = query_params(ItemFilterSerializer, self.request)
             queryset = selectors.item_list(queryset=queryset, **filters)
         return queryset
 
@@ -267,7 +262,7 @@ class ItemViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin, mixins.Retrie
                    parameters=_SERVING_PARAMETERS, responses=SimilarListSerializer)
     @action(detail=True, methods=["get"])
     def similar(self, request: Request, external_id: str) -> Response:
-        query = _query(ServingQuerySerializer, request)
+        query = query_params(ServingQuerySerializer, request)
         item = Item.objects.get(pk=self.get_object().pk)  # with its embedding
         if item.embedding is None:
             raise ApiError(409, "not_embedded", "This item has no embedding yet; an "
@@ -359,7 +354,7 @@ class UserRecommendationsView(TenantScopedAPIView):
     @extend_schema(summary="Recommendations for a user", parameters=_SERVING_PARAMETERS,
                    responses=ServedListSerializer)
     def get(self, request: Request, external_id: str) -> Response:
-        query = _query(ServingQuerySerializer, request)
+        query = query_params(ServingQuerySerializer, request)
         with metered(meter=Meter.RECOMMENDATION_REQUESTS):
             entries = selectors.recommendations_for(
                 external_id=external_id, k=query["k"], category=query["category"],
@@ -415,5 +410,5 @@ class CtrView(TenantScopedAPIView):
                    parameters=[OpenApiParameter("days", int)],
                    responses=CtrDaySerializer(many=True))
     def get(self, request: Request) -> Response:
-        days = _query(CtrQuerySerializer, request)["days"]
+        days = query_params(CtrQuerySerializer, request)["days"]
         return Response(CtrDaySerializer(selectors.ctr_by_day(days=days), many=True).data)

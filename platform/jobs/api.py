@@ -18,7 +18,6 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import SuspiciousOperation
 from django.db.models import QuerySet
 from django.http import FileResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -39,6 +38,9 @@ from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
 from api.errors import ApiError, error_body
+from api.filters import query_filters, query_params
+from api.idempotency import IDEMPOTENCY_HEADER, IDEMPOTENCY_PARAMETER, idempotency_key
+from api.requests import request_data
 from api.viewsets import TenantScopedViewSetMixin
 from jobs import selectors
 from jobs.datasets import DatasetInvalid
@@ -57,16 +59,6 @@ from jobs.services import (
 UPLOAD_ENVELOPE_BYTES = 64 * 1024
 ID_PATTERN = r"[0-9]+"
 MAX_ID = 2**63 - 1
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-
-
-def idempotency_key(request: Request) -> str:
-    """The request's ``Idempotency-Key`` header ("" when absent), at most 200 characters."""
-    key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
-    if len(key) > 200:
-        raise ApiError(400, "validation_error", "The idempotency key is too long.",
-                       {IDEMPOTENCY_HEADER: ["at most 200 characters"]})
-    return key
 
 
 # --- Errors ----------------------------------------------------------------------------------
@@ -90,16 +82,6 @@ def service_errors() -> Iterator[None]:
                        {"app": [_app_choices_message()]}) from error
 
 
-def request_data(request: Request) -> Any:
-    """``request.data``, with Django's request-size guards answered in the API's format
-    instead of Django's HTML 400 page."""
-    try:
-        return request.data
-    except SuspiciousOperation as error:
-        raise ApiError(400, "malformed_request", str(error) or "The request is too large.") \
-            from error
-
-
 def _app_choices_message() -> str:
     return "choose one of " + ", ".join(spec.label for spec in all_apps())
 
@@ -109,13 +91,6 @@ def validate_app(value: str) -> None:
         get_app(value)
     except UnknownApp:
         raise serializers.ValidationError(f"unknown app; {_app_choices_message()}") from None
-
-
-def _filters(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
-    """Validated query-string filters (400 naming the parameter when one is wrong)."""
-    query = serializer_class(data=request.query_params)
-    query.is_valid(raise_exception=True)
-    return {key: value for key, value in query.validated_data.items() if value not in ("", None)}
 
 
 class FileDownloadMixin:
@@ -218,7 +193,7 @@ class DatasetViewSet(FileDownloadMixin, TenantScopedViewSetMixin, mixins.ListMod
 
     def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if self.action == "list":
-            queryset = queryset.filter(**_filters(DatasetFilterSerializer, self.request))
+            queryset = queryset.filter(**query_filters(DatasetFilterSerializer, self.request))
         return queryset
 
     @extend_schema(
@@ -390,7 +365,7 @@ class JobViewSet(FileDownloadMixin, TenantScopedViewSetMixin, mixins.ListModelMi
 
     def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if self.action == "list":
-            queryset = queryset.filter(**_filters(JobFilterSerializer, self.request))
+            queryset = queryset.filter(**query_filters(JobFilterSerializer, self.request))
         return queryset
 
     @extend_schema(
@@ -398,7 +373,7 @@ class JobViewSet(FileDownloadMixin, TenantScopedViewSetMixin, mixins.ListModelMi
         description=f"With an `{IDEMPOTENCY_HEADER}` header, repeating the same request "
         "returns the first job (200); the same key with a different body is a 409.",
         request=JobCreateSerializer,
-        parameters=[OpenApiParameter(IDEMPOTENCY_HEADER, str, OpenApiParameter.HEADER)],
+        parameters=[IDEMPOTENCY_PARAMETER],
         responses={201: JobSerializer, 200: JobSerializer},
     )
     def create(self, request: Request) -> Response:
@@ -420,16 +395,14 @@ class JobViewSet(FileDownloadMixin, TenantScopedViewSetMixin, mixins.ListModelMi
     @action(detail=True, methods=["get"], pagination_class=None)
     def events(self, request: Request, pk: str) -> Response:
         job = self.get_object()
-        query = JobEventQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        after = query.validated_data["after"]
-        events = selectors.job_events_after(job=job, after=after,
-                                            limit=query.validated_data["limit"])
+        query = query_params(JobEventQuerySerializer, request)
+        after = query["after"]
+        events = selectors.job_events_after(job=job, after=after, limit=query["limit"])
         return Response({
             "results": JobEventSerializer(events, many=True).data,
             "next_after": events[-1].pk if events else after,
             # Finished and this page is the last: a poller can stop.
-            "job_finished": job.is_finished and len(events) < query.validated_data["limit"],
+            "job_finished": job.is_finished and len(events) < query["limit"],
         })
 
     @extend_schema(summary="Cancel a job (queued: at once; running: at the next batch)",
@@ -506,7 +479,8 @@ class ModelVersionViewSet(FileDownloadMixin, TenantScopedViewSetMixin, mixins.Li
 
     def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if self.action == "list":
-            queryset = queryset.filter(**_filters(ModelVersionFilterSerializer, self.request))
+            filters = query_filters(ModelVersionFilterSerializer, self.request)
+            queryset = queryset.filter(**filters)
         return queryset
 
     @extend_schema(summary="Make this the app's active version (admin scope)", request=None,
