@@ -35,8 +35,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
-from api.errors import ApiError, error_body
+from api.errors import ApiError
 from api.filters import query_params
+from api.problems import problem_fields, rows_invalid_response
 from api.viewsets import TenantScopedAPIView, TenantScopedViewSetMixin
 from apps.recommendation import selectors, services
 from apps.recommendation.models import EndUser, Item, ServingSource
@@ -49,23 +50,6 @@ MAX_RERANK_ITEMS = 500
 T = TypeVar("T")
 
 
-def invalid_rows_response(error: services.RowsInvalid, *, prefix: str | None) -> Response:
-    body = error_body(error.code, str(error))
-    fields: dict[str, list[str]] = {}
-    for problem in error.problems:
-        if problem.row is None:
-            key = problem.column or "file"
-        elif prefix is None:  # a CSV file: row N, column C
-            key = f"row {problem.row}" + (f".{problem.column}" if problem.column else "")
-        else:
-            key = f"{prefix}[{problem.row}]" + (f".{problem.column}" if problem.column else "")
-        fields.setdefault(key, []).append(problem.message)
-    body["error"]["fields"] = fields
-    body["error"]["problems"] = [problem.as_dict() for problem in error.problems]
-    body["error"]["more"] = error.more
-    return Response(body, status=status.HTTP_400_BAD_REQUEST)
-
-
 def _written(call: Callable[[], T], respond: Callable[[T], Response], *,
              prefix: str | None) -> Response:
     """Run a write service; refused rows answer 400 naming each row and field (``prefix``:
@@ -73,7 +57,7 @@ def _written(call: Callable[[], T], respond: Callable[[T], Response], *,
     try:
         result = call()
     except services.RowsInvalid as error:
-        return invalid_rows_response(error, prefix=prefix)
+        return rows_invalid_response(error, problem_fields(error.problems, prefix=prefix))
     return respond(result)
 
 

@@ -35,8 +35,6 @@ from apps.support_bot.models import (
     Message,
     Utterance,
 )
-from jobs.api import invalid_dataset_response
-from jobs.datasets import DatasetInvalid
 from jobs.online import OnlineFailed, OnlineUnavailable
 
 ID_PATTERN = r"[0-9]+"
@@ -62,11 +60,7 @@ class ImportResultSerializer(serializers.Serializer):
 
 
 def _import(request: Request, service: Any) -> Response:
-    data = _csv_upload(request)
-    try:
-        result = service(data=data)
-    except DatasetInvalid as error:
-        return invalid_dataset_response(error)
+    result = service(data=_csv_upload(request))  # DatasetInvalid: api.errors answers it
     return Response(ImportResultSerializer(result).data, status=status.HTTP_201_CREATED)
 
 

@@ -20,9 +20,11 @@ from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
 from billing.exceptions import QuotaExceeded
 from config.errors import ServiceError
+from jobs.problems import RowsInvalid
 from tenancy.context import TenantContextMissing
 
 _CODES = {
@@ -56,6 +58,15 @@ def error_body(code: str, message: str, fields: dict[str, Any] | None = None) ->
     return {"error": {"code": code, "message": message, "fields": fields or {}}}
 
 
+def rows_invalid_body(error: RowsInvalid,
+                      fields: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """The error body of refused rows: the one format plus ``problems`` and ``more``."""
+    body = error_body(error.code, error.api_message, fields)
+    body["error"]["problems"] = [problem.as_dict() for problem in error.problems]
+    body["error"]["more"] = error.more
+    return body
+
+
 def _flatten(detail: Any) -> Any:
     if isinstance(detail, dict):
         return {key: _flatten(value) for key, value in detail.items()}
@@ -73,6 +84,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.NotAuthenticated()
     elif isinstance(exc, QuotaExceeded):
         exc = ApiError(exc.status, exc.code, str(exc), details=exc.details())
+    elif isinstance(exc, RowsInvalid):  # refused rows: the problems beside the error
+        set_rollback()
+        return Response(rows_invalid_body(exc, exc.fields or None), status=exc.status)
     elif isinstance(exc, ServiceError):  # a service's refusal: its code, status and fields
         exc = ApiError(exc.status, exc.code, str(exc), exc.fields, details=exc.details)
     elif isinstance(exc, RequestDataTooBig):

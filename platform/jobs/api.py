@@ -27,7 +27,6 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_field,
     extend_schema_view,
-    inline_serializer,
 )
 from rest_framework import mixins, parsers, serializers, status
 from rest_framework.decorators import action
@@ -37,13 +36,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
-from api.errors import ApiError, error_body
+from api.errors import ApiError
 from api.filters import query_filters, query_params
 from api.idempotency import IDEMPOTENCY_HEADER, IDEMPOTENCY_PARAMETER, idempotency_key
+from api.problems import ROWS_INVALID_ERROR
 from api.requests import request_data
 from api.viewsets import TenantScopedViewSetMixin
 from jobs import selectors
-from jobs.datasets import DatasetInvalid
 from jobs.models import Dataset, Job, JobEvent, ModelVersion, Prediction
 from jobs.registry import UnknownApp, all_apps, get_app
 from jobs.services import (
@@ -62,13 +61,6 @@ MAX_ID = 2**63 - 1
 
 
 # --- Errors ----------------------------------------------------------------------------------
-
-
-def invalid_dataset_response(error: DatasetInvalid) -> Response:
-    body = error_body("invalid_dataset", "The dataset was refused: " + str(error))
-    body["error"]["problems"] = [problem.as_dict() for problem in error.problems]
-    body["error"]["more"] = error.more
-    return Response(body, status=status.HTTP_400_BAD_REQUEST)
 
 
 @contextmanager
@@ -159,21 +151,6 @@ class DatasetFilterSerializer(serializers.Serializer):
     purpose = serializers.CharField(required=False, max_length=40)
 
 
-_invalid_dataset = inline_serializer("InvalidDatasetError", {
-    "error": inline_serializer("InvalidDatasetErrorBody", {
-        "code": serializers.CharField(),
-        "message": serializers.CharField(),
-        "fields": serializers.DictField(),
-        "problems": inline_serializer("DatasetProblem", {
-            "row": serializers.IntegerField(allow_null=True),
-            "column": serializers.CharField(allow_null=True),
-            "message": serializers.CharField(),
-        }, many=True),
-        "more": serializers.IntegerField(),
-    }),
-})
-
-
 @extend_schema_view(
     list=extend_schema(summary="List datasets", parameters=[
         OpenApiParameter("app", str), OpenApiParameter("purpose", str)]),
@@ -201,7 +178,7 @@ class DatasetViewSet(FileDownloadMixin, TenantScopedViewSetMixin, mixins.ListMod
         request={"multipart/form-data": DatasetFileUploadSerializer,
                  "application/json": DatasetRowsUploadSerializer},
         responses={201: DatasetSerializer,
-                   400: OpenApiResponse(_invalid_dataset, description="Refused; nothing stored")},
+                   400: OpenApiResponse(ROWS_INVALID_ERROR, description="Refused; nothing stored")},
     )
     def create(self, request: Request) -> Response:
         try:
@@ -209,7 +186,7 @@ class DatasetViewSet(FileDownloadMixin, TenantScopedViewSetMixin, mixins.ListMod
         except ValueError:
             length = 0
         if length > settings.DATASET_MAX_BYTES + UPLOAD_ENVELOPE_BYTES:
-            return invalid_dataset_response(selectors.dataset_too_large(length))
+            raise selectors.dataset_too_large(length)
         data = request_data(request)
         payload: serializers.Serializer
         if "file" in request.FILES or request.content_type.startswith("multipart/"):
@@ -217,7 +194,7 @@ class DatasetViewSet(FileDownloadMixin, TenantScopedViewSetMixin, mixins.ListMod
             payload.is_valid(raise_exception=True)
             upload = payload.validated_data["file"]
             if upload.size > settings.DATASET_MAX_BYTES:
-                return invalid_dataset_response(selectors.dataset_too_large(upload.size))
+                raise selectors.dataset_too_large(upload.size)
             filename, content = upload.name, upload.read()
         else:
             payload = DatasetRowsUploadSerializer(data=data)
@@ -228,15 +205,12 @@ class DatasetViewSet(FileDownloadMixin, TenantScopedViewSetMixin, mixins.ListMod
                 for row in payload.validated_data["rows"]
             ).encode()
             if len(content) > settings.DATASET_MAX_BYTES:
-                return invalid_dataset_response(selectors.dataset_too_large(len(content)))
+                raise selectors.dataset_too_large(len(content))
         fields = payload.validated_data
-        try:
-            with service_errors():
-                dataset = dataset_create(app=fields["app"], purpose=fields["purpose"],
-                                         name=fields["name"], filename=filename, data=content,
-                                         created_by_id=getattr(request.user, "pk", None))
-        except DatasetInvalid as error:
-            return invalid_dataset_response(error)
+        with service_errors():  # a refused file raises DatasetInvalid: api.errors answers it
+            dataset = dataset_create(app=fields["app"], purpose=fields["purpose"],
+                                     name=fields["name"], filename=filename, data=content,
+                                     created_by_id=getattr(request.user, "pk", None))
         return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(summary="Delete a dataset that no job uses", responses={204: None})
