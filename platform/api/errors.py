@@ -41,6 +41,21 @@ _CODES = {
 }
 
 
+# The HTTP status of a service's refusal, by its code: services say what went wrong, the API
+# alone says how HTTP spells it. A code not listed is a 400 (or, until jobs.services and
+# finance's services stop passing one, the status the service gave).
+SERVICE_ERROR_STATUS = {
+    "conflict": status.HTTP_409_CONFLICT,
+    "idempotency_conflict": status.HTTP_409_CONFLICT,
+    "nothing_to_score": status.HTTP_409_CONFLICT,
+    "quota_exceeded": status.HTTP_402_PAYMENT_REQUIRED,
+}
+
+
+def service_error_status(error: ServiceError) -> int:
+    return SERVICE_ERROR_STATUS.get(error.code, error.status)
+
+
 class ApiError(exceptions.APIException):
     """A domain error with its own code, e.g. ``ApiError(409, "conflict", "...")``."""
 
@@ -86,9 +101,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = ApiError(exc.status, exc.code, str(exc), details=exc.details())
     elif isinstance(exc, RowsInvalid):  # refused rows: the problems beside the error
         set_rollback()
-        return Response(rows_invalid_body(exc, exc.fields or None), status=exc.status)
+        return Response(rows_invalid_body(exc, exc.fields or None),
+                        status=service_error_status(exc))
     elif isinstance(exc, ServiceError):  # a service's refusal: its code, status and fields
-        exc = ApiError(exc.status, exc.code, str(exc), exc.fields, details=exc.details)
+        exc = ApiError(service_error_status(exc), exc.code, str(exc), exc.fields,
+                       details=exc.details)
     elif isinstance(exc, RequestDataTooBig):
         exc = ApiError(400, "request_too_large",
                        "The request body is larger than this endpoint accepts; upload large "
