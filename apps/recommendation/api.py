@@ -37,7 +37,7 @@ from rest_framework.viewsets import GenericViewSet
 
 from api.errors import ApiError
 from api.filters import query_params
-from api.problems import problem_fields, rows_invalid_response
+from api.problems import ROWS_INVALID_RESPONSE, problem_fields, rows_invalid_response
 from api.viewsets import TenantScopedAPIView, TenantScopedViewSetMixin
 from apps.recommendation import selectors, services
 from apps.recommendation.models import EndUser, Item, ServingSource
@@ -224,7 +224,8 @@ class ItemViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin, mixins.Retrie
         return queryset
 
     @extend_schema(summary=f"Create or update up to {services.MAX_BATCH:,} items by external id",
-                   request=_ITEMS_BATCH, responses={200: UpsertResultSerializer})
+                   request=_ITEMS_BATCH,
+                   responses={200: UpsertResultSerializer, 400: ROWS_INVALID_RESPONSE})
     def create(self, request: Request) -> Response:
         rows = _batch(request, "items")
         return _written(lambda: services.items_upsert(rows=rows), _upserted, prefix="items")
@@ -232,7 +233,7 @@ class ItemViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin, mixins.Retrie
     @extend_schema(summary="Upload items as CSV (external_id,title[,description,categories "
                            "separated by |,available]), all or nothing",
                    request={"multipart/form-data": UploadSerializer},
-                   responses={200: UpsertResultSerializer})
+                   responses={200: UpsertResultSerializer, 400: ROWS_INVALID_RESPONSE})
     @action(detail=False, methods=["post"])
     def upload(self, request: Request) -> Response:
         data, name = _uploaded(request)
@@ -283,7 +284,8 @@ class EndUserViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin,
         return EndUser.objects.all()
 
     @extend_schema(summary=f"Create or update up to {services.MAX_BATCH:,} users",
-                   request=_USERS_BATCH, responses={200: UpsertResultSerializer})
+                   request=_USERS_BATCH,
+                   responses={200: UpsertResultSerializer, 400: ROWS_INVALID_RESPONSE})
     def create(self, request: Request) -> Response:
         rows = _batch(request, "users")
         return _written(lambda: services.end_users_upsert(rows=rows), _upserted, prefix="users")
@@ -306,7 +308,8 @@ class EventsView(TenantScopedAPIView):
                     "item refuses the batch. 201 when something was stored, 200 when every "
                     "event was a duplicate.",
         request=_EVENTS_BATCH,
-        responses={201: EventsResultSerializer, 200: EventsResultSerializer})
+        responses={201: EventsResultSerializer, 200: EventsResultSerializer,
+                              400: ROWS_INVALID_RESPONSE})
     def post(self, request: Request) -> Response:
         rows = _batch(request, "events")
         return _written(lambda: services.events_ingest(rows=rows), _events_stored,
@@ -318,7 +321,8 @@ class EventsUploadView(TenantScopedAPIView):
 
     @extend_schema(summary="Upload events as CSV (event_id,user,item,kind[,value,occurred_at])",
                    request={"multipart/form-data": UploadSerializer},
-                   responses={201: EventsResultSerializer, 200: EventsResultSerializer})
+                   responses={201: EventsResultSerializer, 200: EventsResultSerializer,
+                              400: ROWS_INVALID_RESPONSE})
     def post(self, request: Request) -> Response:
         data, name = _uploaded(request)
         return _written(lambda: services.events_csv_upload(data=data, filename=name),

@@ -22,6 +22,7 @@ from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
 from api.errors import ApiError, error_body
+from api.problems import ROWS_INVALID_RESPONSE
 from api.viewsets import TenantScopedAPIView, TenantScopedViewSetMixin
 from apps.support_bot import selectors, services
 from apps.support_bot.models import (
@@ -195,7 +196,7 @@ class UtteranceViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin,
 
     @extend_schema(summary="Import utterances from a text,intent CSV (all or nothing)",
                    request=_CSV_REQUEST, responses={201: ImportResultSerializer,
-                                                    400: OpenApiResponse(description="Refused")})
+                                                    400: ROWS_INVALID_RESPONSE})
     @action(detail=False, methods=["post"], url_path="import",
             parser_classes=[parsers.MultiPartParser])
     def import_csv(self, request: Request) -> Response:
@@ -248,7 +249,7 @@ class ArticleViewSet(_CrudViewSet):
 
     @extend_schema(summary="Import articles from a question,answer[,tags] CSV (all or nothing)",
                    request=_CSV_REQUEST, responses={201: ImportResultSerializer,
-                                                    400: OpenApiResponse(description="Refused")})
+                                                    400: ROWS_INVALID_RESPONSE})
     @action(detail=False, methods=["post"], url_path="import",
             parser_classes=[parsers.MultiPartParser])
     def import_csv(self, request: Request) -> Response:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from drf_spectacular.utils import inline_serializer
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -19,22 +19,25 @@ from api.errors import rows_invalid_body
 from jobs.problems import Problem, RowsInvalid
 
 
-class DatasetProblemSerializer(serializers.Serializer):
+class RowProblemSerializer(serializers.Serializer):
     # One problem (jobs.problems.Problem). No docstring: the schema would carry it.
     row = serializers.IntegerField(allow_null=True)
     column = serializers.CharField(allow_null=True)
     message = serializers.CharField()
 
 
-ROWS_INVALID_ERROR = inline_serializer("InvalidDatasetError", {
-    "error": inline_serializer("InvalidDatasetErrorBody", {
-        "code": serializers.CharField(),
+ROWS_INVALID_ERROR = inline_serializer("RowsInvalidError", {
+    "error": inline_serializer("RowsInvalidErrorBody", {
+        "code": serializers.CharField(help_text="invalid_dataset, invalid_rows, ..."),
         "message": serializers.CharField(),
         "fields": serializers.DictField(),
-        "problems": DatasetProblemSerializer(many=True),
+        "problems": RowProblemSerializer(many=True),
         "more": serializers.IntegerField(),
     }),
 })
+
+
+ROWS_INVALID_RESPONSE = OpenApiResponse(ROWS_INVALID_ERROR, description="Refused; nothing stored")
 
 
 def problem_fields(problems: Iterable[Problem], *, prefix: str | None) -> dict[str, list[str]]:

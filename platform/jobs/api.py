@@ -23,7 +23,6 @@ from django.http import FileResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
     extend_schema_field,
     extend_schema_view,
@@ -39,7 +38,7 @@ from rest_framework.viewsets import GenericViewSet
 from api.errors import ApiError
 from api.filters import query_filters, query_params
 from api.idempotency import IDEMPOTENCY_HEADER, IDEMPOTENCY_PARAMETER, idempotency_key
-from api.problems import ROWS_INVALID_ERROR
+from api.problems import ROWS_INVALID_RESPONSE
 from api.requests import request_data
 from api.viewsets import TenantScopedViewSetMixin
 from jobs import selectors
@@ -178,7 +177,7 @@ class DatasetViewSet(FileDownloadMixin, TenantScopedViewSetMixin, mixins.ListMod
         request={"multipart/form-data": DatasetFileUploadSerializer,
                  "application/json": DatasetRowsUploadSerializer},
         responses={201: DatasetSerializer,
-                   400: OpenApiResponse(ROWS_INVALID_ERROR, description="Refused; nothing stored")},
+                   400: ROWS_INVALID_RESPONSE},
     )
     def create(self, request: Request) -> Response:
         try:
