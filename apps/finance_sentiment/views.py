@@ -13,7 +13,6 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -34,17 +33,11 @@ from apps.finance_sentiment.spec import APP, LABELS
 from apps.finance_sentiment.tickers import normalise_ticker
 from billing.exceptions import QuotaExceeded
 from dashboard.forms import add_service_error
-from dashboard.views import workspace_view
+from dashboard.views import require_role, workspace_view
 from jobs.online import OnlineFailed, OnlineUnavailable, online_classify
-from tenancy.models import Membership, Role
+from tenancy.models import Role
 
 PAGE_SIZE = 25
-
-
-def _require_role(request: HttpRequest, role: str, action: str) -> None:
-    membership: Membership = request.membership  # type: ignore[attr-defined]
-    if not membership.has_role(role):
-        raise PermissionDenied(f"Your role cannot {action}.")
 
 
 def _who(request: HttpRequest) -> str:
@@ -62,7 +55,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     form = WatchlistAddForm()
     status = 200
     if request.method == "POST":
-        _require_role(request, Role.MEMBER, "change the watchlist")
+        require_role(request, Role.MEMBER, action="change the watchlist")
         form = WatchlistAddForm(request.POST)
         if form.is_valid():
             try:
@@ -81,7 +74,7 @@ def overview(request: HttpRequest) -> HttpResponse:
 @require_POST
 @workspace_view()
 def watchlist_remove(request: HttpRequest, pk: int) -> HttpResponse:
-    _require_role(request, Role.MEMBER, "change the watchlist")
+    require_role(request, Role.MEMBER, action="change the watchlist")
     entry = get_object_or_404(selectors.watchlist_list(), pk=pk)
     services.watchlist_entry_delete(entry=entry)
     messages.success(request, f"{entry.ticker} was removed from the watchlist; its documents "
@@ -152,7 +145,7 @@ def _back_to_alerts(request: HttpRequest) -> HttpResponse:
 @require_POST
 @workspace_view()
 def alert_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
-    _require_role(request, Role.MEMBER, "acknowledge alerts")
+    require_role(request, Role.MEMBER, action="acknowledge alerts")
     alert = get_object_or_404(selectors.alert_list(), pk=pk)
     try:
         services.alert_acknowledge(alert=alert, by_user_id=request.user.pk,
@@ -167,7 +160,7 @@ def alert_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @workspace_view()
 def alert_resolve(request: HttpRequest, pk: int) -> HttpResponse:
-    _require_role(request, Role.MEMBER, "resolve alerts")
+    require_role(request, Role.MEMBER, action="resolve alerts")
     alert = get_object_or_404(selectors.alert_list(), pk=pk)
     services.alert_resolve(alert=alert, by_name=_who(request))
     messages.success(request, f"The {alert.ticker} alert was resolved.")
@@ -184,7 +177,7 @@ def rule_list(request: HttpRequest) -> HttpResponse:
     form = AlertRuleForm()
     status = 200
     if request.method == "POST":
-        _require_role(request, Role.MEMBER, "create alert rules")
+        require_role(request, Role.MEMBER, action="create alert rules")
         form = AlertRuleForm(request.POST)
         if form.is_valid():
             try:
@@ -207,7 +200,7 @@ def rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
     form = AlertRuleForm.for_rule(rule)
     status = 200
     if request.method == "POST":
-        _require_role(request, Role.MEMBER, "change alert rules")
+        require_role(request, Role.MEMBER, action="change alert rules")
         form = AlertRuleForm(request.POST)
         if form.is_valid():
             try:
@@ -225,7 +218,7 @@ def rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @workspace_view()
 def rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    _require_role(request, Role.MEMBER, "delete alert rules")
+    require_role(request, Role.MEMBER, action="delete alert rules")
     rule = get_object_or_404(selectors.rule_list(), pk=pk)
     services.alert_rule_delete(rule=rule)
     messages.success(request, f"The rule “{rule.name}” and its alerts were deleted.")

@@ -33,11 +33,12 @@ from rest_framework import mixins, parsers, serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 from rest_framework.viewsets import GenericViewSet
 
-from api.errors import ApiError, error_body
-from api.viewsets import TenantScopedViewSetMixin
+from api.errors import ApiError
+from api.filters import query_params
+from api.problems import ROWS_INVALID_RESPONSE, problem_fields, rows_invalid_response
+from api.viewsets import TenantScopedAPIView, TenantScopedViewSetMixin
 from apps.recommendation import selectors, services
 from apps.recommendation.models import EndUser, Item, ServingSource
 from billing.metering import metered
@@ -49,23 +50,6 @@ MAX_RERANK_ITEMS = 500
 T = TypeVar("T")
 
 
-def invalid_rows_response(error: services.RowsInvalid, *, prefix: str | None) -> Response:
-    body = error_body(error.code, str(error))
-    fields: dict[str, list[str]] = {}
-    for problem in error.problems:
-        if problem.row is None:
-            key = problem.column or "file"
-        elif prefix is None:  # a CSV file: row N, column C
-            key = f"row {problem.row}" + (f".{problem.column}" if problem.column else "")
-        else:
-            key = f"{prefix}[{problem.row}]" + (f".{problem.column}" if problem.column else "")
-        fields.setdefault(key, []).append(problem.message)
-    body["error"]["fields"] = fields
-    body["error"]["problems"] = [problem.as_dict() for problem in error.problems]
-    body["error"]["more"] = error.more
-    return Response(body, status=status.HTTP_400_BAD_REQUEST)
-
-
 def _written(call: Callable[[], T], respond: Callable[[T], Response], *,
              prefix: str | None) -> Response:
     """Run a write service; refused rows answer 400 naming each row and field (``prefix``:
@@ -73,7 +57,7 @@ def _written(call: Callable[[], T], respond: Callable[[T], Response], *,
     try:
         result = call()
     except services.RowsInvalid as error:
-        return invalid_rows_response(error, prefix=prefix)
+        return rows_invalid_response(error, problem_fields(error.problems, prefix=prefix))
     return respond(result)
 
 
@@ -111,12 +95,6 @@ def _uploaded(request: Request) -> tuple[bytes, str]:
         raise ApiError(400, "file_too_large", "The file is larger than 50 MB.",
                        {"file": ["at most 50 MB"]})
     return upload.read(), upload.name or "upload.csv"
-
-
-def _query(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
-    query = serializer_class(data=request.query_params)
-    query.is_valid(raise_exception=True)
-    return dict(query.validated_data)
 
 
 class UpsertResultSerializer(serializers.Serializer):
@@ -241,12 +219,13 @@ class ItemViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin, mixins.Retrie
 
     def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if self.action == "list":
-            filters = _query(ItemFilterSerializer, self.request)
+            filters = query_params(ItemFilterSerializer, self.request)
             queryset = selectors.item_list(queryset=queryset, **filters)
         return queryset
 
     @extend_schema(summary=f"Create or update up to {services.MAX_BATCH:,} items by external id",
-                   request=_ITEMS_BATCH, responses={200: UpsertResultSerializer})
+                   request=_ITEMS_BATCH,
+                   responses={200: UpsertResultSerializer, 400: ROWS_INVALID_RESPONSE})
     def create(self, request: Request) -> Response:
         rows = _batch(request, "items")
         return _written(lambda: services.items_upsert(rows=rows), _upserted, prefix="items")
@@ -254,7 +233,7 @@ class ItemViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin, mixins.Retrie
     @extend_schema(summary="Upload items as CSV (external_id,title[,description,categories "
                            "separated by |,available]), all or nothing",
                    request={"multipart/form-data": UploadSerializer},
-                   responses={200: UpsertResultSerializer})
+                   responses={200: UpsertResultSerializer, 400: ROWS_INVALID_RESPONSE})
     @action(detail=False, methods=["post"])
     def upload(self, request: Request) -> Response:
         data, name = _uploaded(request)
@@ -268,7 +247,7 @@ class ItemViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin, mixins.Retrie
                    parameters=_SERVING_PARAMETERS, responses=SimilarListSerializer)
     @action(detail=True, methods=["get"])
     def similar(self, request: Request, external_id: str) -> Response:
-        query = _query(ServingQuerySerializer, request)
+        query = query_params(ServingQuerySerializer, request)
         item = Item.objects.get(pk=self.get_object().pk)  # with its embedding
         if item.embedding is None:
             raise ApiError(409, "not_embedded", "This item has no embedding yet; an "
@@ -305,7 +284,8 @@ class EndUserViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin,
         return EndUser.objects.all()
 
     @extend_schema(summary=f"Create or update up to {services.MAX_BATCH:,} users",
-                   request=_USERS_BATCH, responses={200: UpsertResultSerializer})
+                   request=_USERS_BATCH,
+                   responses={200: UpsertResultSerializer, 400: ROWS_INVALID_RESPONSE})
     def create(self, request: Request) -> Response:
         rows = _batch(request, "users")
         return _written(lambda: services.end_users_upsert(rows=rows), _upserted, prefix="users")
@@ -317,7 +297,7 @@ class EndUserViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin,
 # --- Events ----------------------------------------------------------------------------------
 
 
-class EventsView(APIView):
+class EventsView(TenantScopedAPIView):
     parser_classes = (parsers.JSONParser,)
 
     @extend_schema(
@@ -328,19 +308,21 @@ class EventsView(APIView):
                     "item refuses the batch. 201 when something was stored, 200 when every "
                     "event was a duplicate.",
         request=_EVENTS_BATCH,
-        responses={201: EventsResultSerializer, 200: EventsResultSerializer})
+        responses={201: EventsResultSerializer, 200: EventsResultSerializer,
+                              400: ROWS_INVALID_RESPONSE})
     def post(self, request: Request) -> Response:
         rows = _batch(request, "events")
         return _written(lambda: services.events_ingest(rows=rows), _events_stored,
                         prefix="events")
 
 
-class EventsUploadView(APIView):
+class EventsUploadView(TenantScopedAPIView):
     parser_classes = (parsers.MultiPartParser,)
 
     @extend_schema(summary="Upload events as CSV (event_id,user,item,kind[,value,occurred_at])",
                    request={"multipart/form-data": UploadSerializer},
-                   responses={201: EventsResultSerializer, 200: EventsResultSerializer})
+                   responses={201: EventsResultSerializer, 200: EventsResultSerializer,
+                              400: ROWS_INVALID_RESPONSE})
     def post(self, request: Request) -> Response:
         data, name = _uploaded(request)
         return _written(lambda: services.events_csv_upload(data=data, filename=name),
@@ -350,7 +332,7 @@ class EventsUploadView(APIView):
 # --- Serving ---------------------------------------------------------------------------------
 
 
-class UserRecommendationsView(APIView):
+class UserRecommendationsView(TenantScopedAPIView):
     """Precomputed top-K when present, else content-based from the user's recent items, else
     popular items (cold users); topped up from the next source when filters thin the list.
     Every served item is logged as an impression; clicks come back as ``click`` events."""
@@ -360,7 +342,7 @@ class UserRecommendationsView(APIView):
     @extend_schema(summary="Recommendations for a user", parameters=_SERVING_PARAMETERS,
                    responses=ServedListSerializer)
     def get(self, request: Request, external_id: str) -> Response:
-        query = _query(ServingQuerySerializer, request)
+        query = query_params(ServingQuerySerializer, request)
         with metered(meter=Meter.RECOMMENDATION_REQUESTS):
             entries = selectors.recommendations_for(
                 external_id=external_id, k=query["k"], category=query["category"],
@@ -378,7 +360,7 @@ class RerankSerializer(serializers.Serializer):
                                   max_length=MAX_RERANK_ITEMS)
 
 
-class RerankView(APIView):
+class RerankView(TenantScopedAPIView):
     required_scope = "read"
 
     @extend_schema(summary="Order a candidate list of items for a user",
@@ -390,7 +372,8 @@ class RerankView(APIView):
         payload = RerankSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         wanted = list(dict.fromkeys(payload.validated_data["items"]))
-        found = {item.external_id: item for item in Item.objects.filter(external_id__in=wanted)}
+        found = {item.external_id: item
+                 for item in self.scoped(Item.objects.filter(external_id__in=wanted))}
         unknown = {f"items[{index}]": ["unknown item"] for index, key in enumerate(wanted)
                    if key not in found}
         if unknown:
@@ -408,12 +391,12 @@ class CtrQuerySerializer(serializers.Serializer):
     days = serializers.IntegerField(default=30, min_value=1, max_value=365)
 
 
-class CtrView(APIView):
+class CtrView(TenantScopedAPIView):
     required_scope = "read"
 
     @extend_schema(summary="Impressions, clicks and click-through rate per day (UTC)",
                    parameters=[OpenApiParameter("days", int)],
                    responses=CtrDaySerializer(many=True))
     def get(self, request: Request) -> Response:
-        days = _query(CtrQuerySerializer, request)["days"]
+        days = query_params(CtrQuerySerializer, request)["days"]
         return Response(CtrDaySerializer(selectors.ctr_by_day(days=days), many=True).data)

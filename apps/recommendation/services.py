@@ -33,8 +33,9 @@ from apps.recommendation.models import (
 )
 from apps.recommendation.spec import APP, EVENTS_CSV, ITEMS_CSV
 from config.errors import ServiceError
-from jobs.datasets import DatasetInvalid, Problem, dataset_parse
+from jobs.datasets import DatasetInvalid, dataset_parse
 from jobs.models import Job, ModelVersion
+from jobs.problems import Problem, RowsInvalid
 from jobs.registry import DatasetSchema
 from jobs.services import job_submit
 from jobs.writeback import bulk_insert_ignore
@@ -42,7 +43,6 @@ from jobs.writeback import bulk_insert_ignore
 MAX_BATCH = 5_000
 MAX_CSV_ROWS = 200_000
 MAX_CSV_BYTES = 50 * 1024 * 1024
-MAX_PROBLEMS = 20
 MAX_CATEGORIES = 50
 MAX_RATING = 5.0
 FUTURE_TOLERANCE = timedelta(days=1)
@@ -55,18 +55,6 @@ EVENT_FIELDS = ("event_id", "user", "item", "kind", "value", "occurred_at")
 
 class RecsError(ServiceError):
     """A request the app refuses; ``code`` and ``status`` map onto the API error format."""
-
-
-class RowsInvalid(RecsError):
-    """Some rows are invalid; nothing was written. ``problems`` name row (from 0 in a JSON
-    batch, from 1 after the header in a CSV file) and field."""
-
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        self.problems = list(problems[:MAX_PROBLEMS])
-        self.more = max(0, len(problems) - MAX_PROBLEMS)
-        summary = "; ".join(str(problem) for problem in self.problems[:5])
-        super().__init__(f"The rows were refused and nothing was stored: {summary}",
-                         code="invalid_rows")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ tenant's users are never served. Viewers read; members start training.
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -18,9 +17,9 @@ from django.views.decorators.http import require_POST, require_safe
 
 from apps.recommendation import charts, selectors, services
 from apps.recommendation.models import Item
-from dashboard.views import workspace_view
+from dashboard.views import require_role, workspace_view
 from jobs.services import JobError
-from tenancy.models import Membership, Role
+from tenancy.models import Role
 
 PAGE_SIZE = 25
 PREVIEW_K = 10
@@ -59,9 +58,7 @@ def overview(request: HttpRequest) -> HttpResponse:
 @require_POST
 @workspace_view()
 def train(request: HttpRequest) -> HttpResponse:
-    membership: Membership = request.membership  # type: ignore[attr-defined]
-    if not membership.has_role(Role.MEMBER):
-        raise PermissionDenied("Your role cannot start training.")
+    require_role(request, Role.MEMBER, action="start training")
     try:
         job = services.training_submit(created_by_id=request.user.pk)
     except JobError as error:

@@ -19,11 +19,11 @@ from rest_framework.decorators import action
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 from rest_framework.viewsets import GenericViewSet
 
 from api.errors import ApiError, error_body
-from api.viewsets import TenantScopedViewSetMixin
+from api.problems import ROWS_INVALID_RESPONSE
+from api.viewsets import TenantScopedAPIView, TenantScopedViewSetMixin
 from apps.support_bot import selectors, services
 from apps.support_bot.models import (
     MESSAGE_MAX_CHARS,
@@ -36,8 +36,6 @@ from apps.support_bot.models import (
     Message,
     Utterance,
 )
-from jobs.api import invalid_dataset_response
-from jobs.datasets import DatasetInvalid
 from jobs.online import OnlineFailed, OnlineUnavailable
 
 ID_PATTERN = r"[0-9]+"
@@ -63,11 +61,7 @@ class ImportResultSerializer(serializers.Serializer):
 
 
 def _import(request: Request, service: Any) -> Response:
-    data = _csv_upload(request)
-    try:
-        result = service(data=data)
-    except DatasetInvalid as error:
-        return invalid_dataset_response(error)
+    result = service(data=_csv_upload(request))  # DatasetInvalid: api.errors answers it
     return Response(ImportResultSerializer(result).data, status=status.HTTP_201_CREATED)
 
 
@@ -202,7 +196,7 @@ class UtteranceViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin,
 
     @extend_schema(summary="Import utterances from a text,intent CSV (all or nothing)",
                    request=_CSV_REQUEST, responses={201: ImportResultSerializer,
-                                                    400: OpenApiResponse(description="Refused")})
+                                                    400: ROWS_INVALID_RESPONSE})
     @action(detail=False, methods=["post"], url_path="import",
             parser_classes=[parsers.MultiPartParser])
     def import_csv(self, request: Request) -> Response:
@@ -255,7 +249,7 @@ class ArticleViewSet(_CrudViewSet):
 
     @extend_schema(summary="Import articles from a question,answer[,tags] CSV (all or nothing)",
                    request=_CSV_REQUEST, responses={201: ImportResultSerializer,
-                                                    400: OpenApiResponse(description="Refused")})
+                                                    400: ROWS_INVALID_RESPONSE})
     @action(detail=False, methods=["post"], url_path="import",
             parser_classes=[parsers.MultiPartParser])
     def import_csv(self, request: Request) -> Response:
@@ -471,7 +465,7 @@ class BotSettingsSerializer(serializers.ModelSerializer):
         }
 
 
-class BotSettingsView(APIView):
+class BotSettingsView(TenantScopedAPIView):
     """Thresholds, the fallback message, the public widget key and its allowed origins."""
 
     @property
@@ -490,7 +484,7 @@ class BotSettingsView(APIView):
         return Response(BotSettingsSerializer(updated).data)
 
 
-class WidgetKeyRotateView(APIView):
+class WidgetKeyRotateView(TenantScopedAPIView):
     required_scope = "admin"
 
     @extend_schema(tags=["bot"], summary="A new public widget key (the old one stops working)",
@@ -499,7 +493,7 @@ class WidgetKeyRotateView(APIView):
         return Response(BotSettingsSerializer(services.widget_key_rotate()).data)
 
 
-class AnalyticsView(APIView):
+class AnalyticsView(TenantScopedAPIView):
     @extend_schema(tags=["bot"], summary="Containment, handoff rate, top intents, "
                    "low-confidence messages, satisfaction, per day (last 30 days)",
                    responses=inline_serializer("BotAnalytics", {

@@ -131,7 +131,7 @@ def intent_create(*, name: str, description: str = "", answer_template: str = ""
     _check_template(answer_template)
     if Intent.objects.filter(name=name).exists():
         raise BotError(f"There is already an intent named '{name}'.", code="conflict",
-                       status=409, fields={"name": ["already exists"]})
+                       fields={"name": ["already exists"]})
     return Intent.objects.create(name=name, description=description,
                                  answer_template=answer_template, handoff=handoff)
 
@@ -142,7 +142,7 @@ def intent_update(*, intent: Intent, changes: dict[str, Any]) -> Intent:
         changes["name"] = _clean_name(changes["name"])
         if Intent.objects.filter(name=changes["name"]).exclude(pk=intent.pk).exists():
             raise BotError(f"There is already an intent named '{changes['name']}'.",
-                           code="conflict", status=409, fields={"name": ["already exists"]})
+                           code="conflict", fields={"name": ["already exists"]})
     if "answer_template" in changes:
         _check_template(changes["answer_template"])
     for name, value in changes.items():
@@ -499,7 +499,7 @@ def agent_reply(*, conversation: Conversation, text: str, author_id: int | None,
     (default: the customer's last message)."""
     text = _clean_text(text)
     if conversation.status == Conversation.Status.RESOLVED:
-        raise BotError("This conversation is resolved.", code="conflict", status=409)
+        raise BotError("This conversation is resolved.", code="conflict")
     last_question = conversation.messages.filter(role=Message.Role.USER).order_by("-id").first()
     if save_as == "utterance":
         if last_question is None:

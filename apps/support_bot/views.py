@@ -12,7 +12,6 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -33,23 +32,17 @@ from apps.support_bot.forms import (
 from apps.support_bot.models import Article, Conversation, Intent, Utterance
 from billing.exceptions import QuotaExceeded
 from dashboard.forms import add_service_error
-from dashboard.views import workspace_view
+from dashboard.views import require_role, workspace_view
 from jobs.datasets import DatasetInvalid
 from jobs.online import OnlineFailed, OnlineUnavailable
 from jobs.services import JobError
-from tenancy.models import Membership, Role
+from tenancy.models import Role
 
 PAGE_SIZE = 50
 
 
 def _page(request: HttpRequest, queryset: Any) -> Any:
     return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
-
-
-def _require_role(request: HttpRequest, role: str) -> None:
-    membership: Membership = request.membership  # type: ignore[attr-defined]
-    if not membership.has_role(role):
-        raise PermissionDenied("Your role cannot change the bot.")
 
 
 def _submit(form: Any, action: Callable[[dict[str, Any]], Any]) -> Any:
@@ -102,7 +95,7 @@ def intent_list(request: HttpRequest) -> HttpResponse:
     form = IntentForm()
     status = 200
     if request.method == "POST":
-        _require_role(request, Role.MEMBER)
+        require_role(request, Role.MEMBER, action="change the bot")
         form = IntentForm(request.POST)
         intent = _submit(form, lambda data: services.intent_create(**data))
         if intent is not None:
@@ -124,7 +117,7 @@ def intent_detail(request: HttpRequest, pk: int) -> HttpResponse:
     utterance_form = UtteranceForm()
     status = 200
     if request.method == "POST":
-        _require_role(request, Role.MEMBER)
+        require_role(request, Role.MEMBER, action="change the bot")
         if "text" in request.POST:
             utterance_form = UtteranceForm(request.POST)
             if _submit(utterance_form, lambda data: services.utterance_create(
@@ -190,7 +183,7 @@ def article_list(request: HttpRequest) -> HttpResponse:
     form = ArticleForm()
     status = 200
     if request.method == "POST":
-        _require_role(request, Role.MEMBER)
+        require_role(request, Role.MEMBER, action="change the bot")
         form = ArticleForm(request.POST)
         if _submit(form, lambda data: services.article_create(**data)) is not None:
             messages.success(request, "Article added; it is being embedded.")
@@ -210,7 +203,7 @@ def article_detail(request: HttpRequest, pk: int) -> HttpResponse:
                                 "tags": ", ".join(article.tags)})
     status = 200
     if request.method == "POST":
-        _require_role(request, Role.MEMBER)
+        require_role(request, Role.MEMBER, action="change the bot")
         form = ArticleForm(request.POST)
         if _submit(form, lambda data: services.article_update(article=article,
                                                               changes=data)) is not None:
@@ -309,7 +302,7 @@ def conversation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     form = AgentReplyForm()
     status = 200
     if request.method == "POST":
-        _require_role(request, Role.MEMBER)
+        require_role(request, Role.MEMBER, action="change the bot")
         form = AgentReplyForm(request.POST)
         if _submit(form, lambda data: services.agent_reply(
                 conversation=conversation, text=data["text"], author_id=request.user.pk,
@@ -341,7 +334,7 @@ def conversation_resolve(request: HttpRequest, pk: int) -> HttpResponse:
 def reports(request: HttpRequest) -> HttpResponse:
     """Past tickets (CSV with a text column) classified into an intent distribution."""
     if request.method == "POST":
-        _require_role(request, Role.MEMBER)
+        require_role(request, Role.MEMBER, action="change the bot")
         form = CsvUploadForm(request.POST, request.FILES)
         if form.is_valid():
             upload = form.cleaned_data["file"]

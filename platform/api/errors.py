@@ -20,9 +20,11 @@ from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
 from billing.exceptions import QuotaExceeded
 from config.errors import ServiceError
+from jobs.problems import RowsInvalid
 from tenancy.context import TenantContextMissing
 
 _CODES = {
@@ -37,6 +39,21 @@ _CODES = {
     exceptions.Throttled: "rate_limited",
     exceptions.ValidationError: "validation_error",
 }
+
+
+# The HTTP status of a service's refusal, by its code: services say what went wrong, the API
+# alone says how HTTP spells it. A code not listed is a 400 (or, until jobs.services and
+# finance's services stop passing one, the status the service gave).
+SERVICE_ERROR_STATUS = {
+    "conflict": status.HTTP_409_CONFLICT,
+    "idempotency_conflict": status.HTTP_409_CONFLICT,
+    "nothing_to_score": status.HTTP_409_CONFLICT,
+    "quota_exceeded": status.HTTP_402_PAYMENT_REQUIRED,
+}
+
+
+def service_error_status(error: ServiceError) -> int:
+    return SERVICE_ERROR_STATUS.get(error.code, error.status)
 
 
 class ApiError(exceptions.APIException):
@@ -56,6 +73,15 @@ def error_body(code: str, message: str, fields: dict[str, Any] | None = None) ->
     return {"error": {"code": code, "message": message, "fields": fields or {}}}
 
 
+def rows_invalid_body(error: RowsInvalid,
+                      fields: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """The error body of refused rows: the one format plus ``problems`` and ``more``."""
+    body = error_body(error.code, error.api_message, fields)
+    body["error"]["problems"] = [problem.as_dict() for problem in error.problems]
+    body["error"]["more"] = error.more
+    return body
+
+
 def _flatten(detail: Any) -> Any:
     if isinstance(detail, dict):
         return {key: _flatten(value) for key, value in detail.items()}
@@ -73,8 +99,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.NotAuthenticated()
     elif isinstance(exc, QuotaExceeded):
         exc = ApiError(exc.status, exc.code, str(exc), details=exc.details())
+    elif isinstance(exc, RowsInvalid):  # refused rows: the problems beside the error
+        set_rollback()
+        return Response(rows_invalid_body(exc, exc.fields or None),
+                        status=service_error_status(exc))
     elif isinstance(exc, ServiceError):  # a service's refusal: its code, status and fields
-        exc = ApiError(exc.status, exc.code, str(exc), exc.fields, details=exc.details)
+        exc = ApiError(service_error_status(exc), exc.code, str(exc), exc.fields,
+                       details=exc.details)
     elif isinstance(exc, RequestDataTooBig):
         exc = ApiError(400, "request_too_large",
                        "The request body is larger than this endpoint accepts; upload large "

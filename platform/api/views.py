@@ -2,12 +2,11 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import NotAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from api.permissions import granted_scopes
+from api.viewsets import TenantScopedAPIView
 from tenancy.http import tenant_request
 
 
@@ -18,15 +17,13 @@ class MeSerializer(serializers.Serializer):
     scopes = serializers.ListField(child=serializers.CharField())
 
 
-class MeView(APIView):
+class MeView(TenantScopedAPIView):
     """Who is calling: the tenant, the API key (or signed-in user) and its scopes."""
 
     @extend_schema(responses=MeSerializer, summary="The caller's tenant, key and scopes")
     def get(self, request: Request) -> Response:
         http = tenant_request(request)
-        tenant, key, membership = http.tenant, http.api_key, http.membership
-        if tenant is None:  # HasTenant has already refused such a request
-            raise NotAuthenticated()
+        tenant, key, membership = self.tenant, http.api_key, http.membership
         return Response(
             {
                 "tenant": {"id": tenant.pk, "slug": tenant.slug, "name": tenant.name},

@@ -1,8 +1,10 @@
 """The one base of the services' refusals (``JobError``, ``FinanceError``, ``BotError``, ...).
 
-A service raises it with a message, a machine-readable ``code``, an HTTP ``status``, the
-offending ``fields`` and extra ``details`` (a quota's meter, ...); the API and the dashboard
-map those onto their error formats.
+A service raises it with a message, a machine-readable ``code``, the offending ``fields``
+and extra ``details`` (a quota's meter, ...); the API and the dashboard map those onto their
+error formats. The HTTP status is the API's business: ``api.errors.SERVICE_ERROR_STATUS``
+maps codes to statuses. ``status`` is the old spelling, still passed by ``jobs.services`` and
+the finance services until their owners drop it; new code does not pass it.
 """
 
 from __future__ import annotations

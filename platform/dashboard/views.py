@@ -52,13 +52,24 @@ def workspace_view(minimum_role: str | None = None) -> Callable[[View], View]:
             membership: Membership | None = request.membership  # type: ignore[attr-defined]
             if membership is None:
                 return render(request, "dashboard/no_workspace.html")
-            if minimum_role is not None and not membership.has_role(minimum_role):
-                raise PermissionDenied(_roles_allowed_message(minimum_role))
+            if minimum_role is not None:
+                require_role(request, minimum_role)
             return view(request, *args, **kwargs)
 
         return wrapper
 
     return decorator
+
+
+def require_role(request: HttpRequest, minimum_role: str, *, action: str | None = None) -> None:
+    """The one role check of the pages: 403 unless the member's role is at least
+    ``minimum_role``. Views check inside themselves only where one method needs more than the
+    page (a POST on a page viewers may read); ``action`` words the refusal ("Your role cannot
+    <action>."), else it names the roles allowed."""
+    membership: Membership = request.membership  # type: ignore[attr-defined]
+    if not membership.has_role(minimum_role):
+        raise PermissionDenied(f"Your role cannot {action}." if action
+                               else _roles_allowed_message(minimum_role))
 
 
 def _roles_allowed_message(minimum_role: str) -> str:

@@ -18,17 +18,14 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import SuspiciousOperation
 from django.db.models import QuerySet
 from django.http import FileResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
     extend_schema_field,
     extend_schema_view,
-    inline_serializer,
 )
 from rest_framework import mixins, parsers, serializers, status
 from rest_framework.decorators import action
@@ -38,10 +35,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
-from api.errors import ApiError, error_body
+from api.errors import ApiError
+from api.filters import query_filters, query_params
+from api.idempotency import IDEMPOTENCY_HEADER, IDEMPOTENCY_PARAMETER, idempotency_key
+from api.problems import ROWS_INVALID_RESPONSE
+from api.requests import request_data
 from api.viewsets import TenantScopedViewSetMixin
 from jobs import selectors
-from jobs.datasets import DatasetInvalid
 from jobs.models import Dataset, Job, JobEvent, ModelVersion, Prediction
 from jobs.registry import UnknownApp, all_apps, get_app
 from jobs.services import (
@@ -57,26 +57,9 @@ from jobs.services import (
 UPLOAD_ENVELOPE_BYTES = 64 * 1024
 ID_PATTERN = r"[0-9]+"
 MAX_ID = 2**63 - 1
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-
-
-def idempotency_key(request: Request) -> str:
-    """The request's ``Idempotency-Key`` header ("" when absent), at most 200 characters."""
-    key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
-    if len(key) > 200:
-        raise ApiError(400, "validation_error", "The idempotency key is too long.",
-                       {IDEMPOTENCY_HEADER: ["at most 200 characters"]})
-    return key
 
 
 # --- Errors ----------------------------------------------------------------------------------
-
-
-def invalid_dataset_response(error: DatasetInvalid) -> Response:
-    body = error_body("invalid_dataset", "The dataset was refused: " + str(error))
-    body["error"]["problems"] = [problem.as_dict() for problem in error.problems]
-    body["error"]["more"] = error.more
-    return Response(body, status=status.HTTP_400_BAD_REQUEST)
 
 
 @contextmanager
@@ -90,16 +73,6 @@ def service_errors() -> Iterator[None]:
                        {"app": [_app_choices_message()]}) from error
 
 
-def request_data(request: Request) -> Any:
-    """``request.data``, with Django's request-size guards answered in the API's format
-    instead of Django's HTML 400 page."""
-    try:
-        return request.data
-    except SuspiciousOperation as error:
-        raise ApiError(400, "malformed_request", str(error) or "The request is too large.") \
-            from error
-
-
 def _app_choices_message() -> str:
     return "choose one of " + ", ".join(spec.label for spec in all_apps())
 
@@ -109,13 +82,6 @@ def validate_app(value: str) -> None:
         get_app(value)
     except UnknownApp:
         raise serializers.ValidationError(f"unknown app; {_app_choices_message()}") from None
-
-
-def _filters(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
-    """Validated query-string filters (400 naming the parameter when one is wrong)."""
-    query = serializer_class(data=request.query_params)
-    query.is_valid(raise_exception=True)
-    return {key: value for key, value in query.validated_data.items() if value not in ("", None)}
 
 
 class FileDownloadMixin:
@@ -184,21 +150,6 @@ class DatasetFilterSerializer(serializers.Serializer):
     purpose = serializers.CharField(required=False, max_length=40)
 
 
-_invalid_dataset = inline_serializer("InvalidDatasetError", {
-    "error": inline_serializer("InvalidDatasetErrorBody", {
-        "code": serializers.CharField(),
-        "message": serializers.CharField(),
-        "fields": serializers.DictField(),
-        "problems": inline_serializer("DatasetProblem", {
-            "row": serializers.IntegerField(allow_null=True),
-            "column": serializers.CharField(allow_null=True),
-            "message": serializers.CharField(),
-        }, many=True),
-        "more": serializers.IntegerField(),
-    }),
-})
-
-
 @extend_schema_view(
     list=extend_schema(summary="List datasets", parameters=[
         OpenApiParameter("app", str), OpenApiParameter("purpose", str)]),
@@ -218,7 +169,7 @@ class DatasetViewSet(FileDownloadMixin, TenantScopedViewSetMixin, mixins.ListMod
 
     def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if self.action == "list":
-            queryset = queryset.filter(**_filters(DatasetFilterSerializer, self.request))
+            queryset = queryset.filter(**query_filters(DatasetFilterSerializer, self.request))
         return queryset
 
     @extend_schema(
@@ -226,7 +177,7 @@ class DatasetViewSet(FileDownloadMixin, TenantScopedViewSetMixin, mixins.ListMod
         request={"multipart/form-data": DatasetFileUploadSerializer,
                  "application/json": DatasetRowsUploadSerializer},
         responses={201: DatasetSerializer,
-                   400: OpenApiResponse(_invalid_dataset, description="Refused; nothing stored")},
+                   400: ROWS_INVALID_RESPONSE},
     )
     def create(self, request: Request) -> Response:
         try:
@@ -234,7 +185,7 @@ class DatasetViewSet(FileDownloadMixin, TenantScopedViewSetMixin, mixins.ListMod
         except ValueError:
             length = 0
         if length > settings.DATASET_MAX_BYTES + UPLOAD_ENVELOPE_BYTES:
-            return invalid_dataset_response(selectors.dataset_too_large(length))
+            raise selectors.dataset_too_large(length)
         data = request_data(request)
         payload: serializers.Serializer
         if "file" in request.FILES or request.content_type.startswith("multipart/"):
@@ -242,7 +193,7 @@ class DatasetViewSet(FileDownloadMixin, TenantScopedViewSetMixin, mixins.ListMod
             payload.is_valid(raise_exception=True)
             upload = payload.validated_data["file"]
             if upload.size > settings.DATASET_MAX_BYTES:
-                return invalid_dataset_response(selectors.dataset_too_large(upload.size))
+                raise selectors.dataset_too_large(upload.size)
             filename, content = upload.name, upload.read()
         else:
             payload = DatasetRowsUploadSerializer(data=data)
@@ -253,15 +204,12 @@ class DatasetViewSet(FileDownloadMixin, TenantScopedViewSetMixin, mixins.ListMod
                 for row in payload.validated_data["rows"]
             ).encode()
             if len(content) > settings.DATASET_MAX_BYTES:
-                return invalid_dataset_response(selectors.dataset_too_large(len(content)))
+                raise selectors.dataset_too_large(len(content))
         fields = payload.validated_data
-        try:
-            with service_errors():
-                dataset = dataset_create(app=fields["app"], purpose=fields["purpose"],
-                                         name=fields["name"], filename=filename, data=content,
-                                         created_by_id=getattr(request.user, "pk", None))
-        except DatasetInvalid as error:
-            return invalid_dataset_response(error)
+        with service_errors():  # a refused file raises DatasetInvalid: api.errors answers it
+            dataset = dataset_create(app=fields["app"], purpose=fields["purpose"],
+                                     name=fields["name"], filename=filename, data=content,
+                                     created_by_id=getattr(request.user, "pk", None))
         return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(summary="Delete a dataset that no job uses", responses={204: None})
@@ -390,7 +338,7 @@ class JobViewSet(FileDownloadMixin, TenantScopedViewSetMixin, mixins.ListModelMi
 
     def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if self.action == "list":
-            queryset = queryset.filter(**_filters(JobFilterSerializer, self.request))
+            queryset = queryset.filter(**query_filters(JobFilterSerializer, self.request))
         return queryset
 
     @extend_schema(
@@ -398,7 +346,7 @@ class JobViewSet(FileDownloadMixin, TenantScopedViewSetMixin, mixins.ListModelMi
         description=f"With an `{IDEMPOTENCY_HEADER}` header, repeating the same request "
         "returns the first job (200); the same key with a different body is a 409.",
         request=JobCreateSerializer,
-        parameters=[OpenApiParameter(IDEMPOTENCY_HEADER, str, OpenApiParameter.HEADER)],
+        parameters=[IDEMPOTENCY_PARAMETER],
         responses={201: JobSerializer, 200: JobSerializer},
     )
     def create(self, request: Request) -> Response:
@@ -420,16 +368,14 @@ class JobViewSet(FileDownloadMixin, TenantScopedViewSetMixin, mixins.ListModelMi
     @action(detail=True, methods=["get"], pagination_class=None)
     def events(self, request: Request, pk: str) -> Response:
         job = self.get_object()
-        query = JobEventQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        after = query.validated_data["after"]
-        events = selectors.job_events_after(job=job, after=after,
-                                            limit=query.validated_data["limit"])
+        query = query_params(JobEventQuerySerializer, request)
+        after = query["after"]
+        events = selectors.job_events_after(job=job, after=after, limit=query["limit"])
         return Response({
             "results": JobEventSerializer(events, many=True).data,
             "next_after": events[-1].pk if events else after,
             # Finished and this page is the last: a poller can stop.
-            "job_finished": job.is_finished and len(events) < query.validated_data["limit"],
+            "job_finished": job.is_finished and len(events) < query["limit"],
         })
 
     @extend_schema(summary="Cancel a job (queued: at once; running: at the next batch)",
@@ -506,7 +452,8 @@ class ModelVersionViewSet(FileDownloadMixin, TenantScopedViewSetMixin, mixins.Li
 
     def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if self.action == "list":
-            queryset = queryset.filter(**_filters(ModelVersionFilterSerializer, self.request))
+            filters = query_filters(ModelVersionFilterSerializer, self.request)
+            queryset = queryset.filter(**filters)
         return queryset
 
     @extend_schema(summary="Make this the app's active version (admin scope)", request=None,

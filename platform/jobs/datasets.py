@@ -20,35 +20,23 @@ from typing import Any
 
 from django.utils.dateparse import parse_datetime
 
+from jobs.problems import MAX_PROBLEMS, Problem, RowsInvalid
 from jobs.registry import Column, DatasetSchema
 
-MAX_PROBLEMS = 20
 
+class DatasetInvalid(RowsInvalid):
+    """An upload refused by :func:`dataset_parse`. Its message lists every kept problem (pages
+    show it after their own words); the API's says "The dataset was refused: " first."""
 
-@dataclass(frozen=True)
-class Problem:
-    message: str
-    row: int | None = None
-    column: str | None = None
+    default_code = "invalid_dataset"
+    refusal = "The dataset was refused"
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"row": self.row, "column": self.column, "message": self.message}
+    def describe(self) -> str:
+        return "; ".join(str(problem) for problem in self.problems)
 
-    def __str__(self) -> str:
-        where = ", ".join(
-            part for part in (
-                f"row {self.row}" if self.row is not None else "",
-                f"column '{self.column}'" if self.column else "",
-            ) if part
-        )
-        return f"{where}: {self.message}" if where else self.message
-
-
-class DatasetInvalid(Exception):
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems[:MAX_PROBLEMS]
-        self.more = max(0, len(problems) - MAX_PROBLEMS)
-        super().__init__("; ".join(str(problem) for problem in self.problems))
+    @property
+    def api_message(self) -> str:
+        return f"{self.refusal}: {self}"
 
 
 @dataclass

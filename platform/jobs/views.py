@@ -14,13 +14,12 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from dashboard.views import workspace_view
+from dashboard.views import require_role, workspace_view
 from jobs import selectors
 from jobs.datasets import DatasetInvalid
 from jobs.models import Dataset, Job, ModelVersion
@@ -34,19 +33,10 @@ from jobs.services import (
     job_submit,
     model_version_activate,
 )
-from tenancy.models import Membership, Role
+from tenancy.models import Role
 
 PAGE_SIZE = 50
 LIVE_EVENTS = 100
-
-
-def _membership(request: HttpRequest) -> Membership:
-    return request.membership  # type: ignore[attr-defined]
-
-
-def _require_role(request: HttpRequest, role: str, action: str) -> None:
-    if not _membership(request).has_role(role):
-        raise PermissionDenied(f"Your role cannot {action}.")
 
 
 # --- Forms -----------------------------------------------------------------------------------
@@ -162,7 +152,7 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
     refusal: DatasetInvalid | None = None
     status = 200
     if request.method == "POST":
-        _require_role(request, Role.MEMBER, "upload datasets")
+        require_role(request, Role.MEMBER, action="upload datasets")
         form = DatasetUploadForm(request.POST, request.FILES)
         if form.is_valid():
             upload = form.cleaned_data["file"]
@@ -207,7 +197,7 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @workspace_view()
 def dataset_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
-    _require_role(request, Role.MEMBER, "delete datasets")
+    require_role(request, Role.MEMBER, action="delete datasets")
     dataset = get_object_or_404(selectors.dataset_list(), pk=pk)
     try:
         dataset_delete(dataset=dataset)
@@ -228,7 +218,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
     submit_forms = {kind: form_class() for kind, form_class in SUBMIT_FORMS.items()}
     status = 200
     if request.method == "POST":
-        _require_role(request, Role.MEMBER, "run jobs")
+        require_role(request, Role.MEMBER, action="run jobs")
         form_class = SUBMIT_FORMS.get(request.POST.get("kind", ""))
         if form_class is None:
             messages.error(request, "Choose a kind of job to run.")
@@ -320,14 +310,14 @@ def _job_action(request: HttpRequest, pk: int, service: Any, done: str) -> HttpR
 @require_POST
 @workspace_view()
 def job_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
-    _require_role(request, Role.MEMBER, "cancel jobs")
+    require_role(request, Role.MEMBER, action="cancel jobs")
     return _job_action(request, pk, job_cancel, "Cancellation of job #{job.pk} requested.")
 
 
 @require_POST
 @workspace_view()
 def job_retry_view(request: HttpRequest, pk: int) -> HttpResponse:
-    _require_role(request, Role.MEMBER, "retry jobs")
+    require_role(request, Role.MEMBER, action="retry jobs")
     return _job_action(request, pk, job_retry, "Job #{job.pk} was queued again.")
 
 

@@ -1,0 +1,62 @@
+"""The API side of ``jobs.problems.RowsInvalid``: one response and one schema component for
+every refused batch of rows (datasets, bot imports, recommendation batches, and finance's
+documents once it adopts the type).
+
+``api.errors.exception_handler`` answers a ``RowsInvalid`` that reaches it (its body is
+``api.errors.rows_invalid_body``); a view that names the offending request fields
+(``items[3].title``) answers :func:`rows_invalid_response` with ``problem_fields`` itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from api.errors import rows_invalid_body
+from jobs.problems import Problem, RowsInvalid
+
+
+class RowProblemSerializer(serializers.Serializer):
+    # One problem (jobs.problems.Problem). No docstring: the schema would carry it.
+    row = serializers.IntegerField(allow_null=True)
+    column = serializers.CharField(allow_null=True)
+    message = serializers.CharField()
+
+
+ROWS_INVALID_ERROR = inline_serializer("RowsInvalidError", {
+    "error": inline_serializer("RowsInvalidErrorBody", {
+        "code": serializers.CharField(help_text="invalid_dataset, invalid_rows, ..."),
+        "message": serializers.CharField(),
+        "fields": serializers.DictField(),
+        "problems": RowProblemSerializer(many=True),
+        "more": serializers.IntegerField(),
+    }),
+})
+
+
+ROWS_INVALID_RESPONSE = OpenApiResponse(ROWS_INVALID_ERROR, description="Refused; nothing stored")
+
+
+def problem_fields(problems: Iterable[Problem], *, prefix: str | None) -> dict[str, list[str]]:
+    """The problems keyed as request fields: ``prefix[row].column`` for a JSON batch named
+    ``prefix``, ``row N.column`` for a file's rows (``prefix`` None); a problem without a row
+    is keyed by its column, or ``file``."""
+    fields: dict[str, list[str]] = {}
+    for problem in problems:
+        column = f".{problem.column}" if problem.column else ""
+        if problem.row is None:
+            key = problem.column or "file"
+        elif prefix is None:
+            key = f"row {problem.row}{column}"
+        else:
+            key = f"{prefix}[{problem.row}]{column}"
+        fields.setdefault(key, []).append(problem.message)
+    return fields
+
+
+def rows_invalid_response(error: RowsInvalid,
+                          fields: dict[str, list[str]] | None = None) -> Response:
+    return Response(rows_invalid_body(error, fields), status=error.status)
