@@ -2,12 +2,13 @@
 pooled embeddings, computed once (no adapter).
 
 Epochs are over cached vectors, so they take milliseconds: use tens of them. That is seconds of
-training after one inference pass, the quick way to a good intent classifier; the artefact is
-the head and metadata alone, and at inference the head reads the base's pooled
-vectors, so its texts share one forward pass with plain embeddings
-(``classify_and_embed_many``). AdamW at ``learning_rate`` (default 1e-2), no warm-up, no label
-smoothing, layer decay or averaging, no checkpoints (a cancelled run starts again: it is
-short). Progress counts embedded texts, then epochs.
+training after one inference pass, the quick way to a good intent classifier: on BANKING77 it
+reaches 0.92 test accuracy in a few minutes of CPU, where LoRA needs far longer for less
+(``bench/bot.py``). The artefact is the head and its metadata (~150 KB there), and at inference
+the head reads the base's pooled vectors, so its texts share one forward pass with plain
+embeddings (``classify_and_embed_many``). AdamW at ``learning_rate`` (default 1e-2); no
+warm-up, label smoothing, layer decay or averaging, and no checkpoints (a cancelled run starts
+again: it is short). Progress counts embedded texts, then epochs.
 
 The kept epoch, early stopping, class weights, the artefact and the result are the ones of
 full and LoRA training (``TrainState.end_epoch``, ``optim.class_weights``,
