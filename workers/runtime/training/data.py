@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays: equality would be ambiguous
 class TrainingData:
     names: list[str]  # label names, in id order
     train_texts: list[str]
