@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import DATASETS, read_csv, record  # noqa: E402
 
-from workers.runtime import fine_tune_classifier  # noqa: E402
+from workers.runtime import FineTuneConfig, fine_tune_classifier  # noqa: E402
 from workers.runtime.metrics import classification_metrics  # noqa: E402
 
 
@@ -40,10 +40,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
         result = fine_tune_classifier(
-            [row["text"] for row in train], [row["category"] for row in train],
-            output_dir=Path(folder) / "artifact", label_names=labels, method="head",
-            epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-            seed=args.seed, validation_fraction=0.1, max_length=64, early_stopping_patience=8)
+            [row["text"] for row in train], [row["category"] for row in train], FineTuneConfig(
+                output_dir=Path(folder) / "artifact", label_names=labels, method="head",
+                epochs=args.epochs, batch_size=args.batch_size,
+                learning_rate=args.learning_rate, seed=args.seed, validation_fraction=0.1,
+                max_length=64, early_stopping_patience=8))
         training_seconds = time.perf_counter() - started
         assert result.classifier is not None
         predicted = [p.label for chunk in result.classifier.classify(

@@ -69,7 +69,7 @@ def setup_tenant(folder: Path) -> tuple[str, Any]:
     from tenancy.context import tenant_context
     from tenancy.services import tenant_create
     from workers.handlers.text_classification import _zip_dir
-    from workers.runtime import embed, fine_tune_classifier
+    from workers.runtime import FineTuneConfig, embed, fine_tune_classifier
 
     call_command("migrate", interactive=False, verbosity=0)
     slug = f"bench-{uuid.uuid4().hex[:8]}"
@@ -85,9 +85,9 @@ def setup_tenant(folder: Path) -> tuple[str, Any]:
             per_label[row["category"]] = per_label.get(row["category"], 0) + 1
             texts.append(row["text"])
             targets.append(row["category"])
-    result = fine_tune_classifier(texts, targets, output_dir=folder / "artifact",
-                                  label_names=labels, method="head", epochs=60,
-                                  max_length=64, early_stopping_patience=8, seed=0)
+    result = fine_tune_classifier(texts, targets, FineTuneConfig(
+        output_dir=folder / "artifact", label_names=labels, method="head", epochs=60,
+        max_length=64, early_stopping_patience=8, seed=0))
     with tenant_context(tenant.pk):
         articles = list(Article.objects.order_by("id"))
         vectors = [v for _, block in embed([a.embedding_text for a in articles]) for v in block]

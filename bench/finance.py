@@ -159,7 +159,7 @@ def scoring_benchmark() -> None:
     from apps.finance_sentiment.spec import LABELS
     from jobs.models import Job
     from tenancy.context import tenant_context
-    from workers.runtime import fine_tune_classifier, load_classifier
+    from workers.runtime import FineTuneConfig, fine_tune_classifier, load_classifier
     from workers.runtime.cache import ModelCache
 
     texts, label_ids = finance_rows("valid")
@@ -167,9 +167,9 @@ def scoring_benchmark() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-finance-"))
     artifact = work / "models" / "finance_sentiment"
     # Throughput does not depend on how well the model was trained: a brief LoRA run.
-    fine_tune_classifier(texts[:96], [names[i] for i in label_ids[:96]], label_names=LABELS,
-                         method="lora", output_dir=artifact, epochs=1, validation_fraction=0,
-                         seed=0)
+    fine_tune_classifier(texts[:96], [names[i] for i in label_ids[:96]], FineTuneConfig(
+        label_names=LABELS, method="lora", output_dir=artifact, epochs=1,
+        validation_fraction=0, seed=0))
     tenant = bench_tenant("bench-scoring")
     run = uuid.uuid4().hex[:8]
 

@@ -27,7 +27,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import FINANCE_LABELS, finance_rows, read_csv, record  # noqa: E402
 
-from workers.runtime import fine_tune_classifier, load_classifier, resolve_base  # noqa: E402
+from workers.runtime import (  # noqa: E402
+    FineTuneConfig,
+    fine_tune_classifier,
+    load_classifier,
+    resolve_base,
+)
 from workers.runtime.cache import ModelCache  # noqa: E402
 from workers.runtime.metrics import classification_metrics  # noqa: E402
 
@@ -93,10 +98,10 @@ def compare(rows: int, validation_rows: int, epochs: int) -> None:
         for method, lr in (("lora", 1e-3), ("full", 8e-5)):
             start = time.perf_counter()
             result = fine_tune_classifier(
-                train_texts, train_labels, label_names=FINANCE_LABELS, method=method,
-                output_dir=Path(tmp) / method, epochs=epochs, batch_size=32, learning_rate=lr,
-                validation_texts=val_texts, validation_labels=val_labels, max_length=64,
-                seed=0)
+                train_texts, train_labels, FineTuneConfig(
+                    label_names=FINANCE_LABELS, method=method, output_dir=Path(tmp) / method,
+                    epochs=epochs, batch_size=32, learning_rate=lr, max_length=64, seed=0),
+                validation_texts=val_texts, validation_labels=val_labels)
             wall = time.perf_counter() - start
             figures[method] = {
                 "seconds_per_epoch": result.training_seconds / result.epochs_run,
@@ -148,14 +153,14 @@ def quality(dataset: str, method: str, epochs: int, lr: float | None, batch_size
         if step % 50 == 0:
             print(f"  step {step} loss {loss:.4f} ({time.strftime('%H:%M:%S')})", flush=True)
 
-    result = fine_tune_classifier(
-        texts, labels, label_names=names, method=method, output_dir=out, epochs=epochs,
+    config = FineTuneConfig(
+        label_names=names, method=method, output_dir=out, epochs=epochs,
         batch_size=batch_size, learning_rate=lr, max_length=max_length, seed=seed,
         validation_fraction=validation_fraction, class_weighting=class_weighting, log_every=10,
         label_smoothing=label_smoothing, layer_decay=layer_decay,
         average_last_epochs=average_last_epochs,
-        early_stopping_patience=patience, checkpoint_dir=out.with_name(out.name + "-ckpt"),
-        on_epoch=on_epoch, on_step=on_step)
+        early_stopping_patience=patience, checkpoint_dir=out.with_name(out.name + "-ckpt"))
+    result = fine_tune_classifier(texts, labels, config, on_epoch=on_epoch, on_step=on_step)
     print(json.dumps(result.history[-1]), flush=True)
     print(f"trained in {result.training_seconds:.0f} s, best epoch {result.best_epoch}, "
           f"artefact {result.artifact_bytes} bytes", flush=True)

@@ -31,7 +31,12 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from common import FINANCE_LABELS, finance_rows, record, short_texts  # noqa: E402
 
-from workers.runtime import Classifier, fine_tune_classifier, load_classifier  # noqa: E402
+from workers.runtime import (  # noqa: E402
+    Classifier,
+    FineTuneConfig,
+    fine_tune_classifier,
+    load_classifier,
+)
 from workers.runtime.batching import (  # noqa: E402
     pad_batch,
     padding_fraction,
@@ -46,9 +51,9 @@ def build_classifier(folder: Path) -> Classifier:
     """A LoRA classifier on the real MiniLM base, trained briefly (throughput does not depend
     on how well it was trained)."""
     texts, labels = finance_rows("train")
-    fine_tune_classifier(texts[:96], labels[:96], label_names=FINANCE_LABELS, method="lora",
-                         output_dir=folder, epochs=1, batch_size=32, validation_fraction=0,
-                         max_length=128, seed=0)
+    fine_tune_classifier(texts[:96], labels[:96], FineTuneConfig(
+        label_names=FINANCE_LABELS, method="lora", output_dir=folder, epochs=1, batch_size=32,
+        validation_fraction=0, max_length=128, seed=0))
     return load_classifier(folder, cache=ModelCache(4))
 
 

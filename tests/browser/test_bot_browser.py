@@ -31,16 +31,17 @@ def install_intent_model(setup: TenantSetup, base_folder: Path, folder: Path) ->
     from jobs.models import Job
     from jobs.services import model_version_create
     from workers.handlers.text_classification import _zip_dir
-    from workers.runtime import fine_tune_classifier
+    from workers.runtime import FineTuneConfig, fine_tune_classifier
     from workers.runtime.base_models import register_base
 
     register_base(TINY_BASE_NAME, str(base_folder))
     rows = utterances(180)
     labels = sorted(KEYWORDS)
     fine_tune_classifier([text for text, _ in rows], [intent for _, intent in rows],
-                         output_dir=folder, label_names=labels, base=TINY_BASE_NAME,
-                         method="head", epochs=80, learning_rate=3e-2, seed=0,
-                         early_stopping_patience=None)
+                         FineTuneConfig(output_dir=folder, label_names=labels,
+                                        base=TINY_BASE_NAME, method="head", epochs=80,
+                                        learning_rate=3e-2, seed=0,
+                                        early_stopping_patience=None))
     with tenant_context(setup.tenant.pk):
         job = Job.objects.create(app="support_bot", kind="fine_tune", status="succeeded")
         model_version_create(job=job, label_map=labels, metrics={"macro_f1": 0.9},

@@ -74,9 +74,10 @@ def tiny_artifact(tiny_base: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     output = tmp_path_factory.mktemp("tiny-artifact") / "artifact"
     rows = sentiment_rows(150)
     result = runtime.fine_tune_classifier(
-        [text for text, _ in rows], [label for _, label in rows], output_dir=output,
-        label_names=["negative", "neutral", "positive"], base=TINY_BASE_NAME, method="full",
-        epochs=4, batch_size=16, learning_rate=5e-3, seed=0, early_stopping_patience=None,
+        [text for text, _ in rows], [label for _, label in rows], runtime.FineTuneConfig(
+            output_dir=output, label_names=["negative", "neutral", "positive"],
+            base=TINY_BASE_NAME, method="full", epochs=4, batch_size=16, learning_rate=5e-3,
+            seed=0, early_stopping_patience=None),
     )
     if result.classifier is not None:
         result.classifier.release()

@@ -46,15 +46,15 @@ def _rows(keywords: dict[str, list[str]], count: int) -> tuple[list[str], list[s
 @pytest.fixture(scope="module")
 def head_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Two intent models (heads on the shipped MiniLM) with different intents."""
-    from workers.runtime import fine_tune_classifier
+    from workers.runtime import FineTuneConfig, fine_tune_classifier
 
     out = {}
     for name, keywords in (("acme", ACME_KEYWORDS), ("globex", GLOBEX_KEYWORDS)):
         texts, labels = _rows(keywords, 60)
         folder = tmp_path_factory.mktemp(name) / "artifact"
-        result = fine_tune_classifier(texts, labels, output_dir=folder,
-                                      label_names=sorted(keywords), method="head", epochs=40,
-                                      max_length=64, early_stopping_patience=None, seed=0)
+        result = fine_tune_classifier(texts, labels, FineTuneConfig(
+            output_dir=folder, label_names=sorted(keywords), method="head", epochs=40,
+            max_length=64, early_stopping_patience=None, seed=0))
         if result.classifier is not None:
             result.classifier.release()
         out[name] = folder

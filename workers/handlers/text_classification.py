@@ -114,16 +114,18 @@ def fine_tune_on(job: Job, context: JobContext, texts: list[str], labels: list[s
     output = _work_dir(f"job-{job.pk}") / "artifact"
     shutil.rmtree(output, ignore_errors=True)
     try:
-        result = runtime.fine_tune_classifier(
-            train_texts, train_labels, output_dir=output, label_names=label_names,
-            base=params["base_model"], method=params["method"], epochs=params["epochs"],
-            batch_size=params["batch_size"], learning_rate=params["learning_rate"],
-            seed=params["seed"], validation_texts=val_texts, validation_labels=val_labels,
+        config = runtime.FineTuneConfig(
+            output_dir=output, label_names=label_names, base=params["base_model"],
+            method=params["method"], epochs=params["epochs"], batch_size=params["batch_size"],
+            learning_rate=params["learning_rate"], seed=params["seed"],
             max_length=params["max_length"],
             early_stopping_patience=params["early_stopping_patience"] or None,
             checkpoint_dir=_work_dir(f"job-{job.pk}", "checkpoints"),
-            on_step=on_step, on_epoch=on_epoch, on_progress=on_progress,
-            should_cancel=context.should_cancel,
+        )
+        result = runtime.fine_tune_classifier(
+            train_texts, train_labels, config, validation_texts=val_texts,
+            validation_labels=val_labels, on_step=on_step, on_epoch=on_epoch,
+            on_progress=on_progress, should_cancel=context.should_cancel,
         )
     except runtime.Cancelled:
         raise Cancelled from None

@@ -5,7 +5,7 @@ Public API::
     select_device() -> DeviceConfig
     load_base(name) -> (tokenizer, model); get_base(name) -> SharedBase; register_base(name, target)
     ModelCache / default_cache()
-    fine_tune_classifier(texts, labels, *, output_dir, ...) -> FineTuneResult
+    fine_tune_classifier(texts, labels, FineTuneConfig(output_dir=..., ...)) -> FineTuneResult
     load_classifier(artifact_dir, *, cache=None, key=None) -> Classifier; unload_classifier(key)
     Classifier.classify(texts, batch_size, chunk_size) -> Iterator[list[Prediction]]
     classify_and_embed_many([(classifier | None, text)]) -> (predictions, vectors)  (one pass)
@@ -25,6 +25,7 @@ from workers.runtime.cache import ModelCache, default_cache
 from workers.runtime.classifier import (
     Cancelled,
     Classifier,
+    FineTuneConfig,
     FineTuneResult,
     Prediction,
     classify_and_embed_many,
@@ -40,6 +41,7 @@ __all__ = [
     "Cancelled",
     "Classifier",
     "DeviceConfig",
+    "FineTuneConfig",
     "FineTuneResult",
     "ModelCache",
     "Prediction",

@@ -88,9 +88,9 @@ class Trained:
 @pytest.fixture(scope="session")
 def trained_lora(tiny_base: str, task: Task, tmp_path_factory: pytest.TempPathFactory
                  ) -> Trained:
-    from workers.runtime import fine_tune_classifier
+    from workers.runtime import FineTuneConfig, fine_tune_classifier
 
     out = tmp_path_factory.mktemp("lora") / "artifact"
-    result = fine_tune_classifier(task.texts, task.labels, label_names=LABELS, base=tiny_base,
-                                  method="lora", output_dir=out, **TRAIN_KW)
+    result = fine_tune_classifier(task.texts, task.labels, FineTuneConfig(
+        label_names=LABELS, base=tiny_base, method="lora", output_dir=out, **TRAIN_KW))
     return Trained(result, out)

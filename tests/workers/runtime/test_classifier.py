@@ -12,7 +12,7 @@ from safetensors import safe_open
 
 from tests.workers.runtime.conftest import LABELS, TRAIN_KW, Task, Trained, make_task
 from workers.runtime import Cancelled, ModelCache, fine_tune_classifier, load_classifier
-from workers.runtime.classifier import FineTuneResult, stratified_split
+from workers.runtime.classifier import FineTuneConfig, FineTuneResult, stratified_split
 
 
 def _result(trained: Trained) -> FineTuneResult:
@@ -109,9 +109,9 @@ def test_inference_runs_in_inference_mode_sorted_by_token_count(
 
 def test_full_fine_tune_saves_the_whole_model(tiny_base: str, task: Task,
                                               tmp_path: Path) -> None:
-    result = fine_tune_classifier(task.texts, task.labels, label_names=LABELS, base=tiny_base,
-                                  method="full", output_dir=tmp_path / "full",
-                                  **{**TRAIN_KW, "learning_rate": 5e-3, "epochs": 2})
+    result = fine_tune_classifier(task.texts, task.labels, FineTuneConfig(
+        label_names=LABELS, base=tiny_base, method="full", output_dir=tmp_path / "full",
+        **{**TRAIN_KW, "learning_rate": 5e-3, "epochs": 2}))
     assert result.metrics["accuracy"] >= 0.9
     assert (tmp_path / "full" / "model" / "model.safetensors").is_file()
     assert not (tmp_path / "full" / "adapter").exists()
@@ -128,8 +128,8 @@ def test_cancel_then_resume_ends_like_an_uninterrupted_run(tiny_base: str,
     task = make_task(120, seed=5)
     kw: dict[str, Any] = {**TRAIN_KW, "epochs": 3, "early_stopping_patience": None,
                           "label_names": LABELS, "base": tiny_base}
-    straight = fine_tune_classifier(task.texts, task.labels, output_dir=tmp_path / "a",
-                                    checkpoint_dir=tmp_path / "ckpt-a", **kw)
+    straight = fine_tune_classifier(task.texts, task.labels, FineTuneConfig(
+        output_dir=tmp_path / "a", checkpoint_dir=tmp_path / "ckpt-a", **kw))
 
     epochs_seen: list[int] = []
     cancel = {"now": False}
@@ -139,19 +139,18 @@ def test_cancel_then_resume_ends_like_an_uninterrupted_run(tiny_base: str,
         cancel["now"] = epoch == 1
 
     with pytest.raises(Cancelled):
-        fine_tune_classifier(task.texts, task.labels, output_dir=tmp_path / "b",
-                             checkpoint_dir=tmp_path / "ckpt-b", on_epoch=on_epoch,
-                             should_cancel=lambda: cancel["now"], **kw)
+        fine_tune_classifier(task.texts, task.labels, FineTuneConfig(
+            output_dir=tmp_path / "b", checkpoint_dir=tmp_path / "ckpt-b", **kw),
+            on_epoch=on_epoch, should_cancel=lambda: cancel["now"])
     assert epochs_seen == [1]
     assert [p.name for p in (tmp_path / "ckpt-b").glob("epoch-*.pt")] == ["epoch-001.pt"]
     assert not (tmp_path / "b").exists()
 
     cancel["now"] = False
     steps: list[int] = []
-    resumed = fine_tune_classifier(task.texts, task.labels, output_dir=tmp_path / "b",
-                                   checkpoint_dir=tmp_path / "ckpt-b", on_epoch=on_epoch,
-                                   on_step=lambda step, loss: steps.append(step),
-                                   log_every=1, **kw)
+    resumed = fine_tune_classifier(task.texts, task.labels, FineTuneConfig(
+        output_dir=tmp_path / "b", checkpoint_dir=tmp_path / "ckpt-b", log_every=1, **kw),
+        on_epoch=on_epoch, on_step=lambda step, loss: steps.append(step))
     assert epochs_seen == [1, 2, 3]
     assert resumed.resumed_from_epoch == 1
     assert resumed.epochs_run == 3
@@ -166,8 +165,8 @@ def test_cancel_then_resume_ends_like_an_uninterrupted_run(tiny_base: str,
     np.testing.assert_allclose(resumed.classifier.probabilities(task.texts[:16]),
                                straight.classifier.probabilities(task.texts[:16]), atol=1e-4)
 
-    again = fine_tune_classifier(task.texts, task.labels, output_dir=tmp_path / "b",
-                                 checkpoint_dir=tmp_path / "ckpt-b", **kw)
+    again = fine_tune_classifier(task.texts, task.labels, FineTuneConfig(
+        output_dir=tmp_path / "b", checkpoint_dir=tmp_path / "ckpt-b", **kw))
     assert again.resumed_from_epoch == 3
     assert again.history == resumed.history
 
@@ -176,18 +175,18 @@ def test_checkpoint_of_other_inputs_is_refused(tiny_base: str, tmp_path: Path) -
     task = make_task(60, seed=6)
     kw: dict[str, Any] = {**TRAIN_KW, "epochs": 1, "label_names": LABELS, "base": tiny_base,
                           "checkpoint_dir": tmp_path / "ckpt"}
-    fine_tune_classifier(task.texts, task.labels, output_dir=tmp_path / "a", **kw)
+    fine_tune_classifier(task.texts, task.labels, FineTuneConfig(output_dir=tmp_path / "a", **kw))
     with pytest.raises(ValueError, match="other inputs"):
-        fine_tune_classifier(task.texts[::-1], task.labels[::-1], output_dir=tmp_path / "b",
-                             **kw)
+        fine_tune_classifier(task.texts[::-1], task.labels[::-1], FineTuneConfig(
+            output_dir=tmp_path / "b", **kw))
 
 
 def test_early_stopping_keeps_the_best_epoch(tiny_base: str, tmp_path: Path) -> None:
     task = make_task(90, seed=7)
-    result = fine_tune_classifier(task.texts, task.labels, label_names=LABELS, base=tiny_base,
-                                  output_dir=tmp_path / "out", early_stopping_patience=1,
-                                  **{**TRAIN_KW, "epochs": 12, "learning_rate": 1e-5,
-                                     "head_learning_rate": 1e-5})
+    result = fine_tune_classifier(task.texts, task.labels, FineTuneConfig(
+        label_names=LABELS, base=tiny_base, output_dir=tmp_path / "out",
+        early_stopping_patience=1,
+        **{**TRAIN_KW, "epochs": 12, "learning_rate": 1e-5, "head_learning_rate": 1e-5}))
     best = max(h["macro_f1"] for h in result.history)
     assert result.stopped_early
     assert result.epochs_run < 12
@@ -207,8 +206,8 @@ def test_stratified_split_is_seeded_and_keeps_every_class() -> None:
 
 def test_bad_labels_are_refused(tiny_base: str, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown label"):
-        fine_tune_classifier(["a", "b", "c"], ["billing", "login", "nope"], label_names=LABELS,
-                             base=tiny_base, output_dir=tmp_path / "x")
+        fine_tune_classifier(["a", "b", "c"], ["billing", "login", "nope"], FineTuneConfig(
+            label_names=LABELS, base=tiny_base, output_dir=tmp_path / "x"))
 
 
 def test_classify_streams_without_reading_the_whole_input(trained_lora: Trained) -> None:
@@ -223,12 +222,12 @@ def test_classify_streams_without_reading_the_whole_input(trained_lora: Trained)
 def test_layer_decay_gives_each_depth_its_rate_and_keeps_every_parameter(
         tiny_base: str) -> None:
     from workers.runtime.base_models import load_encoder
-    from workers.runtime.classifier import _encoder_param_groups
     from workers.runtime.device import select_device
+    from workers.runtime.training.optim import encoder_param_groups
 
     encoder = load_encoder(tiny_base, select_device())
     layers = int(encoder.model.config.num_hidden_layers)
-    groups = _encoder_param_groups(encoder, 1e-3, 0.5)
+    groups = encoder_param_groups(encoder, 1e-3, 0.5)
     rates = [group["lr"] for group in groups]
     # embeddings, each layer, then what sits above the layers: each depth half the next's
     assert len(groups) == layers + 2
@@ -239,7 +238,7 @@ def test_layer_decay_gives_each_depth_its_rate_and_keeps_every_parameter(
     assert any(p is top_layer for p in groups[layers]["params"])
     grouped = [id(p) for group in groups for p in group["params"]]
     assert sorted(grouped) == sorted(id(p) for p in encoder.parameters())
-    single = _encoder_param_groups(encoder, 1e-3, 1.0)
+    single = encoder_param_groups(encoder, 1e-3, 1.0)
     assert len(single) == 1
     assert len(single[0]["params"]) == len(grouped)
 
@@ -250,9 +249,9 @@ def test_label_smoothing_and_layer_decay_change_the_training(tiny_base: str, tas
     runs = {}
     for name, extra in (("plain", {}), ("smoothed", {"label_smoothing": 0.2}),
                         ("decayed", {"layer_decay": 0.5})):
-        runs[name] = fine_tune_classifier(
-            task.texts, task.labels, label_names=LABELS, base=tiny_base, method="full",
-            output_dir=tmp_path / name, **kw, **extra)
+        runs[name] = fine_tune_classifier(task.texts, task.labels, FineTuneConfig(
+            label_names=LABELS, base=tiny_base, method="full", output_dir=tmp_path / name, **kw,
+            **extra))
     loss = {name: run.history[-1]["train_loss"] for name, run in runs.items()}
     # smoothing's targets can never be met exactly: the loss stays above the plain run's
     assert loss["smoothed"] > loss["plain"]
@@ -261,19 +260,18 @@ def test_label_smoothing_and_layer_decay_change_the_training(tiny_base: str, tas
 
 def test_averaging_the_last_epochs_keeps_the_mean_weights_when_they_validate(
         tiny_base: str, task: Task, tmp_path: Path) -> None:
-    from workers.runtime.classifier import _accumulate_average
+    from workers.runtime.training.state import TrainState
 
-    state: dict[str, Any] = {"average": None, "averaged": 0}
+    state = TrainState()
     for value in (1.0, 2.0, 6.0):
-        _accumulate_average(state, {"w": torch.full((2,), value)})
-    assert state["averaged"] == 3
-    assert state["average"]["w"].tolist() == pytest.approx([3.0, 3.0])
+        state.accumulate_average({"w": torch.full((2,), value)})
+    assert state.averaged == 3
+    assert state.average["w"].tolist() == pytest.approx([3.0, 3.0])
 
     kw = {**TRAIN_KW, "learning_rate": 5e-3, "epochs": 3, "early_stopping_patience": None}
-    result = fine_tune_classifier(task.texts, task.labels, label_names=LABELS, base=tiny_base,
-                                  method="full", output_dir=tmp_path / "avg",
-                                  checkpoint_dir=tmp_path / "ckpt", keep_checkpoints=2,
-                                  average_last_epochs=2, **kw)
+    result = fine_tune_classifier(task.texts, task.labels, FineTuneConfig(
+        label_names=LABELS, base=tiny_base, method="full", output_dir=tmp_path / "avg",
+        checkpoint_dir=tmp_path / "ckpt", keep_checkpoints=2, average_last_epochs=2, **kw))
     averaged = result.history[-1]
     assert averaged["averaged_epochs"] == 2
     assert [h["epoch"] for h in result.history] == [1, 2, 3, 3]

@@ -20,17 +20,17 @@ from workers.runtime import (
     load_classifier,
 )
 from workers.runtime.base_models import get_base
-from workers.runtime.classifier import FineTuneResult
+from workers.runtime.classifier import FineTuneConfig, FineTuneResult
 
 
 @pytest.fixture(scope="module")
 def trained_head(tiny_base: str, task: Task, tmp_path_factory: pytest.TempPathFactory
                  ) -> tuple[FineTuneResult, Path]:
     out = tmp_path_factory.mktemp("head") / "artifact"
-    result = fine_tune_classifier(task.texts, task.labels, label_names=LABELS, base=tiny_base,
-                                  method="head", output_dir=out, epochs=60, batch_size=32,
-                                  learning_rate=3e-2, validation_fraction=0.2, max_length=32,
-                                  seed=3, early_stopping_patience=10)
+    result = fine_tune_classifier(task.texts, task.labels, FineTuneConfig(
+        label_names=LABELS, base=tiny_base, method="head", output_dir=out, epochs=60,
+        batch_size=32, learning_rate=3e-2, validation_fraction=0.2, max_length=32, seed=3,
+        early_stopping_patience=10))
     return result, out
 
 
@@ -79,9 +79,9 @@ def test_head_training_can_be_cancelled(tiny_base: str, tmp_path: Path) -> None:
     task = make_task(60, seed=4)
     calls = iter(range(100))
     with pytest.raises(Cancelled):
-        fine_tune_classifier(task.texts, task.labels, label_names=LABELS, base=tiny_base,
-                             method="head", output_dir=tmp_path / "out", epochs=50,
-                             should_cancel=lambda: next(calls) >= 3)
+        fine_tune_classifier(task.texts, task.labels, FineTuneConfig(
+            label_names=LABELS, base=tiny_base, method="head", output_dir=tmp_path / "out",
+            epochs=50), should_cancel=lambda: next(calls) >= 3)
     assert not (tmp_path / "out").exists()
 
 
@@ -140,9 +140,9 @@ def test_texts_one_pass_cannot_serve_exactly_take_the_two_calls(
 
 def test_the_same_inputs_give_the_same_head(tiny_base: str, tmp_path: Path) -> None:
     task = make_task(90, seed=6)
-    runs = [fine_tune_classifier(task.texts, task.labels, label_names=LABELS, base=tiny_base,
-                                 method="head", output_dir=tmp_path / f"run{i}", epochs=5,
-                                 seed=11, early_stopping_patience=None) for i in range(2)]
+    runs = [fine_tune_classifier(task.texts, task.labels, FineTuneConfig(
+        label_names=LABELS, base=tiny_base, method="head", output_dir=tmp_path / f"run{i}",
+        epochs=5, seed=11, early_stopping_patience=None)) for i in range(2)]
     assert [h["train_loss"] for h in runs[0].history] == [h["train_loss"] for h in
                                                           runs[1].history]
     assert (tmp_path / "run0" / "head.safetensors").read_bytes() == \
@@ -176,9 +176,11 @@ def test_two_tenants_heads_share_one_forward_and_each_gets_its_own_answer(
     task = make_task(90, seed=12)
     renamed = {"billing": "refunds", "shipping": "parcels", "login": "accounts"}
     other = fine_tune_classifier(task.texts, [renamed[label] for label in task.labels],
-                                 label_names=sorted(renamed.values()), base=tiny_base,
-                                 method="head", output_dir=tmp_path / "other", epochs=5,
-                                 max_length=32, early_stopping_patience=None, seed=2).classifier
+                                 FineTuneConfig(label_names=sorted(renamed.values()),
+                                                base=tiny_base, method="head",
+                                                output_dir=tmp_path / "other", epochs=5,
+                                                max_length=32, early_stopping_patience=None,
+                                                seed=2)).classifier
     assert other is not None
     assert other.base is first.base
 

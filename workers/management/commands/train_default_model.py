@@ -155,8 +155,8 @@ class Command(BaseCommand):
         self.stdout.write(f"Training {app} on {len(texts)} rows ({options['method']}, "
                           f"{options['epochs']} epochs)…")
         started = time.perf_counter()
-        result = runtime.fine_tune_classifier(
-            texts, labels, output_dir=staging, label_names=label_names,
+        config = runtime.FineTuneConfig(
+            output_dir=staging, label_names=label_names,
             method=options["method"], epochs=options["epochs"],
             batch_size=options["batch_size"], learning_rate=options["learning_rate"],
             max_length=options["max_length"], seed=options["seed"],
@@ -164,6 +164,9 @@ class Command(BaseCommand):
             average_last_epochs=options["average_last"],
             **({"base": options["base"]} if options["base"] else {}),
             early_stopping_patience=options["patience"],
+        )
+        result = runtime.fine_tune_classifier(
+            texts, labels, config,
             on_epoch=lambda epoch, metrics: self.stdout.write(
                 f"  epoch {epoch}: validation macro-F1 {metrics.get('macro_f1', 0):.4f}"),
         )
