@@ -66,8 +66,8 @@ def to_csv(rows: list[tuple[str, ...]], header: str) -> bytes:
 def tiny_artifact(tiny_base: Path, tmp_path_factory: pytest.TempPathFactory) -> bytes:
     """A tiny sentiment classifier fine-tuned in this process once per session, zipped the way
     fine-tune jobs store model versions."""
+    from workers import runtime
     from workers.handlers.text_classification import _zip_dir
-    from workers.runtime import classifier as runtime
     from workers.runtime.base_models import register_base
 
     register_base(TINY_BASE_NAME, str(tiny_base))

@@ -20,10 +20,10 @@ from apps.support_bot import selectors, services
 from apps.support_bot.text import text_hash
 from jobs.models import Job, JobEvent, Prediction
 from jobs.services import dataset_rows
+from workers import runtime
 from workers.execution import JobContext, Outcome
 from workers.handlers import text_classification
 from workers.handlers.text_classification import NoModelAvailable, classifier_for_app
-from workers.runtime import classifier as runtime
 from workers.runtime.microbatch import MicroBatcher
 
 APP = "support_bot"

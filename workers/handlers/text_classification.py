@@ -19,8 +19,8 @@ from jobs.models import Job, JobEvent, ModelVersion, Prediction
 from jobs.registry import get_app
 from jobs.services import active_version, dataset_rows, model_version_create
 from jobs.writeback import bulk_insert_ignore
+from workers import runtime
 from workers.execution import Cancelled, JobContext, Outcome
-from workers.runtime import classifier as runtime
 from workers.runtime.base_models import register_base
 from workers.runtime.metrics import classification_metrics
 

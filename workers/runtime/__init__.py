@@ -23,18 +23,22 @@ from workers.runtime.base_models import (
 )
 from workers.runtime.cache import ModelCache, default_cache
 from workers.runtime.classifier import (
-    Cancelled,
     Classifier,
-    FineTuneConfig,
-    FineTuneResult,
     Prediction,
+    cached_classifier,
     classify_and_embed_many,
     embed,
-    fine_tune_classifier,
     load_classifier,
     unload_classifier,
 )
 from workers.runtime.device import DeviceConfig, select_device
+from workers.runtime.training import (
+    Cancelled,
+    FineTuneConfig,
+    FineTuneResult,
+    fine_tune_classifier,
+    stratified_split,
+)
 
 __all__ = [
     "DEFAULT_BASE",
@@ -46,6 +50,7 @@ __all__ = [
     "ModelCache",
     "Prediction",
     "SharedBase",
+    "cached_classifier",
     "classify_and_embed_many",
     "default_cache",
     "embed",
@@ -56,5 +61,6 @@ __all__ = [
     "register_base",
     "resolve_base",
     "select_device",
+    "stratified_split",
     "unload_classifier",
 ]

@@ -12,7 +12,7 @@ from safetensors import safe_open
 
 from tests.workers.runtime.conftest import LABELS, TRAIN_KW, Task, Trained, make_task
 from workers.runtime import Cancelled, ModelCache, fine_tune_classifier, load_classifier
-from workers.runtime.classifier import FineTuneConfig, FineTuneResult, stratified_split
+from workers.runtime.training import FineTuneConfig, FineTuneResult, stratified_split
 
 
 def _result(trained: Trained) -> FineTuneResult:

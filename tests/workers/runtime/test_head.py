@@ -20,7 +20,7 @@ from workers.runtime import (
     load_classifier,
 )
 from workers.runtime.base_models import get_base
-from workers.runtime.classifier import FineTuneConfig, FineTuneResult
+from workers.runtime.training import FineTuneConfig, FineTuneResult
 
 
 @pytest.fixture(scope="module")

@@ -135,7 +135,7 @@ class Command(BaseCommand):
             raise CommandError("Name an application, or pass --missing.")
 
     def train(self, app: str, options: dict[str, Any]) -> None:
-        from workers.runtime import classifier as runtime
+        from workers import runtime
         from workers.runtime.metrics import classification_metrics
 
         source = SOURCES[app]

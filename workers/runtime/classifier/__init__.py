@@ -1,15 +1,10 @@
 """Text classifiers on a shared base model: the model and its batch inference (``model``), the
 base's embeddings (``embedding``) and the artefact on disk, loaded once per process
-(``artifacts``). Fine-tuning lives beside this package, in ``workers.runtime.training``; its
-entry points are exported here too, because the handlers reach the whole classifier API as
-``from workers.runtime import classifier as runtime``.
-
-Import order: ``workers.runtime.training`` imports this package's modules, and this package
-re-exports training's names last. ``workers.runtime`` imports this package before anything in
-``training`` runs, so each module is complete before the other side asks for it.
+(``artifacts``). Fine-tuning lives beside this package, in ``workers.runtime.training``, which
+imports this package and is never imported by it: the dependency points one way. Callers that
+want both reach them through ``workers.runtime``.
 """
 
-from workers.runtime.base_models import DEFAULT_BASE, get_base
 from workers.runtime.classifier.artifacts import (
     FORMAT_VERSION,
     cached_classifier,
@@ -23,31 +18,17 @@ from workers.runtime.classifier.model import (
     Prediction,
     classify_and_embed_many,
 )
-from workers.runtime.training import (
-    Cancelled,
-    FineTuneConfig,
-    FineTuneResult,
-    fine_tune_classifier,
-    stratified_split,
-)
 
 __all__ = [
-    "DEFAULT_BASE",
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_CHUNK_SIZE",
     "FORMAT_VERSION",
-    "Cancelled",
     "ClassificationHead",
     "Classifier",
-    "FineTuneConfig",
-    "FineTuneResult",
     "Prediction",
     "cached_classifier",
     "classify_and_embed_many",
     "embed",
-    "fine_tune_classifier",
-    "get_base",
     "load_classifier",
-    "stratified_split",
     "unload_classifier",
 ]
