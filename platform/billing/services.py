@@ -39,6 +39,7 @@ from billing.numbers import money, plain
 from billing.periods import month_bounds
 from billing.plans import install_default_plans
 from billing.selectors import plan_limits_forget, plan_terms, usage_totals
+from config.celery import task_send
 from config.errors import ServiceError
 from tenancy.context import require_tenant_id, tenant_context, unscoped
 
@@ -460,11 +461,8 @@ def invoice_build(*, subscription: Subscription, start: datetime, end: datetime)
 def _submit_after_commit(tenant_id: int, invoice_ids: list[int]) -> None:
     if not settings.BILLING_PAYMENT_PROVIDER:
         return
-    from config.celery import app as celery_app
-
     for invoice_id in invoice_ids:
-        celery_app.send_task("billing.submit_invoice", args=[invoice_id, tenant_id],
-                             queue="default")
+        task_send("billing.submit_invoice", invoice_id, tenant_id, queue="default")
 
 
 def invoice_submit(*, invoice_id: int) -> Invoice:

@@ -17,6 +17,8 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Q, QuerySet
 
+from config.celery import app as celery_app
+from config.redis import redis_client
 from jobs.datasets import DatasetInvalid, Problem
 from jobs.models import Dataset, Job, JobEvent, ModelVersion, Prediction
 from jobs.registry import AppSpec, DatasetSchema, all_apps
@@ -270,9 +272,6 @@ def queue_overview(*, timeout: float = 1.0) -> QueueOverview:
     """Messages waiting per Celery queue (``LLEN`` on the broker's lists) and the workers that
     answer a ping within ``timeout``, with their running tasks. Never raises: a broker or
     worker that does not answer shows as an error on the page."""
-    from config.celery import app as celery_app
-    from config.redis import redis_client
-
     depths: dict[str, int | None] = dict.fromkeys(QUEUES)
     redis_error = workers_error = ""
     try:

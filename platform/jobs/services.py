@@ -33,6 +33,7 @@ from billing.services import (
     storage_quota_check,
     usage_record_many,
 )
+from config.celery import task_send
 from config.errors import ServiceError
 from jobs.datasets import ParsedDataset, dataset_parse
 from jobs.models import Dataset, Job, JobEvent, ModelVersion
@@ -241,9 +242,7 @@ def _enqueue_on_commit(job: Job) -> None:
 
 def enqueue(*, job_id: int, queue: str) -> None:
     """Send the job's id to the workers. By task name: the web tier never imports workers."""
-    from config.celery import app as celery_app
-
-    celery_app.send_task("jobs.run", args=[job_id], queue=queue)
+    task_send("jobs.run", job_id, queue=queue)
 
 
 @transaction.atomic
