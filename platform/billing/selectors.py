@@ -15,7 +15,7 @@ from django.db.models import Count, Max, QuerySet, Sum
 from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
 
-from billing.metering import pending_usage
+from billing.counters import pending_usage
 from billing.models import GAUGE_METERS, Invoice, Meter, PlanMeter, UsageRecord
 from billing.periods import fraction_elapsed, month_bounds
 from tenancy.context import require_tenant_id, unscoped
