@@ -49,12 +49,20 @@ from billing.models import (
     UsageWarning,
 )
 from billing.numbers import money, plain
+from billing.payments import payment_provider
 from billing.periods import month_bounds
-from billing.plans import install_default_plans
-from billing.selectors import plan_limits_forget, plan_terms, usage_totals
+from billing.plans import default_plan, install_default_plans
+from billing.selectors import (
+    plan_limits_forget,
+    plan_terms,
+    subscription_current,
+    usage_totals,
+)
 from config.celery import task_send
 from config.errors import ServiceError
 from tenancy.context import require_tenant_id, tenant_context, unscoped
+from tenancy.models import Membership, Role, Tenant
+from webhooks.services import webhook_emit
 
 logger = logging.getLogger(__name__)
 
@@ -73,13 +81,16 @@ class BillingError(ServiceError):
 def _default_plan() -> Plan:
     if not Plan.objects.exists():
         install_default_plans(Plan, PlanMeter)  # a database emptied since its migrations
-    return (Plan.objects.filter(code=settings.BILLING_DEFAULT_PLAN).first()
-            or Plan.objects.order_by("monthly_fee", "pk")[0])
+    return default_plan(Plan)  # not None: installed just above if there was none
 
 
-def subscription_current() -> Subscription:
-    """The tenant's subscription; a tenant without one is put on the default plan (Free)
-    for the current month."""
+def subscription_ensure() -> Subscription:
+    """The tenant's subscription, created on the default plan (Free) for the current month if
+    it has none. Every tenant gets it when it is created (``subscription_for_new_tenant``,
+    registered with tenancy's tenant-created hooks; migration 0005 gave the tenants that
+    existed before theirs); the billing writes that need the row call this too, for a tenant
+    made without ``tenancy.services.tenant_create`` (a bare row in a test). Idempotent, also
+    for two concurrent callers."""
     subscription = Subscription.objects.select_related("plan", "pending_plan").first()
     if subscription is not None:
         return subscription
@@ -93,9 +104,15 @@ def subscription_current() -> Subscription:
     return Subscription.objects.select_related("plan", "pending_plan").get()
 
 
+def subscription_for_new_tenant(tenant: Tenant) -> None:
+    """tenancy's tenant-created hook (see ``BillingConfig.ready``): runs in ``tenant_create``'s
+    transaction, in the new tenant's context."""
+    subscription_ensure()
+
+
 def _subscription_locked() -> Subscription:
     """The subscription row, locked until the transaction ends (the tenant's billing lock)."""
-    subscription_current()
+    subscription_ensure()
     return (Subscription.objects.select_for_update(of=("self",))
             .select_related("plan", "pending_plan").get())
 
@@ -266,8 +283,6 @@ def storage_snapshot(*, now: datetime | None = None) -> Decimal:
 
 def storage_snapshot_all(*, now: datetime | None = None) -> int:
     """Staff-wide (beat): every active tenant's storage snapshot."""
-    from tenancy.models import Tenant
-
     with unscoped():
         tenant_ids = list(Tenant.objects.filter(status=Tenant.Status.ACTIVE)
                           .values_list("pk", flat=True))
@@ -350,9 +365,6 @@ def usage_thresholds_check(*, now: datetime | None = None) -> list[UsageWarning]
 
 
 def _notify_threshold(warning: UsageWarning) -> None:
-    from tenancy.models import Membership, Role
-    from webhooks.services import webhook_emit
-
     label = Meter(warning.meter).label
     payload = {
         "meter": warning.meter, "threshold": warning.threshold,
@@ -518,8 +530,6 @@ def _submit_after_commit(tenant_id: int, invoice_ids: list[int]) -> None:
 def invoice_submit(*, invoice_id: int) -> Invoice:
     """Send an invoice to the payment provider once (a sent invoice is left alone; the
     provider's idempotency keys cover a retry after a lost answer)."""
-    from billing.payments import payment_provider
-
     provider = payment_provider()
     with transaction.atomic():
         invoice = Invoice.objects.select_for_update().prefetch_related("lines").get(
