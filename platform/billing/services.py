@@ -22,8 +22,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import Q, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import Q
 from django.utils import timezone
 
 from billing.counters import (
@@ -58,6 +57,7 @@ from billing.selectors import (
     subscription_current,
     usage_totals,
 )
+from billing.sources import reserved_items, stored_bytes
 from config.celery import task_send
 from config.errors import ServiceError
 from tenancy.context import require_tenant_id, tenant_context, unscoped
@@ -167,16 +167,6 @@ class QuotaDecision:
                              requested=self.requested)
 
 
-def _reserved_items() -> Decimal:
-    """Items of the tenant's unfinished inference jobs: not recorded yet, but promised."""
-    from jobs.models import Job  # the job table is the record of what is promised
-
-    total = (Job.objects.filter(status__in=[Job.Status.QUEUED, Job.Status.RUNNING])
-             .exclude(kind=FINE_TUNE_KIND)
-             .aggregate(total=Coalesce(Sum("items_total"), 0))["total"])
-    return Decimal(total)
-
-
 def quota_check(*, tenant_id: int, app: str, kind: str, items: int = 0) -> QuotaDecision:
     """Whether the tenant may queue this job under its plan's hard limits.
 
@@ -203,7 +193,7 @@ def quota_check(*, tenant_id: int, app: str, kind: str, items: int = 0) -> Quota
     for meter, limit in limited.items():
         used, requested = totals[meter], Decimal(0)
         if meter == Meter.ITEMS_INFERRED:
-            used += _reserved_items()
+            used += Decimal(reserved_items())
             requested = Decimal(items)
         over = used + requested > limit if requested else used >= limit
         if over:
@@ -222,7 +212,7 @@ def storage_quota_check(*, additional_bytes: int) -> QuotaDecision:
     term = plan_terms(plan_id=subscription.plan_id).get(Meter.STORAGE_BYTES)
     if term is None or term.hard_limit is None:
         return QuotaDecision(allowed=True)
-    used, requested = Decimal(_stored_bytes()), Decimal(additional_bytes)
+    used, requested = Decimal(stored_bytes()), Decimal(additional_bytes)
     if used + requested <= term.hard_limit:
         return QuotaDecision(allowed=True)
     refusal = QuotaExceeded(meter=Meter.STORAGE_BYTES, used=used, limit=term.hard_limit,
@@ -256,20 +246,12 @@ def usage_record_many(*, job_id: int | None, quantities: dict[str, Decimal | int
     return len(rows)
 
 
-def _stored_bytes() -> int:
-    from jobs.models import Dataset, ModelVersion  # what the tenant stores
-
-    datasets = Dataset.objects.aggregate(total=Coalesce(Sum("size_bytes"), 0))["total"]
-    models = ModelVersion.objects.aggregate(total=Coalesce(Sum("artifact_bytes"), 0))["total"]
-    return int(datasets) + int(models)
-
-
 @transaction.atomic
 def storage_snapshot(*, now: datetime | None = None) -> Decimal:
     """Record the tenant's stored bytes for today (the day's peak: a later, larger snapshot
     raises it). Storage is billed on the period's peak."""
     now = now or timezone.now()
-    stored = Decimal(_stored_bytes())
+    stored = Decimal(stored_bytes())
     key = f"storage:{now:%Y-%m-%d}"
     record = UsageRecord.objects.select_for_update().filter(idempotency_key=key).first()
     if record is None:
