@@ -39,6 +39,7 @@ from jobs.datasets import ParsedDataset, dataset_parse
 from jobs.models import Dataset, Job, JobEvent, ModelVersion
 from jobs.registry import AppSpec, UnknownApp, all_apps, get_app
 from tenancy.context import require_tenant_id, tenant_context, unscoped
+from webhooks.services import webhook_emit
 
 logger = logging.getLogger(__name__)
 
@@ -379,8 +380,6 @@ def _finish(job: Job, status: str, *, error: str = "", message: str = "") -> Non
 
 
 def _notify_finished(job: Job) -> None:
-    from webhooks.services import webhook_emit
-
     if job.status in (Job.Status.SUCCEEDED, Job.Status.FAILED):
         webhook_emit(event=f"job.{job.status}", payload=job_payload(job))
 
