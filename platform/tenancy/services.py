@@ -2,11 +2,12 @@
 
 **Tenant-created hooks.** A layer above tenancy that keeps something per tenant (billing: the
 subscription) registers a function with ``tenant_created_hook_register`` in its
-``AppConfig.ready()``; ``tenant_create`` runs every registered hook inside its transaction and
-in the new tenant's context, so a tenant never commits without what those layers need, and
-tenancy imports none of them (the dependency points down: billing → tenancy). An explicit,
-greppable registry rather than a ``post_save`` signal: the house rules keep business logic out
-of signals, and a hook runs only for tenants made by this service, not for every save.
+``AppConfig.ready()``; ``tenant_create`` (and ``tenant_insert``, which the console's form uses)
+runs every registered hook inside its transaction and in the new tenant's context, so a tenant
+never commits without what those layers need, and tenancy imports none of them (the dependency
+points down: billing → tenancy). An explicit, greppable registry rather than a ``post_save``
+signal: the house rules keep business logic out of signals, and a hook runs for tenants made
+by these services, not for every save of a tenant row.
 """
 
 from __future__ import annotations
