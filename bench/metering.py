@@ -36,9 +36,9 @@ def main() -> None:
     from accounts.services import api_key_create
     from apps.recommendation.services import events_ingest, items_upsert
     from bench.common import record
-    from billing.metering import meter_consume, meter_flush
+    from billing.metering import meter_consume
     from billing.models import Meter
-    from billing.services import subscription_change_plan, subscription_current
+    from billing.services import meter_flush, subscription_change_plan, subscription_current
     from config.redis import redis_client
     from tenancy.context import tenant_context
 

@@ -154,7 +154,7 @@ class SubscriptionView(APIView):
 
     @extend_schema(summary="The subscription", responses=SubscriptionSerializer)
     def get(self, request: Request) -> Response:
-        return Response(SubscriptionSerializer(services.subscription_current()).data)
+        return Response(SubscriptionSerializer(selectors.subscription_current()).data)
 
     @extend_schema(summary="Change the plan", request=PlanChangeSerializer,
                    responses=SubscriptionSerializer)

@@ -1,25 +1,10 @@
-"""Real-time metering: counters in Redis on the hot path, flushed to usage records by beat.
+"""Real-time metering on the hot path: ``meter_consume`` counts a request in Redis (one Lua
+script round trip, never a database write) and refuses it over the plan's hard limit;
+``metered`` gives the count back when the request fails. The counters and their scripts are
+``billing.counters``; ``billing.services.meter_flush`` (beat) turns them into usage records.
 
-A metered request costs one Redis round trip (a Lua script), never a database write:
-
-- ``billing:used:<tenant>:<YYYYMM>:<meter>``: the tenant's usage of the meter this month,
-  seeded from the database (records + unflushed counters) and kept for
-  ``BILLING_USAGE_COUNTER_TTL_SECONDS``, so that job usage and staff corrections join it
-  soon. The script refuses (402) when the request would pass the plan's hard limit, and
-  otherwise adds to it: check and add are one atomic step, so concurrent requests at the
-  limit cannot all pass. A meter without a hard limit needs no such counter.
-- ``billing:rt:<tenant>:<window>``: a hash meter → count for one flush window
-  (``BILLING_FLUSH_WINDOW_SECONDS``), listed in ``billing:rt:windows:<tenant>`` and the
-  tenant in ``billing:rt:tenants``.
-
-``meter_flush`` (beat) first *takes* a window: one script renames its hash to
-``billing:rt:flushing:<tenant>:<window>:<seq>`` (a fresh sequence number) and lists it in
-``billing:rt:flushing:<tenant>``. It then writes usage records keyed
-``rt:<window>:<seq>:<meter>`` with ``INSERT ... ON CONFLICT DO NOTHING``, commits, and only
-then drops the taken hash. A flush that dies before the drop leaves the taken hash listed; the
-next flush writes it again under the same keys, which changes nothing: each window is billed
-once. A request that counts into a window after it was taken opens a new hash for it, taken
-by a later flush under a new sequence number, so nothing is lost either.
+This module sits above ``billing.selectors``: it reads the plan's limit and, to seed a month's
+counter, the usage recorded so far. Nothing in billing below it imports it.
 """
 
 from __future__ import annotations
@@ -27,127 +12,24 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from functools import lru_cache
 
 from django.conf import settings
-from django.db import transaction
-from redis.commands.core import Script
 
+from billing.counters import (
+    COUNTED,
+    REFUSED,
+    Consumption,
+    counter_add,
+    counter_refund,
+    counter_seed,
+    window_of,
+)
 from billing.exceptions import QuotaExceeded
-from billing.models import UsageRecord
 from billing.periods import month_bounds
-from config.redis import redis_client
-from tenancy.context import require_tenant_id, tenant_context
-
-TENANTS_KEY = "billing:rt:tenants"
-
-# KEYS: used counter, window hash, tenant's windows, tenants with windows.
-# ARGV: quantity, limit ('' = none), meter, window, tenant.
-# Returns {status, used}: -1 the counter needs seeding, 0 refused, 1 counted. Without a limit
-# the month's counter is not needed (nor seeded): only the window counts.
-_CONSUME = """
-local total = '0'
-if ARGV[2] ~= '' then
-  local used = redis.call('GET', KEYS[1])
-  if not used then return {-1, '0'} end
-  if tonumber(used) + tonumber(ARGV[1]) > tonumber(ARGV[2]) then return {0, used} end
-  total = redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
-end
-redis.call('HINCRBY', KEYS[2], ARGV[3], ARGV[1])
-redis.call('SADD', KEYS[3], ARGV[4])
-redis.call('SADD', KEYS[4], ARGV[5])
-return {1, total}
-"""
-
-# A refund: back out of the counter (if still there) and the window it was counted in.
-_REFUND = """
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('INCRBYFLOAT', KEYS[1], '-' .. ARGV[1]) end
-redis.call('HINCRBY', KEYS[2], ARGV[2], -tonumber(ARGV[1]))
-redis.call('SADD', KEYS[3], ARGV[3])
-redis.call('SADD', KEYS[4], ARGV[4])
-return 1
-"""
-
-# Take a window for flushing: rename its hash under a new sequence number.
-# KEYS: window hash, tenant's windows, tenant's taken hashes, sequence.
-# ARGV: window, taken-hash key prefix. Returns the taken member "<window>:<seq>" or false.
-_TAKE = """
-redis.call('SREM', KEYS[2], ARGV[1])
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-local member = ARGV[1] .. ':' .. redis.call('INCR', KEYS[4])
-redis.call('RENAME', KEYS[1], ARGV[2] .. member)
-redis.call('SADD', KEYS[3], member)
-return member
-"""
-
-# Drop a recorded taken hash, and the tenant once nothing of it is left (atomically, so that
-# a window opened meanwhile keeps its tenant listed).
-# KEYS: taken hash, tenant's taken hashes, tenant's windows, tenants. ARGV: member, tenant.
-_DROP = """
-redis.call('DEL', KEYS[1])
-redis.call('SREM', KEYS[2], ARGV[1])
-if redis.call('SCARD', KEYS[2]) == 0 and redis.call('SCARD', KEYS[3]) == 0 then
-  redis.call('SREM', KEYS[4], ARGV[2])
-end
-return 1
-"""
-SEQUENCE_KEY = "billing:rt:seq"
-
-
-@lru_cache(maxsize=8)
-def _script(source: str) -> Script:
-    """A Lua script registered once per process (then called by its SHA)."""
-    return redis_client().register_script(source)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def window_seconds() -> int:
-    return int(settings.BILLING_FLUSH_WINDOW_SECONDS)
-
-
-def window_of(moment: float) -> int:
-    return int(moment // window_seconds())
-
-
-def window_start(window: int) -> datetime:
-    return datetime.fromtimestamp(window * window_seconds(), tz=UTC)
-
-
-def used_key(tenant_id: int, meter: str, period_start: datetime) -> str:
-    return f"billing:used:{tenant_id}:{period_start:%Y%m}:{meter}"
-
-
-def window_key(tenant_id: int, window: int) -> str:
-    return f"billing:rt:{tenant_id}:{window}"
-
-
-def windows_key(tenant_id: int) -> str:
-    return f"billing:rt:windows:{tenant_id}"
-
-
-def taken_prefix(tenant_id: int) -> str:
-    return f"billing:rt:flushing:{tenant_id}:"
-
-
-def taken_key(tenant_id: int) -> str:
-    return f"billing:rt:flushing:{tenant_id}"
-
-
-@dataclass(frozen=True)
-class Consumption:
-    """What ``meter_consume`` counted, so that a failed request can give it back."""
-
-    tenant_id: int
-    meter: str
-    quantity: int
-    window: int
-    period_start: datetime
+from billing.selectors import meter_usage, plan_limit
+from tenancy.context import require_tenant_id
 
 
 def meter_consume(*, meter: str, quantity: int = 1) -> Consumption | None:
@@ -155,41 +37,29 @@ def meter_consume(*, meter: str, quantity: int = 1) -> Consumption | None:
     (nothing counted) when it would pass the plan's hard limit. ``None`` when metering is off."""
     if not settings.BILLING_METERING_ENABLED or quantity <= 0:
         return None
-    from billing.selectors import plan_limit
-
     tenant_id = require_tenant_id()
     limit = plan_limit(tenant_id=tenant_id, meter=meter)
     now = time.time()
     period_start, period_end = month_bounds(datetime.fromtimestamp(now, tz=UTC))
     window = window_of(now)
-    counter = used_key(tenant_id, meter, period_start)
-    script = _script(_CONSUME)
     for _attempt in range(3):
-        status, used = script(
-            keys=[counter, window_key(tenant_id, window), windows_key(tenant_id), TENANTS_KEY],
-            args=[quantity, "" if limit is None else str(limit), meter, window, tenant_id],
-        )
-        if int(status) == 1:
+        status, used = counter_add(tenant_id=tenant_id, meter=meter, quantity=quantity,
+                                   limit=limit, window=window, period_start=period_start)
+        if status == COUNTED:
             return Consumption(tenant_id=tenant_id, meter=meter, quantity=quantity,
                                window=window, period_start=period_start)
-        if int(status) == 0:
-            raise QuotaExceeded(meter=meter, used=Decimal(_text(used)),
-                                limit=limit or Decimal(0), requested=quantity)
-        _seed(tenant_id=tenant_id, meter=meter, period_start=period_start,
-              period_end=period_end, key=counter)
+        if status == REFUSED:
+            raise QuotaExceeded(meter=meter, used=used, limit=limit or Decimal(0),
+                                requested=quantity)
+        counter_seed(tenant_id=tenant_id, meter=meter, period_start=period_start,
+                     used=meter_usage(meter=meter, start=period_start, end=period_end))
     raise RuntimeError("The usage counter could not be seeded.")
 
 
 def meter_refund(consumption: Consumption | None) -> None:
     """Give back a consumption whose request failed (e.g. no inference worker answered)."""
-    if consumption is None:
-        return
-    script = _script(_REFUND)
-    tenant_id = consumption.tenant_id
-    script(keys=[used_key(tenant_id, consumption.meter, consumption.period_start),
-                 window_key(tenant_id, consumption.window), windows_key(tenant_id),
-                 TENANTS_KEY],
-           args=[consumption.quantity, consumption.meter, consumption.window, tenant_id])
+    if consumption is not None:
+        counter_refund(consumption)
 
 
 @contextmanager
@@ -202,94 +72,3 @@ def metered(*, meter: str, quantity: int = 1) -> Iterator[Consumption | None]:
     except BaseException:
         meter_refund(consumption)
         raise
-
-
-def _seed(*, tenant_id: int, meter: str, period_start: datetime, period_end: datetime,
-          key: str) -> None:
-    from billing.selectors import meter_usage
-
-    used = meter_usage(meter=meter, start=period_start, end=period_end)
-    # NX: of two requests seeding at once, the first wins; both computed the same truth.
-    redis_client().set(key, str(used), nx=True, ex=settings.BILLING_USAGE_COUNTER_TTL_SECONDS)
-
-
-def _counts(fields: dict) -> dict[str, int]:
-    return {_text(meter): int(value) for meter, value in fields.items()}
-
-
-def pending_usage(*, tenant_id: int, start: datetime, end: datetime) -> dict[str, int]:
-    """Counted but not yet recorded, per meter, in windows starting in ``[start, end)``: open
-    windows, and taken ones whose records are not written yet."""
-    client = redis_client()
-    open_windows = [(int(raw), "") for raw in client.smembers(windows_key(tenant_id))]
-    taken = [(int(_text(raw).split(":")[0]), _text(raw))
-             for raw in client.smembers(taken_key(tenant_id))]
-    hashes = [(window, member) for window, member in [*open_windows, *taken]
-              if start <= window_start(window) < end]
-    if not hashes:
-        return {}
-    pipe = client.pipeline()
-    for window, member in hashes:
-        pipe.hgetall(taken_prefix(tenant_id) + member if member else window_key(tenant_id,
-                                                                                window))
-    counted = list(zip(hashes, (_counts(fields) for fields in pipe.execute()), strict=True))
-    keys = {record_key(member, meter) for (_, member), counts in counted if member
-            for meter in counts}
-    recorded = set(UsageRecord.objects.filter(idempotency_key__in=keys)
-                   .values_list("idempotency_key", flat=True)) if keys else set()
-    totals: dict[str, int] = {}
-    for (_, member), counts in counted:
-        for meter, value in counts.items():
-            if not member or record_key(member, meter) not in recorded:
-                totals[meter] = totals.get(meter, 0) + value
-    return totals
-
-
-def record_key(member: str, meter: str) -> str:
-    """``rt:<window>:<seq>:<meter>``: the idempotency key of a taken window's record."""
-    return f"rt:{member}:{meter}"
-
-
-def meter_flush(*, now: float | None = None) -> int:
-    """Record every closed window of every tenant, and any taken window a crashed flush left;
-    returns the records written. The current window and the one before stay open (fewer,
-    fuller records; correctness does not depend on it)."""
-    from billing.services import usage_thresholds_check
-
-    client = redis_client()
-    last_closed = window_of(time.time() if now is None else now) - 2
-    take, drop = _script(_TAKE), _script(_DROP)
-    written = 0
-    for raw_tenant in client.smembers(TENANTS_KEY):
-        tenant_id = int(raw_tenant)
-        for window in sorted(int(raw) for raw in client.smembers(windows_key(tenant_id))):
-            if window <= last_closed:
-                take(keys=[window_key(tenant_id, window), windows_key(tenant_id),
-                           taken_key(tenant_id), SEQUENCE_KEY],
-                     args=[window, taken_prefix(tenant_id)])
-        members = sorted(_text(raw) for raw in client.smembers(taken_key(tenant_id)))
-        if not members:
-            continue
-        with tenant_context(tenant_id):
-            for member in members:
-                hash_key = taken_prefix(tenant_id) + member
-                written += _record_taken(tenant_id=tenant_id, member=member,
-                                         counts=_counts(client.hgetall(hash_key)))
-                drop(keys=[hash_key, taken_key(tenant_id), windows_key(tenant_id), TENANTS_KEY],
-                     args=[member, tenant_id])
-            usage_thresholds_check()
-    return written
-
-
-@transaction.atomic
-def _record_taken(*, tenant_id: int, member: str, counts: dict[str, int]) -> int:
-    occurred_at = window_start(int(member.split(":")[0]))
-    rows = [
-        UsageRecord(tenant_id=tenant_id, meter=meter, quantity=Decimal(count),
-                    idempotency_key=record_key(member, meter), occurred_at=occurred_at)
-        for meter, count in sorted(counts.items()) if count != 0
-    ]
-    before = UsageRecord.objects.filter(
-        idempotency_key__in=[row.idempotency_key for row in rows]).count()
-    UsageRecord.objects.bulk_create(rows, ignore_conflicts=True)
-    return len(rows) - before

@@ -6,6 +6,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
+
 GB = Decimal(10**9)
 HOUR = Decimal(3600)
 
@@ -67,3 +69,10 @@ def install_default_plans(plan_model: Any, plan_meter_model: Any) -> int:
             for meter, (included, price, unit, limit) in meters.items()
         ])
     return created_count
+
+
+def default_plan(plan_model: Any) -> Any:
+    """The plan a new tenant starts on: ``BILLING_DEFAULT_PLAN``, else the cheapest; None when
+    no plan exists. A read; takes the model as an argument for the data migration."""
+    return (plan_model.objects.filter(code=settings.BILLING_DEFAULT_PLAN).first()
+            or plan_model.objects.order_by("monthly_fee", "pk").first())

@@ -15,10 +15,20 @@ from django.db.models import Count, Max, QuerySet, Sum
 from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
 
-from billing.metering import pending_usage
-from billing.models import GAUGE_METERS, Invoice, Meter, PlanMeter, UsageRecord
+from billing.counters import pending_usage
+from billing.models import (
+    GAUGE_METERS,
+    Invoice,
+    Meter,
+    Plan,
+    PlanMeter,
+    Subscription,
+    UsageRecord,
+)
 from billing.periods import fraction_elapsed, month_bounds
+from billing.plans import default_plan
 from tenancy.context import require_tenant_id, unscoped
+from tenancy.models import Tenant
 
 ZERO = Decimal("0")
 
@@ -27,6 +37,23 @@ def meter_usage(*, meter: str, start: datetime, end: datetime) -> Decimal:
     """The tenant's usage of one meter in ``[start, end)``: the sum of its records (the peak
     for a gauge such as storage) plus what the real-time counters hold unflushed."""
     return usage_totals(start=start, end=end, meters=[meter])[meter]
+
+
+def subscription_current() -> Subscription:
+    """The tenant's subscription: its plan and current period. Every tenant has one from its
+    creation (``billing.services.subscription_ensure``). A read never writes, so a tenant
+    made without ``tenancy.services.tenant_create`` (a bare row in a test) reads as what it
+    will get: the default plan for the current month, an unsaved row, until a billing write
+    (a quota check, a plan change) creates it."""
+    subscription = Subscription.objects.select_related("plan", "pending_plan").first()
+    if subscription is not None:
+        return subscription
+    plan = default_plan(Plan)
+    if plan is None:
+        raise Plan.DoesNotExist("No billing plan exists (billing's migrations install them).")
+    start, end = month_bounds()
+    return Subscription(tenant_id=require_tenant_id(), plan=plan, period_start=start,
+                        period_end=end)
 
 
 # tenant id → (expires at, meter → hard limit): the hot path reads limits from memory; a plan
@@ -39,8 +66,6 @@ def plan_limit(*, tenant_id: int, meter: str) -> Decimal | None:
     """The hard limit of ``meter`` in the tenant's plan (None: unlimited)."""
     cached = _limits.get(tenant_id)
     if cached is None or cached[0] < time.monotonic():
-        from billing.services import subscription_current
-
         terms = plan_terms(plan_id=subscription_current().plan_id)
         cached = (time.monotonic() + settings.BILLING_PLAN_CACHE_SECONDS,
                   {name: term.hard_limit for name, term in terms.items()})
@@ -144,8 +169,6 @@ def usage_summary(*, start: datetime | None = None, end: datetime | None = None,
                   now: datetime | None = None) -> UsageSummary:
     """Per meter: usage in ``[start, end)`` (default: this month), the plan's terms, the daily
     series and a linear projection to the end of the period."""
-    from billing.services import subscription_current
-
     now = now or timezone.now()
     period_start, period_end = month_bounds(now)
     start, end = start or period_start, end or period_end
@@ -212,8 +235,6 @@ def revenue_by_month() -> list[RevenueMonth]:
 def usage_by_tenant(*, start: datetime, end: datetime) -> list[dict[str, Any]]:
     """Recorded usage per tenant and meter in ``[start, end)`` (every tenant; the real-time
     counters join within a flush window)."""
-    from tenancy.models import Tenant
-
     with unscoped():
         records = UsageRecord.objects.filter(occurred_at__gte=start, occurred_at__lt=end)
         sums = (records.exclude(meter__in=GAUGE_METERS).order_by()

@@ -1,6 +1,9 @@
 """Writes of billing: subscriptions and plan changes, the job quota check, usage records,
 threshold warnings, period close and invoices, storage snapshots.
 
+Also the flush of the real-time counters into usage records (``meter_flush``, see
+``billing.counters``): it checks the thresholds of what it recorded.
+
 Plan changes: an **upgrade** (a plan whose monthly fee is at least the current one's) takes
 effect at once, with its limits, and the period's invoice prorates the monthly fees by the
 time each plan was in force; a **downgrade** waits for the end of the period, so that limits
@@ -11,6 +14,7 @@ the period.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -18,12 +22,20 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import Q, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import Q
 from django.utils import timezone
 
+from billing.counters import (
+    counted_tenants,
+    record_key,
+    taken_counts,
+    taken_drop,
+    taken_occurred_at,
+    window_of,
+    window_seconds,
+    windows_take,
+)
 from billing.exceptions import QuotaExceeded
-from billing.metering import meter_flush, window_seconds
 from billing.models import (
     Invoice,
     InvoiceLine,
@@ -36,11 +48,21 @@ from billing.models import (
     UsageWarning,
 )
 from billing.numbers import money, plain
+from billing.payments import payment_provider
 from billing.periods import month_bounds
-from billing.plans import install_default_plans
-from billing.selectors import plan_limits_forget, plan_terms, usage_totals
+from billing.plans import default_plan, install_default_plans
+from billing.selectors import (
+    plan_limits_forget,
+    plan_terms,
+    subscription_current,
+    usage_totals,
+)
+from billing.sources import reserved_items, stored_bytes
+from config.celery import task_send
 from config.errors import ServiceError
 from tenancy.context import require_tenant_id, tenant_context, unscoped
+from tenancy.models import Membership, Role, Tenant
+from webhooks.services import webhook_emit
 
 logger = logging.getLogger(__name__)
 
@@ -59,13 +81,16 @@ class BillingError(ServiceError):
 def _default_plan() -> Plan:
     if not Plan.objects.exists():
         install_default_plans(Plan, PlanMeter)  # a database emptied since its migrations
-    return (Plan.objects.filter(code=settings.BILLING_DEFAULT_PLAN).first()
-            or Plan.objects.order_by("monthly_fee", "pk")[0])
+    return default_plan(Plan)  # not None: installed just above if there was none
 
 
-def subscription_current() -> Subscription:
-    """The tenant's subscription; a tenant without one is put on the default plan (Free)
-    for the current month."""
+def subscription_ensure() -> Subscription:
+    """The tenant's subscription, created on the default plan (Free) for the current month if
+    it has none. Every tenant gets it when it is created (``subscription_for_new_tenant``,
+    registered with tenancy's tenant-created hooks; migration 0005 gave the tenants that
+    existed before theirs); the billing writes that need the row call this too, for a tenant
+    made without ``tenancy.services.tenant_create`` (a bare row in a test). Idempotent, also
+    for two concurrent callers."""
     subscription = Subscription.objects.select_related("plan", "pending_plan").first()
     if subscription is not None:
         return subscription
@@ -79,9 +104,15 @@ def subscription_current() -> Subscription:
     return Subscription.objects.select_related("plan", "pending_plan").get()
 
 
+def subscription_for_new_tenant(tenant: Tenant) -> None:
+    """tenancy's tenant-created hook (see ``BillingConfig.ready``): runs in ``tenant_create``'s
+    transaction, in the new tenant's context."""
+    subscription_ensure()
+
+
 def _subscription_locked() -> Subscription:
     """The subscription row, locked until the transaction ends (the tenant's billing lock)."""
-    subscription_current()
+    subscription_ensure()
     return (Subscription.objects.select_for_update(of=("self",))
             .select_related("plan", "pending_plan").get())
 
@@ -136,16 +167,6 @@ class QuotaDecision:
                              requested=self.requested)
 
 
-def _reserved_items() -> Decimal:
-    """Items of the tenant's unfinished inference jobs: not recorded yet, but promised."""
-    from jobs.models import Job  # the job table is the record of what is promised
-
-    total = (Job.objects.filter(status__in=[Job.Status.QUEUED, Job.Status.RUNNING])
-             .exclude(kind=FINE_TUNE_KIND)
-             .aggregate(total=Coalesce(Sum("items_total"), 0))["total"])
-    return Decimal(total)
-
-
 def quota_check(*, tenant_id: int, app: str, kind: str, items: int = 0) -> QuotaDecision:
     """Whether the tenant may queue this job under its plan's hard limits.
 
@@ -172,7 +193,7 @@ def quota_check(*, tenant_id: int, app: str, kind: str, items: int = 0) -> Quota
     for meter, limit in limited.items():
         used, requested = totals[meter], Decimal(0)
         if meter == Meter.ITEMS_INFERRED:
-            used += _reserved_items()
+            used += Decimal(reserved_items())
             requested = Decimal(items)
         over = used + requested > limit if requested else used >= limit
         if over:
@@ -191,7 +212,7 @@ def storage_quota_check(*, additional_bytes: int) -> QuotaDecision:
     term = plan_terms(plan_id=subscription.plan_id).get(Meter.STORAGE_BYTES)
     if term is None or term.hard_limit is None:
         return QuotaDecision(allowed=True)
-    used, requested = Decimal(_stored_bytes()), Decimal(additional_bytes)
+    used, requested = Decimal(stored_bytes()), Decimal(additional_bytes)
     if used + requested <= term.hard_limit:
         return QuotaDecision(allowed=True)
     refusal = QuotaExceeded(meter=Meter.STORAGE_BYTES, used=used, limit=term.hard_limit,
@@ -225,20 +246,12 @@ def usage_record_many(*, job_id: int | None, quantities: dict[str, Decimal | int
     return len(rows)
 
 
-def _stored_bytes() -> int:
-    from jobs.models import Dataset, ModelVersion  # what the tenant stores
-
-    datasets = Dataset.objects.aggregate(total=Coalesce(Sum("size_bytes"), 0))["total"]
-    models = ModelVersion.objects.aggregate(total=Coalesce(Sum("artifact_bytes"), 0))["total"]
-    return int(datasets) + int(models)
-
-
 @transaction.atomic
 def storage_snapshot(*, now: datetime | None = None) -> Decimal:
     """Record the tenant's stored bytes for today (the day's peak: a later, larger snapshot
     raises it). Storage is billed on the period's peak."""
     now = now or timezone.now()
-    stored = Decimal(_stored_bytes())
+    stored = Decimal(stored_bytes())
     key = f"storage:{now:%Y-%m-%d}"
     record = UsageRecord.objects.select_for_update().filter(idempotency_key=key).first()
     if record is None:
@@ -252,8 +265,6 @@ def storage_snapshot(*, now: datetime | None = None) -> Decimal:
 
 def storage_snapshot_all(*, now: datetime | None = None) -> int:
     """Staff-wide (beat): every active tenant's storage snapshot."""
-    from tenancy.models import Tenant
-
     with unscoped():
         tenant_ids = list(Tenant.objects.filter(status=Tenant.Status.ACTIVE)
                           .values_list("pk", flat=True))
@@ -262,6 +273,43 @@ def storage_snapshot_all(*, now: datetime | None = None) -> int:
             storage_snapshot(now=now)
             usage_thresholds_check(now=now)
     return len(tenant_ids)
+
+
+# --- The flush of the real-time counters -----------------------------------------------------
+
+
+def meter_flush(*, now: float | None = None) -> int:
+    """Record every closed window of every tenant, and any taken window a crashed flush left;
+    returns the records written. The current window and the one before stay open (fewer,
+    fuller records; correctness does not depend on it)."""
+    last_closed = window_of(time.time() if now is None else now) - 2
+    written = 0
+    for tenant_id in counted_tenants():
+        members = windows_take(tenant_id=tenant_id, last_closed=last_closed)
+        if not members:
+            continue
+        with tenant_context(tenant_id):
+            for member in members:
+                written += _record_taken(tenant_id=tenant_id, member=member,
+                                         counts=taken_counts(tenant_id=tenant_id,
+                                                             member=member))
+                taken_drop(tenant_id=tenant_id, member=member)
+            usage_thresholds_check()
+    return written
+
+
+@transaction.atomic
+def _record_taken(*, tenant_id: int, member: str, counts: dict[str, int]) -> int:
+    occurred_at = taken_occurred_at(member)
+    rows = [
+        UsageRecord(tenant_id=tenant_id, meter=meter, quantity=Decimal(count),
+                    idempotency_key=record_key(member, meter), occurred_at=occurred_at)
+        for meter, count in sorted(counts.items()) if count != 0
+    ]
+    before = UsageRecord.objects.filter(
+        idempotency_key__in=[row.idempotency_key for row in rows]).count()
+    UsageRecord.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows) - before
 
 
 # --- Warnings -------------------------------------------------------------------------------
@@ -299,9 +347,6 @@ def usage_thresholds_check(*, now: datetime | None = None) -> list[UsageWarning]
 
 
 def _notify_threshold(warning: UsageWarning) -> None:
-    from tenancy.models import Membership, Role
-    from webhooks.services import webhook_emit
-
     label = Meter(warning.meter).label
     payload = {
         "meter": warning.meter, "threshold": warning.threshold,
@@ -460,18 +505,13 @@ def invoice_build(*, subscription: Subscription, start: datetime, end: datetime)
 def _submit_after_commit(tenant_id: int, invoice_ids: list[int]) -> None:
     if not settings.BILLING_PAYMENT_PROVIDER:
         return
-    from config.celery import app as celery_app
-
     for invoice_id in invoice_ids:
-        celery_app.send_task("billing.submit_invoice", args=[invoice_id, tenant_id],
-                             queue="default")
+        task_send("billing.submit_invoice", invoice_id, tenant_id, queue="default")
 
 
 def invoice_submit(*, invoice_id: int) -> Invoice:
     """Send an invoice to the payment provider once (a sent invoice is left alone; the
     provider's idempotency keys cover a retry after a lost answer)."""
-    from billing.payments import payment_provider
-
     provider = payment_provider()
     with transaction.atomic():
         invoice = Invoice.objects.select_for_update().prefetch_related("lines").get(

@@ -11,7 +11,7 @@ from celery import shared_task
 
 @shared_task(name="billing.flush_usage", ignore_result=True)
 def flush_usage() -> int:
-    from billing.metering import meter_flush
+    from billing.services import meter_flush
 
     return meter_flush()
 

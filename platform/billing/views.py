@@ -40,7 +40,7 @@ def usage(request: HttpRequest) -> HttpResponse:
 def billing_overview(request: HttpRequest) -> HttpResponse:
     """The plan, the plans to change to (owners and admins), and the invoices."""
     return render(request, "billing/overview.html", {
-        "subscription": services.subscription_current(),
+        "subscription": selectors.subscription_current(),
         "plans": Plan.objects.filter(is_public=True).prefetch_related("meters"),
         "invoices": selectors.invoice_list(),
     })

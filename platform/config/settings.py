@@ -109,7 +109,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "tenancy.middleware.TenantMiddleware",
+    "accounts.middleware.TenantMiddleware",
     # After the tenant is known: counts API calls and refuses them over the plan's limit.
     "billing.middleware.ApiCallMeteringMiddleware",
 ]

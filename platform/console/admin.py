@@ -14,7 +14,7 @@ from accounts.services import api_key_revoke
 from audit.models import AuditEvent
 from tenancy.context import tenant_context
 from tenancy.models import Membership, Tenant
-from tenancy.services import tenant_set_status
+from tenancy.services import tenant_insert, tenant_set_status
 
 
 class MembershipInline(admin.TabularInline):
@@ -55,6 +55,10 @@ class TenantAdmin(admin.ModelAdmin):
             obj.status = Tenant.objects.get(pk=obj.pk).status
             super().save_model(request, obj, form, change)
             tenant_set_status(tenant=obj, status=wanted, actor_id=request.user.pk, request=request)
+        elif not change:
+            # A new tenant goes through the service, which runs the tenant-created hooks
+            # (billing gives it its subscription).
+            tenant_insert(tenant=obj)
         else:
             super().save_model(request, obj, form, change)
 

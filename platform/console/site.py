@@ -4,7 +4,7 @@ from django.http import HttpRequest
 
 class ConsoleSite(admin.AdminSite):
     """The staff console: staff only, and staff-wide (requests run ``unscoped()``, see
-    ``tenancy.middleware``)."""
+    ``accounts.middleware``)."""
 
     site_header = "AI Platform console"
     site_title = "AI Platform console"

@@ -6,8 +6,9 @@ app_name = "dashboard"
 
 urlpatterns = [
     path("", views.home, name="home"),
-    # The tenancy middleware lets this path through for a suspended tenant (keep it in step),
-    # so that a member can still switch away from a suspended workspace.
+    # The tenant middleware (accounts.middleware) lets this path through for a suspended
+    # tenant (keep it in step), so that a member can still switch away from a suspended
+    # workspace.
     path("tenants/switch", views.tenant_switch_view, name="tenant_switch"),
     path("settings/", views.settings_workspace, name="settings_workspace"),
     path("settings/members/", views.settings_members, name="settings_members"),

@@ -1,7 +1,7 @@
 """Console (staff) pages for the job pipeline: jobs with their events and retry/cancel
 actions, datasets, model versions, usage records, and a "Queues and workers" page.
 
-Console requests run ``unscoped()`` (staff-wide, see ``tenancy.middleware``); every action
+Console requests run ``unscoped()`` (staff-wide, see ``accounts.middleware``); every action
 that writes calls the service inside the job's own ``tenant_context`` so that the service's
 scoped queries, row-level security and webhooks behave exactly as for the tenant.
 """

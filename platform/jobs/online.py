@@ -10,6 +10,7 @@ from django.conf import settings
 
 from billing.metering import metered
 from billing.models import Meter
+from config.celery import task_send
 from tenancy.context import require_tenant_id
 
 
@@ -22,11 +23,8 @@ class OnlineFailed(Exception):
 
 
 def online_call(task: str, *args: Any, timeout: float | None = None) -> Any:
-    from config.celery import app as celery_app
-
     timeout = settings.ONLINE_TIMEOUT_SECONDS if timeout is None else timeout
-    result = celery_app.send_task(task, args=[require_tenant_id(), *args], queue="online",
-                                  expires=timeout)
+    result = task_send(task, require_tenant_id(), *args, queue="online", expires=timeout)
     try:
         return result.get(timeout=timeout, propagate=True)
     except CeleryTimeout as error:

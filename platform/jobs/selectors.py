@@ -15,8 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
 
+from config.celery import app as celery_app
+from config.redis import redis_client
 from jobs.datasets import DatasetInvalid, Problem
 from jobs.models import Dataset, Job, JobEvent, ModelVersion, Prediction
 from jobs.registry import AppSpec, DatasetSchema, all_apps
@@ -30,6 +33,22 @@ CSV_CHUNK_ROWS = 2000
 
 
 # --- Registry ---------------------------------------------------------------------------------
+
+
+def stored_bytes() -> int:
+    """Bytes the tenant stores: its datasets and model artefacts (billing's storage meter,
+    registered in ``JobsConfig.ready``)."""
+    datasets = Dataset.objects.aggregate(total=Coalesce(Sum("size_bytes"), 0))["total"]
+    models = ModelVersion.objects.aggregate(total=Coalesce(Sum("artifact_bytes"), 0))["total"]
+    return int(datasets) + int(models)
+
+
+def reserved_items() -> int:
+    """Items of the tenant's unfinished inference jobs: not recorded yet, but promised
+    (billing's items quota counts them as used; registered in ``JobsConfig.ready``)."""
+    return int(Job.objects.filter(status__in=[Job.Status.QUEUED, Job.Status.RUNNING])
+               .exclude(kind=Job.Kind.FINE_TUNE)
+               .aggregate(total=Coalesce(Sum("items_total"), 0))["total"])
 
 
 def dataset_schemas() -> list[tuple[AppSpec, DatasetSchema]]:
@@ -270,9 +289,6 @@ def queue_overview(*, timeout: float = 1.0) -> QueueOverview:
     """Messages waiting per Celery queue (``LLEN`` on the broker's lists) and the workers that
     answer a ping within ``timeout``, with their running tasks. Never raises: a broker or
     worker that does not answer shows as an error on the page."""
-    from config.celery import app as celery_app
-    from config.redis import redis_client
-
     depths: dict[str, int | None] = dict.fromkeys(QUEUES)
     redis_error = workers_error = ""
     try:

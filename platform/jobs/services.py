@@ -33,11 +33,13 @@ from billing.services import (
     storage_quota_check,
     usage_record_many,
 )
+from config.celery import task_send
 from config.errors import ServiceError
 from jobs.datasets import ParsedDataset, dataset_parse
 from jobs.models import Dataset, Job, JobEvent, ModelVersion
 from jobs.registry import AppSpec, UnknownApp, all_apps, get_app
 from tenancy.context import require_tenant_id, tenant_context, unscoped
+from webhooks.services import webhook_emit
 
 logger = logging.getLogger(__name__)
 
@@ -241,9 +243,7 @@ def _enqueue_on_commit(job: Job) -> None:
 
 def enqueue(*, job_id: int, queue: str) -> None:
     """Send the job's id to the workers. By task name: the web tier never imports workers."""
-    from config.celery import app as celery_app
-
-    celery_app.send_task("jobs.run", args=[job_id], queue=queue)
+    task_send("jobs.run", job_id, queue=queue)
 
 
 @transaction.atomic
@@ -380,8 +380,6 @@ def _finish(job: Job, status: str, *, error: str = "", message: str = "") -> Non
 
 
 def _notify_finished(job: Job) -> None:
-    from webhooks.services import webhook_emit
-
     if job.status in (Job.Status.SUCCEEDED, Job.Status.FAILED):
         webhook_emit(event=f"job.{job.status}", payload=job_payload(job))
 

@@ -1,6 +1,18 @@
-"""Writes on tenants and memberships. Every change that matters for security is audited."""
+"""Writes on tenants and memberships. Every change that matters for security is audited.
+
+**Tenant-created hooks.** A layer above tenancy that keeps something per tenant (billing: the
+subscription) registers a function with ``tenant_created_hook_register`` in its
+``AppConfig.ready()``; ``tenant_create`` (and ``tenant_insert``, which the console's form uses)
+runs every registered hook inside its transaction and in the new tenant's context, so a tenant
+never commits without what those layers need, and tenancy imports none of them (the dependency
+points down: billing → tenancy). An explicit, greppable registry rather than a ``post_save``
+signal: the house rules keep business logic out of signals, and a hook runs for tenants made
+by these services, not for every save of a tenant row.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from django.db import transaction
 from django.http import HttpRequest
@@ -9,18 +21,38 @@ from audit.models import AuditEvent
 from audit.services import audit_record
 from tenancy.context import tenant_context, unscoped
 from tenancy.models import ROLE_RANK, Membership, Role, Tenant
+from tenancy.selectors import SESSION_TENANT_KEY
 
 
 class MembershipError(Exception):
     """A membership change that the rules forbid; the message is shown to the user."""
 
 
+TenantCreatedHook = Callable[[Tenant], None]
+# Keyed by the hook's qualified name: registering the same function twice runs it once.
+_tenant_created_hooks: dict[str, TenantCreatedHook] = {}
+
+
+def tenant_created_hook_register(hook: TenantCreatedHook) -> None:
+    """Run ``hook(tenant)`` for every tenant created from now on (see the module docstring)."""
+    _tenant_created_hooks[f"{hook.__module__}.{hook.__qualname__}"] = hook
+
+
 @transaction.atomic
 def tenant_create(*, slug: str, name: str, owner_id: int | None = None) -> Tenant:
-    tenant = Tenant.objects.create(slug=slug, name=name)
-    if owner_id is not None:
-        with tenant_context(tenant.pk):
+    return tenant_insert(tenant=Tenant(slug=slug, name=name), owner_id=owner_id)
+
+
+@transaction.atomic
+def tenant_insert(*, tenant: Tenant, owner_id: int | None = None) -> Tenant:
+    """Save a new tenant built elsewhere (``tenant_create``; the console's form), give it its
+    owner and run the tenant-created hooks, all in one transaction."""
+    tenant.save(force_insert=True)
+    with tenant_context(tenant.pk):
+        if owner_id is not None:
             Membership.objects.create(tenant=tenant, user_id=owner_id, role=Role.OWNER)
+        for hook in tuple(_tenant_created_hooks.values()):
+            hook(tenant)
     return tenant
 
 
@@ -106,8 +138,6 @@ def membership_remove(
 
 def tenant_switch(*, request: HttpRequest, tenant_id: int) -> bool:
     """Make ``tenant_id`` the session's current tenant if the user belongs to it."""
-    from tenancy.selectors import SESSION_TENANT_KEY
-
     with unscoped():
         allowed = Membership.objects.filter(
             user_id=request.user.pk or 0, tenant_id=tenant_id

@@ -9,6 +9,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from config.celery import task_send
 from webhooks.models import EVENTS, WebhookDelivery, WebhookEndpoint, new_secret
 from webhooks.urlcheck import check_webhook_url
 
@@ -75,7 +76,5 @@ def webhook_emit(*, event: str, payload: dict[str, Any]) -> list[WebhookDelivery
 
 
 def _send(delivery_ids: list[int]) -> None:
-    from config.celery import app as celery_app
-
     for delivery_id in delivery_ids:
-        celery_app.send_task("webhooks.deliver", args=[delivery_id], queue="default")
+        task_send("webhooks.deliver", delivery_id, queue="default")

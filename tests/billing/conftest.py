@@ -11,11 +11,11 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from billing.metering import meter_flush, window_seconds
+from billing.counters import window_seconds
 from billing.models import Plan, PlanMeter, UsageRecord
 from billing.plans import install_default_plans
 from billing.selectors import plan_limits_forget
-from billing.services import subscription_change_plan, subscription_current
+from billing.services import meter_flush, subscription_change_plan, subscription_current
 from tenancy.context import tenant_context
 from tests.conftest import TenantSetup
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from billing.metering import TENANTS_KEY, meter_consume, taken_key, taken_prefix
+from billing.counters import TENANTS_KEY, taken_key, taken_prefix
+from billing.metering import meter_consume
 from billing.models import Meter, UsageRecord
 from billing.periods import month_bounds
 from billing.selectors import meter_usage

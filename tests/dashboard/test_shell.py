@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.test import Client
 from django.urls import reverse
 
-from tenancy.middleware import SUSPENDED_MESSAGE
+from accounts.middleware import SUSPENDED_MESSAGE
 from tenancy.models import Role
 from tenancy.selectors import SESSION_TENANT_KEY
 from tenancy.services import tenant_set_status

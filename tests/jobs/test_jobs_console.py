@@ -125,7 +125,7 @@ def test_queue_page_degrades_when_redis_and_workers_fail(
     def no_inspect(**kwargs: object) -> None:
         raise OSError("broker unreachable")
 
-    monkeypatch.setattr("config.redis.redis_client", lambda: Broken())
+    monkeypatch.setattr("jobs.selectors.redis_client", lambda: Broken())
     monkeypatch.setattr("config.celery.app.control.inspect", no_inspect)
     page = staff.get(f"{JOBS}queues/")
     assert page.status_code == 200

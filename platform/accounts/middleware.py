@@ -3,6 +3,9 @@
 The tenant comes from the API key (``Authorization: Bearer ...``) or from the signed-in
 user's current tenant (kept in the session, checked against their memberships on every
 request). Staff pages under ``/console/`` run unscoped: they are staff-wide by design.
+
+It lives in accounts, above tenancy: it turns credentials (accounts' API keys, the session's
+user) into a tenant, so it needs both, and tenancy needs neither accounts nor this module.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import structlog
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 
+from accounts.services import ApiKeyInvalid, api_key_authenticate
 from tenancy.context import tenant_context, unscoped
 from tenancy.http import tenant_request
 from tenancy.selectors import resolve_session_membership
@@ -27,8 +31,6 @@ class TenantMiddleware:
         self.get_response = get_response
 
     def __call__(self, http_request: HttpRequest) -> HttpResponse:
-        from accounts.services import ApiKeyInvalid, api_key_authenticate
-
         request = tenant_request(http_request)
         request.tenant = None
         request.membership = None
