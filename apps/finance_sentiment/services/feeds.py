@@ -9,8 +9,8 @@ A poll never half-writes: the network call runs outside any transaction; the ent
 feed's new state (validators, counters, ``next_poll_at``) are written in one. A feed that
 cannot be fetched or parsed records ``last_error`` and stores no document, and its next poll
 backs off (the interval doubled per consecutive failure, at most a day). ``feeds_due_claim``
-pushes each claimed feed to its next poll time under ``SKIP LOCKED``, so two beats never poll
-the same feed twice.
+pushes each claimed feed to its next poll time (rows claimed with ``SKIP LOCKED``), so the next
+beat does not claim it again.
 """
 
 from __future__ import annotations
