@@ -19,10 +19,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.finance_sentiment.models import AlertRule, Document, WatchlistEntry
+from apps.finance_sentiment.selectors import ticker_matcher
 from apps.finance_sentiment.services import (
     alert_rule_create,
     documents_ingest,
-    ticker_matcher,
     watchlist_entry_create,
 )
 from apps.finance_sentiment.tickers import extract_tickers

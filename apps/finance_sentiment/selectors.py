@@ -1,5 +1,7 @@
 """Reads of the finance sentiment monitor: documents, scores, alerts, trends, the watchlist
-overview.
+overview, and the reads the services build on (the ticker matcher, the ids of documents
+already stored, a scoring job's candidates, the rollups' window counts for alert rules). No
+function here writes or locks; a claim (``SELECT ... FOR UPDATE``) is a service.
 
 Trends come from the rollups; :func:`trend_from_raw_scores` computes the same series from the
 documents themselves (tests and the benchmark compare the two). Buckets are UTC hours or days.
@@ -14,7 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db import connection
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Trunc
 from django.utils import timezone
 
@@ -29,6 +32,12 @@ from apps.finance_sentiment.models import (
     SentimentScore,
     WatchlistEntry,
 )
+from apps.finance_sentiment.params import parse_instant
+from apps.finance_sentiment.spec import APP
+from apps.finance_sentiment.tickers import TickerMatcher, WatchItem
+from jobs.models import Job, ModelVersion
+from jobs.services import active_version
+from tenancy.context import require_tenant_id
 
 MAX_TREND_POINTS = 10_000
 _STEP = {Granularity.HOUR: timedelta(hours=1), Granularity.DAY: timedelta(days=1)}
@@ -145,6 +154,14 @@ def watchlist_list() -> QuerySet[WatchlistEntry]:
     return WatchlistEntry.objects.order_by("ticker")
 
 
+def ticker_matcher() -> TickerMatcher:
+    return TickerMatcher.build(
+        WatchItem(ticker=ticker, company_name=name, aliases=tuple(aliases))
+        for ticker, name, aliases in WatchlistEntry.objects.values_list(
+            "ticker", "company_name", "aliases")
+    )
+
+
 def feed_list() -> QuerySet[Feed]:
     return Feed.objects.order_by("-created_at", "-id")
 
@@ -168,6 +185,12 @@ def document_list(*, queryset: QuerySet[Document] | None = None, ticker: str | N
     if scored is not None:
         documents = documents.filter(scored_at__isnull=not scored)
     return documents.order_by("-published_at", "-id")
+
+
+def document_ids_by_external_id(*, source: str, external_ids: Iterable[str]) -> dict[str, int]:
+    """The ids of the documents of ``source`` already stored under these external ids."""
+    return dict(Document.objects.filter(source=source, external_id__in=external_ids)
+                .values_list("external_id", "id"))
 
 
 def document_scores(*, document: Document) -> QuerySet[SentimentScore]:
@@ -204,6 +227,75 @@ def alert_list(*, queryset: QuerySet[Alert] | None = None, status: str | None = 
     if rule_id is not None:
         alerts = alerts.filter(rule_id=rule_id)
     return alerts.order_by("-created_at", "-id")
+
+
+# --- Scoring ---------------------------------------------------------------------------------
+
+
+def default_version_for(app: str = APP) -> ModelVersion | None:
+    """The tenant's active model version for ``app``, or None: then the worker uses the
+    platform default model (``workers.handlers.text_classification.default_classifier``)."""
+    return active_version(app=app)
+
+
+def scoring_candidates(*, job: Job) -> QuerySet[Document]:
+    """The documents the job has still to score: the unscored ones, or those of its range or
+    dataset that it has not scored yet (so a resumed job finds only what is left)."""
+    selection = job.params.get("selection", "unscored")
+    documents = Document.objects.all()
+    if selection == "unscored":
+        return documents.filter(scored_at__isnull=True)
+    if selection == "range":
+        documents = documents.filter(published_at__gte=parse_instant(job.params["from"]),
+                                     published_at__lt=parse_instant(job.params["to"]))
+    elif selection == "dataset":
+        if job.dataset_id is None:
+            raise ValueError("Selection 'dataset' needs the job's dataset.")
+        documents = documents.filter(source=f"dataset:{job.dataset_id}")
+    else:
+        raise ValueError(f"Unknown selection {selection!r}.")
+    already = SentimentScore.objects.filter(job=job, document=OuterRef("pk"))
+    return documents.filter(~Exists(already))
+
+
+def scoring_candidates_count(*, job: Job) -> int:
+    return scoring_candidates(job=job).count()
+
+
+# --- Alert evaluation ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WindowCounts:
+    negative: int
+    total: int
+
+    @property
+    def share(self) -> float:
+        return self.negative / self.total if self.total else 0.0
+
+
+_WINDOW_COUNTS = """
+SELECT ticker, floor(extract(epoch FROM bucket_start) / %(size)s)::bigint AS window,
+       sum(negative), sum(positive + neutral + negative)
+FROM finance_sentiment_sentimentrollup
+WHERE tenant_id = %(tenant)s AND granularity = 'hour' AND ticker = ANY(%(tickers)s)
+  AND bucket_start >= %(start)s AND bucket_start < %(end)s
+GROUP BY 1, 2
+"""
+
+
+def rollup_window_counts(*, tickers: list[str], size_seconds: int, start: datetime,
+                         end: datetime) -> dict[str, dict[int, WindowCounts]]:
+    """Negative and total documents per ticker and window of ``size_seconds`` (windows
+    numbered from the Unix epoch), from the hourly rollups in [start, end)."""
+    counts: dict[str, dict[int, WindowCounts]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(_WINDOW_COUNTS, {"size": size_seconds, "tenant": require_tenant_id(),
+                                        "tickers": tickers, "start": start, "end": end})
+        for ticker, window, negative, total in cursor.fetchall():
+            counts.setdefault(ticker, {})[int(window)] = WindowCounts(int(negative), int(total))
+    return counts
 
 
 # --- Overview --------------------------------------------------------------------------------

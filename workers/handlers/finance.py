@@ -17,7 +17,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from apps.finance_sentiment import services
+from apps.finance_sentiment import selectors, services
 from apps.finance_sentiment.spec import LABELS
 from jobs.models import Job, JobEvent
 from workers.execution import JobContext, Outcome
@@ -31,7 +31,7 @@ CHUNK_SIZE = 256
 def _classifier(job: Job) -> tuple[Any, Any]:
     """The tenant's model version (the one the job was submitted with, else the active one)
     and its classifier; no version: the platform default model."""
-    version = job.model_version or services.default_version_for(job.app)
+    version = job.model_version or selectors.default_version_for(job.app)
     if version is not None:
         return version, text_classification.classifier_for(version)
     return None, text_classification.default_classifier(job.app)
@@ -48,7 +48,7 @@ def score_documents(job: Job, context: JobContext) -> Outcome:
         stored = services.documents_from_dataset(job=job)
         context.event(JobEvent.Kind.PROGRESS, f"{stored.created} dataset rows stored as documents",
                       created=stored.created, duplicates=stored.duplicates)
-    total = services.scoring_candidates_count(job=job)
+    total = selectors.scoring_candidates_count(job=job)
     context.progress(0, items_total=total, force=True)
     batch_size = int(job.params.get("batch_size", 64))
     done, after_id = 0, 0

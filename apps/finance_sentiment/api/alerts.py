@@ -1,0 +1,173 @@
+"""``/api/v1/finance/rules`` and ``/alerts``: alert rules, and the alerts they raise with their
+life cycle (acknowledge, resolve)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.viewsets import GenericViewSet
+
+from api.viewsets import TenantScopedViewSetMixin
+from apps.finance_sentiment import selectors, services
+from apps.finance_sentiment.api.common import ID_PATTERN, MAX_ID, TickerField, query_filters
+from apps.finance_sentiment.models import Alert, AlertRule
+
+
+def _who(request: Request) -> tuple[int | None, str]:
+    key = getattr(request._request, "api_key", None)
+    if key is not None:
+        return None, f"API key {key.name} ({key.prefix})"
+    return getattr(request.user, "pk", None), getattr(request.user, "email", "") or str(
+        request.user)
+
+
+# --- Alert rules -----------------------------------------------------------------------------
+
+
+class AlertRuleSerializer(serializers.ModelSerializer):
+    """Read and write (one serializer, so that the schema has one enum of rule kinds)."""
+
+    ticker = TickerField(required=False, allow_null=True, allow_blank=True, default=None,
+                         help_text="Null: every ticker on the watchlist")
+    kind = serializers.ChoiceField(choices=AlertRule.Kind.choices)
+    threshold = serializers.FloatField(required=False, allow_null=True, default=None,
+                                       help_text="negative_share: fires when the window's share "
+                                                 "of negative documents is above it (0..1)")
+    k = serializers.FloatField(required=False, allow_null=True, default=None,
+                               help_text="zscore: fires when the window's negative share is more "
+                                         "than k standard deviations above the baseline's")
+    window_hours = serializers.IntegerField(min_value=1, max_value=168, required=False,
+                                            default=24,
+                                            help_text="Windows are aligned to multiples of it "
+                                                      "since 1970-01-01 UTC")
+    baseline_days = serializers.IntegerField(min_value=1, max_value=90, required=False,
+                                             default=14)
+    min_volume = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False,
+                                          default=10,
+                                          help_text="Fewer documents in the window: no alert")
+    notify_email = serializers.ListField(child=serializers.EmailField(), required=False,
+                                         default=list, max_length=20)
+    notify_webhook = serializers.BooleanField(required=False, default=True,
+                                              help_text="Send alert.triggered webhooks")
+    is_active = serializers.BooleanField(required=False, default=True)
+
+    class Meta:
+        model = AlertRule
+        fields = ("id", "name", "ticker", "kind", "threshold", "k", "window_hours",
+                  "baseline_days", "min_volume", "notify_email", "notify_webhook", "is_active",
+                  "created_at", "updated_at")
+        read_only_fields = ("id", "created_at", "updated_at")
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Alert rules"),
+    retrieve=extend_schema(summary="An alert rule"),
+    destroy=extend_schema(summary="Delete a rule and its alerts (deactivate it to keep them)"),
+)
+class AlertRuleViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin,
+                       mixins.RetrieveModelMixin, mixins.DestroyModelMixin, GenericViewSet):
+    """Rules evaluated after each scoring job and every 5 minutes, per ticker, over windows of
+    ``window_hours``: ``negative_share`` (share of negative documents above ``threshold``) or
+    ``zscore`` (the negative share more than ``k`` standard deviations above the mean of the
+    previous windows over ``baseline_days``; at least 3 windows with documents; standard
+    deviation floored at 0.05). Both need ``min_volume`` documents in the window. At most one
+    alert per rule, ticker and window."""
+
+    serializer_class = AlertRuleSerializer
+    lookup_value_regex = ID_PATTERN
+
+    def scoped_queryset(self) -> QuerySet[AlertRule]:
+        return selectors.rule_list()
+
+    @extend_schema(summary="Create a rule", responses={201: AlertRuleSerializer})
+    def create(self, request: Request) -> Response:
+        payload = AlertRuleSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        rule = services.alert_rule_create(**payload.validated_data)
+        return Response(AlertRuleSerializer(rule).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(summary="Replace a rule", responses=AlertRuleSerializer)
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return self._change(request, partial=False)
+
+    @extend_schema(summary="Change a rule", responses=AlertRuleSerializer)
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return self._change(request, partial=True)
+
+    def _change(self, request: Request, *, partial: bool) -> Response:
+        rule = self.get_object()
+        payload = AlertRuleSerializer(data=request.data, partial=partial)
+        payload.is_valid(raise_exception=True)
+        rule = services.alert_rule_update(rule=rule, changes=dict(payload.validated_data))
+        return Response(AlertRuleSerializer(rule).data)
+
+    def perform_destroy(self, instance: AlertRule) -> None:
+        services.alert_rule_delete(rule=instance)
+
+
+# --- Alerts ----------------------------------------------------------------------------------
+
+
+class AlertSerializer(serializers.ModelSerializer):
+    rule_name = serializers.CharField(source="rule.name", read_only=True)
+
+    class Meta:
+        model = Alert
+        fields = ("id", "rule", "rule_name", "ticker", "window_start", "window_end", "value",
+                  "volume", "details", "status", "message", "created_at", "acknowledged_by",
+                  "acknowledged_by_name", "acknowledged_at", "resolved_by_name", "resolved_at")
+        read_only_fields = fields
+
+
+class AlertFilterSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Alert.Status.choices, required=False)
+    ticker = TickerField(required=False, allow_blank=True)
+    rule = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Alerts, newest first", parameters=[
+        OpenApiParameter("status", str, enum=Alert.Status.values),
+        OpenApiParameter("ticker", str), OpenApiParameter("rule", int)]),
+    retrieve=extend_schema(summary="An alert"),
+)
+class AlertViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                   GenericViewSet):
+    """Alerts raised by the rules: open → acknowledged → resolved (or open → resolved)."""
+
+    serializer_class = AlertSerializer
+    lookup_value_regex = ID_PATTERN
+
+    def scoped_queryset(self) -> QuerySet[Alert]:
+        return Alert.objects.select_related("rule")
+
+    def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.action == "list":
+            filters = query_filters(AlertFilterSerializer, self.request)
+            queryset = selectors.alert_list(queryset=queryset, status=filters.get("status"),
+                                            ticker=filters.get("ticker"),
+                                            rule_id=filters.get("rule"))
+        return queryset
+
+    @extend_schema(summary="Acknowledge an alert (again: no change; resolved: 409)",
+                   request=None, responses=AlertSerializer)
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request: Request, pk: str) -> Response:
+        user_id, name = _who(request)
+        alert = services.alert_acknowledge(alert=self.get_object(), by_user_id=user_id,
+                                           by_name=name)
+        return Response(AlertSerializer(alert).data)
+
+    @extend_schema(summary="Resolve an alert (again: no change)", request=None,
+                   responses=AlertSerializer)
+    @action(detail=True, methods=["post"])
+    def resolve(self, request: Request, pk: str) -> Response:
+        _, name = _who(request)
+        alert = services.alert_resolve(alert=self.get_object(), by_name=name)
+        return Response(AlertSerializer(alert).data)

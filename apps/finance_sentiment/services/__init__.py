@@ -1,0 +1,151 @@
+"""Writes of the finance sentiment monitor, one module per reason to change:
+
+- ``watchlist``: the tickers followed, with their company names and aliases;
+- ``documents``: validation and all-or-nothing ingestion (JSON, CSV, feeds' entries,
+  datasets), the row-problem type ``Problem``, deletion;
+- ``feeds``: feed registration and polling state (the HTTP and parsing side is the separate,
+  database-free ``apps.finance_sentiment.feeds``);
+- ``scoring``: scoring jobs (debounced scheduling, requests, chunk claims) and the scores,
+  current labels and incrementally maintained rollups they write;
+- ``alerts``: alert rules, their evaluation over the hourly rollups, notification and the
+  alerts' life cycle;
+- ``errors``: ``FinanceError``, the one domain error, mapped to HTTP by the API layer alone.
+
+Reads (lists, trends, the overview, the ticker matcher, scoring candidates, rollup window
+counts) are in ``apps.finance_sentiment.selectors``. Callers import this package
+(``services.documents_ingest``); every public name of the submodules is re-exported here.
+The submodules depend on each other in one direction only: ``feeds`` → ``documents`` →
+``scoring`` → ``errors`` (``alerts`` and ``watchlist`` use ``errors`` alone).
+"""
+
+from apps.finance_sentiment.services.alerts import (
+    MIN_BASELINE_STD,
+    MIN_BASELINE_WINDOWS,
+    RULE_FIELDS,
+    Firing,
+    alert_acknowledge,
+    alert_payload,
+    alert_resolve,
+    alert_rule_create,
+    alert_rule_delete,
+    alert_rule_update,
+    alert_rules_evaluate,
+    alerts_evaluate_all,
+    rule_firings,
+    window_start_for,
+)
+from apps.finance_sentiment.services.documents import (
+    CSV_COLUMNS,
+    DOCUMENT_FIELDS,
+    FUTURE_TOLERANCE,
+    INSERT_BATCH,
+    MAX_BODY_CHARS,
+    MAX_CSV_DOCUMENTS,
+    MAX_DOCUMENTS_PER_REQUEST,
+    MAX_PROBLEMS,
+    MAX_TICKERS_PER_DOCUMENT,
+    MAX_TITLE_CHARS,
+    DocumentRow,
+    DocumentsInvalid,
+    IngestedDocument,
+    IngestResult,
+    Problem,
+    document_delete,
+    documents_from_dataset,
+    documents_ingest,
+    documents_ingest_csv,
+    documents_parse_csv,
+    documents_validate,
+    parse_published_at,
+)
+from apps.finance_sentiment.services.errors import FinanceError
+from apps.finance_sentiment.services.feeds import (
+    FeedPollResult,
+    feed_create,
+    feed_delete,
+    feed_poll,
+    feed_poll_now,
+    feed_update,
+    feeds_due_claim,
+)
+from apps.finance_sentiment.services.scoring import (
+    SCORE_COLUMNS,
+    SCORE_KIND,
+    SCORING_TEXT_CHARS,
+    ScoreInput,
+    ScoringSubmission,
+    document_scores_record,
+    scoring_batch_claim,
+    scoring_schedule,
+    scoring_submit,
+)
+from apps.finance_sentiment.services.watchlist import (
+    watchlist_entry_create,
+    watchlist_entry_delete,
+    watchlist_entry_update,
+)
+
+__all__ = [
+    # errors
+    "FinanceError",
+    # watchlist
+    "watchlist_entry_create",
+    "watchlist_entry_delete",
+    "watchlist_entry_update",
+    # documents
+    "CSV_COLUMNS",
+    "DOCUMENT_FIELDS",
+    "FUTURE_TOLERANCE",
+    "INSERT_BATCH",
+    "MAX_BODY_CHARS",
+    "MAX_CSV_DOCUMENTS",
+    "MAX_DOCUMENTS_PER_REQUEST",
+    "MAX_PROBLEMS",
+    "MAX_TICKERS_PER_DOCUMENT",
+    "MAX_TITLE_CHARS",
+    "DocumentRow",
+    "DocumentsInvalid",
+    "IngestResult",
+    "IngestedDocument",
+    "Problem",
+    "document_delete",
+    "documents_from_dataset",
+    "documents_ingest",
+    "documents_ingest_csv",
+    "documents_parse_csv",
+    "documents_validate",
+    "parse_published_at",
+    # feeds
+    "FeedPollResult",
+    "feed_create",
+    "feed_delete",
+    "feed_poll",
+    "feed_poll_now",
+    "feed_update",
+    "feeds_due_claim",
+    # scoring
+    "SCORE_COLUMNS",
+    "SCORE_KIND",
+    "SCORING_TEXT_CHARS",
+    "ScoreInput",
+    "ScoringSubmission",
+    "document_scores_record",
+    "scoring_batch_claim",
+    "scoring_schedule",
+    "scoring_submit",
+    # alerts
+    "MIN_BASELINE_STD",
+    "MIN_BASELINE_WINDOWS",
+    "RULE_FIELDS",
+    "Firing",
+    "alert_acknowledge",
+    "alert_payload",
+    "alert_resolve",
+    "alert_rule_create",
+    "alert_rule_delete",
+    "alert_rule_update",
+    "alert_rules_evaluate",
+    "alerts_evaluate_all",
+    "rule_firings",
+    "window_start_for",
+]

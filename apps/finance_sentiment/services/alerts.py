@@ -1,0 +1,328 @@
+"""Writes of alerting: alert rules, their evaluation, the alerts raised and their life cycle.
+
+- Rules are validated as a whole (:func:`_rule_clean`): one ``FinanceError`` lists every
+  invalid field. ``negative_share`` needs a threshold in (0, 1); ``zscore`` needs ``k`` and a
+  baseline of at least ``MIN_BASELINE_WINDOWS`` windows.
+- Windows are aligned to multiples of ``window_hours`` since the Unix epoch (UTC), so every
+  evaluation names a window the same way, and an alert is unique per (rule, ticker, window)
+  (``ON CONFLICT ... DO NOTHING``): evaluating after every scoring job *and* every 5 minutes
+  raises each alert once. The current window and the one before it are evaluated, since a
+  document may be scored after its window closed.
+- :func:`rule_firings` decides from the hourly rollups, read through
+  ``selectors.rollup_window_counts``; a z-score needs ``MIN_BASELINE_WINDOWS`` windows with
+  documents, and its standard deviation is floored at ``MIN_BASELINE_STD``.
+- A new alert is notified after commit: a signed ``alert.triggered`` webhook (when the rule
+  says so) and an e-mail to the rule's addresses. A mail server down is logged and never fails
+  the scoring job that raised the alert.
+- Life cycle: open → acknowledged → resolved (or open → resolved). Repeating a transition
+  changes nothing; acknowledging a resolved alert is a 409.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.core.validators import EmailValidator
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apps.finance_sentiment.models import Alert, AlertRule, WatchlistEntry
+from apps.finance_sentiment.selectors import rollup_window_counts
+from apps.finance_sentiment.services.errors import FinanceError
+from apps.finance_sentiment.tickers import normalise_ticker
+from tenancy.context import require_tenant_id, tenant_context, unscoped
+from webhooks.services import webhook_emit
+
+logger = logging.getLogger(__name__)
+
+_EMAIL_VALIDATOR = EmailValidator()
+
+
+# --- Alert rules -----------------------------------------------------------------------------
+
+RULE_FIELDS = ("name", "ticker", "kind", "threshold", "k", "window_hours", "baseline_days",
+               "min_volume", "notify_email", "notify_webhook", "is_active")
+MIN_BASELINE_WINDOWS = 3
+# A flat baseline has no spread; a floor on the standard deviation (5 percentage points)
+# keeps a tiny wobble from reading as an infinite z-score.
+MIN_BASELINE_STD = 0.05
+
+
+def _rule_clean(rule: AlertRule) -> None:
+    problems: dict[str, list[str]] = {}
+    if not rule.name.strip():
+        problems["name"] = ["is required"]
+    if rule.ticker:
+        ticker = normalise_ticker(rule.ticker)
+        if ticker is None:
+            problems["ticker"] = [f"'{rule.ticker}' is not a ticker symbol"]
+        rule.ticker = ticker
+    else:
+        rule.ticker = None
+    if rule.kind == AlertRule.Kind.NEGATIVE_SHARE:
+        if rule.threshold is None or not 0 < rule.threshold < 1:
+            problems["threshold"] = ["a share between 0 and 1 (exclusive) is required for "
+                                     "kind 'negative_share'"]
+    elif rule.kind == AlertRule.Kind.ZSCORE:
+        if rule.k is None or not 0 < rule.k <= 20:
+            problems["k"] = ["a number of standard deviations between 0 and 20 is required "
+                             "for kind 'zscore'"]
+    else:
+        problems["kind"] = [f"choose one of {', '.join(AlertRule.Kind.values)}"]
+    if not 1 <= rule.window_hours <= 24 * 7:
+        problems["window_hours"] = ["between 1 and 168 hours"]
+    if not 1 <= rule.baseline_days <= 90:
+        problems["baseline_days"] = ["between 1 and 90 days"]
+    elif (rule.kind == AlertRule.Kind.ZSCORE
+          and rule.baseline_days * 24 < MIN_BASELINE_WINDOWS * rule.window_hours):
+        problems["baseline_days"] = [f"must span at least {MIN_BASELINE_WINDOWS} windows"]
+    if rule.min_volume < 1:
+        problems["min_volume"] = ["at least 1"]
+    emails = []
+    for email in rule.notify_email:
+        try:
+            _EMAIL_VALIDATOR(email)
+        except ValidationError:
+            problems.setdefault("notify_email", []).append(f"'{email}' is not an e-mail address")
+        emails.append(email.strip())
+    if len(emails) > 20:
+        problems.setdefault("notify_email", []).append("at most 20 addresses")
+    rule.notify_email = sorted(set(emails))
+    if problems:
+        raise FinanceError("Some fields of the rule are invalid: " + ", ".join(problems),
+                           fields=problems)
+
+
+@transaction.atomic
+def alert_rule_create(**fields: Any) -> AlertRule:
+    unknown = set(fields) - set(RULE_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown rule fields {sorted(unknown)}")
+    rule = AlertRule(**fields)
+    _rule_clean(rule)
+    rule.save()
+    return rule
+
+
+@transaction.atomic
+def alert_rule_update(*, rule: AlertRule, changes: dict[str, Any]) -> AlertRule:
+    for name, value in changes.items():
+        if name not in RULE_FIELDS:
+            raise TypeError(f"unknown rule field {name!r}")
+        setattr(rule, name, value)
+    _rule_clean(rule)
+    rule.save()
+    return rule
+
+
+@transaction.atomic
+def alert_rule_delete(*, rule: AlertRule) -> None:
+    """Delete the rule and its alerts (deactivate it instead to keep them)."""
+    rule.delete()
+
+
+# --- Alert evaluation ------------------------------------------------------------------------
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def window_start_for(moment: datetime, window_hours: int) -> datetime:
+    """The start of the window holding ``moment``: windows are aligned to multiples of
+    ``window_hours`` since the Unix epoch (UTC), so every evaluation in the same window names
+    it the same way."""
+    size = window_hours * 3600
+    seconds = int((moment - _EPOCH).total_seconds())
+    return _EPOCH + timedelta(seconds=seconds - seconds % size)
+
+
+@dataclass(frozen=True)
+class Firing:
+    ticker: str
+    window_start: datetime
+    window_end: datetime
+    value: float
+    volume: int
+    message: str
+    details: dict[str, Any]
+
+
+def _fmt_window(start: datetime, hours: int) -> str:
+    return f"{hours} h window from {start:%Y-%m-%d %H:%M} UTC"
+
+
+def rule_firings(rule: AlertRule, tickers: list[str], now: datetime) -> list[Firing]:
+    """What the rule says about each ticker in the current window and the one before it (a
+    document may be scored after its window closed). Reads the hourly rollups."""
+    hours = rule.window_hours
+    size = hours * 3600
+    current = window_start_for(now, hours)
+    windows = [current - timedelta(seconds=size), current]
+    baseline_windows = max(1, rule.baseline_days * 24 // hours)
+    start = windows[0] - timedelta(seconds=size * baseline_windows
+                                   if rule.kind == AlertRule.Kind.ZSCORE else 0)
+    counts = rollup_window_counts(tickers=tickers, size_seconds=size, start=start,
+                                  end=current + timedelta(seconds=size))
+    firings: list[Firing] = []
+    for ticker in tickers:
+        per_window = counts.get(ticker, {})
+        for window_start in windows:
+            index = int((window_start - _EPOCH).total_seconds()) // size
+            observed = per_window.get(index)
+            if observed is None or observed.total < rule.min_volume:
+                continue
+            window_end = window_start + timedelta(seconds=size)
+            where = _fmt_window(window_start, hours)
+            if rule.kind == AlertRule.Kind.NEGATIVE_SHARE:
+                threshold = rule.threshold or 0.0
+                if observed.share > threshold:
+                    firings.append(Firing(
+                        ticker, window_start, window_end, round(observed.share, 6),
+                        observed.total,
+                        f"{ticker}: {observed.share:.0%} of {observed.total} documents negative "
+                        f"in the {where} (threshold {threshold:.0%})",
+                        {"negative": observed.negative, "threshold": threshold}))
+                continue
+            history = [per_window[i].share
+                       for i in range(index - baseline_windows, index)
+                       if i in per_window and per_window[i].total > 0]
+            if len(history) < MIN_BASELINE_WINDOWS:
+                continue  # not enough history to call anything unusual
+            mean = sum(history) / len(history)
+            variance = sum((share - mean) ** 2 for share in history) / (len(history) - 1)
+            std = variance ** 0.5
+            z = (observed.share - mean) / max(std, MIN_BASELINE_STD)
+            k = rule.k or 0.0
+            if z > k:
+                firings.append(Firing(
+                    ticker, window_start, window_end, round(z, 4), observed.total,
+                    f"{ticker}: negative share {observed.share:.0%} of {observed.total} documents "
+                    f"in the {where} is {z:.1f}σ above the {rule.baseline_days}-day baseline "
+                    f"({mean:.0%} ± {std:.0%}; k = {k:g})",
+                    {"negative": observed.negative, "share": round(observed.share, 6),
+                     "baseline_mean": round(mean, 6), "baseline_std": round(std, 6),
+                     "baseline_windows": len(history), "k": k}))
+    return firings
+
+
+_INSERT_ALERT = """
+INSERT INTO finance_sentiment_alert
+    (tenant_id, rule_id, ticker, window_start, window_end, value, volume, details, status,
+     message, created_at, acknowledged_by_name, resolved_by_name)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'open', %s, %s, '', '')
+ON CONFLICT ON CONSTRAINT alert_one_per_rule_window DO NOTHING
+RETURNING id
+"""
+
+
+@transaction.atomic
+def alert_rules_evaluate(*, tickers: Iterable[str] | None = None,
+                         now: datetime | None = None) -> list[Alert]:
+    """Evaluate the tenant's active rules for ``tickers`` (None: every ticker the rules
+    cover) and raise the new alerts: one per rule, ticker and window, whatever how often this
+    runs. Each new alert is sent as a signed ``alert.triggered`` webhook (when the rule says
+    so) and by e-mail to the rule's addresses, after commit."""
+    now = now or timezone.now()
+    wanted = None if tickers is None else set(tickers)
+    watchlist = set(WatchlistEntry.objects.values_list("ticker", flat=True))
+    created: list[Alert] = []
+    for rule in AlertRule.objects.filter(is_active=True).order_by("id"):
+        covered = {rule.ticker} if rule.ticker else set(watchlist)
+        if wanted is not None:
+            covered &= wanted
+        if not covered:
+            continue
+        for firing in rule_firings(rule, sorted(covered), now):
+            with connection.cursor() as cursor:
+                cursor.execute(_INSERT_ALERT, [
+                    require_tenant_id(), rule.pk, firing.ticker, firing.window_start,
+                    firing.window_end, firing.value, firing.volume, json.dumps(firing.details),
+                    firing.message[:500], now])
+                row = cursor.fetchone()
+            if row is not None:
+                alert = Alert.objects.select_related("rule").get(pk=row[0])
+                _alert_notify(alert)
+                created.append(alert)
+    return created
+
+
+def alert_payload(alert: Alert) -> dict[str, Any]:
+    return {
+        "id": alert.pk, "rule": {"id": alert.rule_id, "name": alert.rule.name,
+                                 "kind": alert.rule.kind},
+        "ticker": alert.ticker, "window_start": alert.window_start.isoformat(),
+        "window_end": alert.window_end.isoformat(), "value": alert.value,
+        "volume": alert.volume, "details": alert.details, "status": alert.status,
+        "message": alert.message, "created_at": alert.created_at.isoformat(),
+    }
+
+
+def _alert_notify(alert: Alert) -> None:
+    rule = alert.rule
+    if rule.notify_webhook:
+        webhook_emit(event="alert.triggered", payload=alert_payload(alert))
+    if rule.notify_email:
+        subject = f"[Sentiment alert] {rule.name}: {alert.ticker}"
+        body = (f"{alert.message}\n\nRule: {rule.name} ({rule.get_kind_display()})\n"
+                f"Window: {alert.window_start:%Y-%m-%d %H:%M} – {alert.window_end:%Y-%m-%d %H:%M} "
+                f"UTC\nDocuments: {alert.volume}\nAlert id: {alert.pk}\n")
+        transaction.on_commit(partial(_send_alert_email, subject, body, list(rule.notify_email)))
+
+
+def _send_alert_email(subject: str, body: str, recipients: list[str]) -> None:
+    try:
+        send_mail(subject, body, None, recipients)
+    except Exception:  # a mail server down must not fail the scoring job that raised it
+        logger.exception("could not send the alert e-mail %r", subject)
+
+
+def alerts_evaluate_all(*, now: datetime | None = None) -> int:
+    """Staff-wide (beat, every 5 minutes): evaluate every tenant's active rules, each tenant
+    in its own context and transaction; returns how many alerts were raised."""
+    now = now or timezone.now()
+    with unscoped():
+        tenant_ids = sorted(set(AlertRule.objects.filter(is_active=True)
+                                .values_list("tenant_id", flat=True)))
+    raised = 0
+    for tenant_id in tenant_ids:
+        try:
+            with tenant_context(tenant_id):
+                raised += len(alert_rules_evaluate(now=now))
+        except Exception:
+            logger.exception("alert evaluation failed for tenant %s", tenant_id)
+    return raised
+
+
+@transaction.atomic
+def alert_acknowledge(*, alert: Alert, by_user_id: int | None, by_name: str) -> Alert:
+    """open → acknowledged. Acknowledging again changes nothing; a resolved alert is 409."""
+    alert = Alert.objects.select_for_update().get(pk=alert.pk)
+    if alert.status == Alert.Status.RESOLVED:
+        raise FinanceError("The alert is already resolved.", code="conflict", status=409)
+    if alert.status == Alert.Status.OPEN:
+        alert.status = Alert.Status.ACKNOWLEDGED
+        alert.acknowledged_by_id = by_user_id
+        alert.acknowledged_by_name = by_name[:200]
+        alert.acknowledged_at = timezone.now()
+        alert.save(update_fields=["status", "acknowledged_by", "acknowledged_by_name",
+                                  "acknowledged_at"])
+    return alert
+
+
+@transaction.atomic
+def alert_resolve(*, alert: Alert, by_name: str) -> Alert:
+    """open or acknowledged → resolved; resolving again changes nothing."""
+    alert = Alert.objects.select_for_update().get(pk=alert.pk)
+    if alert.status != Alert.Status.RESOLVED:
+        alert.status = Alert.Status.RESOLVED
+        alert.resolved_by_name = by_name[:200]
+        alert.resolved_at = timezone.now()
+        alert.save(update_fields=["status", "resolved_by_name", "resolved_at"])
+    return alert

@@ -1,0 +1,82 @@
+"""Writes of the watchlist: the tickers a tenant follows, with the company name and aliases
+that ingestion matches in text (``tickers.py``; the matcher is built by
+``selectors.ticker_matcher``).
+
+Tickers are normalised (upper case, ``$`` dropped) and unique per tenant: a duplicate is a
+``FinanceError`` on the ``ticker`` field, never an ``IntegrityError``. Changing the watchlist
+never rewrites stored documents: they keep the tickers they were given when ingested, and
+removing a ticker keeps its documents, rollups and alerts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from apps.finance_sentiment.models import WatchlistEntry
+from apps.finance_sentiment.services.errors import FinanceError
+from apps.finance_sentiment.tickers import normalise_ticker
+
+
+def _clean_ticker(value: str, field_name: str = "ticker") -> str:
+    ticker = normalise_ticker(value or "")
+    if ticker is None:
+        raise FinanceError(f"'{value}' is not a ticker symbol.", fields={field_name: [
+            "use letters, digits, '.' or '-', starting with a letter or digit, at most 16"]})
+    return ticker
+
+
+def _clean_aliases(aliases: Iterable[str]) -> list[str]:
+    cleaned: list[str] = []
+    for alias in aliases:
+        alias = " ".join(str(alias).split())
+        if len(alias) > 200:
+            raise FinanceError("An alias is too long.", fields={"aliases": ["at most 200 "
+                                                                           "characters each"]})
+        if alias and alias.lower() not in {existing.lower() for existing in cleaned}:
+            cleaned.append(alias)
+    if len(cleaned) > 50:
+        raise FinanceError("Too many aliases.", fields={"aliases": ["at most 50"]})
+    return cleaned
+
+
+@transaction.atomic
+def watchlist_entry_create(*, ticker: str, company_name: str = "",
+                           aliases: Iterable[str] = ()) -> WatchlistEntry:
+    """Add a ticker to the watchlist. Documents ingested from now on are matched against it;
+    documents already stored keep the tickers they were given."""
+    entry = WatchlistEntry(ticker=_clean_ticker(ticker), company_name=company_name.strip(),
+                           aliases=_clean_aliases(aliases))
+    try:
+        with transaction.atomic():
+            entry.save()
+    except IntegrityError:
+        raise FinanceError(f"{entry.ticker} is already on the watchlist.",
+                           fields={"ticker": ["already on the watchlist"]}) from None
+    return entry
+
+
+@transaction.atomic
+def watchlist_entry_update(*, entry: WatchlistEntry, changes: dict[str, Any]) -> WatchlistEntry:
+    if "ticker" in changes:
+        entry.ticker = _clean_ticker(changes["ticker"])
+    if "company_name" in changes:
+        entry.company_name = changes["company_name"].strip()
+    if "aliases" in changes:
+        entry.aliases = _clean_aliases(changes["aliases"])
+    try:
+        with transaction.atomic():
+            entry.save()
+    except IntegrityError:
+        raise FinanceError(f"{entry.ticker} is already on the watchlist.",
+                           fields={"ticker": ["already on the watchlist"]}) from None
+    return entry
+
+
+@transaction.atomic
+def watchlist_entry_delete(*, entry: WatchlistEntry) -> None:
+    """Remove the ticker from the watchlist; its documents, rollups and alerts stay."""
+    entry.delete()
+
