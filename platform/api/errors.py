@@ -22,9 +22,8 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
-from billing.exceptions import QuotaExceeded
 from config.errors import ServiceError
-from jobs.problems import RowsInvalid
+from config.problems import RowsInvalid
 from tenancy.context import TenantContextMissing
 
 _CODES = {
@@ -97,8 +96,6 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, TenantContextMissing):
         exc = exceptions.NotAuthenticated()
-    elif isinstance(exc, QuotaExceeded):
-        exc = ApiError(exc.status, exc.code, str(exc), details=exc.details())
     elif isinstance(exc, RowsInvalid):  # refused rows: the problems beside the error
         set_rollback()
         return Response(rows_invalid_body(exc, exc.fields or None),

@@ -1,4 +1,4 @@
-"""The API side of ``jobs.problems.RowsInvalid``: one response and one schema component for
+"""The API side of ``config.problems.RowsInvalid``: one response and one schema component for
 every refused batch of rows (datasets, bot imports, recommendation batches, and finance's
 documents once it adopts the type).
 
@@ -16,11 +16,11 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from api.errors import rows_invalid_body
-from jobs.problems import Problem, RowsInvalid
+from config.problems import Problem, RowsInvalid
 
 
 class RowProblemSerializer(serializers.Serializer):
-    # One problem (jobs.problems.Problem). No docstring: the schema would carry it.
+    # One problem (config.problems.Problem). No docstring: the schema would carry it.
     row = serializers.IntegerField(allow_null=True)
     column = serializers.CharField(allow_null=True)
     message = serializers.CharField()

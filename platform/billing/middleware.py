@@ -28,6 +28,6 @@ class ApiCallMeteringMiddleware:
                 meter_consume(meter=Meter.API_CALLS)
             except QuotaExceeded as refusal:
                 body = error_body(refusal.code, str(refusal))
-                body["error"].update(refusal.details())
+                body["error"].update(refusal.details)
                 return JsonResponse(body, status=refusal.status)
         return self.get_response(request)

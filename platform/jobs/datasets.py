@@ -20,7 +20,7 @@ from typing import Any
 
 from django.utils.dateparse import parse_datetime
 
-from jobs.problems import MAX_PROBLEMS, Problem, RowsInvalid
+from config.problems import MAX_PROBLEMS, Problem, RowsInvalid
 from jobs.registry import Column, DatasetSchema
 
 

@@ -187,7 +187,7 @@ def _quota_refused(decision: QuotaDecision) -> JobError:
     """A 402 in the API's error format, naming the meter, the usage and the limit."""
     refusal = decision.error()
     return JobError(decision.message, code=refusal.code, status=refusal.status,
-                    details=refusal.details())
+                    details=refusal.details)
 
 
 def _replay(earlier: Job, request_hash: str) -> Submission:

@@ -1,4 +1,4 @@
-"""The one row-problem error (``jobs.problems``) and its API answer (``api.problems``)."""
+"""The one row-problem error (``config.problems``) and its API answer (``api.problems``)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from rest_framework.test import APIRequestFactory
 
 from api.errors import exception_handler
 from api.problems import problem_fields
+from config.problems import MAX_PROBLEMS, Problem, RowsInvalid
 from jobs.datasets import DatasetInvalid
-from jobs.problems import MAX_PROBLEMS, Problem, RowsInvalid
 
 
 def test_a_refusal_keeps_the_first_problems_and_counts_the_rest() -> None:

@@ -15,7 +15,8 @@ a CSV header names columns.
 
 A refusal keeps the first ``MAX_PROBLEMS`` problems and counts the rest in ``more``, so that a
 file with a million bad rows answers in one short response. This module imports nothing from
-the API: services raise it, and ``api.errors`` maps it to a 400.
+the API and sits beside ``ServiceError`` on the ground floor, so that every layer can raise it:
+services raise it, and ``api.errors`` maps it to a 400.
 """
 
 from __future__ import annotations
