@@ -33,9 +33,9 @@ from apps.recommendation.models import (
 )
 from apps.recommendation.spec import APP, EVENTS_CSV, ITEMS_CSV
 from config.errors import ServiceError
+from config.problems import Problem, RowsInvalid
 from jobs.datasets import DatasetInvalid, dataset_parse
 from jobs.models import Job, ModelVersion
-from jobs.problems import Problem, RowsInvalid
 from jobs.registry import DatasetSchema
 from jobs.services import job_submit
 from jobs.writeback import bulk_insert_ignore
