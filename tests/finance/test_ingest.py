@@ -122,7 +122,7 @@ def test_an_invalid_row_refuses_the_whole_request_naming_row_and_field(
     error = response.json()["error"]
     assert error["code"] == "invalid_documents"
     [problem] = error["problems"]
-    assert (problem["row"], problem["field"]) == (2, field)
+    assert (problem["row"], problem["column"]) == (2, field)
     assert fragment in problem["message"]
     assert f"documents[2].{field}" in error["fields"]
     assert "row 2" in error["message"]
@@ -133,7 +133,7 @@ def test_every_problem_is_listed(acme: TenantSetup) -> None:
     response = post(acme, [{"external_id": "a"}, {"title": "t", "published_at": "nope"},
                            "not an object"])
     problems = response.json()["error"]["problems"]
-    assert [(p["row"], p["field"]) for p in problems] == [
+    assert [(p["row"], p["column"]) for p in problems] == [
         (0, "body"), (1, "published_at"), (2, None)]
 
 
@@ -225,7 +225,7 @@ def test_a_bad_csv_is_refused_naming_row_and_column(
                                format="multipart")
     assert response.status_code == 400, response.content
     problem = response.json()["error"]["problems"][0]
-    assert (problem["row"], problem["field"]) == (row, field)
+    assert (problem["row"], problem["column"]) == (row, field)
     assert fragment in problem["message"]
     assert count(acme) == 0
 

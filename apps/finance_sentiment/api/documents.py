@@ -3,11 +3,12 @@ creation (JSON) and CSV upload, deletion (the rollups follow).
 
 Documents are refused as a whole when any row is invalid, in the API's one error format plus
 the problems found, each naming its row (the index in ``documents``, from 0; for CSV uploads
-the data row, from 1 after the header) and field::
+the data row, from 1 after the header) and field, in the platform's one row-problem shape
+(``api.problems``; the field is the problem's ``column``)::
 
     {"error": {"code": "invalid_documents", "message": "...",
                "fields": {"documents[3].published_at": ["..."]},
-               "problems": [{"row": 3, "field": "published_at", "message": "..."}],
+               "problems": [{"row": 3, "column": "published_at", "message": "..."}],
                "more": 0}}
 """
 
@@ -20,7 +21,6 @@ from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
     extend_schema_field,
     extend_schema_view,
@@ -33,7 +33,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
-from api.errors import ApiError, error_body
+from api.errors import ApiError
+from api.problems import ROWS_INVALID_RESPONSE, problem_fields, rows_invalid_response
 from api.viewsets import TenantScopedViewSetMixin
 from apps.finance_sentiment import selectors, services
 from apps.finance_sentiment.api.common import (
@@ -46,22 +47,6 @@ from apps.finance_sentiment.models import Document, Label, SentimentScore
 
 # Room for the JSON envelope around the documents' text.
 ENVELOPE_BYTES = 1024 * 1024
-
-
-def invalid_documents_response(error: services.DocumentsInvalid, *,
-                               prefix: str | None = "documents") -> Response:
-    body = error_body(error.code, str(error))
-    if prefix is not None:
-        fields: dict[str, list[str]] = {}
-        for problem in error.problems:
-            if problem.row is None:
-                continue
-            key = f"{prefix}[{problem.row}]" + (f".{problem.field}" if problem.field else "")
-            fields.setdefault(key, []).append(problem.message)
-        body["error"]["fields"] = fields
-    body["error"]["problems"] = [problem.as_dict() for problem in error.problems]
-    body["error"]["more"] = error.more
-    return Response(body, status=status.HTTP_400_BAD_REQUEST)
 
 
 def _content_length(request: Request) -> int:
@@ -174,20 +159,6 @@ class DocumentPagination(CursorPagination):
     max_page_size = 500
 
 
-_invalid_documents = inline_serializer("InvalidDocumentsError", {
-    "error": inline_serializer("InvalidDocumentsErrorBody", {
-        "code": serializers.CharField(),
-        "message": serializers.CharField(),
-        "fields": serializers.DictField(),
-        "problems": inline_serializer("DocumentProblem", {
-            "row": serializers.IntegerField(allow_null=True),
-            "field": serializers.CharField(allow_null=True),
-            "message": serializers.CharField(),
-        }, many=True),
-        "more": serializers.IntegerField(),
-    }),
-})
-
 _DOCUMENT_FILTERS = [
     OpenApiParameter("ticker", str), OpenApiParameter("label", str, enum=Label.values),
     OpenApiParameter("from", OpenApiTypes.DATETIME, description="published at or after"),
@@ -242,7 +213,7 @@ class DocumentViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin,
             "200 when everything was a duplicate."),
         request=DocumentsCreateSerializer,
         responses={201: IngestResultSerializer, 200: IngestResultSerializer,
-                   400: OpenApiResponse(_invalid_documents, description="Nothing stored")},
+                   400: ROWS_INVALID_RESPONSE},
     )
     def create(self, request: Request) -> Response:
         limit = settings.DATASET_MAX_BYTES + ENVELOPE_BYTES
@@ -256,7 +227,8 @@ class DocumentViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin,
         try:
             result = services.documents_ingest(rows=rows, source="api")
         except services.DocumentsInvalid as error:
-            return invalid_documents_response(error)
+            return rows_invalid_response(error, problem_fields(error.problems,
+                                                               prefix="documents"))
         return _ingest_response(result)
 
     @extend_schema(
@@ -270,7 +242,7 @@ class DocumentViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin,
         request={"multipart/form-data": inline_serializer("DocumentsUpload", {
             "file": serializers.FileField(help_text="CSV, UTF-8")})},
         responses={201: IngestResultSerializer, 200: IngestResultSerializer,
-                   400: OpenApiResponse(_invalid_documents, description="Nothing stored")},
+                   400: ROWS_INVALID_RESPONSE},
     )
     @action(detail=False, methods=["post"], url_path="upload",
             parser_classes=[parsers.MultiPartParser])
@@ -287,7 +259,7 @@ class DocumentViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin,
         try:
             result = services.documents_ingest_csv(data=upload.read())
         except services.DocumentsInvalid as error:
-            return invalid_documents_response(error, prefix="rows")
+            return rows_invalid_response(error, problem_fields(error.problems, prefix="rows"))
         return _ingest_response(result)
 
     def perform_destroy(self, instance: Document) -> None:

@@ -2,11 +2,11 @@
 "texts" datasets) and deletion.
 
 Ingestion is all-or-nothing: every row is validated before anything is written, and a refusal
-(:class:`DocumentsInvalid`) names each offending row and field with the app's one row-problem
-type, :class:`Problem`. Documents are idempotent on (source, external_id): a row already
-stored is reported as a duplicate and left unchanged, so a retried request, feed poll or job
-writes nothing twice. A batch is one ``INSERT ... SELECT FROM unnest(...) ON CONFLICT DO
-NOTHING`` per ``INSERT_BATCH`` rows, not a query per row.
+(:class:`DocumentsInvalid`) names each offending row and field with the platform's one
+row-problem type, ``config.problems.Problem``. Documents are idempotent on (source,
+external_id): a row already stored is reported as a duplicate and left unchanged, so a retried
+request, feed poll or job writes nothing twice. A batch is one ``INSERT ... SELECT FROM
+unnest(...) ON CONFLICT DO NOTHING`` per ``INSERT_BATCH`` rows, not a query per row.
 
 After the ingest commits, one scoring job is scheduled for the tenant (debounced, see
 ``scoring.scoring_schedule``); a failure to schedule never fails the ingest. Deleting a
@@ -38,6 +38,7 @@ from apps.finance_sentiment.selectors import document_ids_by_external_id, ticker
 from apps.finance_sentiment.services.errors import FinanceError
 from apps.finance_sentiment.services.scoring import _rollups_shift, _schedule_after_commit
 from apps.finance_sentiment.tickers import extract_tickers, normalise_ticker
+from config.problems import Problem, RowsInvalid
 from jobs.models import Job
 from jobs.services import dataset_rows
 from tenancy.context import require_tenant_id
@@ -47,40 +48,18 @@ MAX_CSV_DOCUMENTS = 50_000
 MAX_BODY_CHARS = 100_000
 MAX_TITLE_CHARS = 2_000
 MAX_TICKERS_PER_DOCUMENT = 50
-MAX_PROBLEMS = 20
 INSERT_BATCH = 1_000
 FUTURE_TOLERANCE = timedelta(days=1)
 DOCUMENT_FIELDS = ("external_id", "url", "published_at", "title", "body", "language", "tickers")
 _URL_VALIDATOR = URLValidator(schemes=["http", "https"])
 
 
-@dataclass(frozen=True)
-class Problem:
-    row: int | None
-    field: str | None
-    message: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"row": self.row, "field": self.field, "message": self.message}
-
-    def __str__(self) -> str:
-        where = " ".join(part for part in (
-            f"row {self.row}" if self.row is not None else "",
-            f"field '{self.field}'" if self.field else "",
-        ) if part)
-        return f"{where}: {self.message}" if where else self.message
-
-
-class DocumentsInvalid(FinanceError):
+class DocumentsInvalid(RowsInvalid, FinanceError):
     """Some rows are invalid; nothing was written. Lists the first problems, each naming its
-    row and field."""
+    row and field (the platform's one row-problem error, ``config.problems``)."""
 
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems[:MAX_PROBLEMS]
-        self.more = max(0, len(problems) - MAX_PROBLEMS)
-        summary = "; ".join(str(problem) for problem in self.problems[:5])
-        super().__init__(f"The documents were refused and nothing was stored: {summary}",
-                         code="invalid_documents")
+    default_code = "invalid_documents"
+    refusal = "The documents were refused and nothing was stored"
 
 
 @dataclass
@@ -144,12 +123,12 @@ def _content_id(title: str, body: str) -> str:
 
 def _validate_row(raw: Any, row: int, now: datetime, problems: list[Problem]) -> DocumentRow | None:
     if not isinstance(raw, dict):
-        problems.append(Problem(row, None, "must be an object with the document's fields"))
+        problems.append(Problem("must be an object with the document's fields", row))
         return None
     before = len(problems)
 
     def problem(field_name: str, message: str) -> None:
-        problems.append(Problem(row, field_name, message))
+        problems.append(Problem(message, row, field_name))
 
     for name in raw:
         if name not in DOCUMENT_FIELDS:
@@ -336,7 +315,7 @@ CSV_COLUMNS = ("external_id", "url", "published_at", "title", "body", "language"
 
 def _csv_problem(message: str, row: int | None = None, column: str | None = None
                  ) -> DocumentsInvalid:
-    return DocumentsInvalid([Problem(row, column, message)])
+    return DocumentsInvalid([Problem(message, row, column)])
 
 
 def documents_parse_csv(data: bytes) -> list[dict[str, Any]]:
@@ -362,8 +341,8 @@ def documents_parse_csv(data: bytes) -> list[dict[str, Any]]:
     columns = [cell.strip().lower() for cell in header]
     unknown = [name for name in columns if name not in CSV_COLUMNS]
     if unknown:
-        raise DocumentsInvalid([Problem(0, name or "(empty)", "unknown column; the columns are "
-                                        + ", ".join(CSV_COLUMNS)) for name in unknown])
+        raise DocumentsInvalid([Problem("unknown column; the columns are " + ", ".join(CSV_COLUMNS),
+                                        0, name or "(empty)") for name in unknown])
     duplicated = sorted({name for name in columns if columns.count(name) > 1})
     if duplicated:
         raise _csv_problem("the column appears more than once", row=0, column=duplicated[0])
