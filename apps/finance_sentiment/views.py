@@ -237,7 +237,7 @@ def _classify(form: TryItForm) -> tuple[dict[str, Any] | None, str, int]:
     except OnlineFailed as error:
         return None, f"The model could not score this text: {error}", 502
     except QuotaExceeded as error:
-        return None, str(error), error.status
+        return None, str(error), 402  # the plan's limit, as the API answers it
     probabilities = sorted(result["probabilities"].items(), key=lambda item: -item[1])
     return {**result, "bars": [(label, share, round(share * 100, 1))
                                for label, share in probabilities]}, "", 200

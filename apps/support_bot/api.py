@@ -22,6 +22,7 @@ from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
 from api.errors import ApiError, error_body
+from api.lookups import ID_PATTERN, MAX_ID
 from api.problems import ROWS_INVALID_RESPONSE
 from api.viewsets import TenantScopedAPIView, TenantScopedViewSetMixin
 from apps.support_bot import selectors, services
@@ -38,7 +39,6 @@ from apps.support_bot.models import (
 )
 from jobs.online import OnlineFailed, OnlineUnavailable
 
-ID_PATTERN = r"[0-9]+"
 IMPORT_MAX_BYTES = services.IMPORT_MAX_BYTES
 
 
@@ -161,7 +161,7 @@ class UtteranceSerializer(serializers.ModelSerializer):
 
 
 class UtteranceWriteSerializer(serializers.Serializer):
-    intent = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    intent = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     text = serializers.CharField(max_length=UTTERANCE_MAX_CHARS)
 
 
@@ -336,7 +336,7 @@ class FeedbackWriteSerializer(serializers.Serializer):
     comment = serializers.CharField(required=False, allow_blank=True, default="",
                                     max_length=2000)
     message = serializers.IntegerField(required=False, allow_null=True, default=None,
-                                       min_value=1, max_value=2**63 - 1,
+                                       min_value=1, max_value=MAX_ID,
                                        help_text="The bot reply rated (default: the whole "
                                                  "conversation)")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django import forms
 
+from api.lookups import MAX_ID
 from apps.support_bot.models import MESSAGE_MAX_CHARS, UTTERANCE_MAX_CHARS, Conversation
 
 
@@ -45,7 +46,7 @@ class ChatForm(forms.Form):
                            widget=forms.TextInput(attrs={"autocomplete": "off",
                                                          "placeholder": "Ask the bot…"}))
     conversation = forms.IntegerField(required=False, widget=forms.HiddenInput,
-                                      min_value=1, max_value=2**63 - 1)
+                                      min_value=1, max_value=MAX_ID)
 
 
 class AgentReplyForm(forms.Form):

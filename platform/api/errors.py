@@ -52,7 +52,7 @@ SERVICE_ERROR_STATUS = {
 
 
 def service_error_status(error: ServiceError) -> int:
-    return SERVICE_ERROR_STATUS.get(error.code, error.status)
+    return SERVICE_ERROR_STATUS.get(error.code, status.HTTP_400_BAD_REQUEST)
 
 
 class ApiError(exceptions.APIException):

@@ -15,7 +15,7 @@ from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from api.errors import rows_invalid_body
+from api.errors import rows_invalid_body, service_error_status
 from config.problems import Problem, RowsInvalid
 
 
@@ -59,4 +59,4 @@ def problem_fields(problems: Iterable[Problem], *, prefix: str | None) -> dict[s
 
 def rows_invalid_response(error: RowsInvalid,
                           fields: dict[str, list[str]] | None = None) -> Response:
-    return Response(rows_invalid_body(error, fields), status=error.status)
+    return Response(rows_invalid_body(error, fields), status=service_error_status(error))

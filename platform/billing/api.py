@@ -14,10 +14,10 @@ from rest_framework import mixins, serializers
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 from rest_framework.viewsets import GenericViewSet
 
-from api.viewsets import TenantScopedViewSetMixin
+from api.lookups import ID_PATTERN
+from api.viewsets import TenantScopedAPIView, TenantScopedViewSetMixin
 from billing import selectors, services
 from billing.exports import invoice_csv_response
 from billing.models import Invoice, InvoiceLine, Plan, PlanMeter, Subscription
@@ -82,7 +82,7 @@ class UsageSerializer(serializers.Serializer):
                                     many=True).data
 
 
-class UsageView(APIView):
+class UsageView(TenantScopedAPIView):
     @extend_schema(
         summary="Usage per meter against the plan, per day, with the projection",
         description="Defaults to the current period (the calendar month, UTC). Real-time "
@@ -122,7 +122,7 @@ class PlanSerializer(serializers.ModelSerializer):
         fields = ("code", "name", "description", "monthly_fee", "meters")
 
 
-class PlanListView(APIView):
+class PlanListView(TenantScopedAPIView):
     @extend_schema(summary="The plans a tenant may choose", responses=PlanSerializer(many=True))
     def get(self, request: Request) -> Response:
         plans = Plan.objects.filter(is_public=True).prefetch_related("meters")
@@ -144,7 +144,7 @@ class PlanChangeSerializer(serializers.Serializer):
     plan = serializers.CharField(max_length=40, help_text="A plan code, e.g. 'pro'")
 
 
-class SubscriptionView(APIView):
+class SubscriptionView(TenantScopedAPIView):
     """The tenant's plan and period. Changing it needs the ``admin`` scope: an upgrade takes
     effect at once (the fee is prorated), a downgrade at the end of the period."""
 
@@ -190,7 +190,7 @@ class InvoiceViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin, mixins.Ret
     """Invoices, one per closed period, newest first; amounts are decimal strings."""
 
     serializer_class = InvoiceSerializer
-    lookup_value_regex = r"[0-9]+"
+    lookup_value_regex = ID_PATTERN
 
     def scoped_queryset(self) -> QuerySet[Invoice]:
         return selectors.invoice_with_lines()

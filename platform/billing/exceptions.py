@@ -27,7 +27,6 @@ class QuotaExceeded(ServiceError):
             f"used of {plain(self.limit)} this period"
             + (f", {plain(self.requested)} more requested" if self.requested else "")
             + ". Upgrade the plan or wait for the next period.",
-            status=402,
             details={"meter": meter, "used": plain(self.used), "limit": plain(self.limit),
                      "requested": plain(self.requested)},
         )

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from api.errors import error_body
+from api.errors import error_body, service_error_status
 from billing.exceptions import QuotaExceeded
 from billing.metering import meter_consume
 from billing.models import Meter
@@ -29,5 +29,5 @@ class ApiCallMeteringMiddleware:
             except QuotaExceeded as refusal:
                 body = error_body(refusal.code, str(refusal))
                 body["error"].update(refusal.details)
-                return JsonResponse(body, status=refusal.status)
+                return JsonResponse(body, status=service_error_status(refusal))
         return self.get_response(request)

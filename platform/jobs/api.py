@@ -38,6 +38,7 @@ from rest_framework.viewsets import GenericViewSet
 from api.errors import ApiError
 from api.filters import query_filters, query_params
 from api.idempotency import IDEMPOTENCY_HEADER, IDEMPOTENCY_PARAMETER, idempotency_key
+from api.lookups import ID_PATTERN, MAX_ID
 from api.problems import ROWS_INVALID_RESPONSE
 from api.requests import request_data
 from api.viewsets import TenantScopedViewSetMixin
@@ -55,8 +56,6 @@ from jobs.services import (
 
 # Room for the JSON envelope or the multipart boundaries and other fields around the data.
 UPLOAD_ENVELOPE_BYTES = 64 * 1024
-ID_PATTERN = r"[0-9]+"
-MAX_ID = 2**63 - 1
 
 
 # --- Errors ----------------------------------------------------------------------------------

@@ -106,11 +106,10 @@ def dataset_rows(dataset: Dataset) -> list[dict[str, Any]]:
 @transaction.atomic
 def dataset_delete(*, dataset: Dataset) -> None:
     if dataset.jobs.exclude(status__in=Job.FINISHED).exists():
-        raise JobError("This dataset is used by a job that has not finished.", code="conflict",
-                       status=409)
+        raise JobError("This dataset is used by a job that has not finished.", code="conflict")
     if dataset.jobs.exists():
         raise JobError("This dataset is referenced by past jobs; it is kept for their record.",
-                       code="conflict", status=409)
+                       code="conflict")
     file = dataset.file
     dataset.delete()
     transaction.on_commit(lambda: file.delete(save=False))
@@ -186,14 +185,14 @@ def job_submit(*, app: str, kind: str, params: dict[str, Any], dataset_id: int |
 def _quota_refused(decision: QuotaDecision) -> JobError:
     """A 402 in the API's error format, naming the meter, the usage and the limit."""
     refusal = decision.error()
-    return JobError(decision.message, code=refusal.code, status=refusal.status,
+    return JobError(decision.message, code=refusal.code,
                     details=refusal.details)
 
 
 def _replay(earlier: Job, request_hash: str) -> Submission:
     if earlier.request_hash != request_hash:
         raise JobError("This idempotency key was already used for a different request.",
-                       code="idempotency_conflict", status=409)
+                       code="idempotency_conflict")
     return Submission(job=earlier, created=False)
 
 
@@ -250,7 +249,7 @@ def enqueue(*, job_id: int, queue: str) -> None:
 def job_cancel(*, job: Job) -> Job:
     job = Job.objects.select_for_update().get(pk=job.pk)
     if job.is_finished:
-        raise JobError(f"The job has already {job.status}.", code="conflict", status=409)
+        raise JobError(f"The job has already {job.status}.", code="conflict")
     if job.status == Job.Status.QUEUED:
         job.status = Job.Status.CANCELLED
         job.finished_at = timezone.now()
@@ -270,8 +269,7 @@ def job_cancel(*, job: Job) -> Job:
 def job_retry(*, job: Job) -> Job:
     job = Job.objects.select_for_update().get(pk=job.pk)
     if job.status not in (Job.Status.FAILED, Job.Status.CANCELLED):
-        raise JobError("Only failed or cancelled jobs can be retried.", code="conflict",
-                       status=409)
+        raise JobError("Only failed or cancelled jobs can be retried.", code="conflict")
     job.status = Job.Status.QUEUED
     job.error = ""
     job.cancel_requested = False

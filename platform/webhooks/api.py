@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
 from api.errors import ApiError
+from api.lookups import ID_PATTERN
 from api.viewsets import TenantScopedViewSetMixin
 from webhooks.models import EVENTS, WebhookDelivery, WebhookEndpoint
 from webhooks.services import (
@@ -83,7 +84,7 @@ class WebhookEndpointViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin,
                              mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
                              GenericViewSet):
     serializer_class = WebhookEndpointSerializer
-    lookup_value_regex = r"[0-9]+"
+    lookup_value_regex = ID_PATTERN
 
     @property
     def required_scope(self) -> str | None:

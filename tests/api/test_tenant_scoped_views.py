@@ -34,16 +34,6 @@ NOT_TENANT_SCOPED = {
     "apps.support_bot.widget.WidgetConversationView",
     "apps.support_bot.widget.WidgetMessageView",
     "apps.support_bot.widget.WidgetFeedbackView",
-    # TODO(billing/core): billing/api.py is another engineer's file in this refactor; switch
-    # these to TenantScopedAPIView there.
-    "billing.api.UsageView",
-    "billing.api.PlanListView",
-    "billing.api.SubscriptionView",
-    # TODO(lead): apps/finance_sentiment/api.py is being split into a package; switch these
-    # to TenantScopedAPIView after the merge.
-    "apps.finance_sentiment.api.TrendView",
-    "apps.finance_sentiment.api.ScoreJobView",
-    "apps.finance_sentiment.api.ClassifyView",
 }
 
 

@@ -13,9 +13,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
+from api.filters import query_filters
+from api.lookups import ID_PATTERN, MAX_ID
 from api.viewsets import TenantScopedViewSetMixin
 from apps.finance_sentiment import selectors, services
-from apps.finance_sentiment.api.common import ID_PATTERN, MAX_ID, TickerField, query_filters
+from apps.finance_sentiment.api.common import TickerField
 from apps.finance_sentiment.models import Alert, AlertRule
 
 

@@ -1,26 +1,15 @@
-"""What the finance API's modules share: the id pattern and bound of lookups, the query-string
-filters' parsing, and the ticker and instant fields (a ticker is normalised as the services
-normalise it; a naive instant is UTC)."""
+"""What the finance API's modules share: the ticker and instant fields (a ticker is normalised
+as the services normalise it; a naive instant is UTC). Ids, query filters and idempotency keys
+are the platform's (``api.lookups``, ``api.filters``, ``api.idempotency``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from rest_framework import serializers
-from rest_framework.request import Request
 
 from apps.finance_sentiment.params import parse_instant
 from apps.finance_sentiment.tickers import normalise_ticker
-
-ID_PATTERN = r"[0-9]+"
-MAX_ID = 2**63 - 1
-
-
-def query_filters(serializer_class: type[serializers.Serializer],
-                  request: Request) -> dict[str, Any]:
-    query = serializer_class(data=request.query_params)
-    query.is_valid(raise_exception=True)
-    return {key: value for key, value in query.validated_data.items() if value not in ("", None)}
 
 
 class TickerField(serializers.CharField):

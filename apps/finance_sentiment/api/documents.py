@@ -34,15 +34,12 @@ from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
 from api.errors import ApiError
+from api.filters import query_filters
+from api.lookups import ID_PATTERN
 from api.problems import ROWS_INVALID_RESPONSE, problem_fields, rows_invalid_response
 from api.viewsets import TenantScopedViewSetMixin
 from apps.finance_sentiment import selectors, services
-from apps.finance_sentiment.api.common import (
-    ID_PATTERN,
-    InstantQueryField,
-    TickerField,
-    query_filters,
-)
+from apps.finance_sentiment.api.common import InstantQueryField, TickerField
 from apps.finance_sentiment.models import Document, Label, SentimentScore
 
 # Room for the JSON envelope around the documents' text.

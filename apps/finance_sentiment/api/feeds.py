@@ -13,9 +13,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
+from api.lookups import ID_PATTERN
 from api.viewsets import TenantScopedViewSetMixin
 from apps.finance_sentiment import selectors, services
-from apps.finance_sentiment.api.common import ID_PATTERN
 from apps.finance_sentiment.models import Feed
 
 

@@ -15,16 +15,18 @@ from drf_spectacular.utils import (
 from rest_framework import mixins, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 from rest_framework.viewsets import GenericViewSet
 
 from api.errors import ApiError
-from api.viewsets import TenantScopedViewSetMixin
+from api.filters import query_filters
+from api.idempotency import IDEMPOTENCY_HEADER, IDEMPOTENCY_PARAMETER, idempotency_key
+from api.lookups import ID_PATTERN, MAX_ID
+from api.viewsets import TenantScopedAPIView, TenantScopedViewSetMixin
 from apps.finance_sentiment import selectors, services
-from apps.finance_sentiment.api.common import ID_PATTERN, MAX_ID, TickerField, query_filters
+from apps.finance_sentiment.api.common import TickerField
 from apps.finance_sentiment.models import Label, SentimentScore
 from apps.finance_sentiment.params import SELECTIONS, InstantField, validate_range
-from jobs.api import IDEMPOTENCY_HEADER, JobSerializer, idempotency_key
+from jobs.api import JobSerializer
 from jobs.online import OnlineFailed, OnlineUnavailable, online_classify
 
 # --- Scores ----------------------------------------------------------------------------------
@@ -101,7 +103,7 @@ class ScoreRequestSerializer(serializers.Serializer):
         return attrs
 
 
-class ScoreJobView(APIView):
+class ScoreJobView(TenantScopedAPIView):
     @extend_schema(
         summary="Score documents now: the unscored ones, a published range, or a dataset",
         description="`unscored` returns the tenant's queued scoring job if there is one (200) "
@@ -110,7 +112,7 @@ class ScoreJobView(APIView):
                     f"in [from, to). With an `{IDEMPOTENCY_HEADER}` header a repeated request "
                     "returns the first job.",
         request=ScoreRequestSerializer,
-        parameters=[OpenApiParameter(IDEMPOTENCY_HEADER, str, OpenApiParameter.HEADER)],
+        parameters=[IDEMPOTENCY_PARAMETER],
         responses={201: JobSerializer, 200: JobSerializer},
     )
     def post(self, request: Request) -> Response:
@@ -148,7 +150,7 @@ class ClassificationSerializer(serializers.Serializer):
                   "default model")
 
 
-class ClassifyView(APIView):
+class ClassifyView(TenantScopedAPIView):
     """Scores texts now with the tenant's active model (or the platform default) through the
     ``online`` queue. Nothing is stored, so the ``read`` scope is enough."""
 

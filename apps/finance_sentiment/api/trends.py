@@ -9,9 +9,9 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from api.errors import ApiError
+from api.viewsets import TenantScopedAPIView
 from apps.finance_sentiment import selectors
 from apps.finance_sentiment.api.common import InstantQueryField, TickerField
 from apps.finance_sentiment.models import Granularity
@@ -52,7 +52,7 @@ class TrendSerializer(serializers.Serializer):
     points = TrendPointSerializer(many=True)
 
 
-class TrendView(APIView):
+class TrendView(TenantScopedAPIView):
     @extend_schema(
         summary="A ticker's sentiment index over time",
         description="Per UTC hour or day: counts per label, the index (positive − negative) "

@@ -305,7 +305,7 @@ def alert_acknowledge(*, alert: Alert, by_user_id: int | None, by_name: str) -> 
     """open → acknowledged. Acknowledging again changes nothing; a resolved alert is 409."""
     alert = Alert.objects.select_for_update().get(pk=alert.pk)
     if alert.status == Alert.Status.RESOLVED:
-        raise FinanceError("The alert is already resolved.", code="conflict", status=409)
+        raise FinanceError("The alert is already resolved.", code="conflict")
     if alert.status == Alert.Status.OPEN:
         alert.status = Alert.Status.ACKNOWLEDGED
         alert.acknowledged_by_id = by_user_id

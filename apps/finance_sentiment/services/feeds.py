@@ -28,6 +28,7 @@ from apps.finance_sentiment import feeds as feed_io
 from apps.finance_sentiment.models import Feed
 from apps.finance_sentiment.services.documents import DocumentsInvalid, documents_ingest
 from apps.finance_sentiment.services.errors import FinanceError
+from config.celery import task_send
 from tenancy.context import unscoped
 from webhooks.urlcheck import UnsafeUrl
 
@@ -172,10 +173,4 @@ def feeds_due_claim(*, now: datetime | None = None, limit: int = 500) -> list[tu
 def feed_poll_now(*, feed: Feed) -> None:
     """Queue a poll of this feed at once (after commit)."""
     feed_id, tenant_id = feed.pk, feed.tenant_id
-    transaction.on_commit(lambda: _send_task("finance.poll_feed", feed_id, tenant_id))
-
-
-def _send_task(name: str, *args: Any) -> None:
-    from config.celery import app as celery_app
-
-    celery_app.send_task(name, args=list(args), queue="default")
+    transaction.on_commit(lambda: task_send("finance.poll_feed", feed_id, tenant_id))

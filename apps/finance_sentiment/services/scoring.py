@@ -106,8 +106,7 @@ def scoring_submit(*, selection: str, start: str | None = None, end: str | None 
     if selection == "unscored" and not idempotency_key and batch_size is None:
         job, created = _scoring_schedule()
         if job is None:
-            raise FinanceError("Every document is already scored.", code="nothing_to_score",
-                               status=409)
+            raise FinanceError("Every document is already scored.", code="nothing_to_score")
         return ScoringSubmission(job=job, created=created)
     params: dict[str, Any] = {"selection": selection}
     if batch_size is not None:
@@ -122,12 +121,12 @@ def scoring_submit(*, selection: str, start: str | None = None, end: str | None 
                                            published_at__lt=parse_instant(end))
         if not in_range.exists():
             raise FinanceError("No document was published in this range.",
-                               code="nothing_to_score", status=409)
+                               code="nothing_to_score")
     try:
         submission = job_submit(app=APP, kind=SCORE_KIND, params=params, dataset_id=dataset_id,
                                 idempotency_key=idempotency_key, created_by_id=created_by_id)
     except JobError as error:
-        raise FinanceError(str(error), code=error.code, status=error.status,
+        raise FinanceError(str(error), code=error.code,
                            fields=error.fields, details=error.details) from error
     return ScoringSubmission(job=submission.job, created=submission.created)
 
