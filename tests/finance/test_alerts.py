@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core import mail
 
+from api.errors import service_error_status
 from apps.finance_sentiment.models import Alert, AlertRule
 from apps.finance_sentiment.services import (
     alert_acknowledge,
@@ -206,7 +207,7 @@ def test_acknowledge_then_resolve(acme: TenantSetup) -> None:
 
         with pytest.raises(FinanceError) as refused:
             alert_acknowledge(alert=alert, by_user_id=None, by_name="late")
-        assert refused.value.status == 409
+        assert service_error_status(refused.value) == 409  # the API's mapping of its code
 
 
 def test_beat_evaluates_every_tenant_in_its_own_context(acme: TenantSetup,

@@ -56,13 +56,7 @@ def feed_create(*, url: str, name: str = "", poll_minutes: int = 15,
     _check_feed_url(url)
     feed = Feed(url=url, name=name.strip(), poll_minutes=_clean_poll_minutes(poll_minutes),
                 is_active=is_active, next_poll_at=timezone.now())
-    try:
-        with transaction.atomic():
-            feed.save()
-    except IntegrityError:
-        raise FinanceError("This feed is already registered.",
-                           fields={"url": ["already registered"]}) from None
-    return feed
+    return _feed_save(feed)
 
 
 @transaction.atomic
@@ -81,6 +75,11 @@ def feed_update(*, feed: Feed, changes: dict[str, Any]) -> Feed:
             feed.next_poll_at = timezone.now()
             feed.consecutive_failures = 0
         feed.is_active = changes["is_active"]
+    return _feed_save(feed)
+
+
+def _feed_save(feed: Feed) -> Feed:
+    """Save ``feed``, refusing a URL the tenant already registered (its unique key)."""
     try:
         with transaction.atomic():
             feed.save()

@@ -49,13 +49,7 @@ def watchlist_entry_create(*, ticker: str, company_name: str = "",
     documents already stored keep the tickers they were given."""
     entry = WatchlistEntry(ticker=_clean_ticker(ticker), company_name=company_name.strip(),
                            aliases=_clean_aliases(aliases))
-    try:
-        with transaction.atomic():
-            entry.save()
-    except IntegrityError:
-        raise FinanceError(f"{entry.ticker} is already on the watchlist.",
-                           fields={"ticker": ["already on the watchlist"]}) from None
-    return entry
+    return _entry_save(entry)
 
 
 @transaction.atomic
@@ -66,6 +60,11 @@ def watchlist_entry_update(*, entry: WatchlistEntry, changes: dict[str, Any]) ->
         entry.company_name = changes["company_name"].strip()
     if "aliases" in changes:
         entry.aliases = _clean_aliases(changes["aliases"])
+    return _entry_save(entry)
+
+
+def _entry_save(entry: WatchlistEntry) -> WatchlistEntry:
+    """Save ``entry``, refusing a ticker already on the watchlist (its unique key)."""
     try:
         with transaction.atomic():
             entry.save()
