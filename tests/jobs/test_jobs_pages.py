@@ -11,8 +11,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from jobs.models import Dataset, Job, ModelVersion
-from jobs.services import job_cancel, job_submit
+from jobs.models import Dataset, Job, JobEvent, ModelVersion
+from jobs.services import job_cancel, job_event_add, job_submit
 from tenancy.context import tenant_context
 from tenancy.models import Role
 from tests.conftest import TenantSetup
@@ -287,3 +287,33 @@ def test_other_tenant_gets_404_on_every_page_and_changes_nothing(
         assert Dataset.objects.filter(pk=dataset.pk).exists()
         assert Job.objects.get(pk=job.pk).status == Job.Status.QUEUED
         assert ModelVersion.objects.get(pk=version.pk).status == ModelVersion.Status.READY
+
+
+def test_job_page_shows_event_data_and_params_whose_keys_shadow_dict_methods(
+        acme: TenantSetup) -> None:
+    """A succeeded batch job reports ``items``: ``event.data.items`` in a template read that
+    key instead of the dict's pairs, and every such job page answered 500."""
+    job = submit_job(acme, labelled_dataset(acme))
+    with tenant_context(acme.tenant.pk):
+        job.params = {**job.params, "keys": "k", "values": 2}
+        job.save(update_fields=["params"])
+        job_event_add(job=job, kind=JobEvent.Kind.METRICS, message="Done",
+                      data={"items": 6000, "values": 3, "accuracy": 0.9})
+    page = acme.browser().get(reverse("jobs:job_detail", args=[job.pk]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "items=6000" in html
+    assert "values=3" in html
+    assert "<dt>keys</dt>" in html
+
+
+def test_no_template_iterates_a_mapping_through_its_items_attribute() -> None:
+    """``{% for k, v in x.items %}`` breaks as soon as ``x`` has a key named ``items``; the
+    templates use the ``entries`` filter instead."""
+    root = Path(__file__).resolve().parents[2] / "templates"
+    trap = re.compile(r"{%\s*for\s+[^%]*\sin\s+[^%]*\.(items|keys|values)\s*%}")
+    offenders = [f"{path.relative_to(root)}:{number}"
+                 for path in sorted(root.rglob("*.html"))
+                 for number, line in enumerate(path.read_text().splitlines(), 1)
+                 if trap.search(line)]
+    assert offenders == []
