@@ -256,8 +256,9 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-# Worker-only task modules: imported when a worker starts, never by the web tier.
-CELERY_IMPORTS = ["workers.tasks"]
+# Worker-only modules: imported when a worker starts, never by the web tier (workers.warmup
+# connects the start signals that preload the default models on online workers).
+CELERY_IMPORTS = ["workers.tasks", "workers.warmup"]
 CELERY_TASK_ROUTES = {
     "jobs.sweep": {"queue": "default"},
     "webhooks.deliver": {"queue": "default"},
