@@ -25,8 +25,10 @@ from typing import Any
 from django.conf import settings
 from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand
+from redis.exceptions import RedisError
 
 from config import embedded
+from config.warmth import queue_warmth
 
 # The online queue's worker (chat messages, real-time classification): one process whose
 # tasks run in threads, so that concurrent messages meet in its micro-batcher and share one
@@ -112,8 +114,13 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
+        warm = False
         try:
             while not stopping:
+                if not warm and _online_warm():
+                    warm = True
+                    self.stdout.write(self.style.SUCCESS(
+                        "Online worker warm: default models loaded for real-time requests."))
                 for name, child in children.items():
                     if child.poll() is not None:
                         self.stderr.write(f"{name} exited with code {child.returncode}; stopping.")
@@ -132,6 +139,14 @@ class Command(BaseCommand):
             if "REDIS_URL" not in os.environ:  # we started the embedded one
                 embedded.stop_redis(embedded.data_dir() / "redis")
             self.stdout.write("Stopped.")
+
+
+def _online_warm() -> bool:
+    """As ``/readyz`` reports it; a Redis hiccup is not this loop's to handle."""
+    try:
+        return queue_warmth("online") == "warm"
+    except RedisError:
+        return False
 
 
 def _database_url(database: dict[str, Any]) -> str:
