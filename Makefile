@@ -1,5 +1,7 @@
 # The two commands: `make run` and `make test`. Both set everything up from a fresh clone
 # (a virtual environment with Python 3.11; Chromium from apt for the browser tests).
+# `make run` behaves like production (DEBUG off, gunicorn, WhiteNoise's static files);
+# `make dev` is the same platform with DEBUG on and Django's reloading development server.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -9,7 +11,7 @@ export PYTHONPATH := $(CURDIR)/platform:$(CURDIR)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run test lint typecheck bench chromium clean
+.PHONY: install run dev test lint typecheck bench chromium clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
@@ -22,6 +24,9 @@ install: $(STAMP)
 
 run: install
 	$(BIN)/python manage.py runlocal
+
+dev: install
+	DEBUG=1 $(BIN)/python manage.py runlocal
 
 # Debian's Chromium for the browser tests (Playwright cannot download browsers here).
 chromium:

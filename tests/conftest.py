@@ -193,3 +193,11 @@ def wait_until(what: str, check: Any, timeout: float = 240) -> Any:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.25)
+
+
+def error_of(response: Any) -> dict[str, Any]:
+    """A response's error body less its ``request_id``, which differs per request: what the
+    cross-tenant tests compare ("the very same 404 as a missing object")."""
+    body = response.json()
+    body["error"].pop("request_id", None)
+    return body

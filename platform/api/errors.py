@@ -1,6 +1,7 @@
 """One error format for the whole API::
 
-    {"error": {"code": "validation_error", "message": "...", "fields": {"name": ["..."]}}}
+    {"error": {"code": "validation_error", "message": "...", "fields": {"name": ["..."]},
+               "request_id": "6f1c..."}}
 
 Some errors add keys beside these, e.g. a refused quota (402)::
 
@@ -8,23 +9,38 @@ Some errors add keys beside these, e.g. a refused quota (402)::
                "meter": "items_inferred", "used": "9990", "limit": "10000", "requested": "32"}}
 
 ``code`` is stable and machine-readable; ``message`` is for people; ``fields`` names the
-offending input fields (empty when the error is not about a field).
+offending input fields (empty when the error is not about a field); ``request_id`` is the
+request's ``X-Request-ID`` (the caller's, or one made for it), the key to its log lines. It is
+there on every error an HTTP request gets; a body built outside a request has none.
+
+Every error under ``/api/`` answers in this format in every mode, ``DEBUG`` included: an
+exception no handler expected is a 500 ``server_error`` whose message names nothing internal
+(no exception text, traceback or path); the traceback goes to the log under the request id.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, RequestDataTooBig
-from django.http import Http404, HttpRequest, JsonResponse
+from django.core.signals import got_request_exception
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
 from config.errors import ServiceError
+from config.logging import current_request_id
 from config.problems import RowsInvalid
 from tenancy.context import TenantContextMissing
+
+# Django's own logger of unhandled exceptions, so that they are logged as Django logs its own.
+request_logger = logging.getLogger("django.request")
+
+SERVER_ERROR_MESSAGE = "Internal server error."
 
 _CODES = {
     exceptions.ParseError: "malformed_request",
@@ -69,7 +85,11 @@ class ApiError(exceptions.APIException):
 
 
 def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "fields": fields or {}}}
+    body: dict[str, Any] = {"code": code, "message": message, "fields": fields or {}}
+    request_id = current_request_id()
+    if request_id is not None:
+        body["request_id"] = request_id
+    return {"error": body}
 
 
 def rows_invalid_body(error: RowsInvalid,
@@ -109,7 +129,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
                        "data as a file.")
     response = drf_exception_handler(exc, context)
     if response is None:
-        return None
+        return _server_error(exc, context)
     if isinstance(exc, ApiError):
         response.data = error_body(exc.error_code, str(exc.detail), exc.fields)
         response.data["error"].update(exc.details)
@@ -132,12 +152,35 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return response
 
 
+def _server_error(exc: Exception, context: dict[str, Any]) -> Response:
+    """An exception no handler expected, raised in an API view: logged with its traceback, and
+    announced the way Django announces its own (``got_request_exception``: error reporters,
+    and the test client, which re-raises it), then answered as JSON in every mode; DEBUG's
+    technical 500 page would be HTML full of paths and settings."""
+    set_rollback()
+    request = context.get("request")
+    django_request = getattr(request, "_request", request)
+    path = getattr(django_request, "path", "")
+    request_logger.error("Internal Server Error: %s", path, exc_info=exc,
+                         extra={"status_code": 500, "request": django_request})
+    got_request_exception.send(sender=None, request=django_request)
+    return Response(error_body("server_error", SERVER_ERROR_MESSAGE),
+                    status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+
+
 def _json_error(status_code: int, code: str, message: str) -> JsonResponse:
     return JsonResponse(error_body(code, message), status=status_code)
 
 
+@csrf_exempt  # a POST to a mistyped path is a JSON 404, not the CSRF failure page
+def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    """Any /api/ path that no view matched (api.fallback_urls), in every mode."""
+    return _json_error(404, "not_found", "Not found.")
+
+
 # Django-level handlers (wired in config.urls): errors raised outside DRF views still answer
-# in the API's format under /api/.
+# in the API's format under /api/ (handler500 is Django's only with DEBUG off; API views'
+# own exceptions are answered by exception_handler above in every mode).
 def handler404(request: HttpRequest, exception: Exception | None = None) -> Any:
     if request.path.startswith("/api/"):
         return _json_error(404, "not_found", "Not found.")
@@ -148,7 +191,7 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Any:
 
 def handler500(request: HttpRequest) -> Any:
     if request.path.startswith("/api/"):
-        return _json_error(500, "server_error", "Internal server error.")
+        return _json_error(500, "server_error", SERVER_ERROR_MESSAGE)
     from django.views.defaults import server_error
 
     return server_error(request)

@@ -64,6 +64,12 @@ def configure_logging(*, level: str, json: bool) -> None:
     )
 
 
+def current_request_id() -> str | None:
+    """The id of the request being answered (bound by ``RequestContextMiddleware``), if any."""
+    value = structlog.contextvars.get_contextvars().get("request_id")
+    return str(value) if value is not None else None
+
+
 class RequestContextMiddleware:
     """Binds a request id (the caller's ``X-Request-ID`` or a new one) to every log line."""
 

@@ -21,6 +21,7 @@ env = environ.Env()
 # no collected static files.
 TESTING = "pytest" in sys.modules
 
+# Off unless asked for (``make dev`` or ``DEBUG=1``): ``make run`` behaves like production.
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
@@ -152,9 +153,11 @@ USE_TZ = True
 # --- Static files and storage ---------------------------------------------------------------
 
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / ".data" / "media")))
+# Uploaded datasets and model artefacts: never served by URL (config.urls has no media route in
+# any mode); they are read only through the download views, which check the tenant and role.
 MEDIA_URL = "/media/"
 
 _storage_backend = env.str("STORAGE_BACKEND", default="filesystem")
@@ -253,8 +256,9 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-# Worker-only task modules: imported when a worker starts, never by the web tier.
-CELERY_IMPORTS = ["workers.tasks"]
+# Worker-only modules: imported when a worker starts, never by the web tier (workers.warmup
+# connects the start signals that preload the default models on online workers).
+CELERY_IMPORTS = ["workers.tasks", "workers.warmup"]
 CELERY_TASK_ROUTES = {
     "jobs.sweep": {"queue": "default"},
     "webhooks.deliver": {"queue": "default"},

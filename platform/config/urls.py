@@ -1,6 +1,5 @@
-from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from config import health
 
@@ -19,12 +18,13 @@ urlpatterns = [
     path("", include("jobs.urls")),
     path("", include("billing.dashboard_urls")),
     path("", include("dashboard.urls")),
+    # Any other /api/ path: the API's JSON 404 in every mode (DEBUG's technical 404 page is
+    # HTML and lists the URL patterns).
+    re_path(r"^api/", include("api.fallback_urls")),
 ]
 
 handler404 = "api.errors.handler404"
 handler500 = "api.errors.handler500"
 
-if settings.DEBUG:
-    from django.conf.urls.static import static
-
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+# No media route, in any mode: uploaded datasets and model artefacts are private to their
+# tenant and are read only through the download views (jobs.api), which check tenant and role.

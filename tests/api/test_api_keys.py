@@ -5,7 +5,7 @@ from __future__ import annotations
 from accounts.models import ApiKey
 from audit.models import AuditEvent
 from tenancy.context import tenant_context, unscoped
-from tests.conftest import TenantSetup
+from tests.conftest import TenantSetup, error_of
 
 
 def test_create_returns_the_secret_once_and_stores_only_a_hash(acme: TenantSetup) -> None:
@@ -66,4 +66,4 @@ def test_missing_key_and_other_tenants_key_give_the_same_404(
     missing = globex.api().get("/api/v1/api-keys/999999")
     foreign = globex.api().get(f"/api/v1/api-keys/{acme.api_key.pk}")
     assert missing.status_code == foreign.status_code == 404
-    assert missing.json() == foreign.json()
+    assert error_of(missing) == error_of(foreign)

@@ -16,7 +16,7 @@ from accounts.services import api_key_create
 from jobs.models import Dataset, Job, JobEvent, Prediction
 from jobs.services import job_finish, job_progress
 from tenancy.context import tenant_context
-from tests.conftest import TenantSetup
+from tests.conftest import TenantSetup, error_of
 from tests.jobs.conftest import labelled_dataset
 
 URL = "/api/v1/jobs"
@@ -316,7 +316,7 @@ def test_other_tenant_cannot_see_cancel_or_retry_a_job(
         intruder.delete(url),
     ):
         assert response.status_code in (404, 405), response.content
-    assert intruder.get(url).json() == intruder.get(f"{URL}/999999").json()
+    assert error_of(intruder.get(url)) == error_of(intruder.get(f"{URL}/999999"))
     assert intruder.post(f"{url}/cancel").status_code == 404
     job = job_state(acme, job_id)
     assert (job.status, job.cancel_requested) == (Job.Status.QUEUED, False)

@@ -13,7 +13,7 @@ from accounts.services import api_key_create
 from jobs.models import ModelVersion
 from tenancy.context import tenant_context
 from tenancy.models import Role
-from tests.conftest import TenantSetup
+from tests.conftest import TenantSetup, error_of
 from tests.jobs.conftest import labelled_dataset
 
 URL = "/api/v1/models"
@@ -131,7 +131,7 @@ def test_other_tenant_cannot_read_activate_or_download_a_version(
     ):
         assert response.status_code in (404, 405), response.content
     assert intruder.post(f"{url}/activate").status_code == 404
-    assert intruder.get(url).json() == intruder.get(f"{URL}/999999").json()
+    assert error_of(intruder.get(url)) == error_of(intruder.get(f"{URL}/999999"))
     assert statuses(acme) == {1: "active", 2: "ready"}
     # Nor can it run batch inference with acme's version.
     response = intruder.post("/api/v1/jobs", {"app": "finance_sentiment",

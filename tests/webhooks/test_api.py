@@ -7,7 +7,7 @@ import pytest
 
 from accounts.services import api_key_create
 from tenancy.context import tenant_context
-from tests.conftest import TenantSetup
+from tests.conftest import TenantSetup, error_of
 from webhooks.models import WebhookDelivery, WebhookEndpoint
 
 URL = "/api/v1/webhooks"
@@ -163,7 +163,7 @@ def test_other_tenant_cannot_read_change_rotate_or_delete_a_webhook(
         intruder.delete(url),
     ):
         assert response.status_code == 404, response.content
-    assert intruder.get(url).json() == intruder.get(f"{URL}/999999").json()
+    assert error_of(intruder.get(url)) == error_of(intruder.get(f"{URL}/999999"))
     endpoint = stored(acme, created["id"])
     assert (endpoint.url, endpoint.secret, endpoint.is_active) == (
         LOOPBACK, created["secret"], True)

@@ -5,6 +5,12 @@ the platform default models (trained once, quickly, when missing), the demo tena
 data, then web, the Celery workers (jobs on ``default,gpu``; real-time inference on
 ``online``, in threads) and Celery beat as child processes. Ctrl-C stops the children, then
 the embedded servers stop as this process exits.
+
+It behaves like production unless ``DEBUG`` is asked for (``make dev`` or ``DEBUG=1``): the
+web process is gunicorn (``config.gunicorn``) with static files from WhiteNoise's manifest
+storage; with ``DEBUG`` on it is Django's development server, which reloads on changes. Either
+way it is plain http on this machine, so the production security settings that assume TLS are
+turned off for the children (``LOCAL_HTTP_SETTINGS``); a variable set in the environment wins.
 """
 
 from __future__ import annotations
@@ -19,8 +25,10 @@ from typing import Any
 from django.conf import settings
 from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand
+from redis.exceptions import RedisError
 
 from config import embedded
+from config.warmth import queue_warmth
 
 # The online queue's worker (chat messages, real-time classification): one process whose
 # tasks run in threads, so that concurrent messages meet in its micro-batcher and share one
@@ -28,6 +36,36 @@ from config import embedded
 # bench/bot_chat.py start it the same way.
 ONLINE_WORKER_ARGS = ["-Q", "online", "--pool=threads", "--concurrency=16",
                       "--prefetch-multiplier=1"]
+
+# http://127.0.0.1 has no TLS: secure-only cookies would never come back (no sign-in), an
+# https redirect would lead nowhere, and HSTS would pin the browser to https for localhost.
+LOCAL_HTTP_SETTINGS = {"SECURE_COOKIES": "0", "SECURE_SSL_REDIRECT": "0",
+                       "SECURE_HSTS_SECONDS": "0"}
+
+
+def web_command(*, debug: bool, host: str, port: int) -> list[str]:
+    """The web process: gunicorn as in production, Django's development server under DEBUG."""
+    if debug:
+        return [sys.executable, str(embedded.REPO_ROOT / "manage.py"), "runserver",
+                f"{host}:{port}"]
+    return [sys.executable, "-m", "gunicorn", "-c", "python:config.gunicorn",
+            "--bind", f"{host}:{port}", "config.wsgi:application"]
+
+
+def child_env(*, debug: bool, database_url: str, redis_url: str) -> dict[str, str]:
+    """The children's environment: this run's data stores and mode, and local http. The source
+    roots lead ``PYTHONPATH``: gunicorn and Celery import ``config`` as manage.py does."""
+    roots = [str(embedded.REPO_ROOT / "platform"), str(embedded.REPO_ROOT)]
+    inherited = [entry for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep) if entry]
+    return {
+        **LOCAL_HTTP_SETTINGS,
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "DEBUG": "1" if debug else "0",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": os.pathsep.join(dict.fromkeys(roots + inherited)),
+    }
 
 
 class Command(BaseCommand):
@@ -44,18 +82,12 @@ class Command(BaseCommand):
             call_command("train_default_model", missing=True, quick=True)
         call_command("seed_demo")
 
-        database = settings.DATABASES["default"]
-        env = {
-            **os.environ,
-            "DATABASE_URL": _database_url(database),
-            "REDIS_URL": settings.REDIS_URL,
-            "DEBUG": os.environ.get("DEBUG", "1"),
-            "PYTHONUNBUFFERED": "1",
-        }
+        debug = bool(settings.DEBUG)
+        env = child_env(debug=debug, database_url=_database_url(settings.DATABASES["default"]),
+                        redis_url=settings.REDIS_URL)
         python = sys.executable
-        manage = str(embedded.REPO_ROOT / "manage.py")
         commands = {
-            "web": [python, manage, "runserver", f"{options['host']}:{options['port']}"],
+            "web": web_command(debug=debug, host=options["host"], port=options["port"]),
             "worker": [python, "-m", "celery", "-A", "config", "worker", "-Q", "default,gpu",
                        "--concurrency=2", "-n", "jobs@%h", "--loglevel=INFO"],
             "online-worker": [python, "-m", "celery", "-A", "config", "worker",
@@ -69,7 +101,9 @@ class Command(BaseCommand):
             for name, command in commands.items()
         }
         url = f"http://{options['host']}:{options['port']}/"
-        self.stdout.write(self.style.SUCCESS(f"Platform running at {url}  (Ctrl-C stops it)"))
+        mode = "DEBUG, development server" if debug else "production mode, gunicorn"
+        self.stdout.write(self.style.SUCCESS(
+            f"Platform running at {url}  ({mode}; Ctrl-C stops it)"))
         self.stdout.write(f"Console: {url}console/   API docs: {url}api/v1/docs/")
 
         stopping = False
@@ -80,8 +114,13 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
+        warm = False
         try:
             while not stopping:
+                if not warm and _online_warm():
+                    warm = True
+                    self.stdout.write(self.style.SUCCESS(
+                        "Online worker warm: default models loaded for real-time requests."))
                 for name, child in children.items():
                     if child.poll() is not None:
                         self.stderr.write(f"{name} exited with code {child.returncode}; stopping.")
@@ -100,6 +139,14 @@ class Command(BaseCommand):
             if "REDIS_URL" not in os.environ:  # we started the embedded one
                 embedded.stop_redis(embedded.data_dir() / "redis")
             self.stdout.write("Stopped.")
+
+
+def _online_warm() -> bool:
+    """As ``/readyz`` reports it; a Redis hiccup is not this loop's to handle."""
+    try:
+        return queue_warmth("online") == "warm"
+    except RedisError:
+        return False
 
 
 def _database_url(database: dict[str, Any]) -> str:
