@@ -15,7 +15,7 @@ from jobs.models import ModelVersion
 def summary(*, base_url: str) -> AppHome:
     snippet = (
         f"curl -X POST {base_url}/api/v1/finance/documents \\\n"
-        "  -H 'Authorization: Bearer $API_KEY' -H 'Content-Type: application/json' \\\n"
+        "  -H \"Authorization: Bearer $API_KEY\" -H 'Content-Type: application/json' \\\n"
         "  -d '{\"documents\": [{\"external_id\": \"n-1\", \"title\": \"$ACME beats estimates\", "
         "\"published_at\": \"2026-12-01T09:00:00Z\"}]}'")
     documents = Document.objects.all()

@@ -26,7 +26,7 @@ def summary(*, base_url: str) -> AppHome:
               .aggregate(lists=Count("request_id", distinct=True))["lists"])
     counts = selectors.catalogue_counts()
     snippet = (f"curl {base_url}/api/v1/recommendations/users/customer-1?k=10 \\\n"
-               "  -H 'Authorization: Bearer $API_KEY'")
+               "  -H \"Authorization: Bearer $API_KEY\"")
     return AppHome(
         label=APP,
         name="Recommendations",

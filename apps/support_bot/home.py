@@ -18,10 +18,10 @@ def summary(*, base_url: str) -> AppHome:
     channels = set(conversations)
     snippet = (
         f"curl -X POST {base_url}/api/v1/bot/conversations \\\n"
-        "  -H 'Authorization: Bearer $API_KEY' -H 'Content-Type: application/json' \\\n"
+        "  -H \"Authorization: Bearer $API_KEY\" -H 'Content-Type: application/json' \\\n"
         "  -d '{\"external_user_id\": \"customer-1\"}'\n"
         f"curl -X POST {base_url}/api/v1/bot/conversations/<id>/messages \\\n"
-        "  -H 'Authorization: Bearer $API_KEY' -H 'Content-Type: application/json' \\\n"
+        "  -H \"Authorization: Bearer $API_KEY\" -H 'Content-Type: application/json' \\\n"
         "  -d '{\"text\": \"Where is my card?\"}'")
     return AppHome(
         label=APP,
