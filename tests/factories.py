@@ -4,6 +4,7 @@ tenant's context, exactly as the application creates them."""
 from __future__ import annotations
 
 import factory
+from django.utils import timezone
 
 from accounts.models import User
 from tenancy.models import Tenant
@@ -18,6 +19,8 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     email = factory.Sequence(lambda n: f"user{n}@example.com")
     first_name = factory.Faker("first_name")
+    # Verified, like every account made before self-service sign-up (accounts migration 0003).
+    email_verified_at = factory.LazyFunction(timezone.now)
     password = factory.PostGenerationMethodCall("set_password", PASSWORD)
 
     @classmethod

@@ -12,3 +12,8 @@ class FinanceSentimentConfig(AppConfig):
         from jobs.registry import register_app
 
         register_app(SPEC)
+
+        from apps.finance_sentiment.home import summary
+        from dashboard.home import home_section_register
+
+        home_section_register(SPEC.label, summary)

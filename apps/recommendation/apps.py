@@ -12,3 +12,8 @@ class RecommendationConfig(AppConfig):
         from jobs.registry import register_app
 
         register_app(SPEC)
+
+        from apps.recommendation.home import summary
+        from dashboard.home import home_section_register
+
+        home_section_register(SPEC.label, summary)

@@ -6,6 +6,7 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm, BaseUserCreationForm
 
 from accounts.models import User
+from accounts.services import EMAIL_TAKEN
 
 
 class SignInForm(AuthenticationForm):
@@ -36,3 +37,37 @@ class InvitationSignUpForm(BaseUserCreationForm):
         super().__init__(*args, instance=User(email=email), **kwargs)
         self.fields["first_name"].required = True
         self.fields["first_name"].widget.attrs.update(autofocus=True, autocomplete="given-name")
+
+
+class SignUpForm(BaseUserCreationForm):
+    """Self-service sign-up: email, password (twice, through the password validators) and
+    the name of the workspace the person will own. The form only validates; the account and
+    the workspace are created by ``accounts.services.user_sign_up``."""
+
+    workspace_name = forms.CharField(
+        label="Workspace name", max_length=200,
+        help_text="Your company or team; you can invite others to it later.",
+        widget=forms.TextInput(attrs={"autocomplete": "organization"}))
+
+    class Meta:
+        model = User
+        fields = ("email",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["email"].widget.attrs.update(autofocus=True, autocomplete="email")
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"].strip().lower()
+        if User.objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError(EMAIL_TAKEN)
+        return email
+
+    def clean_workspace_name(self) -> str:
+        name: str = self.cleaned_data["workspace_name"].strip()
+        if not name:
+            raise forms.ValidationError("Name your workspace.")
+        return name
+
+    def validate_unique(self) -> None:
+        pass  # clean_email checks the address case-insensitively, with a clearer message

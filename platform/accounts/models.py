@@ -28,6 +28,7 @@ class UserManager(BaseUserManager["User"]):
 
     def create_superuser(self, email: str, password: str | None = None, **fields: Any) -> User:
         fields.update(is_staff=True, is_superuser=True)
+        fields.setdefault("email_verified_at", timezone.now())  # made by an operator, not a form
         return self._create(email, password, **fields)
 
 
@@ -36,6 +37,10 @@ class User(AbstractUser):
 
     username = None  # type: ignore[assignment]
     email = models.EmailField("email address", unique=True)
+    # Set when the person follows the link of the verification email (or accepts an
+    # invitation, which proves the address too). Unverified accounts can sign in, but cannot
+    # create API keys: a key outlives the session and acts without the person.
+    email_verified_at = models.DateTimeField(null=True, blank=True)
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: ClassVar[list[str]] = []
@@ -44,6 +49,10 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.email
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
 
     @property
     def display_name(self) -> str:

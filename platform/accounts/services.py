@@ -1,4 +1,4 @@
-"""API keys, invitations and sign-in bookkeeping."""
+"""API keys, invitations, self-service sign-up and email verification."""
 
 from __future__ import annotations
 
@@ -14,12 +14,18 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
 from accounts.models import ApiKey, Invitation, Scope, User
+from accounts.tokens import email_verification_token
 from audit.models import AuditEvent
 from audit.services import audit_record
+from config.errors import ServiceError
 from tenancy.context import tenant_context, unscoped
-from tenancy.models import Membership, Role
+from tenancy.models import Membership, Role, Tenant
+from tenancy.selectors import tenant_slug_free
+from tenancy.services import tenant_create
 
 API_KEY_PREFIX = "aip"
 # last_used_at is bookkeeping, not an audit trail: write it at most once a minute per key.
@@ -66,6 +72,9 @@ def api_key_create(
         raise ValueError(f"scopes: choose from {', '.join(Scope.values)}")
     if expires_at is not None and expires_at <= timezone.now():
         raise ValueError("expires_at: must be in the future")
+    if created_by_id is not None and not User.objects.filter(
+            pk=created_by_id, email_verified_at__isnull=False).exists():
+        raise ValueError("email: verify your email address before creating API keys")
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(24)
     key = ApiKey.objects.create(
@@ -226,6 +235,9 @@ def invitation_accept(
         membership, _ = Membership.objects.get_or_create(
             user=user, defaults={"role": locked.role}
         )
+        if user.email_verified_at is None:  # the invitation link went to this address
+            user.email_verified_at = locked.accepted_at
+            user.save(update_fields=["email_verified_at"])
         audit_record(
             action=AuditEvent.Action.MEMBER_JOINED,
             tenant_id=invitation.tenant_id,
@@ -256,4 +268,99 @@ def invitation_revoke(
     )
 
 
+# --- Sign-up and email verification ---------------------------------------------------------
 
+
+class SignUpError(ServiceError):
+    """A sign-up the rules refuse; ``fields`` names the form field concerned."""
+
+
+EMAIL_TAKEN = "An account with this email address already exists: sign in instead."
+
+
+@dataclass(frozen=True)
+class SignedUp:
+    user: User
+    tenant: Tenant
+
+
+@transaction.atomic
+def user_sign_up(
+    *, email: str, password: str, workspace_name: str, request: HttpRequest | None = None
+) -> SignedUp:
+    """A new account, unverified, owning a new workspace on the default (Free) plan, and the
+    verification email sent once it all commits. The password is expected to have passed the
+    validators already (the form runs them against the new user's attributes)."""
+    email = User.objects.normalize_email(email.strip()).lower()
+    workspace_name = workspace_name.strip()
+    if not workspace_name:
+        raise SignUpError("Name your workspace.", fields={"workspace_name": ["required"]})
+    taken = SignUpError(EMAIL_TAKEN, code="conflict", fields={"email": [EMAIL_TAKEN]})
+    if User.objects.filter(email__iexact=email).exists():
+        raise taken
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(email=email, password=password)
+    except IntegrityError as error:  # the same address signing up at the same moment
+        raise taken from error
+    tenant = _tenant_for_sign_up(name=workspace_name[:200], owner_id=user.pk)
+    audit_record(action=AuditEvent.Action.SIGNED_UP, tenant_id=tenant.pk, actor_id=user.pk,
+                 target=email, request=request, details={"workspace": tenant.slug})
+    email_verification_send(user=user, request=request)
+    return SignedUp(user=user, tenant=tenant)
+
+
+def _tenant_for_sign_up(*, name: str, owner_id: int) -> Tenant:
+    # The free slug is read, then inserted: a concurrent sign-up may take it in between, so
+    # try again (in a savepoint each time) with the next free one.
+    for _ in range(5):
+        try:
+            with transaction.atomic():
+                return tenant_create(slug=tenant_slug_free(name=name), name=name,
+                                     owner_id=owner_id)
+        except IntegrityError:
+            continue
+    raise SignUpError("Could not reserve a workspace address; try again.", code="conflict")
+
+
+def email_verification_link(*, user: User) -> str:
+    """The path of ``user``'s verification link (valid for ``PASSWORD_RESET_TIMEOUT``)."""
+    return reverse("accounts:email_verify", kwargs={
+        "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
+        "token": email_verification_token.make_token(user)})
+
+
+def email_verification_send(*, user: User, request: HttpRequest | None = None) -> None:
+    """Email ``user`` the link that verifies their address, once the transaction commits
+    (the console email backend prints it locally). Nothing is sent for a verified address."""
+    if user.email_verified_at is not None:
+        return
+    base_url = request.build_absolute_uri("/")[:-1] if request is not None else ""
+    link = f"{base_url}{email_verification_link(user=user)}"
+    recipient = user.email
+    transaction.on_commit(lambda: send_mail(
+        subject="Verify your email address",
+        message=(f"Welcome to the AI Platform.\n\nVerify your email address: {link}\n\n"
+                 "The link expires in 3 days. Until then you can use your workspace, but "
+                 "not create API keys."),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=[recipient],
+    ))
+
+
+def email_verify(*, uidb64: str, token: str, request: HttpRequest | None = None) -> User | None:
+    """Mark the address of the link's user verified; None for a bad, used or expired link.
+    Runs before any tenant is known (the user may be signed out): users are not tenant rows."""
+    try:
+        user_id = int(urlsafe_base64_decode(uidb64).decode())
+    except (ValueError, UnicodeDecodeError):
+        return None
+    with transaction.atomic():
+        user = User.objects.select_for_update().filter(pk=user_id, is_active=True).first()
+        if user is None or not email_verification_token.check_token(user, token):
+            return None
+        user.email_verified_at = timezone.now()
+        user.save(update_fields=["email_verified_at"])
+        audit_record(action=AuditEvent.Action.EMAIL_VERIFIED, actor_id=user.pk,
+                     target=user.email, request=request)
+    return user

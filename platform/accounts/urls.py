@@ -12,6 +12,9 @@ urlpatterns = [
         redirect_authenticated_user=True), name="login"),
     # POST only (Django 5): the user menu signs out with a form, never with a link.
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("signup/", views.sign_up_view, name="signup"),
+    path("verify/resend/", views.email_verification_resend_view, name="email_verification_resend"),
+    path("verify/<uidb64>/<token>/", views.email_verify_view, name="email_verify"),
     path("invitations/<str:token>/", views.invitation_accept_view, name="invitation_accept"),
     path("password-reset/", auth_views.PasswordResetView.as_view(
         template_name="accounts/password_reset.html",

@@ -1,23 +1,38 @@
-"""Sign-in, password reset and invitation pages.
+"""Sign-up, email verification, sign-in, password reset and invitation pages.
 
-Sign-in, sign-out and password reset are Django's own views, configured in ``urls.py``;
-only invitation acceptance needs a view of its own.
+Sign-in, sign-out and password reset are Django's own views, configured in ``urls.py``.
+
+Sign-up signs the new owner in at once: an unverified account can use its workspace (and
+follow the getting-started checklist) but cannot create API keys until the link of the
+verification email is followed; every page says so in a banner with a resend button.
 """
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import urlencode
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from accounts.forms import InvitationSignUpForm
+from accounts.forms import InvitationSignUpForm, SignUpForm
 from accounts.models import User
-from accounts.services import InvitationError, invitation_accept, invitation_by_token
+from accounts.services import (
+    InvitationError,
+    SignUpError,
+    email_verification_send,
+    email_verify,
+    invitation_accept,
+    invitation_by_token,
+    user_sign_up,
+)
 from tenancy.services import tenant_switch
+
+BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 INVITATION_TEMPLATE = "accounts/invitation.html"
 
@@ -57,7 +72,7 @@ def invitation_accept_view(request: HttpRequest, token: str) -> HttpResponse:
         except InvitationError as error:
             form.add_error(None, str(error))
         else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            login(request, user, backend=BACKEND)
             return _joined(request, invitation.tenant_id, invitation.tenant.name)
     return render(request, INVITATION_TEMPLATE, {**context, "state": "sign_up", "form": form})
 
@@ -67,3 +82,58 @@ def _joined(request: HttpRequest, tenant_id: int, tenant_name: str) -> HttpRespo
     tenant_switch(request=request, tenant_id=tenant_id)
     messages.success(request, f"Welcome to {tenant_name}.")
     return redirect("dashboard:home")
+
+
+@require_http_methods(["GET", "POST"])
+def sign_up_view(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("dashboard:home")
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            signed_up = user_sign_up(email=form.cleaned_data["email"],
+                                     password=form.cleaned_data["password1"],
+                                     workspace_name=form.cleaned_data["workspace_name"],
+                                     request=request)
+        except SignUpError as error:
+            for field, problems in error.fields.items():
+                for problem in problems:
+                    form.add_error(field if field in form.fields else None, problem)
+            if not error.fields:
+                form.add_error(None, str(error))
+        else:
+            login(request, signed_up.user, backend=BACKEND)
+            tenant_switch(request=request, tenant_id=signed_up.tenant.pk)
+            messages.success(request, f"Welcome to {signed_up.tenant.name}. We sent a link to "
+                                      f"{signed_up.user.email}: follow it to verify your address.")
+            return redirect("dashboard:home")
+    return render(request, "accounts/signup.html", {"form": form},
+                  status=400 if form.is_bound else 200)
+
+
+@require_safe
+def email_verify_view(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
+    """Works signed in or out (the link may be opened in another browser)."""
+    user = email_verify(uidb64=uidb64, token=token, request=request)
+    if user is None:
+        already = request.user.is_authenticated and request.user.email_verified_at is not None
+        return render(request, "accounts/verify_invalid.html", {"already_verified": already},
+                      status=200 if already else 404)
+    messages.success(request, f"Thank you: {user.email} is verified.")
+    if request.user.is_authenticated and request.user.pk == user.pk:
+        return redirect("dashboard:home")
+    return redirect("accounts:login")
+
+
+@require_POST
+@login_required
+def email_verification_resend_view(request: HttpRequest) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    if user.email_verified_at is None:
+        email_verification_send(user=user, request=request)
+        messages.success(request, f"We sent a new verification link to {user.email}.")
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()},
+                                           require_https=request.is_secure()):
+        back = reverse("dashboard:home")
+    return redirect(back)

@@ -26,6 +26,8 @@ class AuditEvent(models.Model):
         MEMBER_REMOVED = "member_removed", "Member removed"
         TENANT_STATUS_CHANGED = "tenant_status_changed", "Tenant status changed"
         PASSWORD_RESET = "password_reset", "Password reset"
+        SIGNED_UP = "signed_up", "Signed up"
+        EMAIL_VERIFIED = "email_verified", "Email verified"
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     action = models.CharField(max_length=40, choices=Action.choices)

@@ -65,5 +65,6 @@ class ApiKeyCreateForm(forms.Form):
         field, _, message = str(error).partition(": ")
         if message and field in self.SERVICE_FIELDS:
             self.add_error(self.SERVICE_FIELDS[field], message)
-        else:
-            self.add_error(None, str(error))
+        else:  # e.g. "email: verify your email address ...": about the account, not a field
+            text = message or str(error)
+            self.add_error(None, text[:1].upper() + text[1:])

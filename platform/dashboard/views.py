@@ -26,6 +26,7 @@ from accounts.services import (
 )
 from dashboard import selectors
 from dashboard.forms import ApiKeyCreateForm, InviteForm, grantable_roles
+from dashboard.home import home_sections
 from tenancy.models import ROLE_RANK, Membership, Role
 from tenancy.selectors import membership_list
 from tenancy.services import (
@@ -84,7 +85,12 @@ def _roles_allowed_message(minimum_role: str) -> str:
 @require_safe
 @workspace_view()
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboard/home.html", {"overview": selectors.workspace_overview()})
+    """The workspace's home: its figures, and each application's live figures with, until it
+    is set up, a getting-started checklist ticked from the tenant's data (``dashboard.home``)."""
+    return render(request, "dashboard/home.html", {
+        "overview": selectors.workspace_overview(),
+        "sections": home_sections(base_url=request.build_absolute_uri("/")[:-1]),
+    })
 
 
 @require_POST

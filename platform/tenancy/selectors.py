@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.utils.text import slugify
 
 from tenancy.context import unscoped
 from tenancy.http import TenantHttpRequest
-from tenancy.models import Membership
+from tenancy.models import Membership, Tenant
 
 SESSION_TENANT_KEY = "tenant_id"
 
@@ -46,3 +47,23 @@ def resolve_session_membership(request: TenantHttpRequest) -> Membership | None:
 
 def membership_list() -> QuerySet[Membership]:
     return Membership.objects.select_related("user").order_by("created_at")
+
+
+SLUG_MAX_LENGTH = 63  # Tenant.slug's max_length (a DNS label)
+
+
+def tenant_slug_free(*, name: str) -> str:
+    """A slug for a new workspace called ``name`` that no tenant has yet: the name slugified
+    ("Acme Labs" → ``acme-labs``), else with the first free ``-2``, ``-3``... suffix. Tenants
+    are not tenant-owned rows, so this reads every tenant's slug (no scope to opt out of)."""
+    base = slugify(name)[:SLUG_MAX_LENGTH].strip("-") or "workspace"
+    taken = set(Tenant.objects.filter(slug__startswith=base).values_list("slug", flat=True))
+    if base not in taken:
+        return base
+    suffix = 2
+    while True:
+        tail = f"-{suffix}"
+        candidate = f"{base[:SLUG_MAX_LENGTH - len(tail)].rstrip('-')}{tail}"
+        if candidate not in taken:
+            return candidate
+        suffix += 1

@@ -39,8 +39,9 @@ def test_every_page_renders_with_its_data(acme: TenantSetup) -> None:
         response = browser.get(url)
         assert response.status_code == 200, url
         assert expected in response.content.decode(), url
+    # Linked from the sidebar and from the overview's bot section (no longer "Soon").
     assert browser.get(reverse("dashboard:home")).content.decode().count(
-        f'href="{reverse("bot:overview")}"') == 1
+        f'href="{reverse("bot:overview")}"') == 2
 
 
 def test_members_edit_intents_articles_and_answer_in_the_inbox(acme: TenantSetup) -> None:

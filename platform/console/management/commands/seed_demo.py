@@ -13,6 +13,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from accounts.models import User
@@ -39,7 +40,7 @@ class Command(BaseCommand):
             user = User.objects.filter(email=DEMO_EMAIL).first()
             if user is None:
                 user = User.objects.create_user(DEMO_EMAIL, DEMO_PASSWORD, first_name="Dana",
-                                                last_name="Demo")
+                                                last_name="Demo", email_verified_at=timezone.now())
             if not User.objects.filter(email=STAFF_EMAIL).exists():
                 User.objects.create_superuser(STAFF_EMAIL, DEMO_PASSWORD)
             tenant = Tenant.objects.filter(slug=DEMO_SLUG).first()
