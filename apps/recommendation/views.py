@@ -91,14 +91,17 @@ def item_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_safe
 @workspace_view()
 def preview(request: HttpRequest) -> HttpResponse:
-    """What a user would be served (no impression is logged: this is not a real serving)."""
-    user = request.GET.get("user", "").strip()[:200]
+    """What a user would be served (no impression is logged: this is not a real serving).
+
+    The previewed end user is ``end_user_id`` in the context, never ``user``: that name is
+    the signed-in user, whom the shell's account menu and workspace switcher read."""
+    end_user_id = request.GET.get("user", "").strip()[:200]
     category = request.GET.get("category", "").strip()[:100]
-    entries = (selectors.recommendations_for(external_id=user, k=PREVIEW_K, category=category)
-               if user else [])
+    entries = (selectors.recommendations_for(external_id=end_user_id, k=PREVIEW_K,
+                                             category=category) if end_user_id else [])
     return render(request, "recommendation/preview.html", {
-        "user": user, "category": category, "entries": entries,
-        "known": selectors.end_user_exists(external_id=user) if user else False,
-        "history": selectors.recent_history(external_id=user) if user else [],
+        "end_user_id": end_user_id, "category": category, "entries": entries,
+        "known": selectors.end_user_exists(external_id=end_user_id) if end_user_id else False,
+        "history": selectors.recent_history(external_id=end_user_id) if end_user_id else [],
         "suggestions": selectors.sample_users(),
     })
