@@ -17,8 +17,8 @@ from django.views.decorators.http import require_POST, require_safe
 
 from apps.recommendation import charts, selectors, services
 from apps.recommendation.models import Item
+from config.errors import ServiceError
 from dashboard.views import require_role, workspace_view
-from jobs.services import JobError
 from tenancy.models import Role
 
 PAGE_SIZE = 25
@@ -61,7 +61,7 @@ def train(request: HttpRequest) -> HttpResponse:
     require_role(request, Role.MEMBER, action="start training")
     try:
         job = services.training_submit(created_by_id=request.user.pk)
-    except JobError as error:
+    except ServiceError as error:  # nothing to train on, a quota, an unknown kind
         messages.error(request, str(error))
     else:
         messages.success(request, f"Training queued (job #{job.pk}): items are embedded, then "

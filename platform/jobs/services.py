@@ -25,6 +25,7 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from billing.models import Meter
 from billing.services import (
@@ -156,6 +157,8 @@ def job_submit(*, app: str, kind: str, params: dict[str, Any], dataset_id: int |
                                for k, v in serializer.errors.items()})
     dataset = _dataset_for(job_kind, app, dataset_id)
     version = _version_for(job_kind, app, model_version_id)
+    if job_kind.precondition:
+        import_string(job_kind.precondition)(params=serializer.validated_data)
     try:
         with transaction.atomic():
             # Locks the tenant's subscription until this transaction commits: concurrent
