@@ -332,6 +332,7 @@ def model_list(request: HttpRequest) -> HttpResponse:
         request.GET.get("page"))
     return render(request, "jobs/models.html", {
         "page": page, "app_filter": app, "apps": all_apps(),
+        "serving": selectors.serving_models(),
         "rows": [(version, selectors.model_version_metrics(version=version))
                  for version in page.object_list],
     })
