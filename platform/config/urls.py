@@ -18,6 +18,7 @@ urlpatterns = [
     path("recommendations/", include("apps.recommendation.dashboard_urls")),
     path("", include("jobs.urls")),
     path("", include("billing.dashboard_urls")),
+    path("", include("webhooks.dashboard_urls")),
     path("", include("dashboard.urls")),
 ]
 
