@@ -29,3 +29,11 @@ def test_the_widget_snippet_wraps_in_its_card_and_has_a_copy_button(acme: Tenant
     rule = _css_rule(".snippet-code")
     assert "overflow-wrap: anywhere" in rule
     assert "min-width: 0" in rule
+
+
+def test_always_hand_over_sits_beside_its_label(acme: TenantSetup) -> None:
+    html = acme.browser().get(reverse("bot:intents")).content.decode()
+    assert re.search(r'<label class="checkbox" for="id_handoff"><input type="checkbox" '
+                     r'name="handoff"[^>]*> <span>Always hand over to a person</span></label>',
+                     html)
+    assert "align-self: flex-start" in _css_rule(".field .checkbox")
