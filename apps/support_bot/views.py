@@ -102,9 +102,10 @@ def intent_list(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Intent {intent.name} created.")
             return redirect("bot:intent", pk=intent.pk)
         status = 400
+    search = request.GET.get("q", "").strip()[:200]
     return render(request, "support_bot/intents.html",
-                  {"intents": selectors.intent_list(), "form": form,
-                   "upload": CsvUploadForm()}, status=status)
+                  {"intents": selectors.intent_list(search=search), "search": search,
+                   "form": form, "upload": CsvUploadForm()}, status=status)
 
 
 @require_http_methods(["GET", "POST"])

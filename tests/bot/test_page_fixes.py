@@ -9,6 +9,9 @@ import pytest
 from django.conf import settings
 from django.urls import reverse
 
+from apps.support_bot import services
+from tenancy.context import tenant_context
+from tests.bot.conftest import add_intent
 from tests.conftest import TenantSetup
 
 pytestmark = pytest.mark.django_db
@@ -37,3 +40,29 @@ def test_always_hand_over_sits_beside_its_label(acme: TenantSetup) -> None:
                      r'name="handoff"[^>]*> <span>Always hand over to a person</span></label>',
                      html)
     assert "align-self: flex-start" in _css_rule(".field .checkbox")
+
+
+def _intent_names(html: str) -> list[str]:
+    return re.findall(r"<code>(\w+)</code></a></td>", html)
+
+
+def test_the_intents_list_is_searchable(acme: TenantSetup, globex: TenantSetup) -> None:
+    card = add_intent(acme, "card_arrival", "Cards arrive within 5 days.")
+    add_intent(acme, "exchange_rate", "Rates are updated hourly.")
+    add_intent(acme, "lost_card")
+    add_intent(globex, "card_secret")
+    with tenant_context(acme.tenant.pk):
+        services.utterance_create(intent=card, text="where is my parcel")
+    browser = acme.browser()
+    url = reverse("bot:intents")
+    assert _intent_names(browser.get(url).content.decode()) == [
+        "card_arrival", "exchange_rate", "lost_card"]
+    assert _intent_names(browser.get(url, {"q": "CARD"}).content.decode()) == [
+        "card_arrival", "lost_card"]  # names, case-insensitive; never another tenant's
+    assert _intent_names(browser.get(url, {"q": "hourly"}).content.decode()) == [
+        "exchange_rate"]  # the answer template
+    assert _intent_names(browser.get(url, {"q": "parcel"}).content.decode()) == [
+        "card_arrival"]  # an utterance
+    nothing = browser.get(url, {"q": "zzz"}).content.decode()
+    assert "No intent matches “zzz”" in nothing
+    assert 'value="zzz"' in nothing
