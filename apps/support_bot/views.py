@@ -79,11 +79,18 @@ def _import_csv(request: HttpRequest, service: Any, what: str) -> None:
 def overview(request: HttpRequest) -> HttpResponse:
     config = services.bot_settings_get()
     stats = selectors.analytics(low_confidence_below=config.intent_threshold)
-    peak = max((day.conversations for day in stats.days), default=0) or 1
-    days = [(day, round(100 * day.conversations / peak), round(100 * day.handed_off / peak))
+    most = max((day.conversations for day in stats.days), default=0)
+    # The axis tops at a whole number of conversations that halves evenly (at least 2), so
+    # its three labels (top, middle, 0) are exact.
+    top = max(2, most + most % 2)
+    days = [(day, round(100 * day.conversations / top), round(100 * day.handed_off / top))
             for day in stats.days]
+    axis = {"top": top, "middle": top // 2, "peak": most,
+            "first": stats.days[0].day if stats.days else None,
+            "middle_day": stats.days[len(stats.days) // 2].day if stats.days else None,
+            "last": stats.days[-1].day if stats.days else None}
     return render(request, "support_bot/overview.html",
-                  {"stats": stats, "days": days, "config": config})
+                  {"stats": stats, "days": days, "axis": axis, "config": config})
 
 
 # --- Intents and utterances -------------------------------------------------------------------

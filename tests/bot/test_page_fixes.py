@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.urls import reverse
+from django.utils import timezone
 
 from apps.support_bot import services
 from tenancy.context import tenant_context
-from tests.bot.conftest import add_intent
+from tests.bot.conftest import add_intent, answer, start
 from tests.conftest import TenantSetup
 
 pytestmark = pytest.mark.django_db
@@ -66,3 +67,19 @@ def test_the_intents_list_is_searchable(acme: TenantSetup, globex: TenantSetup) 
     nothing = browser.get(url, {"q": "zzz"}).content.decode()
     assert "No intent matches “zzz”" in nothing
     assert 'value="zzz"' in nothing
+
+
+def test_analytics_bars_have_an_axis_and_dates(acme: TenantSetup) -> None:
+    for _ in range(3):
+        answer(acme, start(acme), "where is my card?", confidence=0.9)
+    html = acme.browser().get(reverse("bot:overview")).content.decode()
+    axis = re.search(r'data-testid="day-axis"><span>(\d+)</span><span>(\d+)</span>'
+                     r"<span>0</span>", html)
+    assert axis
+    assert axis.groups() == ("4", "2")  # 3 conversations today: the axis tops at 4
+    dates = re.search(r'data-testid="day-dates"><span>([^<]+)</span><span>([^<]+)</span>'
+                      r"<span>([^<]+)</span>", html)
+    assert dates
+    assert dates.group(3) == f"{timezone.now():%-d %b}"
+    assert 'style="height: 75%"' in html  # 3 of 4
+    assert "at most 3 a day" in html
