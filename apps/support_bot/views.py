@@ -57,18 +57,23 @@ def _submit(form: Any, action: Callable[[dict[str, Any]], Any]) -> Any:
         return None
 
 
-def _import_csv(request: HttpRequest, service: Any, what: str) -> None:
+def _import_csv(request: HttpRequest, service: Any, what: str) -> DatasetInvalid | None:
+    """Import the uploaded CSV; a refused file is returned, for the page to list its problems
+    in the table the datasets page uses (row, column, problem), not in a one-line banner."""
     form = CsvUploadForm(request.POST, request.FILES)
     if not form.is_valid():
         messages.error(request, "Choose a CSV file to import.")
-        return
+        return None
     try:
         result = service(data=form.cleaned_data["file"].read())
-    except (DatasetInvalid, services.BotError) as error:
+    except DatasetInvalid as error:
+        return error
+    except services.BotError as error:
         messages.error(request, f"Nothing was imported: {error}")
     else:
         messages.success(request, f"{result.created} {what} imported, {result.duplicates} "
                                   "already present.")
+    return None
 
 
 # --- Analytics --------------------------------------------------------------------------------
@@ -109,10 +114,16 @@ def intent_list(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Intent {intent.name} created.")
             return redirect("bot:intent", pk=intent.pk)
         status = 400
+    return _intents_page(request, form=form, status=status)
+
+
+def _intents_page(request: HttpRequest, *, form: IntentForm | None = None,
+                  refusal: DatasetInvalid | None = None, status: int = 200) -> HttpResponse:
     search = request.GET.get("q", "").strip()[:200]
     return render(request, "support_bot/intents.html",
                   {"intents": selectors.intent_list(search=search), "search": search,
-                   "form": form, "upload": CsvUploadForm()}, status=status)
+                   "form": form or IntentForm(), "upload": CsvUploadForm(),
+                   "refusal": refusal}, status=status)
 
 
 @require_http_methods(["GET", "POST"])
@@ -164,7 +175,9 @@ def utterance_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @workspace_view(Role.MEMBER)
 def utterances_import(request: HttpRequest) -> HttpResponse:
-    _import_csv(request, services.utterances_import_csv, "utterances")
+    refusal = _import_csv(request, services.utterances_import_csv, "utterances")
+    if refusal is not None:
+        return _intents_page(request, refusal=refusal, status=400)
     return redirect("bot:intents")
 
 
@@ -197,10 +210,16 @@ def article_list(request: HttpRequest) -> HttpResponse:
             messages.success(request, "Article added; it is being embedded.")
             return redirect("bot:articles")
         status = 400
+    return _articles_page(request, form=form, status=status)
+
+
+def _articles_page(request: HttpRequest, *, form: ArticleForm | None = None,
+                   refusal: DatasetInvalid | None = None, status: int = 200) -> HttpResponse:
     search = request.GET.get("q", "")[:200]
     return render(request, "support_bot/articles.html", {
         "articles": _page(request, selectors.article_list(search=search)), "search": search,
-        "form": form, "upload": CsvUploadForm()}, status=status)
+        "form": form or ArticleForm(), "upload": CsvUploadForm(), "refusal": refusal},
+        status=status)
 
 
 @require_http_methods(["GET", "POST"])
@@ -233,7 +252,9 @@ def article_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @workspace_view(Role.MEMBER)
 def articles_import(request: HttpRequest) -> HttpResponse:
-    _import_csv(request, services.articles_import_csv, "articles")
+    refusal = _import_csv(request, services.articles_import_csv, "articles")
+    if refusal is not None:
+        return _articles_page(request, refusal=refusal, status=400)
     return redirect("bot:articles")
 
 

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
 from apps.support_bot import services
+from apps.support_bot.models import Utterance
 from tenancy.context import tenant_context
 from tests.bot.conftest import add_intent, answer, start
 from tests.conftest import TenantSetup
@@ -83,3 +85,25 @@ def test_analytics_bars_have_an_axis_and_dates(acme: TenantSetup) -> None:
     assert dates.group(3) == f"{timezone.now():%-d %b}"
     assert 'style="height: 75%"' in html  # 3 of 4
     assert "at most 3 a day" in html
+
+
+def test_a_refused_import_lists_its_problems_in_the_table(acme: TenantSetup) -> None:
+    browser = acme.browser()
+    refused = browser.post(reverse("bot:utterances_import"), {
+        "file": SimpleUploadedFile("u.csv", b"text\nwhere is my card\n")})
+    assert refused.status_code == 400
+    html = refused.content.decode()
+    assert 'data-testid="refusal"' in html
+    problems = html.split('data-testid="problems"')[1].split("</table>")[0]
+    # The header problem is "header", never "row 0", and it is not a banner.
+    assert '<td class="nowrap">header</td>' in problems
+    assert "<code>intent</code>" in problems
+    assert "row 0" not in html
+    assert "Nothing was imported" not in html
+    with tenant_context(acme.tenant.pk):
+        assert not Utterance.objects.exists()
+    articles = browser.post(reverse("bot:articles_import"), {
+        "file": SimpleUploadedFile("kb.csv", b"question,answer\nHours?,\nFees?,\n")})
+    rows = re.findall(r'<td class="nowrap">(\d+)</td>',
+                      articles.content.decode().split('data-testid="problems"')[1])
+    assert rows == ["1", "2"]
