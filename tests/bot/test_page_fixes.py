@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.support_bot import services
-from apps.support_bot.models import Utterance
+from apps.support_bot.models import Article, Utterance
 from tenancy.context import tenant_context
 from tests.bot.conftest import add_intent, answer, start
 from tests.conftest import TenantSetup
@@ -107,3 +107,24 @@ def test_a_refused_import_lists_its_problems_in_the_table(acme: TenantSetup) -> 
     rows = re.findall(r'<td class="nowrap">(\d+)</td>',
                       articles.content.decode().split('data-testid="problems"')[1])
     assert rows == ["1", "2"]
+
+
+@pytest.mark.parametrize("typed", ["Billing, Fees", "billing; fees", "billing;fees, ,"])
+def test_article_tags_take_commas_or_semicolons_in_the_form(acme: TenantSetup,
+                                                           typed: str) -> None:
+    page = acme.browser().get(reverse("bot:articles")).content.decode()
+    assert "Separated by commas or semicolons" in page
+    acme.browser().post(reverse("bot:articles"), {"question": "Fees?", "answer": "None.",
+                                                  "tags": typed})
+    with tenant_context(acme.tenant.pk):
+        assert Article.objects.get().tags == ["billing", "fees"]
+
+
+def test_article_tags_take_commas_or_semicolons_in_the_import(acme: TenantSetup) -> None:
+    acme.browser().post(reverse("bot:articles_import"), {"file": SimpleUploadedFile(
+        "kb.csv", b'question,answer,tags\nFees?,None.,billing;fees\n'
+                  b'Hours?,9 to 5,"opening, hours"\nCards?,5 days,"cards; delivery, post"\n')})
+    with tenant_context(acme.tenant.pk):
+        tags = dict(Article.objects.values_list("question", "tags"))
+    assert tags == {"Fees?": ["billing", "fees"], "Hours?": ["hours", "opening"],
+                    "Cards?": ["cards", "delivery", "post"]}
