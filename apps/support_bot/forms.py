@@ -44,7 +44,10 @@ class ArticleForm(forms.Form):
 
 class ChatForm(forms.Form):
     text = forms.CharField(max_length=MESSAGE_MAX_CHARS, label="Message",
+                           # autofocus: htmx focuses it in the chat it swaps in after each
+                           # send, so the next message can be typed straight away.
                            widget=forms.TextInput(attrs={"autocomplete": "off",
+                                                         "autofocus": True,
                                                          "placeholder": "Ask the bot…"}))
     conversation = forms.IntegerField(required=False, widget=forms.HiddenInput,
                                       min_value=1, max_value=MAX_ID)

@@ -128,3 +128,15 @@ def test_article_tags_take_commas_or_semicolons_in_the_import(acme: TenantSetup)
         tags = dict(Article.objects.values_list("question", "tags"))
     assert tags == {"Fees?": ["billing", "fees"], "Hours?": ["hours", "opening"],
                     "Cards?": ["cards", "delivery", "post"]}
+
+
+def test_the_chat_input_is_focused_again_after_each_send(acme: TenantSetup) -> None:
+    """htmx swaps the whole chat in after a send and focuses its [autofocus] element: the
+    message box keeps the focus for the next message."""
+    browser = acme.browser()
+    swapped = browser.post(reverse("bot:try"), {"text": ""}, HTTP_HX_REQUEST="true")
+    html = swapped.content.decode()
+    assert html.lstrip().startswith('<div id="chat">')  # the partial htmx swaps in
+    assert re.search(r'<input type="text" name="text"[^>]* autofocus[ >]', html)
+    assert re.search(r'<input type="text" name="text"[^>]* autofocus[ >]',
+                     browser.get(reverse("bot:try")).content.decode())
