@@ -26,3 +26,45 @@ def test_every_page_links_a_favicon_that_exists(acme: TenantSetup, client) -> No
     assert found
     # Well-formed SVG (the repository's own file, not untrusted input).
     assert ElementTree.parse(found).getroot().tag.endswith("svg")  # noqa: S314
+
+
+def _css() -> str:
+    return (STATIC / "css" / "app.css").read_text()
+
+
+def _variable(name: str) -> str:
+    match = re.search(rf"{re.escape(name)}:\s*(#[0-9a-fA-F]{{6}});", _css())
+    assert match, name
+    return match.group(1)
+
+
+def _declaration(selector: str, prop: str) -> str:
+    rule = re.search(rf"(?m)^{re.escape(selector)} \{{([^}}]*)\}}", _css())
+    assert rule, selector
+    value = re.search(rf"(?:^|[;\s]){prop}:\s*([^;]+);", rule.group(1))
+    assert value, (selector, prop)
+    text = value.group(1).strip()
+    # "var(--x)" or a shorthand like "var(--surface)" as the first value.
+    var = re.search(r"var\((--[\w-]+)\)", text)
+    return _variable(var.group(1)) if var else text
+
+
+def _luminance(hex_colour: str) -> float:
+    def channel(value: int) -> float:
+        c = value / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+
+
+def contrast(foreground: str, background: str) -> float:
+    lighter, darker = sorted((_luminance(foreground), _luminance(background)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def test_sidebar_headings_meet_aa_contrast() -> None:
+    assert round(contrast("#98a2b3", "#ffffff"), 1) == 2.6  # the old colour, as reported
+    heading = _declaration(".nav-group", "color")
+    sidebar = _declaration(".sidebar", "background")
+    assert contrast(heading, sidebar) >= 4.5
