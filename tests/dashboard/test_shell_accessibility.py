@@ -68,3 +68,22 @@ def test_sidebar_headings_meet_aa_contrast() -> None:
     heading = _declaration(".nav-group", "color")
     sidebar = _declaration(".sidebar", "background")
     assert contrast(heading, sidebar) >= 4.5
+
+
+FOCUSABLE = re.compile(r"<(?:a\s[^>]*\bhref=|(?:button|select|textarea|summary)[\s>]"
+                       r"|input(?![^>]*type=\"hidden\")[\s>])")
+
+
+def test_skip_to_content_is_the_first_focusable_element(acme: TenantSetup, client) -> None:
+    for html in (acme.browser().get(reverse("dashboard:home")).content.decode(),
+                 acme.browser().get(reverse("jobs:job_list")).content.decode(),
+                 client.get(reverse("accounts:login")).content.decode()):
+        body = html[html.index("<body"):]
+        first = FOCUSABLE.search(body)
+        assert first
+        assert body[first.start():].startswith('<a class="skip-link" href="#content">'
+                                               "Skip to content</a>")
+        assert re.search(r'<main class="[^"]*" id="content" tabindex="-1">', html)
+    rule = re.search(r"(?m)^\.skip-link:focus \{([^}]*)\}", _css())
+    assert rule
+    assert "transform: none" in rule.group(1)  # visible when focused
