@@ -529,6 +529,7 @@ class PlanChangeEstimate:
 
     current: Plan
     plan: Plan
+    pending: Plan | None  # a downgrade already scheduled for the period's end
     is_upgrade: bool  # applies now (else at the period's end)
     period_start: datetime
     period_end: datetime
@@ -560,7 +561,8 @@ def plan_change_estimate(*, plan_code: str, now: datetime | None = None) -> Plan
         prorated_fee = money(plan.monthly_fee * Decimal((end - now).total_seconds())
                              / Decimal((end - start).total_seconds()))
     return PlanChangeEstimate(
-        current=subscription.plan, plan=plan, is_upgrade=is_upgrade, period_start=start,
+        current=subscription.plan, plan=plan, pending=subscription.pending_plan,
+        is_upgrade=is_upgrade, period_start=start,
         period_end=end, prorated_fee=prorated_fee,
         draft=invoice_draft(segments=segments, start=start, end=end),
         currency=settings.BILLING_CURRENCY)

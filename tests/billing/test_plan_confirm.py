@@ -109,3 +109,17 @@ def test_another_workspaces_confirmation_changes_only_that_workspace(
     globex.browser().post("/billing/plan/", {"plan": "pro", "confirmed": "yes"})
     assert _plan(globex) == "pro"
     assert _plan(acme) == "free"
+
+
+def test_confirming_the_current_plan_says_so_and_cancels_a_scheduled_move(
+        acme: TenantSetup) -> None:
+    owner = acme.browser()
+    owner.post("/billing/plan/", {"plan": "pro", "confirmed": "yes"})
+    owner.post("/billing/plan/", {"plan": "free", "confirmed": "yes"})  # scheduled
+    html = owner.get("/billing/plan/confirm/", {"plan": "pro"}).content.decode()
+    assert "You are on Pro already" in html
+    assert "cancels the move to Free" in html
+    assert "Stay on Pro" in html
+    owner.post("/billing/plan/", {"plan": "pro", "confirmed": "yes"})
+    assert acme.api().get("/api/v1/subscription").json()["plan"] == "pro"
+    assert 'data-testid="pending-plan"' not in owner.get("/billing/").content.decode()
