@@ -18,6 +18,11 @@ def _jobs(setup: TenantSetup) -> int:
         return Job.objects.count()
 
 
+def _status(setup: TenantSetup, job: Job) -> str:
+    with tenant_context(setup.tenant.pk):
+        return Job.objects.get(pk=job.pk).status
+
+
 def test_train_now_on_an_empty_catalogue_is_refused_with_the_reason(acme: TenantSetup) -> None:
     browser = acme.browser()
     overview = browser.get(reverse("recs:overview")).content.decode()
@@ -62,3 +67,24 @@ def test_with_events_training_is_queued(acme: TenantSetup, globex: TenantSetup) 
                                                  "params": {}}, format="json")
     assert refused.status_code == 400
     assert _jobs(globex) == 0
+
+
+def test_retrying_a_training_that_failed_for_want_of_events_is_refused(
+        acme: TenantSetup) -> None:
+    """A job that failed with "There are no interactions" (before the up-front check) offers
+    Retry; retried, it would fail the same way, so the retry is refused with the reason."""
+    with tenant_context(acme.tenant.pk):
+        job = Job.objects.create(app="recommendation", kind="train", params={},
+                                 status=Job.Status.FAILED,
+                                 error="There are no interactions to learn from")
+    page = acme.browser().post(reverse("jobs:job_retry", args=[job.pk]), follow=True)
+    assert "Nothing to train on" in page.content.decode()
+    api = acme.api().post(f"/api/v1/jobs/{job.pk}/retry")
+    assert api.status_code == 400
+    assert api.json()["error"]["code"] == "nothing_to_train"
+    assert _status(acme, job) == Job.Status.FAILED
+    # Once there are events, the retry goes ahead.
+    add_items(acme, [item_row("b1")])
+    add_events(acme, [("reader", "b1", "purchase")])
+    assert acme.api().post(f"/api/v1/jobs/{job.pk}/retry").status_code == 200
+    assert _status(acme, job) == Job.Status.QUEUED
