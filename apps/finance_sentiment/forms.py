@@ -110,7 +110,17 @@ class AlertRuleForm(forms.Form):
 
 
 class TryItForm(forms.Form):
-    text = forms.CharField(max_length=MAX_TRY_CHARS, strip=True, label="Text to score",
-                           widget=forms.Textarea(attrs={
-                               "rows": 4, "placeholder": "$AAPL beats estimates on record "
-                                                        "iPhone sales"}))
+    text = forms.CharField(
+        max_length=MAX_TRY_CHARS, strip=True, label="Text to score",
+        help_text=f"Up to {MAX_TRY_CHARS:,} characters.",
+        error_messages={"max_length": f"The text is %(show_value)s characters long; up to "
+                                      f"{MAX_TRY_CHARS:,} can be scored here. Shorten it "
+                                      f"(nothing was scored)."},
+        widget=forms.Textarea(attrs={"rows": 4, "placeholder": "$AAPL beats estimates on "
+                                                               "record iPhone sales"}))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # No maxlength attribute: a browser silently cuts a longer paste at the limit; the
+        # server refuses it instead, saying how long it is and what the limit is.
+        self.fields["text"].widget.attrs.pop("maxlength", None)

@@ -212,6 +212,8 @@ class AlertRule(TenantOwnedModel):
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # When an evaluation last checked this rule (the alerts page says whether rules ran).
+    last_evaluated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering: ClassVar = ["name", "id"]

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Trunc
 from django.utils import timezone
 
@@ -215,6 +215,12 @@ def score_list(*, queryset: QuerySet[SentimentScore] | None = None,
 
 def rule_list() -> QuerySet[AlertRule]:
     return AlertRule.objects.order_by("name", "id")
+
+
+def alert_evaluation() -> dict[str, Any]:
+    """Whether the rules ran: how many are active and when an evaluation last checked one."""
+    return AlertRule.objects.filter(is_active=True).aggregate(
+        active=Count("id"), last_evaluated_at=Max("last_evaluated_at"))
 
 
 def alert_list(*, queryset: QuerySet[Alert] | None = None, status: str | None = None,

@@ -133,6 +133,7 @@ def alert_list(request: HttpRequest) -> HttpResponse:
         request.GET.get("page"))
     return render(request, "finance/alerts.html", {
         "page": page, "status": status, "statuses": Alert.Status.choices,
+        "evaluation": selectors.alert_evaluation(),
     })
 
 

@@ -389,6 +389,30 @@ def events_csv_upload(*, data: bytes, filename: str) -> EventsResult:
 # --- Jobs and the worker's write-back --------------------------------------------------------
 
 
+def training_ready_check(*, params: dict[str, Any] | None = None) -> None:
+    """Refuse training up front when it could only fail: the model learns from events between
+    the catalogue's items, so with no item or no event the job would fail ("There are no
+    interactions") and offer a retry that fails the same way."""
+    if not Item.objects.exists():
+        raise RecsError("Nothing to train on: the catalogue is empty. Add items "
+                        "(POST /api/v1/items or a CSV upload), then events, then train.",
+                        code="nothing_to_train")
+    if not Interaction.objects.exists():
+        raise RecsError("Nothing to train on: there are no events yet. Send events "
+                        "(POST /api/v1/events or a CSV upload) about the catalogue's items, "
+                        "then train.", code="nothing_to_train")
+
+
+def embedding_ready_check(*, params: dict[str, Any]) -> None:
+    """Embedding an empty catalogue does nothing, and embedding to train then refuses later:
+    both are refused now, with training's reason."""
+    if params.get("then_train") is not None:
+        training_ready_check()
+    elif not Item.objects.exists():
+        raise RecsError("Nothing to embed: the catalogue is empty. Add items first.",
+                        code="nothing_to_embed")
+
+
 def training_submit(*, recommend_k: int = 20, created_by_id: int | None = None,
                     params: dict[str, Any] | None = None) -> Job:
     """Embed new or changed items, then train (the embedding job submits the training job

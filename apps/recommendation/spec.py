@@ -42,12 +42,14 @@ SPEC = AppSpec(
             name="embed_items",
             handler="workers.handlers.recommendation:embed_items",
             params=EmbedItemsParams,
+            precondition="apps.recommendation.services.embedding_ready_check",
             description="Embed the items' text with the base encoder (pgvector).",
         ),
         "train": JobKind(
             name="train",
             handler="workers.handlers.recommendation:train",
             params=TrainParams,
+            precondition="apps.recommendation.services.training_ready_check",
             description="Train the hybrid recommender and evaluate it against popularity.",
         ),
         "recommend": JobKind(

@@ -17,8 +17,8 @@ from django.views.decorators.http import require_POST, require_safe
 
 from apps.recommendation import charts, selectors, services
 from apps.recommendation.models import Item
+from config.errors import ServiceError
 from dashboard.views import require_role, workspace_view
-from jobs.services import JobError
 from tenancy.models import Role
 
 PAGE_SIZE = 25
@@ -61,7 +61,7 @@ def train(request: HttpRequest) -> HttpResponse:
     require_role(request, Role.MEMBER, action="start training")
     try:
         job = services.training_submit(created_by_id=request.user.pk)
-    except JobError as error:
+    except ServiceError as error:  # nothing to train on, a quota, an unknown kind
         messages.error(request, str(error))
     else:
         messages.success(request, f"Training queued (job #{job.pk}): items are embedded, then "
@@ -91,14 +91,17 @@ def item_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_safe
 @workspace_view()
 def preview(request: HttpRequest) -> HttpResponse:
-    """What a user would be served (no impression is logged: this is not a real serving)."""
-    user = request.GET.get("user", "").strip()[:200]
+    """What a user would be served (no impression is logged: this is not a real serving).
+
+    The previewed end user is ``end_user_id`` in the context, never ``user``: that name is
+    the signed-in user, whom the shell's account menu and workspace switcher read."""
+    end_user_id = request.GET.get("user", "").strip()[:200]
     category = request.GET.get("category", "").strip()[:100]
-    entries = (selectors.recommendations_for(external_id=user, k=PREVIEW_K, category=category)
-               if user else [])
+    entries = (selectors.recommendations_for(external_id=end_user_id, k=PREVIEW_K,
+                                             category=category) if end_user_id else [])
     return render(request, "recommendation/preview.html", {
-        "user": user, "category": category, "entries": entries,
-        "known": selectors.end_user_exists(external_id=user) if user else False,
-        "history": selectors.recent_history(external_id=user) if user else [],
+        "end_user_id": end_user_id, "category": category, "entries": entries,
+        "known": selectors.end_user_exists(external_id=end_user_id) if end_user_id else False,
+        "history": selectors.recent_history(external_id=end_user_id) if end_user_id else [],
         "suggestions": selectors.sample_users(),
     })

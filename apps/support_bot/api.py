@@ -248,6 +248,9 @@ class ArticleViewSet(_CrudViewSet):
         services.article_delete(article=instance)
 
     @extend_schema(summary="Import articles from a question,answer[,tags] CSV (all or nothing)",
+                   description="``tags`` is one cell of tags separated by semicolons or commas "
+                               "(a cell with commas is quoted, as CSV requires); an existing "
+                               "question is updated.",
                    request=_CSV_REQUEST, responses={201: ImportResultSerializer,
                                                     400: ROWS_INVALID_RESPONSE})
     @action(detail=False, methods=["post"], url_path="import",

@@ -8,6 +8,7 @@ from django import forms
 
 from api.lookups import MAX_ID
 from apps.support_bot.models import MESSAGE_MAX_CHARS, UTTERANCE_MAX_CHARS, Conversation
+from apps.support_bot.services import tags_split
 
 
 class IntentForm(forms.Form):
@@ -35,15 +36,18 @@ class ArticleForm(forms.Form):
                                widget=forms.Textarea(attrs={"rows": 2}))
     answer = forms.CharField(max_length=20_000, widget=forms.Textarea(attrs={"rows": 4}))
     tags = forms.CharField(max_length=1000, required=False,
-                           help_text="Separated by commas")
+                           help_text="Separated by commas or semicolons")
 
     def clean_tags(self) -> list[str]:
-        return [tag.strip() for tag in self.cleaned_data["tags"].split(",") if tag.strip()]
+        return tags_split(self.cleaned_data["tags"])
 
 
 class ChatForm(forms.Form):
     text = forms.CharField(max_length=MESSAGE_MAX_CHARS, label="Message",
+                           # autofocus: htmx focuses it in the chat it swaps in after each
+                           # send, so the next message can be typed straight away.
                            widget=forms.TextInput(attrs={"autocomplete": "off",
+                                                         "autofocus": True,
                                                          "placeholder": "Ask the bot…"}))
     conversation = forms.IntegerField(required=False, widget=forms.HiddenInput,
                                       min_value=1, max_value=MAX_ID)

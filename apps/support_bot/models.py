@@ -235,6 +235,7 @@ class Feedback(TenantOwnedModel):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name_plural = "feedback"
         ordering: ClassVar = ["-created_at", "-id"]
         constraints: ClassVar = [
             # One rating per reply (rating again replaces it); conversation-level ones are free.

@@ -25,8 +25,16 @@ from jobs.models import Job
 from tenancy import vectors
 
 
-def intent_list() -> QuerySet[Intent]:
-    return Intent.objects.annotate(utterance_count=Count("utterances")).order_by("name")
+def intent_list(*, search: str = "") -> QuerySet[Intent]:
+    """Intents by name with their utterance counts; ``search`` matches the name, the
+    description, the answer template or any utterance (case-insensitive)."""
+    intents = Intent.objects.annotate(utterance_count=Count("utterances")).order_by("name")
+    if search:
+        intents = intents.filter(
+            Q(name__icontains=search) | Q(description__icontains=search)
+            | Q(answer_template__icontains=search)
+            | Q(pk__in=Utterance.objects.filter(text__icontains=search).values("intent_id")))
+    return intents
 
 
 def utterance_list(*, intent_id: int | None = None) -> QuerySet[Utterance]:

@@ -12,6 +12,7 @@ latency measured from the message's arrival.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import time
 from collections.abc import Sequence
@@ -228,6 +229,16 @@ def intent_model_train(*, created_by_id: int | None = None, params: dict[str, An
 # --- Knowledge base ---------------------------------------------------------------------------
 
 
+TAG_SEPARATORS = re.compile(r"[,;]")
+
+
+def tags_split(text: str) -> list[str]:
+    """Tags typed as one string: separated by commas or semicolons, either or both (the
+    article form and the CSV import accept the same; a CSV cell with commas needs quotes,
+    so semicolons are the import's habit)."""
+    return [tag.strip() for tag in TAG_SEPARATORS.split(text) if tag.strip()]
+
+
 def _clean_tags(tags: Sequence[str]) -> list[str]:
     cleaned = sorted({tag.strip().lower() for tag in tags if tag.strip()})
     too_long = [tag for tag in cleaned if len(tag) > 50]
@@ -268,13 +279,13 @@ def article_delete(*, article: Article) -> None:
 
 @transaction.atomic
 def articles_import_csv(*, data: bytes) -> ImportResult:
-    """``question,answer[,tags]`` rows (tags separated by ``;``), all or nothing. An article
-    with the same question is updated rather than duplicated."""
+    """``question,answer[,tags]`` rows (tags separated by ``;`` or ``,``), all or nothing. An
+    article with the same question is updated rather than duplicated."""
     rows = _parse_csv(data, ARTICLES)
     by_question = {article.question: article for article in Article.objects.all()}
     created = 0
     for row in rows:
-        tags = _clean_tags((row.get("tags") or "").split(";"))
+        tags = _clean_tags(tags_split(row.get("tags") or ""))
         question, answer = row["question"].strip(), row["answer"].strip()
         article = by_question.get(question)
         if article is None:

@@ -57,18 +57,23 @@ def _submit(form: Any, action: Callable[[dict[str, Any]], Any]) -> Any:
         return None
 
 
-def _import_csv(request: HttpRequest, service: Any, what: str) -> None:
+def _import_csv(request: HttpRequest, service: Any, what: str) -> DatasetInvalid | None:
+    """Import the uploaded CSV; a refused file is returned, for the page to list its problems
+    in the table the datasets page uses (row, column, problem), not in a one-line banner."""
     form = CsvUploadForm(request.POST, request.FILES)
     if not form.is_valid():
         messages.error(request, "Choose a CSV file to import.")
-        return
+        return None
     try:
         result = service(data=form.cleaned_data["file"].read())
-    except (DatasetInvalid, services.BotError) as error:
+    except DatasetInvalid as error:
+        return error
+    except services.BotError as error:
         messages.error(request, f"Nothing was imported: {error}")
     else:
         messages.success(request, f"{result.created} {what} imported, {result.duplicates} "
                                   "already present.")
+    return None
 
 
 # --- Analytics --------------------------------------------------------------------------------
@@ -79,11 +84,18 @@ def _import_csv(request: HttpRequest, service: Any, what: str) -> None:
 def overview(request: HttpRequest) -> HttpResponse:
     config = services.bot_settings_get()
     stats = selectors.analytics(low_confidence_below=config.intent_threshold)
-    peak = max((day.conversations for day in stats.days), default=0) or 1
-    days = [(day, round(100 * day.conversations / peak), round(100 * day.handed_off / peak))
+    most = max((day.conversations for day in stats.days), default=0)
+    # The axis tops at a whole number of conversations that halves evenly (at least 2), so
+    # its three labels (top, middle, 0) are exact.
+    top = max(2, most + most % 2)
+    days = [(day, round(100 * day.conversations / top), round(100 * day.handed_off / top))
             for day in stats.days]
+    axis = {"top": top, "middle": top // 2, "peak": most,
+            "first": stats.days[0].day if stats.days else None,
+            "middle_day": stats.days[len(stats.days) // 2].day if stats.days else None,
+            "last": stats.days[-1].day if stats.days else None}
     return render(request, "support_bot/overview.html",
-                  {"stats": stats, "days": days, "config": config})
+                  {"stats": stats, "days": days, "axis": axis, "config": config})
 
 
 # --- Intents and utterances -------------------------------------------------------------------
@@ -102,9 +114,16 @@ def intent_list(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Intent {intent.name} created.")
             return redirect("bot:intent", pk=intent.pk)
         status = 400
+    return _intents_page(request, form=form, status=status)
+
+
+def _intents_page(request: HttpRequest, *, form: IntentForm | None = None,
+                  refusal: DatasetInvalid | None = None, status: int = 200) -> HttpResponse:
+    search = request.GET.get("q", "").strip()[:200]
     return render(request, "support_bot/intents.html",
-                  {"intents": selectors.intent_list(), "form": form,
-                   "upload": CsvUploadForm()}, status=status)
+                  {"intents": selectors.intent_list(search=search), "search": search,
+                   "form": form or IntentForm(), "upload": CsvUploadForm(),
+                   "refusal": refusal}, status=status)
 
 
 @require_http_methods(["GET", "POST"])
@@ -156,7 +175,9 @@ def utterance_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @workspace_view(Role.MEMBER)
 def utterances_import(request: HttpRequest) -> HttpResponse:
-    _import_csv(request, services.utterances_import_csv, "utterances")
+    refusal = _import_csv(request, services.utterances_import_csv, "utterances")
+    if refusal is not None:
+        return _intents_page(request, refusal=refusal, status=400)
     return redirect("bot:intents")
 
 
@@ -189,10 +210,16 @@ def article_list(request: HttpRequest) -> HttpResponse:
             messages.success(request, "Article added; it is being embedded.")
             return redirect("bot:articles")
         status = 400
+    return _articles_page(request, form=form, status=status)
+
+
+def _articles_page(request: HttpRequest, *, form: ArticleForm | None = None,
+                   refusal: DatasetInvalid | None = None, status: int = 200) -> HttpResponse:
     search = request.GET.get("q", "")[:200]
     return render(request, "support_bot/articles.html", {
         "articles": _page(request, selectors.article_list(search=search)), "search": search,
-        "form": form, "upload": CsvUploadForm()}, status=status)
+        "form": form or ArticleForm(), "upload": CsvUploadForm(), "refusal": refusal},
+        status=status)
 
 
 @require_http_methods(["GET", "POST"])
@@ -225,7 +252,9 @@ def article_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @workspace_view(Role.MEMBER)
 def articles_import(request: HttpRequest) -> HttpResponse:
-    _import_csv(request, services.articles_import_csv, "articles")
+    refusal = _import_csv(request, services.articles_import_csv, "articles")
+    if refusal is not None:
+        return _articles_page(request, refusal=refusal, status=400)
     return redirect("bot:articles")
 
 

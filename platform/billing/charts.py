@@ -1,16 +1,26 @@
 """The usage chart of the usage page, drawn on the server as inline SVG (like the finance
 charts): cumulative usage per day over the period, the included quantity and the hard limit
-as horizontal lines, and the projection to the period's end dashed."""
+as horizontal lines, and the projection to the period's end dashed.
+
+The scale is the data's (usage and projection, rounded up to a round number), not the plan's:
+a Pro plan's 100,000,000-call limit used to set the scale and flatten 2,500 calls onto the
+axis. A plan line is drawn, and widens the scale, only when it is within ``IN_RANGE`` times
+the data's top; a farther one is named at the top of the chart ("above the chart")."""
 
 from __future__ import annotations
 
+import math
 from datetime import date
 from decimal import Decimal
 
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
+from billing.numbers import byte_size
 from billing.selectors import MeterSummary
+
+# A plan line at most this many times the data's top is drawn (and widens the scale).
+IN_RANGE = 2.0
 
 WIDTH, HEIGHT = 760.0, 260.0
 LEFT, RIGHT, TOP, BOTTOM = 64.0, 16.0, 14.0, 28.0
@@ -20,11 +30,24 @@ def _n(value: float) -> str:
     return f"{value:.1f}"
 
 
-def _amount(value: float) -> str:
+def _amount(value: float, *, is_bytes: bool = False) -> str:
+    if is_bytes:
+        return byte_size(Decimal(str(round(value))))
     for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(value) >= size:
             return f"{value / size:.3g}{suffix}"
     return f"{value:.3g}"
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 × 10ⁿ at or above ``value`` (an axis that reads well)."""
+    if value <= 0:
+        return 1.0
+    magnitude = 10 ** math.floor(math.log10(value))
+    for step in (1, 2, 2.5, 5, 10):
+        if value <= step * magnitude * (1 + 1e-9):
+            return step * magnitude
+    return 10 * magnitude
 
 
 def usage_chart(summary: MeterSummary, *, today: date) -> SafeString:
@@ -48,7 +71,15 @@ def usage_chart(summary: MeterSummary, *, today: date) -> SafeString:
             marks.append(("included", float(summary.included), "included"))
         if summary.limit is not None:
             marks.append(("limit", float(summary.limit), "limit"))
-    peak = max([*levels, float(summary.projected), *(value for _, value, _ in marks), 1.0])
+    data_top = max([*levels, float(summary.projected), 0.0])
+    in_range = [mark for mark in marks if mark[1] <= IN_RANGE * max(data_top, 1.0)]
+    off_scale = [mark for mark in marks if mark not in in_range]
+    peak = nice_ceiling(max([data_top, *(value for _, value, _ in in_range), 1.0]))
+    is_bytes = summary.is_bytes
+
+    def amount(value: float) -> str:
+        return _amount(value, is_bytes=is_bytes)
+
     plot_width, plot_height = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     step = plot_width / max(len(days) - 1, 1)
 
@@ -65,13 +96,18 @@ def usage_chart(summary: MeterSummary, *, today: date) -> SafeString:
             '<line class="grid" x1="{}" x2="{}" y1="{}" y2="{}"/>'
             '<text class="axis" x="{}" y="{}" text-anchor="end">{}</text>',
             LEFT, WIDTH - RIGHT, _n(y(level)), _n(y(level)), LEFT - 6, _n(y(level) + 4),
-            _amount(level)))
-    for name, value, text in marks:
+            amount(level)))
+    for position, (name, value, text) in enumerate(off_scale):
+        parts.append(format_html(
+            '<text class="axis" data-testid="usage-{}-off-scale" x="{}" y="{}" '
+            'text-anchor="end">{} {} (above the chart)</text>',
+            name, WIDTH - RIGHT, _n(TOP + 10 + 14 * position), text, amount(value)))
+    for name, value, text in in_range:
         parts.append(format_html(
             '<line class="usage-{}" data-testid="usage-{}" x1="{}" x2="{}" y1="{}" y2="{}"/>'
             '<text class="axis" x="{}" y="{}" text-anchor="end">{}</text>',
             name, name, LEFT, WIDTH - RIGHT, _n(y(value)), _n(y(value)), WIDTH - RIGHT,
-            _n(y(value) - 4), f"{text} {_amount(value)}"))
+            _n(y(value) - 4), f"{text} {amount(value)}"))
     if levels:
         path = " L".join(f"{x(position):.1f},{y(level):.1f}"
                          for position, level in enumerate(levels))
@@ -86,17 +122,17 @@ def usage_chart(summary: MeterSummary, *, today: date) -> SafeString:
             parts.append(format_html(
                 '<circle class="usage-point" cx="{}" cy="{}" r="2.5"><title>{}: {}</title>'
                 "</circle>", _n(x(position)), _n(y(level)), f"{days[position]:%d %b}",
-                _amount(level)))
+                amount(level)))
     for position in sorted({0, len(days) // 2, len(days) - 1}):
         anchor = "start" if position == 0 else "end" if position == len(days) - 1 else "middle"
         parts.append(format_html('<text class="axis" x="{}" y="{}" text-anchor="{}">{}</text>',
                                  _n(x(position)), _n(HEIGHT - 8), anchor,
                                  f"{days[position]:%-d %b}"))
-    label = (f"{summary.label}: {_amount(float(summary.used))} used so far, projected "
-             f"{_amount(float(summary.projected))} by {days[-1]:%-d %b}")
+    label = (f"{summary.label}: {summary.used_display} used so far, projected "
+             f"{summary.projected_display} by {days[-1]:%-d %b}")
     return format_html(
         '<svg class="usage-chart trend-chart" viewBox="0 0 {} {}" role="img" aria-label="{}" '
-        'data-testid="usage-chart" data-meter="{}" data-points="{}">{}</svg>',
-        _n(WIDTH), _n(HEIGHT), label, summary.meter, len(levels),
+        'data-testid="usage-chart" data-meter="{}" data-points="{}" data-scale="{}">{}</svg>',
+        _n(WIDTH), _n(HEIGHT), label, summary.meter, len(levels), f"{peak:g}",
         mark_safe("".join(parts)),  # noqa: S308 (each part built by format_html)
     )

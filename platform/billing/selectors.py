@@ -25,6 +25,7 @@ from billing.models import (
     Subscription,
     UsageRecord,
 )
+from billing.numbers import quantity as quantity_text
 from billing.periods import fraction_elapsed, month_bounds
 from billing.plans import default_plan
 from tenancy.context import require_tenant_id, unscoped
@@ -135,8 +136,42 @@ class MeterSummary:
         return None if not quota else float(self.used / quota * 100)
 
     @property
+    def percent_of_included(self) -> float | None:
+        """Used against what the plan includes (what the usage page's bar shows; None when
+        nothing is included)."""
+        return float(self.used / self.included * 100) if self.included > 0 else None
+
+    @property
+    def percent_of_limit(self) -> float | None:
+        """Used against the hard limit, shown beside it (None: no hard limit)."""
+        return float(self.used / self.limit * 100) if self.limit else None
+
+    @property
     def is_gauge(self) -> bool:
         return self.meter in GAUGE_METERS
+
+    @property
+    def is_bytes(self) -> bool:
+        return self.meter == Meter.STORAGE_BYTES
+
+    def display(self, value: Decimal | float) -> str:
+        return quantity_text(value, is_bytes=self.is_bytes)
+
+    @property
+    def used_display(self) -> str:
+        return self.display(self.used)
+
+    @property
+    def included_display(self) -> str:
+        return self.display(self.included)
+
+    @property
+    def limit_display(self) -> str | None:
+        return None if self.limit is None else self.display(self.limit)
+
+    @property
+    def projected_display(self) -> str:
+        return self.display(self.projected)
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -450,12 +450,29 @@ def _days(seconds: float) -> str:
     return f"{seconds / 86400:.4g}"
 
 
-def invoice_build(*, subscription: Subscription, start: datetime, end: datetime) -> Invoice:
-    """The invoice of ``[start, end)``: the monthly fee of each plan in force, prorated by
-    time, then per meter the usage, what the plan includes and the overage above it."""
+@dataclass(frozen=True)
+class InvoiceDraft:
+    """An invoice's lines and sums before anything is stored (``invoice_build`` stores one;
+    ``plan_change_estimate`` shows one)."""
+
+    lines: list[InvoiceLine]
+    final_plan: Plan
+    subtotal: Decimal
+    tax_rate: Decimal
+    tax: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.subtotal + self.tax
+
+
+def invoice_draft(*, segments: list[PlanSegment], start: datetime,
+                  end: datetime) -> InvoiceDraft:
+    """The lines of ``[start, end)`` under these plan segments: the monthly fee of each plan
+    in force, prorated by time, then per meter the usage, what the final plan includes and the
+    overage above it."""
     period_seconds = (end - start).total_seconds()
     lines: list[InvoiceLine] = []
-    segments = plan_segments(subscription=subscription, start=start, end=end)
     for segment in segments:
         seconds = (segment.end - segment.start).total_seconds()
         if segment.plan.monthly_fee == 0 or seconds <= 0:
@@ -488,15 +505,67 @@ def invoice_build(*, subscription: Subscription, start: datetime, end: datetime)
             unit_price=unit_price, unit=unit, amount=money(billable / unit * unit_price)))
     subtotal = sum((line.amount for line in lines), Decimal(0))
     tax_rate = Decimal(str(settings.BILLING_TAX_RATE))
-    tax = money(subtotal * tax_rate)
+    return InvoiceDraft(lines=lines, final_plan=final_plan, subtotal=subtotal,
+                        tax_rate=tax_rate, tax=money(subtotal * tax_rate))
+
+
+def invoice_build(*, subscription: Subscription, start: datetime, end: datetime) -> Invoice:
+    """The invoice of ``[start, end)`` (see ``invoice_draft``), stored with its lines."""
+    draft = invoice_draft(segments=plan_segments(subscription=subscription, start=start,
+                                                 end=end), start=start, end=end)
     invoice = Invoice.objects.create(
         number=f"INV-{start:%Y%m}-{subscription.tenant_id:06d}", period_start=start,
-        period_end=end, plan_name=final_plan.name, currency=settings.BILLING_CURRENCY,
-        subtotal=subtotal, tax_rate=tax_rate, tax=tax, total=subtotal + tax)
-    for position, line in enumerate(lines, start=1):
+        period_end=end, plan_name=draft.final_plan.name, currency=settings.BILLING_CURRENCY,
+        subtotal=draft.subtotal, tax_rate=draft.tax_rate, tax=draft.tax, total=draft.total)
+    for position, line in enumerate(draft.lines, start=1):
         line.invoice, line.position, line.tenant_id = invoice, position, invoice.tenant_id
-    InvoiceLine.objects.bulk_create(lines)
+    InvoiceLine.objects.bulk_create(draft.lines)
     return invoice
+
+
+@dataclass(frozen=True)
+class PlanChangeEstimate:
+    """What a plan change would cost, shown before it is confirmed."""
+
+    current: Plan
+    plan: Plan
+    pending: Plan | None  # a downgrade already scheduled for the period's end
+    is_upgrade: bool  # applies now (else at the period's end)
+    period_start: datetime
+    period_end: datetime
+    prorated_fee: Decimal  # the new plan's fee for the rest of this period (0: a downgrade)
+    draft: InvoiceDraft  # this period's invoice with the change, usage so far
+    currency: str
+
+
+def plan_change_estimate(*, plan_code: str, now: datetime | None = None) -> PlanChangeEstimate:
+    """The period's invoice as it would stand if the tenant moved to ``plan_code`` now, from
+    the same proration as the invoice (``invoice_draft``) and the usage so far. Writes
+    nothing; an unknown or private plan is a ``BillingError`` naming the field."""
+    now = now or timezone.now()
+    subscription = subscription_current()
+    plan = Plan.objects.filter(is_public=True, code=plan_code).first()
+    if plan is None:
+        choices = ", ".join(Plan.objects.filter(is_public=True).values_list("code", flat=True))
+        raise BillingError(f"Unknown plan {plan_code!r}.",
+                           fields={"plan": [f"choose one of {choices}"]})
+    start, end = subscription.period_start, subscription.period_end
+    segments = plan_segments(subscription=subscription, start=start, end=end)
+    is_upgrade = (plan.pk != subscription.plan_id
+                  and plan.monthly_fee >= subscription.plan.monthly_fee)
+    prorated_fee = Decimal(0)
+    if is_upgrade and start <= now < end:
+        kept = [PlanSegment(plan=segment.plan, start=segment.start, end=min(segment.end, now))
+                for segment in segments if segment.start < now]
+        segments = [*kept, PlanSegment(plan=plan, start=now, end=end)]
+        prorated_fee = money(plan.monthly_fee * Decimal((end - now).total_seconds())
+                             / Decimal((end - start).total_seconds()))
+    return PlanChangeEstimate(
+        current=subscription.plan, plan=plan, pending=subscription.pending_plan,
+        is_upgrade=is_upgrade, period_start=start,
+        period_end=end, prorated_fee=prorated_fee,
+        draft=invoice_draft(segments=segments, start=start, end=end),
+        currency=settings.BILLING_CURRENCY)
 
 
 # --- Payment provider -----------------------------------------------------------------------

@@ -7,9 +7,12 @@ same as a missing one. Everyone in the workspace reads; owners and admins change
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
 
@@ -38,19 +41,40 @@ def usage(request: HttpRequest) -> HttpResponse:
 @require_safe
 @workspace_view()
 def billing_overview(request: HttpRequest) -> HttpResponse:
-    """The plan, the plans to change to (owners and admins), and the invoices."""
+    """The plan, this period's estimated bill, the plans to change to (owners and admins),
+    and the invoices."""
+    subscription = selectors.subscription_current()
     return render(request, "billing/overview.html", {
-        "subscription": selectors.subscription_current(),
+        "subscription": subscription,
+        "estimate": services.plan_change_estimate(plan_code=subscription.plan.code),
         "plans": Plan.objects.filter(is_public=True).prefetch_related("meters"),
         "invoices": selectors.invoice_list(),
     })
 
 
+@require_safe
+@workspace_view(minimum_role=Role.ADMIN)
+def plan_confirm(request: HttpRequest) -> HttpResponse:
+    """What a plan change costs (the new fee, its prorated amount for the rest of the period
+    and the period's estimated bill), with the button that makes it."""
+    try:
+        estimate = services.plan_change_estimate(plan_code=request.GET.get("plan", ""))
+    except services.BillingError as error:
+        messages.error(request, str(error))
+        return redirect("billing:overview")
+    return render(request, "billing/plan_confirm.html", {"estimate": estimate})
+
+
 @require_POST
 @workspace_view(minimum_role=Role.ADMIN)
 def plan_change(request: HttpRequest) -> HttpResponse:
+    plan_code = request.POST.get("plan", "")
+    # A change is made only from the confirmation page, which shows its price: a bare POST
+    # (an old form, a double click on the plan card) is sent there instead.
+    if request.POST.get("confirmed") != "yes":
+        return redirect(f"{reverse('billing:plan_confirm')}?{urlencode({'plan': plan_code})}")
     try:
-        subscription = services.subscription_change_plan(plan_code=request.POST.get("plan", ""))
+        subscription = services.subscription_change_plan(plan_code=plan_code)
     except services.BillingError as error:
         messages.error(request, str(error))
         return redirect("billing:overview")

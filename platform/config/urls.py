@@ -17,6 +17,7 @@ urlpatterns = [
     path("recommendations/", include("apps.recommendation.dashboard_urls")),
     path("", include("jobs.urls")),
     path("", include("billing.dashboard_urls")),
+    path("", include("webhooks.dashboard_urls")),
     path("", include("dashboard.urls")),
     # Any other /api/ path: the API's JSON 404 in every mode (DEBUG's technical 404 page is
     # HTML and lists the URL patterns).

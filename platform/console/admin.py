@@ -8,10 +8,15 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
 
 from accounts.models import ApiKey, Invitation, User
 from accounts.services import api_key_revoke
 from audit.models import AuditEvent
+from console.health import tenant_health
 from tenancy.context import tenant_context
 from tenancy.models import Membership, Tenant
 from tenancy.services import tenant_insert, tenant_set_status
@@ -27,12 +32,32 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "status", "created_at")
+    list_display = ("name", "slug", "status", "created_at", "health_link")
     list_filter = ("status",)
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}  # noqa: RUF012
     inlines = (MembershipInline,)
     actions = ("suspend", "activate")
+
+    def get_urls(self) -> list[URLPattern]:
+        health = path("<int:pk>/health/", self.admin_site.admin_view(self.health_view),
+                      name="tenancy_tenant_health")
+        return [health, *super().get_urls()]
+
+    @admin.display(description="Health")
+    def health_link(self, tenant: Tenant) -> str:
+        return format_html('<a href="{}">Health</a>',
+                           reverse(f"{self.admin_site.name}:tenancy_tenant_health",
+                                   args=[tenant.pk]))
+
+    def health_view(self, request: HttpRequest, pk: int) -> TemplateResponse:
+        """One tenant at a glance: plan, usage against quota, failing jobs, last activity."""
+        tenant = get_object_or_404(Tenant, pk=pk)
+        return TemplateResponse(request, "admin/tenancy/tenant/health.html", {
+            **self.admin_site.each_context(request), "opts": self.model._meta,
+            "title": f"{tenant.name}: health", "health": tenant_health(tenant=tenant),
+            "changelist_url": reverse(f"{self.admin_site.name}:tenancy_tenant_changelist"),
+        })
 
     def _set_status(self, request: HttpRequest, queryset: QuerySet[Tenant], status: str) -> None:
         for tenant in queryset:

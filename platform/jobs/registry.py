@@ -48,6 +48,10 @@ class JobKind:
     queue: str = "gpu"
     needs_model_version: bool = False
     description: str = ""
+    # Dotted path of a check called by ``job_submit`` with the validated parameters before
+    # anything is created: it raises a ``ServiceError`` saying why the job could do nothing
+    # (a recommender with no events to learn from), so no job is queued to fail.
+    precondition: str | None = None
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -205,6 +207,65 @@ def model_version_list(*, app: str | None = None,
     if status:
         versions = versions.filter(status=status)
     return versions.order_by("-created_at", "-id")
+
+
+@dataclass(frozen=True)
+class Serving:
+    """What answers an application's predictions for the tenant right now: its active
+    version, else the platform default installed in ``DEFAULT_MODELS_DIR/<app>`` (with the
+    test figures of its ``default_model_report.json`` when present), else nothing."""
+
+    app: str
+    app_name: str
+    source: str  # "version" | "default" | "none"
+    version: ModelVersion | None = None
+    base_model: str = ""
+    method: str = ""
+    accuracy: float | None = None
+    macro_f1: float | None = None
+    test_rows: int | None = None
+
+
+def _read_json(path: Any) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def platform_default(*, app: str, app_name: str = "") -> Serving | None:
+    directory = Path(settings.DEFAULT_MODELS_DIR) / app
+    manifest = _read_json(directory / "manifest.json")
+    if manifest is None:
+        return None
+    test = (_read_json(directory / "default_model_report.json") or {}).get("test")
+    test = test if isinstance(test, dict) else {}
+    rows = test.get("rows")
+    return Serving(app=app, app_name=app_name or app, source="default",
+                   base_model=str(manifest.get("base", "")),
+                   method=str(manifest.get("method", "")),
+                   accuracy=_number(test.get("accuracy")), macro_f1=_number(test.get("macro_f1")),
+                   test_rows=rows if isinstance(rows, int) else None)
+
+
+def serving_models() -> list[Serving]:
+    """Per registered application, what serves it (see ``Serving``)."""
+    active = {version.app: version for version in
+              ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE)}
+    serving = []
+    for spec in all_apps():
+        version = active.get(spec.label)
+        if version is not None:
+            metrics = model_version_metrics(version=version)
+            serving.append(Serving(app=spec.label, app_name=spec.name, source="version",
+                                   version=version, base_model=version.base_model,
+                                   method=version.method, accuracy=metrics.accuracy,
+                                   macro_f1=metrics.macro_f1))
+        else:
+            serving.append(platform_default(app=spec.label, app_name=spec.name)
+                           or Serving(app=spec.label, app_name=spec.name, source="none"))
+    return serving
 
 
 @dataclass(frozen=True)

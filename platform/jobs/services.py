@@ -25,6 +25,7 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from billing.models import Meter
 from billing.services import (
@@ -37,7 +38,7 @@ from config.celery import task_send
 from config.errors import ServiceError
 from jobs.datasets import ParsedDataset, dataset_parse
 from jobs.models import Dataset, Job, JobEvent, ModelVersion
-from jobs.registry import AppSpec, UnknownApp, all_apps, get_app
+from jobs.registry import AppSpec, JobKind, UnknownApp, all_apps, get_app
 from tenancy.context import require_tenant_id, tenant_context, unscoped
 from webhooks.services import webhook_emit
 
@@ -156,6 +157,7 @@ def job_submit(*, app: str, kind: str, params: dict[str, Any], dataset_id: int |
                                for k, v in serializer.errors.items()})
     dataset = _dataset_for(job_kind, app, dataset_id)
     version = _version_for(job_kind, app, model_version_id)
+    _precondition_check(job_kind, serializer.validated_data)
     try:
         with transaction.atomic():
             # Locks the tenant's subscription until this transaction commits: concurrent
@@ -180,6 +182,12 @@ def job_submit(*, app: str, kind: str, params: dict[str, Any], dataset_id: int |
             raise
         return _replay(earlier, request_hash)
     return Submission(job=job, created=True)
+
+
+def _precondition_check(job_kind: JobKind, params: dict[str, Any]) -> None:
+    """The kind's own refusal of a job that could only fail (``JobKind.precondition``)."""
+    if job_kind.precondition:
+        import_string(job_kind.precondition)(params=params)
 
 
 def _quota_refused(decision: QuotaDecision) -> JobError:
@@ -270,6 +278,8 @@ def job_retry(*, job: Job) -> Job:
     job = Job.objects.select_for_update().get(pk=job.pk)
     if job.status not in (Job.Status.FAILED, Job.Status.CANCELLED):
         raise JobError("Only failed or cancelled jobs can be retried.", code="conflict")
+    # A retry that would fail the same way (a recommender with no events yet) is refused.
+    _precondition_check(get_app(job.app).job_kinds[job.kind], job.params)
     job.status = Job.Status.QUEUED
     job.error = ""
     job.cancel_requested = False

@@ -19,6 +19,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from config.errors import ServiceError
 from dashboard.views import require_role, workspace_view
 from jobs import selectors
 from jobs.datasets import DatasetInvalid
@@ -300,7 +301,7 @@ def _job_action(request: HttpRequest, pk: int, service: Any, done: str) -> HttpR
     job = get_object_or_404(selectors.job_list(), pk=pk)
     try:
         service(job=job)
-    except JobError as error:
+    except ServiceError as error:  # a conflict, or a retry that could only fail again
         messages.error(request, str(error))
     else:
         messages.success(request, done.format(job=job))
@@ -332,6 +333,7 @@ def model_list(request: HttpRequest) -> HttpResponse:
         request.GET.get("page"))
     return render(request, "jobs/models.html", {
         "page": page, "app_filter": app, "apps": all_apps(),
+        "serving": selectors.serving_models(),
         "rows": [(version, selectors.model_version_metrics(version=version))
                  for version in page.object_list],
     })

@@ -64,6 +64,7 @@ class WebhookDelivery(TenantOwnedModel):
     delivered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name_plural = "webhook deliveries"
         ordering: ClassVar = ["-created_at"]
         indexes: ClassVar = [
             models.Index(fields=["tenant", "endpoint", "-created_at"],

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.celery import task_send
+from config.errors import ServiceError
 from webhooks.models import EVENTS, WebhookDelivery, WebhookEndpoint, new_secret
 from webhooks.urlcheck import check_webhook_url
 
@@ -59,6 +60,33 @@ def webhook_endpoint_rotate_secret(*, endpoint: WebhookEndpoint) -> WebhookEndpo
     endpoint.secret = new_secret()
     endpoint.save(update_fields=["secret"])
     return endpoint
+
+
+@transaction.atomic
+def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
+    """Delete the endpoint and its delivery log; nothing more is sent to it."""
+    endpoint.delete()
+
+
+class WebhookError(ServiceError):
+    """A webhook request refused (``conflict``: a delivery that is not failed)."""
+
+
+@transaction.atomic
+def webhook_delivery_retry(*, delivery: WebhookDelivery) -> WebhookDelivery:
+    """Send a failed delivery once more, now, with the endpoint's current URL and secret (the
+    same ``Webhook-Id``, so a receiver that got it before de-duplicates). A pending delivery
+    is still being retried and a delivered one needs nothing: both are refused."""
+    delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery.pk)
+    if delivery.status != WebhookDelivery.Status.FAILED:
+        raise WebhookError(f"Only a failed delivery can be retried; this one is "
+                           f"{delivery.get_status_display().lower()}.", code="conflict")
+    delivery.status = WebhookDelivery.Status.PENDING
+    delivery.next_attempt_at = timezone.now()
+    delivery.save(update_fields=["status", "next_attempt_at"])
+    delivery_id = delivery.pk
+    transaction.on_commit(lambda: _send([delivery_id]))
+    return delivery
 
 
 def webhook_emit(*, event: str, payload: dict[str, Any]) -> list[WebhookDelivery]:

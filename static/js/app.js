@@ -10,17 +10,47 @@
     }
   }, true);
 
-  // <button data-copy="#selector"> copies the element's text (the new API key).
+  // A form marked data-swap-errors shows its error responses (400 refused, 402 quota, 502/503
+  // no model or worker: partials that explain themselves) instead of htmx dropping them.
+  // Listened to on the document, not on the form: htmx 2 fires htmx:beforeSwap on the swap
+  // target (the chat around the form, the result beside it), so a listener on the form itself
+  // (the hx-on::before-swap these forms had) never ran.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var source = event.detail.requestConfig && event.detail.requestConfig.elt;
+    if (event.detail.xhr.status >= 400 && source && source.closest &&
+        source.closest("[data-swap-errors]")) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
+  // <button data-copy="#selector"> copies the element's text (a new API key or webhook
+  // secret, the widget snippet). Without the Clipboard API (a page served over plain http
+  // from another host) the text is selected and copied the old way.
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-copy]");
     if (!button) return;
     var source = document.querySelector(button.getAttribute("data-copy"));
-    if (!source || !navigator.clipboard) return;
-    navigator.clipboard.writeText(source.textContent.trim()).then(function () {
+    if (!source) return;
+    var text = source.textContent.trim();
+    function copied() {
       var label = button.textContent;
       button.textContent = "Copied";
       window.setTimeout(function () { button.textContent = label; }, 1500);
-    });
+    }
+    function fallback() {
+      var range = document.createRange();
+      range.selectNodeContents(source);
+      var selection = window.getSelection();
+      selection.removeAllRanges();
+      selection.addRange(range);
+      try { if (document.execCommand("copy")) copied(); } catch (error) { /* left selected */ }
+    }
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(copied, fallback);
+    } else {
+      fallback();
+    }
   });
 
   // <details data-menu> dropdowns close on an outside click or Escape, like real menus.

@@ -117,17 +117,17 @@ def test_owners_change_the_plan_and_members_cannot(acme: TenantSetup) -> None:
     member = acme.add_member(Role.MEMBER)
     client = Client()
     client.force_login(member.user)
-    assert client.post("/billing/plan/", {"plan": "pro"}).status_code == 403
+    assert client.post("/billing/plan/", {"plan": "pro", "confirmed": "yes"}).status_code == 403
     assert "Switch to Pro" not in client.get("/billing/").content.decode()
 
     owner = acme.browser()
-    response = owner.post("/billing/plan/", {"plan": "pro"}, follow=True)
+    response = owner.post("/billing/plan/", {"plan": "pro", "confirmed": "yes"}, follow=True)
     assert 'data-testid="current-plan">Pro<' in response.content.decode()
-    response = owner.post("/billing/plan/", {"plan": "free"}, follow=True)
+    response = owner.post("/billing/plan/", {"plan": "free", "confirmed": "yes"}, follow=True)
     html = response.content.decode()
     assert 'data-testid="current-plan">Pro<' in html
     assert "Moving to Free" in html
-    assert "Unknown plan" in owner.post("/billing/plan/", {"plan": "gold"},
+    assert "Unknown plan" in owner.post("/billing/plan/", {"plan": "gold", "confirmed": "yes"},
                                         follow=True).content.decode()
 
 
@@ -239,7 +239,8 @@ def test_the_console_is_staff_only(acme: TenantSetup) -> None:
 
 def test_a_plan_change_from_another_workspace_changes_only_that_workspace(
         acme: TenantSetup, globex: TenantSetup) -> None:
-    assert globex.browser().post("/billing/plan/", {"plan": "enterprise"}).status_code == 302
+    assert globex.browser().post("/billing/plan/", {"plan": "enterprise",
+                                                    "confirmed": "yes"}).status_code == 302
     assert acme.api().get("/api/v1/subscription").json()["plan"] == "free"
     assert globex.api().get("/api/v1/subscription").json()["plan"] == "enterprise"
     assert 'data-testid="current-plan">Free<' in acme.browser().get("/billing/").content.decode()

@@ -3,6 +3,8 @@ same 404 for another tenant's intent, article or conversation, changing nothing.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
@@ -63,8 +65,11 @@ def test_members_edit_intents_articles_and_answer_in_the_inbox(acme: TenantSetup
 
     assert created.status_code == 302
     assert imported.status_code == 302
-    assert "Nothing was imported: row 1, column &#x27;answer&#x27;: is required" in \
-        refused.content.decode()
+    # The refusal is the problem table of the datasets page (was a one-line banner).
+    assert refused.status_code == 400
+    assert re.search(r'data-testid="problems">.*<td class="nowrap">1</td>\s*'
+                     r'<td class="nowrap"><code>answer</code></td>\s*<td>is required</td>',
+                     refused.content.decode(), re.S)
     assert replied.status_code == 302
     assert resolved.status_code == 302
     with tenant_context(acme.tenant.pk):

@@ -3,6 +3,7 @@ chart with its projection; the billing page switches the plan."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -63,6 +64,8 @@ def test_usage_page_chart_and_plan_switch(
     page.get_by_role("link", name="Billing", exact=True).click()
     expect(page.get_by_test_id("current-plan")).to_have_text("Free")
     page.get_by_role("button", name="Switch to Pro").click()
+    expect(page.get_by_test_id("plan-price")).to_contain_text("49.00")
+    page.get_by_role("button", name=re.compile("Upgrade now for")).click()
     expect(page.get_by_test_id("current-plan")).to_have_text("Pro")
     page.get_by_role("link", name="Usage", exact=True).click()
     expect(page.get_by_role("link", name="Pro")).to_be_visible()

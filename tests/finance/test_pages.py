@@ -335,7 +335,7 @@ def test_try_it_refuses_empty_and_long_texts(acme: TenantSetup) -> None:
     assert "This field is required" in empty.content.decode()
     long = client.post(TRY, {"text": "x" * 5_001}, HTTP_HX_REQUEST="true")
     assert long.status_code == 400
-    assert "at most 5000 characters" in long.content.decode()
+    assert "up to 5,000 can be scored here" in long.content.decode()
 
 
 # --- Cross-tenant ----------------------------------------------------------------------------

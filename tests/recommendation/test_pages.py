@@ -67,6 +67,7 @@ def test_catalogue_item_and_preview(acme: TenantSetup) -> None:
 
 def test_members_train_and_viewers_cannot(acme: TenantSetup) -> None:
     add_items(acme, [item_row("b1")])
+    add_events(acme, [("reader", "b1", "purchase")])  # without events training is refused
     viewer = acme.browser()
     viewer.force_login(acme.add_member(Role.VIEWER).user)
     assert viewer.post(reverse("recs:train")).status_code == 403

@@ -233,10 +233,13 @@ def alert_rules_evaluate(*, tickers: Iterable[str] | None = None,
     wanted = None if tickers is None else set(tickers)
     watchlist = set(WatchlistEntry.objects.values_list("ticker", flat=True))
     created: list[Alert] = []
+    evaluated: list[int] = []
     for rule in AlertRule.objects.filter(is_active=True).order_by("id"):
         covered = {rule.ticker} if rule.ticker else set(watchlist)
         if wanted is not None:
             covered &= wanted
+        if wanted is None or covered:
+            evaluated.append(rule.pk)  # checked now, whether or not anything fired
         if not covered:
             continue
         for firing in rule_firings(rule, sorted(covered), now):
@@ -250,6 +253,9 @@ def alert_rules_evaluate(*, tickers: Iterable[str] | None = None,
                 alert = Alert.objects.select_related("rule").get(pk=row[0])
                 _alert_notify(alert)
                 created.append(alert)
+    if evaluated:
+        # update() leaves updated_at (the rule's own edits) alone.
+        AlertRule.objects.filter(pk__in=evaluated).update(last_evaluated_at=now)
     return created
 
 
