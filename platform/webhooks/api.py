@@ -24,6 +24,7 @@ from api.viewsets import TenantScopedViewSetMixin
 from webhooks.models import EVENTS, WebhookDelivery, WebhookEndpoint
 from webhooks.services import (
     webhook_endpoint_create,
+    webhook_endpoint_delete,
     webhook_endpoint_rotate_secret,
     webhook_endpoint_update,
 )
@@ -133,6 +134,9 @@ class WebhookEndpointViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin,
 
     @extend_schema(summary="Replace the signing secret (the new one is shown once)",
                    request=None, responses=WebhookEndpointWithSecretSerializer)
+    def perform_destroy(self, instance: WebhookEndpoint) -> None:
+        webhook_endpoint_delete(endpoint=instance)  # the one delete, as the settings page's
+
     @action(detail=True, methods=["post"], url_path="rotate-secret")
     def rotate_secret(self, request: Request, pk: str) -> Response:
         endpoint = webhook_endpoint_rotate_secret(endpoint=self.get_object())
