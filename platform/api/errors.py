@@ -57,8 +57,7 @@ _CODES = {
 
 
 # The HTTP status of a service's refusal, by its code: services say what went wrong, the API
-# alone says how HTTP spells it. A code not listed is a 400 (or, until jobs.services and
-# finance's services stop passing one, the status the service gave).
+# alone says how HTTP spells it. A code not listed is a 400.
 SERVICE_ERROR_STATUS = {
     "conflict": status.HTTP_409_CONFLICT,
     "idempotency_conflict": status.HTTP_409_CONFLICT,
@@ -90,6 +89,14 @@ def error_body(code: str, message: str, fields: dict[str, Any] | None = None) ->
     if request_id is not None:
         body["request_id"] = request_id
     return {"error": body}
+
+
+def service_error_response(error: ServiceError) -> JsonResponse:
+    """A service's refusal answered outside a DRF view (a middleware): the same body and
+    status as ``exception_handler`` gives it inside one."""
+    body = error_body(error.code, str(error), error.fields)
+    body["error"].update(error.details)
+    return JsonResponse(body, status=service_error_status(error))
 
 
 def rows_invalid_body(error: RowsInvalid,

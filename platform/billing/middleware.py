@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 
-from api.errors import error_body, service_error_status
+from api.errors import service_error_response
 from billing.exceptions import QuotaExceeded
 from billing.metering import meter_consume
 from billing.models import Meter
@@ -27,7 +27,5 @@ class ApiCallMeteringMiddleware:
             try:
                 meter_consume(meter=Meter.API_CALLS)
             except QuotaExceeded as refusal:
-                body = error_body(refusal.code, str(refusal))
-                body["error"].update(refusal.details)
-                return JsonResponse(body, status=service_error_status(refusal))
+                return service_error_response(refusal)
         return self.get_response(request)
