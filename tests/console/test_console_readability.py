@@ -112,3 +112,16 @@ def test_owners_who_are_not_staff_cannot_open_the_health_page(acme: TenantSetup)
     response = acme.browser().get(f"/console/tenancy/tenant/{acme.tenant.pk}/health/")
     assert response.status_code == 302
     assert "/console/login/" in response["Location"]
+
+
+@pytest.mark.parametrize("path", ["/console/jobs/job/queues/", "/console/billing/invoice/revenue/",
+                                  "health"])
+def test_console_pages_of_their_own_lead_back_to_their_model_list(
+        staff: Client, acme: TenantSetup, path: str) -> None:
+    if path == "health":
+        path = f"/console/tenancy/tenant/{acme.tenant.pk}/health/"
+    page = staff.get(path)
+    assert page.status_code == 200, path
+    breadcrumbs = page.content.decode().split('<div class="breadcrumbs">', 1)[1].split("</div>")[0]
+    assert 'href="/console/"' in breadcrumbs
+    assert 'href="/console/' in breadcrumbs.split("&rsaquo;")[2]  # the model's list
