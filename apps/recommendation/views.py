@@ -13,6 +13,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
 from apps.recommendation import charts, selectors, services
@@ -58,7 +59,7 @@ def overview(request: HttpRequest) -> HttpResponse:
 @require_POST
 @workspace_view()
 def train(request: HttpRequest) -> HttpResponse:
-    require_role(request, Role.MEMBER, action="start training")
+    require_role(request, Role.MEMBER, action=_("start training"))
     try:
         job = services.training_submit(created_by_id=request.user.pk)
     except ServiceError as error:  # nothing to train on, a quota, an unknown kind

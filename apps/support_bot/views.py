@@ -16,6 +16,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from apps.support_bot import selectors, services
@@ -107,7 +108,7 @@ def intent_list(request: HttpRequest) -> HttpResponse:
     form = IntentForm()
     status = 200
     if request.method == "POST":
-        require_role(request, Role.MEMBER, action="change the bot")
+        require_role(request, Role.MEMBER, action=_("change the bot"))
         form = IntentForm(request.POST)
         intent = _submit(form, lambda data: services.intent_create(**data))
         if intent is not None:
@@ -136,7 +137,7 @@ def intent_detail(request: HttpRequest, pk: int) -> HttpResponse:
     utterance_form = UtteranceForm()
     status = 200
     if request.method == "POST":
-        require_role(request, Role.MEMBER, action="change the bot")
+        require_role(request, Role.MEMBER, action=_("change the bot"))
         if "text" in request.POST:
             utterance_form = UtteranceForm(request.POST)
             if _submit(utterance_form, lambda data: services.utterance_create(
@@ -204,7 +205,7 @@ def article_list(request: HttpRequest) -> HttpResponse:
     form = ArticleForm()
     status = 200
     if request.method == "POST":
-        require_role(request, Role.MEMBER, action="change the bot")
+        require_role(request, Role.MEMBER, action=_("change the bot"))
         form = ArticleForm(request.POST)
         if _submit(form, lambda data: services.article_create(**data)) is not None:
             messages.success(request, "Article added; it is being embedded.")
@@ -230,7 +231,7 @@ def article_detail(request: HttpRequest, pk: int) -> HttpResponse:
                                 "tags": ", ".join(article.tags)})
     status = 200
     if request.method == "POST":
-        require_role(request, Role.MEMBER, action="change the bot")
+        require_role(request, Role.MEMBER, action=_("change the bot"))
         form = ArticleForm(request.POST)
         if _submit(form, lambda data: services.article_update(article=article,
                                                               changes=data)) is not None:
@@ -331,7 +332,7 @@ def conversation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     form = AgentReplyForm()
     status = 200
     if request.method == "POST":
-        require_role(request, Role.MEMBER, action="change the bot")
+        require_role(request, Role.MEMBER, action=_("change the bot"))
         form = AgentReplyForm(request.POST)
         if _submit(form, lambda data: services.agent_reply(
                 conversation=conversation, text=data["text"], author_id=request.user.pk,
@@ -363,7 +364,7 @@ def conversation_resolve(request: HttpRequest, pk: int) -> HttpResponse:
 def reports(request: HttpRequest) -> HttpResponse:
     """Past tickets (CSV with a text column) classified into an intent distribution."""
     if request.method == "POST":
-        require_role(request, Role.MEMBER, action="change the bot")
+        require_role(request, Role.MEMBER, action=_("change the bot"))
         form = CsvUploadForm(request.POST, request.FILES)
         if form.is_valid():
             upload = form.cleaned_data["file"]
