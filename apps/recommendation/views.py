@@ -34,7 +34,7 @@ def _metric_groups(metrics: dict[str, object]) -> list[charts.MetricGroup]:
         value(metrics, key), value(metrics.get("plain_als"), key),
         value(metrics.get("popularity"), key)))
         for label, key in (("NDCG@10", "ndcg_at_10"), ("Recall@10", "recall_at_10"),
-                           ("Coverage", "coverage"))]
+                           (_("Coverage"), "coverage"))]
 
 
 @require_safe
@@ -47,7 +47,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         "version": version,
         "metrics_chart": charts.metrics_chart(
             _metric_groups(version.metrics) if version else [],
-            series=("Model", "Plain ALS", "Popularity")),
+            series=(_("Model"), _("Plain ALS"), _("Popularity"))),
         "versions": selectors.model_versions()[:10],
         "jobs": selectors.recent_jobs(),
         "ctr_chart": charts.ctr_chart(ctr_days),
@@ -65,8 +65,9 @@ def train(request: HttpRequest) -> HttpResponse:
     except ServiceError as error:  # nothing to train on, a quota, an unknown kind
         messages.error(request, str(error))
     else:
-        messages.success(request, f"Training queued (job #{job.pk}): items are embedded, then "
-                                  "the model is trained and evaluated, then top-K lists follow.")
+        messages.success(request, _("Training queued (job #%(id)d): items are embedded, then the "
+                                    "model is trained and evaluated, then top-K lists follow.")
+                         % {"id": job.pk})
     return redirect("recs:overview")
 
 
