@@ -105,16 +105,17 @@ class _Frame:
         return self.bars_top + self.bars_height + self.bottom
 
 
-# Month names through Django's date format, so that they follow the active language.
+# Dates in the active language's order and month names: the formats are translated (Django's
+# date format characters), the month names come from Django's own catalogs.
 def _bucket_label(moment: datetime, granularity: str) -> str:
-    return (date_format(moment, "d M Y") if granularity == Granularity.DAY
-            else date_format(moment, "d M H:00") + " UTC")
+    return (date_format(moment, _("j M Y")) if granularity == Granularity.DAY
+            else date_format(moment, _("j M H:00")) + " UTC")
 
 
 def _tick_label(moment: datetime, granularity: str, span_days: float) -> str:
     if granularity == Granularity.HOUR and span_days <= 2:
         return f"{moment:%H:00}"
-    return date_format(moment, "j M")
+    return date_format(moment, _("j M"))
 
 
 def trend_chart(points: Sequence[TrendPoint], *, granularity: str) -> SafeString:

@@ -85,7 +85,7 @@ def ctr_chart(days: Sequence[CtrDay]) -> SafeString:
     for position in (0, len(days) - 1):
         parts.append(format_html('<text class="axis" x="{}" y="{}" text-anchor="middle">{}'
                                  '</text>', f"{left + slot * (position + 0.5):.1f}", bottom + 16,
-                                 date_format(days[position].day, "d M")))
+                                 date_format(days[position].day, _("j M"))))
     return format_html('<svg class="trend-chart" viewBox="0 0 {} {}" role="img" aria-label="{}">'
                        '{}</svg>', width, height, _("Click-through rate by day"),
                        format_html_join("", "{}", ((part,) for part in parts)))

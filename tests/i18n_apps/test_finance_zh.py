@@ -4,6 +4,8 @@ chart's labels all come from the catalog."""
 
 from __future__ import annotations
 
+import re
+
 from django.urls import reverse
 
 from apps.finance_sentiment.models import WatchlistEntry
@@ -30,6 +32,7 @@ def test_ticker_page_chart_and_filters_in_chinese(acme: TenantSetup) -> None:
     assert_shows(zh, ("情绪指数与文档量", "每日情绪指数与文档量", ">文档量</text>", ">负面<",
                       "发布时间", "按小时"),
                  ("Sentiment index and volume", ">Volume</text>", ">Published<", ">Negative<"))
+    assert re.search(r"每日情绪指数与文档量，\d{4}年\d{1,2}月\d{1,2}日 至 ", zh)
 
 
 def test_alerts_and_rules_in_chinese(acme: TenantSetup) -> None:
@@ -39,6 +42,8 @@ def test_alerts_and_rules_in_chinese(acme: TenantSetup) -> None:
     alerts = browser.get(reverse("finance:alerts"), **ZH).content.decode()
     assert_shows(alerts, ("按状态筛选告警", ">未处理</span>", ">确认</button>", "条启用的规则"),
                  ("Acknowledge", "active rule"))
+    # Dates in Chinese order: the raised time and the last evaluation.
+    assert len(re.findall(r"\d{4}年\d{1,2}月\d{1,2}日 \d\d:\d\d", alerts)) >= 2
     rules = browser.get(reverse("finance:rules"), **ZH).content.decode()
     assert_shows(rules, ("新建规则", "时间窗口（小时）", "负面占比超过阈值"),
                  ("New rule", "Window (hours)"))
