@@ -379,10 +379,10 @@ def reports(request: HttpRequest) -> HttpResponse:
             except (DatasetInvalid, JobError) as error:
                 messages.error(request, _("The tickets were refused: %(error)s") % {"error": error})
             else:
+                count = job.items_total or 0
                 messages.success(request, ngettext("Classifying %(count)d ticket.",
-                                                    "Classifying %(count)d tickets.",
-                                                    job.items_total)
-                                 % {"count": job.items_total})
+                                                    "Classifying %(count)d tickets.", count)
+                                 % {"count": count})
                 return redirect("bot:reports")
         else:
             messages.error(request, _("Choose a CSV file of tickets."))
