@@ -9,8 +9,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from apps.finance_sentiment.models import Granularity
 from apps.finance_sentiment.selectors import TrendPoint
@@ -68,9 +71,9 @@ def sparkline(values: Sequence[float | None], *, width: int = 120, height: int =
     if last is not None:
         parts.append(format_html('<circle class="spark-dot {}" cx="{}" cy="{}" r="2.5"/>',
                                  _tone(last[1]), _n(last[0]), _n(to_y(last[1]))))
-    label = ("No scored documents in the last 7 days" if not drawn else
-             "Daily sentiment index, last 7 days: " + ", ".join(
-                 "—" if value is None else f"{value:+.2f}" for value in values))
+    label = (_("No scored documents in the last 7 days") if not drawn else
+             _("Daily sentiment index, last 7 days: %(values)s") % {"values": ", ".join(
+                 "—" if value is None else f"{value:+.2f}" for value in values)})
     return format_html(
         '<svg class="sparkline" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" '
         'aria-label="{label}" data-points="{drawn}">{body}</svg>',
@@ -102,15 +105,17 @@ class _Frame:
         return self.bars_top + self.bars_height + self.bottom
 
 
+# Dates in the active language's order and month names: the formats are translated (Django's
+# date format characters), the month names come from Django's own catalogs.
 def _bucket_label(moment: datetime, granularity: str) -> str:
-    return (f"{moment:%d %b %Y}" if granularity == Granularity.DAY
-            else f"{moment:%d %b %H:00} UTC")
+    return (date_format(moment, _("j M Y")) if granularity == Granularity.DAY
+            else date_format(moment, _("j M H:00")) + " UTC")
 
 
 def _tick_label(moment: datetime, granularity: str, span_days: float) -> str:
     if granularity == Granularity.HOUR and span_days <= 2:
         return f"{moment:%H:00}"
-    return f"{moment:%-d %b}"
+    return date_format(moment, _("j M"))
 
 
 def trend_chart(points: Sequence[TrendPoint], *, granularity: str) -> SafeString:
@@ -118,7 +123,7 @@ def trend_chart(points: Sequence[TrendPoint], *, granularity: str) -> SafeString
     frame = _Frame()
     count = len(points)
     if not count:
-        return format_html('<p class="empty">{}</p>', "No buckets in this range.")
+        return format_html('<p class="empty">{}</p>', _("No buckets in this range."))
     slot = frame.plot_width / count
     xs = [frame.left + slot * (position + 0.5) for position in range(count)]
 
@@ -145,11 +150,13 @@ def trend_chart(points: Sequence[TrendPoint], *, granularity: str) -> SafeString
                 continue
             parts.append(format_html(
                 '<circle class="trend-point {}" cx="{}" cy="{}" r="{}">'
-                '<title>{}: index {} ({} positive, {} neutral, {} negative)</title></circle>',
+                '<title>{}</title></circle>',
                 _tone(point.index), _n(x), _n(to_y(point.index)), 3 if count <= 60 else 2,
-                _bucket_label(point.bucket_start, granularity), f"{point.index:+.2f}",
-                point.positive,
-                point.neutral, point.negative))
+                _("%(bucket)s: index %(index)s (%(positive)d positive, %(neutral)d neutral, "
+                  "%(negative)d negative)") % {
+                    "bucket": _bucket_label(point.bucket_start, granularity),
+                    "index": f"{point.index:+.2f}", "positive": point.positive,
+                    "neutral": point.neutral, "negative": point.negative}))
 
     # Volume: one path of rectangles (light even for 2,000 hourly buckets), scaled to the max.
     peak = max((point.total for point in points), default=0)
@@ -175,9 +182,12 @@ def trend_chart(points: Sequence[TrendPoint], *, granularity: str) -> SafeString
             if point.total:
                 parts.append(format_html(
                     '<rect class="volume-hit" x="{}" y="{}" width="{}" height="{}">'
-                    "<title>{}: {} documents</title></rect>",
+                    "<title>{}</title></rect>",
                     _n(x - slot / 2), _n(frame.bars_top), _n(slot), _n(frame.bars_height),
-                    _bucket_label(point.bucket_start, granularity), point.total))
+                    ngettext("%(bucket)s: %(count)d document", "%(bucket)s: %(count)d documents",
+                             point.total) % {
+                        "bucket": _bucket_label(point.bucket_start, granularity),
+                        "count": point.total}))
 
     span_days = (points[-1].bucket_start - points[0].bucket_start).total_seconds() / 86400
     ticks = min(count, 7)
@@ -189,14 +199,19 @@ def trend_chart(points: Sequence[TrendPoint], *, granularity: str) -> SafeString
             _n(xs[position]), _n(frame.height - 6), anchor,
             _tick_label(points[position].bucket_start, granularity, span_days)))
 
-    label = (f"Sentiment index and volume per {granularity}, "
-             f"{_bucket_label(points[0].bucket_start, granularity)} to "
-             f"{_bucket_label(points[-1].bucket_start, granularity)}: "
-             f"{drawn} of {count} buckets have scored documents")
+    per_hour = granularity == Granularity.HOUR
+    label = (_("Sentiment index and volume per hour, %(first)s to %(last)s: %(drawn)d of "
+               "%(count)d buckets have scored documents") if per_hour else
+             _("Sentiment index and volume per day, %(first)s to %(last)s: %(drawn)d of "
+               "%(count)d buckets have scored documents")) % {
+        "first": _bucket_label(points[0].bucket_start, granularity),
+        "last": _bucket_label(points[-1].bucket_start, granularity),
+        "drawn": drawn, "count": count}
     return format_html(
         '<svg class="trend-chart" viewBox="0 0 {w} {h}" preserveAspectRatio="xMidYMid meet" '
         'role="img" aria-label="{label}" data-testid="trend-chart" data-points="{drawn}">'
-        '<text class="axis axis-title" x="{left}" y="{bars_title}">Volume</text>{body}</svg>',
+        '<text class="axis axis-title" x="{left}" y="{bars_title}">{volume}</text>{body}</svg>',
         w=_n(frame.width), h=_n(frame.height), label=label, drawn=drawn, left=_n(frame.left),
+        volume=_("Volume"),
         bars_title=_n(frame.bars_top - 6), body=mark_safe("".join(parts)),  # noqa: S308
     )

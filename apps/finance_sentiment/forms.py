@@ -9,6 +9,9 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from django import forms
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
 
 from apps.finance_sentiment.models import Alert, AlertRule, Label
 
@@ -21,13 +24,14 @@ def _split(value: str) -> list[str]:
 
 
 class WatchlistAddForm(forms.Form):
-    ticker = forms.CharField(max_length=40, widget=forms.TextInput(attrs={
+    ticker = forms.CharField(max_length=40, label=_("Ticker"), widget=forms.TextInput(attrs={
         "placeholder": "AAPL", "autocomplete": "off"}))
-    company_name = forms.CharField(max_length=200, required=False, label="Company name",
+    company_name = forms.CharField(max_length=200, required=False, label=_("Company name"),
                                    widget=forms.TextInput(attrs={"placeholder": "Apple Inc."}))
-    aliases = forms.CharField(max_length=2000, required=False,
-                              help_text="Other names, separated by commas",
-                              widget=forms.TextInput(attrs={"placeholder": "Apple, iPhone maker"}))
+    aliases = forms.CharField(max_length=2000, required=False, label=_("Aliases"),
+                              help_text=_("Other names, separated by commas"),
+                              widget=forms.TextInput(attrs={
+                                  "placeholder": _("Apple, iPhone maker")}))
 
     def clean_aliases(self) -> list[str]:
         return _split(self.cleaned_data["aliases"])
@@ -37,21 +41,24 @@ class DocumentFilterForm(forms.Form):
     """The ticker page's GET parameters: the chart's range and granularity, and the document
     list's label and published date range (days, UTC, ``to`` inclusive)."""
 
-    range = forms.TypedChoiceField(choices=[(str(days), f"{days} days") for days in RANGES],
-                                   coerce=int, required=False)
-    granularity = forms.ChoiceField(choices=[("day", "Daily"), ("hour", "Hourly")],
-                                    required=False)
-    label = forms.ChoiceField(choices=[("", "All"), *Label.choices], required=False)
-    start = forms.DateField(required=False, label="From",
+    range = forms.TypedChoiceField(
+        choices=[(str(days), ngettext_lazy("%(days)d day", "%(days)d days", "days")
+                  % {"days": days}) for days in RANGES],
+        coerce=int, required=False, label=_("Range"))
+    granularity = forms.ChoiceField(choices=[("day", _("Daily")), ("hour", _("Hourly"))],
+                                    required=False, label=_("Granularity"))
+    label = forms.ChoiceField(choices=[("", _("All")), *Label.choices], required=False,
+                              label=_("Sentiment"))
+    start = forms.DateField(required=False, label=_("From"),
                             widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(required=False, label="To",
+    end = forms.DateField(required=False, label=_("To"),
                           widget=forms.DateInput(attrs={"type": "date"}))
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         start, end = cleaned.get("start"), cleaned.get("end")
         if start and end and end < start:
-            self.add_error("end", "must not be before 'From'")
+            self.add_error("end", _("must not be before 'From'"))
         return cleaned
 
     def value(self, name: str, default: Any = None) -> Any:
@@ -67,7 +74,8 @@ class DocumentFilterForm(forms.Form):
 
 
 class AlertFilterForm(forms.Form):
-    status = forms.ChoiceField(choices=[("", "All"), *Alert.Status.choices], required=False)
+    status = forms.ChoiceField(choices=[("", _("All")), *Alert.Status.choices], required=False,
+                               label=_("Status"))
 
 
 class EmailListField(forms.CharField):
@@ -79,25 +87,26 @@ class EmailListField(forms.CharField):
 
 
 class AlertRuleForm(forms.Form):
-    name = forms.CharField(max_length=200)
-    ticker = forms.CharField(max_length=40, required=False,
-                             help_text="Empty: every ticker on the watchlist")
-    kind = forms.ChoiceField(choices=AlertRule.Kind.choices)
-    threshold = forms.FloatField(required=False, help_text="negative_share: a share, 0 to 1",
+    name = forms.CharField(max_length=200, label=_("Name"))
+    ticker = forms.CharField(max_length=40, required=False, label=_("Ticker"),
+                             help_text=_("Empty: every ticker on the watchlist"))
+    kind = forms.ChoiceField(choices=AlertRule.Kind.choices, label=_("Kind"))
+    threshold = forms.FloatField(required=False, label=_("Threshold"),
+                                 help_text=_("negative_share: a share, 0 to 1"),
                                  widget=forms.NumberInput(attrs={"step": "0.01"}))
-    k = forms.FloatField(required=False, label="k (standard deviations)",
-                         help_text="zscore: how far above the baseline",
+    k = forms.FloatField(required=False, label=_("k (standard deviations)"),
+                         help_text=_("zscore: how far above the baseline"),
                          widget=forms.NumberInput(attrs={"step": "0.1"}))
-    window_hours = forms.IntegerField(initial=24, label="Window (hours)")
-    baseline_days = forms.IntegerField(initial=14, label="Baseline (days)",
-                                       help_text="zscore: the trailing baseline")
-    min_volume = forms.IntegerField(initial=10, label="Minimum volume",
-                                    help_text="Documents in the window before it can fire")
-    notify_email = EmailListField(required=False, label="E-mail to", max_length=2000,
-                                  help_text="Addresses separated by commas")
+    window_hours = forms.IntegerField(initial=24, label=_("Window (hours)"))
+    baseline_days = forms.IntegerField(initial=14, label=_("Baseline (days)"),
+                                       help_text=_("zscore: the trailing baseline"))
+    min_volume = forms.IntegerField(initial=10, label=_("Minimum volume"),
+                                    help_text=_("Documents in the window before it can fire"))
+    notify_email = EmailListField(required=False, label=_("E-mail to"), max_length=2000,
+                                  help_text=_("Addresses separated by commas"))
     notify_webhook = forms.BooleanField(required=False, initial=True,
-                                        label="Send the alert.triggered webhook")
-    is_active = forms.BooleanField(required=False, initial=True, label="Active")
+                                        label=_("Send the alert.triggered webhook"))
+    is_active = forms.BooleanField(required=False, initial=True, label=_("Active"))
 
     @classmethod
     def for_rule(cls, rule: AlertRule, data: Any = None) -> AlertRuleForm:
@@ -111,13 +120,13 @@ class AlertRuleForm(forms.Form):
 
 class TryItForm(forms.Form):
     text = forms.CharField(
-        max_length=MAX_TRY_CHARS, strip=True, label="Text to score",
-        help_text=f"Up to {MAX_TRY_CHARS:,} characters.",
-        error_messages={"max_length": f"The text is %(show_value)s characters long; up to "
-                                      f"{MAX_TRY_CHARS:,} can be scored here. Shorten it "
-                                      f"(nothing was scored)."},
-        widget=forms.Textarea(attrs={"rows": 4, "placeholder": "$AAPL beats estimates on "
-                                                               "record iPhone sales"}))
+        max_length=MAX_TRY_CHARS, strip=True, label=_("Text to score"),
+        help_text=format_lazy(_("Up to {limit} characters."), limit=f"{MAX_TRY_CHARS:,}"),
+        error_messages={"max_length": format_lazy(
+            _("The text is %(show_value)s characters long; up to {limit} can be scored here. "
+              "Shorten it (nothing was scored)."), limit=f"{MAX_TRY_CHARS:,}")},
+        widget=forms.Textarea(attrs={"rows": 4, "placeholder": _("$AAPL beats estimates on "
+                                                                 "record iPhone sales")}))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

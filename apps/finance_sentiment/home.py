@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from apps.finance_sentiment.models import Alert, Document, Feed
 from apps.finance_sentiment.selectors import watchlist_list
@@ -21,26 +22,29 @@ def summary(*, base_url: str) -> AppHome:
     documents = Document.objects.all()
     return AppHome(
         label=APP,
-        name="Finance sentiment",
-        description="Scores news and posts per ticker and alerts on negative spikes.",
+        name=_("Finance sentiment"),
+        description=_("Scores news and posts per ticker and alerts on negative spikes."),
         url=reverse("finance:overview"),
         figures=(
-            Figure("Tickers watched", str(watchlist_list().count()), "tickers"),
-            Figure("Open alerts", str(Alert.objects.filter(status=Alert.Status.OPEN).count()),
+            Figure(_("Tickers watched"), str(watchlist_list().count()), "tickers"),
+            Figure(_("Open alerts"), str(Alert.objects.filter(status=Alert.Status.OPEN).count()),
                    "open_alerts"),
         ),
         steps=(
-            Step("load", "Load data", "Add tickers to the watchlist and a news feed, or send "
-                 "documents.", documents.exists() or Feed.objects.exists(),
+            Step("load", _("Load data"), _("Add tickers to the watchlist and a news feed, or "
+                                           "send documents."),
+                 documents.exists() or Feed.objects.exists(),
                  reverse("finance:overview")),
-            Step("train", "Train your model",
-                 "Optional: fine-tune on a text,label dataset; the platform's model scores "
-                 "until then.",
+            Step("train", _("Train your model"),
+                 _("Optional: fine-tune on a text,label dataset; the platform's model scores "
+                   "until then."),
                  ModelVersion.objects.filter(app=APP).exists(), reverse("jobs:dataset_list")),
-            Step("try", "Try it", "Score a headline on the try-it page; documents are scored "
-                 "as they arrive.", documents.exclude(label="").exists(),
+            Step("try", _("Try it"), _("Score a headline on the try-it page; documents are "
+                                       "scored as they arrive."),
+                 documents.exclude(label="").exists(),
                  reverse("finance:try")),
-            Step("integrate", "Integrate", "Send documents from your systems with an API key.",
+            Step("integrate", _("Integrate"),
+                 _("Send documents from your systems with an API key."),
                  documents.filter(source="api").exists(),
                  reverse("api:docs"), snippet),
         ),

@@ -22,6 +22,8 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from jobs.models import JobResult
 from tenancy.models import TenantOwnedModel
@@ -30,9 +32,9 @@ TICKER_MAX_LENGTH = 16
 
 
 class Label(models.TextChoices):
-    POSITIVE = "positive", "Positive"
-    NEUTRAL = "neutral", "Neutral"
-    NEGATIVE = "negative", "Negative"
+    POSITIVE = "positive", _("Positive")
+    NEUTRAL = "neutral", _("Neutral")
+    NEGATIVE = "negative", _("Negative")
 
 
 class WatchlistEntry(TenantOwnedModel):
@@ -161,8 +163,8 @@ class SentimentScore(JobResult):
 
 
 class Granularity(models.TextChoices):
-    HOUR = "hour", "Hour"
-    DAY = "day", "Day"
+    HOUR = "hour", _("Hour")
+    DAY = "day", _("Day")
 
 
 class SentimentRollup(TenantOwnedModel):
@@ -194,8 +196,8 @@ class SentimentRollup(TenantOwnedModel):
 
 class AlertRule(TenantOwnedModel):
     class Kind(models.TextChoices):
-        NEGATIVE_SHARE = "negative_share", "Negative share above a threshold"
-        ZSCORE = "zscore", "Negative share z-score against the trailing baseline"
+        NEGATIVE_SHARE = "negative_share", _("Negative share above a threshold")
+        ZSCORE = "zscore", _("Negative share z-score against the trailing baseline")
 
     name = models.CharField(max_length=200)
     ticker = models.CharField(max_length=TICKER_MAX_LENGTH, null=True, blank=True,
@@ -229,9 +231,9 @@ class Alert(TenantOwnedModel):
     """A rule firing for one ticker in one window: at most one per (rule, ticker, window)."""
 
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        ACKNOWLEDGED = "acknowledged", "Acknowledged"
-        RESOLVED = "resolved", "Resolved"
+        OPEN = "open", pgettext_lazy("alert status", "Open")
+        ACKNOWLEDGED = "acknowledged", _("Acknowledged")
+        RESOLVED = "resolved", _("Resolved")
 
     rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="alerts")
     ticker = models.CharField(max_length=TICKER_MAX_LENGTH)

@@ -18,6 +18,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from apps.finance_sentiment import charts, selectors, services
@@ -55,7 +56,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     form = WatchlistAddForm()
     status = 200
     if request.method == "POST":
-        require_role(request, Role.MEMBER, action="change the watchlist")
+        require_role(request, Role.MEMBER, action=_("change the watchlist"))
         form = WatchlistAddForm(request.POST)
         if form.is_valid():
             try:
@@ -63,7 +64,8 @@ def overview(request: HttpRequest) -> HttpResponse:
             except services.FinanceError as error:
                 add_service_error(form, error)
             else:
-                messages.success(request, f"{entry.ticker} was added to the watchlist.")
+                messages.success(request, _("%(ticker)s was added to the watchlist.")
+                                 % {"ticker": entry.ticker})
                 return redirect("finance:overview")
         status = 400
     rows = [(row, charts.sparkline(row.sparkline)) for row in selectors.watchlist_overview()]
@@ -74,11 +76,11 @@ def overview(request: HttpRequest) -> HttpResponse:
 @require_POST
 @workspace_view()
 def watchlist_remove(request: HttpRequest, pk: int) -> HttpResponse:
-    require_role(request, Role.MEMBER, action="change the watchlist")
+    require_role(request, Role.MEMBER, action=_("change the watchlist"))
     entry = get_object_or_404(selectors.watchlist_list(), pk=pk)
     services.watchlist_entry_delete(entry=entry)
-    messages.success(request, f"{entry.ticker} was removed from the watchlist; its documents "
-                              "and history stay.")
+    messages.success(request, _("%(ticker)s was removed from the watchlist; its documents and "
+                                "history stay.") % {"ticker": entry.ticker})
     return redirect("finance:overview")
 
 
@@ -92,7 +94,7 @@ def ticker_detail(request: HttpRequest, ticker: str) -> HttpResponse:
     documents filtered by label and published date."""
     symbol = normalise_ticker(ticker)
     if symbol is None:
-        raise Http404("Not a ticker symbol.")
+        raise Http404(_("Not a ticker symbol."))
     if symbol != ticker:
         return redirect(reverse("finance:ticker", args=[symbol]) + (
             f"?{request.GET.urlencode()}" if request.GET else ""))
@@ -146,7 +148,7 @@ def _back_to_alerts(request: HttpRequest) -> HttpResponse:
 @require_POST
 @workspace_view()
 def alert_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
-    require_role(request, Role.MEMBER, action="acknowledge alerts")
+    require_role(request, Role.MEMBER, action=_("acknowledge alerts"))
     alert = get_object_or_404(selectors.alert_list(), pk=pk)
     try:
         services.alert_acknowledge(alert=alert, by_user_id=request.user.pk,
@@ -154,17 +156,18 @@ def alert_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
     except services.FinanceError as error:
         messages.error(request, str(error))
     else:
-        messages.success(request, f"The {alert.ticker} alert was acknowledged.")
+        messages.success(request, _("The %(ticker)s alert was acknowledged.")
+                         % {"ticker": alert.ticker})
     return _back_to_alerts(request)
 
 
 @require_POST
 @workspace_view()
 def alert_resolve(request: HttpRequest, pk: int) -> HttpResponse:
-    require_role(request, Role.MEMBER, action="resolve alerts")
+    require_role(request, Role.MEMBER, action=_("resolve alerts"))
     alert = get_object_or_404(selectors.alert_list(), pk=pk)
     services.alert_resolve(alert=alert, by_name=_who(request))
-    messages.success(request, f"The {alert.ticker} alert was resolved.")
+    messages.success(request, _("The %(ticker)s alert was resolved.") % {"ticker": alert.ticker})
     return _back_to_alerts(request)
 
 
@@ -178,7 +181,7 @@ def rule_list(request: HttpRequest) -> HttpResponse:
     form = AlertRuleForm()
     status = 200
     if request.method == "POST":
-        require_role(request, Role.MEMBER, action="create alert rules")
+        require_role(request, Role.MEMBER, action=_("create alert rules"))
         form = AlertRuleForm(request.POST)
         if form.is_valid():
             try:
@@ -186,7 +189,8 @@ def rule_list(request: HttpRequest) -> HttpResponse:
             except services.FinanceError as error:
                 add_service_error(form, error)
             else:
-                messages.success(request, f"The rule “{rule.name}” was created.")
+                messages.success(request, _("The rule “%(name)s” was created.")
+                                 % {"name": rule.name})
                 return redirect("finance:rules")
         status = 400
     return render(request, "finance/rules.html", {
@@ -201,7 +205,7 @@ def rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
     form = AlertRuleForm.for_rule(rule)
     status = 200
     if request.method == "POST":
-        require_role(request, Role.MEMBER, action="change alert rules")
+        require_role(request, Role.MEMBER, action=_("change alert rules"))
         form = AlertRuleForm(request.POST)
         if form.is_valid():
             try:
@@ -209,7 +213,7 @@ def rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
             except services.FinanceError as error:
                 add_service_error(form, error)
             else:
-                messages.success(request, f"The rule “{rule.name}” was saved.")
+                messages.success(request, _("The rule “%(name)s” was saved.") % {"name": rule.name})
                 return redirect("finance:rules")
         status = 400
     return render(request, "finance/rule_edit.html", {"rule": rule, "form": form},
@@ -219,10 +223,11 @@ def rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @workspace_view()
 def rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    require_role(request, Role.MEMBER, action="delete alert rules")
+    require_role(request, Role.MEMBER, action=_("delete alert rules"))
     rule = get_object_or_404(selectors.rule_list(), pk=pk)
     services.alert_rule_delete(rule=rule)
-    messages.success(request, f"The rule “{rule.name}” and its alerts were deleted.")
+    messages.success(request, _("The rule “%(name)s” and its alerts were deleted.")
+                     % {"name": rule.name})
     return redirect("finance:rules")
 
 
@@ -234,9 +239,9 @@ def _classify(form: TryItForm) -> tuple[dict[str, Any] | None, str, int]:
     try:
         [result] = online_classify(app=APP, texts=[form.cleaned_data["text"]])
     except OnlineUnavailable as error:
-        return None, f"The model is not available right now: {error}", 503
+        return None, _("The model is not available right now: %(error)s") % {"error": error}, 503
     except OnlineFailed as error:
-        return None, f"The model could not score this text: {error}", 502
+        return None, _("The model could not score this text: %(error)s") % {"error": error}, 502
     except QuotaExceeded as error:
         return None, str(error), 402  # the plan's limit, as the API answers it
     probabilities = sorted(result["probabilities"].items(), key=lambda item: -item[1])

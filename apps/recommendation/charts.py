@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
 
 from apps.recommendation.selectors import CtrDay
 
@@ -24,7 +26,7 @@ def metrics_chart(groups: Sequence[MetricGroup], series: Sequence[str]) -> SafeS
     """Grouped horizontal bars, one group per metric, one bar per series (the model first),
     on a common 0..max scale with the values written at the bars' ends."""
     if not groups:
-        return format_html('<p class="empty">{}</p>', "No trained model yet.")
+        return format_html('<p class="empty">{}</p>', _("No trained model yet."))
     left, width, bar, gap = 110, 640, 16, 14
     plot = width - left - 70
     peak = max((value for group in groups for value in group.values), default=0.0) or 1.0
@@ -39,10 +41,11 @@ def metrics_chart(groups: Sequence[MetricGroup], series: Sequence[str]) -> SafeS
             length = max(value / peak * plot, 1.0)
             parts.append(format_html(
                 '<rect x="{}" y="{}" width="{}" height="{}" fill="{}">'
-                '<title>{}: {} {}</title></rect>'
+                '<title>{}</title></rect>'
                 '<text class="axis" x="{}" y="{}">{}</text>',
                 left, y, f"{length:.1f}", bar - 3, SERIES_COLOURS[position % 3],
-                series[position], group.label, f"{value:.3f}",
+                _("%(series)s: %(metric)s %(value)s") % {
+                    "series": series[position], "metric": group.label, "value": f"{value:.3f}"},
                 f"{left + length + 5:.1f}", f"{y + bar - 6:.1f}", f"{value:.3f}"))
             y += bar
         y += gap
@@ -52,14 +55,14 @@ def metrics_chart(groups: Sequence[MetricGroup], series: Sequence[str]) -> SafeS
                                 y + 9, name) for i, name in enumerate(series)))
     return format_html('<svg class="trend-chart" viewBox="0 0 {} {}" role="img" '
                        'aria-label="{}">{}{}</svg>', width, height,
-                       "Holdout metrics of the model against its baselines",
+                       _("Holdout metrics of the model against its baselines"),
                        format_html_join("", "{}", ((part,) for part in parts)), legend)
 
 
 def ctr_chart(days: Sequence[CtrDay]) -> SafeString:
     """Click-through rate per day (bars), with impressions and clicks in each bar's tooltip."""
     if not any(day.impressions for day in days):
-        return format_html('<p class="empty">{}</p>', "No recommendations served yet.")
+        return format_html('<p class="empty">{}</p>', _("No recommendations served yet."))
     left, width, height, bottom = 48, 720, 180, 150
     slot = (width - left - 10) / len(days)
     peak = max((day.ctr or 0.0) for day in days) or 1.0
@@ -73,14 +76,16 @@ def ctr_chart(days: Sequence[CtrDay]) -> SafeString:
         bar_height = (day.ctr or 0.0) / peak * (bottom - 14)
         parts.append(format_html(
             '<rect class="ctr-bar" x="{}" y="{}" width="{}" height="{}" fill="#4f46e5">'
-            '<title>{}: {} impressions, {} clicks, CTR {}</title></rect>',
+            '<title>{}</title></rect>',
             f"{x + slot * 0.15:.1f}", f"{bottom - bar_height:.1f}", f"{slot * 0.7:.1f}",
-            f"{bar_height:.1f}", day.day.isoformat(), day.impressions, day.clicks,
-            "–" if day.ctr is None else f"{day.ctr:.1%}"))
+            f"{bar_height:.1f}",
+            _("%(day)s: %(impressions)d impressions, %(clicks)d clicks, CTR %(ctr)s") % {
+                "day": day.day.isoformat(), "impressions": day.impressions,
+                "clicks": day.clicks, "ctr": "–" if day.ctr is None else f"{day.ctr:.1%}"}))
     for position in (0, len(days) - 1):
         parts.append(format_html('<text class="axis" x="{}" y="{}" text-anchor="middle">{}'
                                  '</text>', f"{left + slot * (position + 0.5):.1f}", bottom + 16,
-                                 days[position].day.strftime("%d %b")))
+                                 date_format(days[position].day, _("j M"))))
     return format_html('<svg class="trend-chart" viewBox="0 0 {} {}" role="img" aria-label="{}">'
-                       '{}</svg>', width, height, "Click-through rate by day",
+                       '{}</svg>', width, height, _("Click-through rate by day"),
                        format_html_join("", "{}", ((part,) for part in parts)))

@@ -8,6 +8,7 @@ from datetime import timedelta
 from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from apps.recommendation import selectors
 from apps.recommendation.models import Impression, Recommendation
@@ -29,25 +30,29 @@ def summary(*, base_url: str) -> AppHome:
                "  -H \"Authorization: Bearer $API_KEY\"")
     return AppHome(
         label=APP,
-        name="Recommendations",
-        description="Learns from your catalogue and interactions to recommend items.",
+        name=_("Recommendations"),
+        description=_("Learns from your catalogue and interactions to recommend items."),
         url=reverse("recs:overview"),
         figures=(
-            Figure(f"Served lists ({DAYS} days)", str(served), "served_lists"),
-            Figure("Click-through rate", percent(clicks / impressions if impressions else None),
+            Figure(_("Served lists (%(days)d days)") % {"days": DAYS}, str(served),
+                   "served_lists"),
+            Figure(_("Click-through rate"), percent(clicks / impressions if impressions else None),
                    "ctr"),
         ),
         steps=(
-            Step("load", "Load data", "Upload your catalogue and interaction events (CSV or "
-                 "API).", counts["items"] > 0 and counts["events"] > 0,
+            Step("load", _("Load data"), _("Upload your catalogue and interaction events (CSV "
+                                           "or API)."),
+                 counts["items"] > 0 and counts["events"] > 0,
                  reverse("recs:catalogue")),
-            Step("train", "Train", "Train the recommender from the recommendations page.",
+            Step("train", _("Train"), _("Train the recommender from the recommendations page."),
                  selectors.current_model() is not None, reverse("recs:overview")),
-            Step("try", "Try it", "Preview a user's recommendations once they are computed.",
+            Step("try", _("Try it"),
+                 _("Preview a user's recommendations once they are computed."),
                  Recommendation.objects.exists(),
                  reverse("recs:preview")),
-            Step("integrate", "Integrate", "Serve recommendations from your site with an API "
-                 "key; clicks sent as events give the click-through rate.",
+            Step("integrate", _("Integrate"),
+                 _("Serve recommendations from your site with an API key; clicks sent as events "
+                   "give the click-through rate."),
                  Impression.objects.exists(), reverse("api:docs"), snippet),
         ),
     )

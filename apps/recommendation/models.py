@@ -15,6 +15,7 @@ from typing import ClassVar
 
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 from pgvector.django import HnswIndex, VectorField
 
 from jobs.models import JobResult
@@ -79,11 +80,11 @@ class EndUser(TenantOwnedModel):
 
 
 class InteractionKind(models.TextChoices):
-    VIEW = "view", "View"
-    CLICK = "click", "Click"
-    CART = "cart", "Added to cart"
-    PURCHASE = "purchase", "Purchase"
-    RATING = "rating", "Rating"
+    VIEW = "view", _("View")
+    CLICK = "click", _("Click")
+    CART = "cart", _("Added to cart")
+    PURCHASE = "purchase", _("Purchase")
+    RATING = "rating", _("Rating")
 
 
 class Interaction(TenantOwnedModel):
@@ -144,10 +145,10 @@ class Recommendation(JobResult):
 
 
 class ServingSource(models.TextChoices):
-    PRECOMPUTED = "precomputed", "Precomputed"
-    CONTENT = "content", "Content-based"
-    POPULAR = "popular", "Popular"
-    RERANK = "rerank", "Reranked"
+    PRECOMPUTED = "precomputed", _("Precomputed")
+    CONTENT = "content", _("Content-based")
+    POPULAR = "popular", _("Popular")
+    RERANK = "rerank", _("Reranked")
 
 
 class Impression(TenantOwnedModel):

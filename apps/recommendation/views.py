@@ -13,6 +13,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
 from apps.recommendation import charts, selectors, services
@@ -33,7 +34,7 @@ def _metric_groups(metrics: dict[str, object]) -> list[charts.MetricGroup]:
         value(metrics, key), value(metrics.get("plain_als"), key),
         value(metrics.get("popularity"), key)))
         for label, key in (("NDCG@10", "ndcg_at_10"), ("Recall@10", "recall_at_10"),
-                           ("Coverage", "coverage"))]
+                           (_("Coverage"), "coverage"))]
 
 
 @require_safe
@@ -46,7 +47,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         "version": version,
         "metrics_chart": charts.metrics_chart(
             _metric_groups(version.metrics) if version else [],
-            series=("Model", "Plain ALS", "Popularity")),
+            series=(_("Model"), _("Plain ALS"), _("Popularity"))),
         "versions": selectors.model_versions()[:10],
         "jobs": selectors.recent_jobs(),
         "ctr_chart": charts.ctr_chart(ctr_days),
@@ -58,14 +59,15 @@ def overview(request: HttpRequest) -> HttpResponse:
 @require_POST
 @workspace_view()
 def train(request: HttpRequest) -> HttpResponse:
-    require_role(request, Role.MEMBER, action="start training")
+    require_role(request, Role.MEMBER, action=_("start training"))
     try:
         job = services.training_submit(created_by_id=request.user.pk)
     except ServiceError as error:  # nothing to train on, a quota, an unknown kind
         messages.error(request, str(error))
     else:
-        messages.success(request, f"Training queued (job #{job.pk}): items are embedded, then "
-                                  "the model is trained and evaluated, then top-K lists follow.")
+        messages.success(request, _("Training queued (job #%(id)d): items are embedded, then the "
+                                    "model is trained and evaluated, then top-K lists follow.")
+                         % {"id": job.pk})
     return redirect("recs:overview")
 
 

@@ -457,7 +457,8 @@ class BotSettingsSerializer(serializers.ModelSerializer):
     class Meta:
         model = BotSettings
         fields = ("intent_threshold", "article_threshold", "followup_max_words",
-                  "fallback_message", "widget_key", "widget_origins", "updated_at")
+                  "fallback_message", "widget_key", "widget_origins", "widget_language",
+                  "updated_at")
         read_only_fields = ("widget_key", "updated_at")
         extra_kwargs: Any = {  # noqa: RUF012
             "intent_threshold": {"min_value": 0.0, "max_value": 1.0},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from apps.support_bot import selectors
 from apps.support_bot.models import Conversation, Intent
@@ -25,26 +26,26 @@ def summary(*, base_url: str) -> AppHome:
         "  -d '{\"text\": \"Where is my card?\"}'")
     return AppHome(
         label=APP,
-        name="Support bot",
-        description="Answers customer messages from your intents and knowledge base, and "
-                    "hands off to a person when unsure.",
+        name=_("Support bot"),
+        description=_("Answers customer messages from your intents and knowledge base, and "
+                      "hands off to a person when unsure."),
         url=reverse("bot:overview"),
         figures=(
-            Figure("Conversations (30 days)", str(stats.conversations), "conversations"),
-            Figure("Containment", percent(stats.containment_rate), "containment"),
+            Figure(_("Conversations (30 days)"), str(stats.conversations), "conversations"),
+            Figure(_("Containment"), percent(stats.containment_rate), "containment"),
         ),
         steps=(
-            Step("load", "Load data",
-                 "Import a CSV of text,intent utterances (at least two intents).",
+            Step("load", _("Load data"),
+                 _("Import a CSV of text,intent utterances (at least two intents)."),
                  trained_intents >= 2, reverse("bot:intents")),
-            Step("train", "Train the intent model",
-                 "Press Train on the intents page; the first model is used at once.",
+            Step("train", _("Train the intent model"),
+                 _("Press Train on the intents page; the first model is used at once."),
                  active_version(app=APP) is not None, reverse("bot:intents")),
-            Step("try", "Try it", "Chat with the bot in the try-it page.",
+            Step("try", _("Try it"), _("Chat with the bot in the try-it page."),
                  Conversation.Channel.DASHBOARD in channels, reverse("bot:try")),
-            Step("integrate", "Integrate",
-                 "Start conversations from your site or app with an API key, or embed the "
-                 "web widget (bot settings).",
+            Step("integrate", _("Integrate"),
+                 _("Start conversations from your site or app with an API key, or embed the "
+                   "web widget (bot settings)."),
                  bool(channels & {Conversation.Channel.API, Conversation.Channel.WIDGET}),
                  reverse("api:docs"), snippet),
         ),

@@ -17,6 +17,8 @@ from typing import ClassVar
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from pgvector.django import HnswIndex, VectorField
 
 from tenancy.models import TenantOwnedModel
@@ -29,6 +31,11 @@ UTTERANCE_MAX_CHARS = 500
 
 def new_widget_key() -> str:
     return "wk_" + secrets.token_urlsafe(24)
+
+
+# The web widget's languages: its own texts (button, placeholder...) come in these; empty
+# follows the visitor's browser. Language names are written in their own language.
+WIDGET_LANGUAGES = [("", _("The visitor's browser")), ("en", "English"), ("zh-hans", "简体中文")]
 
 
 class BotSettings(TenantOwnedModel):
@@ -47,6 +54,8 @@ class BotSettings(TenantOwnedModel):
     widget_origins = ArrayField(models.CharField(max_length=300), default=list, blank=True,
                                 help_text="Origins allowed to use the widget, e.g. "
                                           "https://shop.example.com")
+    widget_language = models.CharField(max_length=8, blank=True, default="",
+                                       choices=WIDGET_LANGUAGES)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -84,9 +93,9 @@ class Utterance(TenantOwnedModel):
     """A training example of an intent."""
 
     class Source(models.TextChoices):
-        MANUAL = "manual", "Manual"
-        CSV = "csv", "CSV import"
-        AGENT = "agent", "Agent reply"
+        MANUAL = "manual", _("Manual")
+        CSV = "csv", _("CSV import")
+        AGENT = "agent", _("Agent reply")
 
     intent = models.ForeignKey(Intent, on_delete=models.CASCADE, related_name="utterances")
     text = models.TextField()
@@ -144,13 +153,13 @@ class Article(TenantOwnedModel):
 class Conversation(TenantOwnedModel):
     class Channel(models.TextChoices):
         API = "api", "API"
-        WIDGET = "widget", "Web widget"
-        DASHBOARD = "dashboard", "Try-it chat"
+        WIDGET = "widget", _("Web widget")
+        DASHBOARD = "dashboard", _("Try-it chat")
 
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        HANDED_OFF = "handed_off", "Handed off"
-        RESOLVED = "resolved", "Resolved"
+        OPEN = "open", pgettext_lazy("conversation status", "Open")
+        HANDED_OFF = "handed_off", _("Handed off")
+        RESOLVED = "resolved", _("Resolved")
 
     channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.API)
     external_user_id = models.CharField(max_length=200, blank=True)
@@ -179,15 +188,15 @@ class Conversation(TenantOwnedModel):
 
 class Message(TenantOwnedModel):
     class Role(models.TextChoices):
-        USER = "user", "Customer"
-        BOT = "bot", "Bot"
-        AGENT = "agent", "Agent"
+        USER = "user", _("Customer")
+        BOT = "bot", _("Bot")
+        AGENT = "agent", _("Agent")
 
     class ReplyKind(models.TextChoices):
-        TEMPLATE = "template", "Intent template"
-        ARTICLE = "article", "Knowledge-base article"
-        FALLBACK = "fallback", "Fallback and handoff"
-        HANDOFF = "handoff", "Intent handed off"
+        TEMPLATE = "template", _("Intent template")
+        ARTICLE = "article", _("Knowledge-base article")
+        FALLBACK = "fallback", _("Fallback and handoff")
+        HANDOFF = "handoff", _("Intent handed off")
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE,
                                      related_name="messages")
@@ -223,8 +232,8 @@ class Message(TenantOwnedModel):
 
 class Feedback(TenantOwnedModel):
     class Rating(models.TextChoices):
-        UP = "up", "Thumbs up"
-        DOWN = "down", "Thumbs down"
+        UP = "up", _("Thumbs up")
+        DOWN = "down", _("Thumbs down")
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE,
                                      related_name="feedback")

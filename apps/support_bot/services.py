@@ -21,10 +21,13 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from apps.support_bot.models import (
     MESSAGE_MAX_CHARS,
     UTTERANCE_MAX_CHARS,
+    WIDGET_LANGUAGES,
     Article,
     BotSettings,
     Conversation,
@@ -78,8 +81,9 @@ def _clean_origin(origin: str) -> str:
     value = origin.strip().rstrip("/")
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query:
-        raise BotError(f"'{origin}' is not an origin (scheme and host, e.g. "
-                       "https://shop.example.com)", fields={"widget_origins": [origin]})
+        raise BotError(_("'%(origin)s' is not an origin (scheme and host, e.g. "
+                         "https://shop.example.com)") % {"origin": origin},
+                       fields={"widget_origins": [origin]})
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
@@ -88,9 +92,15 @@ def bot_settings_update(*, changes: dict[str, Any]) -> BotSettings:
     current = bot_settings_get()
     for name in ("intent_threshold", "article_threshold"):
         if name in changes and not 0.0 <= float(changes[name]) <= 1.0:
-            raise BotError(f"{name} must be between 0 and 1.", fields={name: ["between 0 and 1"]})
+            raise BotError(_("%(name)s must be between 0 and 1.") % {"name": name},
+                           fields={name: [_("between 0 and 1")]})
     if "widget_origins" in changes:
         changes["widget_origins"] = sorted({_clean_origin(o) for o in changes["widget_origins"]})
+    languages = [code for code, _label in WIDGET_LANGUAGES]
+    if changes.get("widget_language", "") not in languages:
+        raise BotError(_("The widget language must be one of %(codes)s.")
+                       % {"codes": ", ".join(repr(code) for code in languages)},
+                       fields={"widget_language": [_("not a widget language")]})
     for name, value in changes.items():
         setattr(current, name, value)
     current.save()
@@ -119,9 +129,10 @@ def _check_template(template: str) -> None:
 def _clean_name(name: str) -> str:
     value = name.strip()
     if not value:
-        raise BotError("An intent needs a name.", fields={"name": ["may not be blank"]})
+        raise BotError(_("An intent needs a name."), fields={"name": [_("may not be blank")]})
     if len(value) > 100:
-        raise BotError("The name is too long.", fields={"name": ["at most 100 characters"]})
+        raise BotError(_("The name is too long."),
+                       fields={"name": [_("at most 100 characters")]})
     return value
 
 
@@ -131,8 +142,8 @@ def intent_create(*, name: str, description: str = "", answer_template: str = ""
     name = _clean_name(name)
     _check_template(answer_template)
     if Intent.objects.filter(name=name).exists():
-        raise BotError(f"There is already an intent named '{name}'.", code="conflict",
-                       fields={"name": ["already exists"]})
+        raise BotError(_("There is already an intent named '%(name)s'.") % {"name": name},
+                       code="conflict", fields={"name": [_("already exists")]})
     return Intent.objects.create(name=name, description=description,
                                  answer_template=answer_template, handoff=handoff)
 
@@ -142,8 +153,9 @@ def intent_update(*, intent: Intent, changes: dict[str, Any]) -> Intent:
     if "name" in changes:
         changes["name"] = _clean_name(changes["name"])
         if Intent.objects.filter(name=changes["name"]).exclude(pk=intent.pk).exists():
-            raise BotError(f"There is already an intent named '{changes['name']}'.",
-                           code="conflict", fields={"name": ["already exists"]})
+            raise BotError(_("There is already an intent named '%(name)s'.")
+                           % {"name": changes["name"]},
+                           code="conflict", fields={"name": [_("already exists")]})
     if "answer_template" in changes:
         _check_template(changes["answer_template"])
     for name, value in changes.items():
@@ -157,13 +169,23 @@ def intent_delete(*, intent: Intent) -> None:
     intent.delete()
 
 
+# The refusals name the field in the reader's language, so each field has its own sentence.
+_EMPTY = {"text": gettext_lazy("The text is empty."),
+          "question": gettext_lazy("The question is empty."),
+          "answer": gettext_lazy("The answer is empty.")}
+_TOO_LONG = {"text": gettext_lazy("The text is longer than %(limit)s characters."),
+             "question": gettext_lazy("The question is longer than %(limit)s characters."),
+             "answer": gettext_lazy("The answer is longer than %(limit)s characters.")}
+
+
 def _clean_text(text: str, field: str = "text", max_chars: int = MESSAGE_MAX_CHARS) -> str:
     value = text.strip()
     if not value:
-        raise BotError(f"The {field} is empty.", fields={field: ["may not be blank"]})
+        raise BotError(str(_EMPTY[field]), fields={field: [_("may not be blank")]})
     if len(value) > max_chars:
-        raise BotError(f"The {field} is longer than {max_chars:,} characters.",
-                       fields={field: [f"at most {max_chars:,} characters"]})
+        limit = f"{max_chars:,}"
+        raise BotError(str(_TOO_LONG[field]) % {"limit": limit},
+                       fields={field: [_("at most %(limit)s characters") % {"limit": limit}]})
     return value
 
 
@@ -220,8 +242,8 @@ def intent_model_train(*, created_by_id: int | None = None, params: dict[str, An
                        ) -> Job:
     """Submit a fine-tune of the intent model on the intents' utterances."""
     if Intent.objects.filter(utterances__isnull=False).distinct().count() < 2:
-        raise JobError("Add utterances to at least two intents first.",
-                       fields={"utterances": ["at least two intents need utterances"]})
+        raise JobError(_("Add utterances to at least two intents first."),
+                       fields={"utterances": [_("at least two intents need utterances")]})
     return job_submit(app=APP, kind="fine_tune", params=params or {},
                       created_by_id=created_by_id).job
 
@@ -243,7 +265,7 @@ def _clean_tags(tags: Sequence[str]) -> list[str]:
     cleaned = sorted({tag.strip().lower() for tag in tags if tag.strip()})
     too_long = [tag for tag in cleaned if len(tag) > 50]
     if too_long:
-        raise BotError("A tag is longer than 50 characters.", fields={"tags": too_long[:3]})
+        raise BotError(_("A tag is longer than 50 characters."), fields={"tags": too_long[:3]})
     return cleaned
 
 
@@ -510,12 +532,12 @@ def agent_reply(*, conversation: Conversation, text: str, author_id: int | None,
     (default: the customer's last message)."""
     text = _clean_text(text)
     if conversation.status == Conversation.Status.RESOLVED:
-        raise BotError("This conversation is resolved.", code="conflict")
+        raise BotError(_("This conversation is resolved."), code="conflict")
     last_question = conversation.messages.filter(role=Message.Role.USER).order_by("-id").first()
     if save_as == "utterance":
         if last_question is None:
-            raise BotError("There is no customer message to learn from.",
-                           fields={"save_as": ["no customer message"]})
+            raise BotError(_("There is no customer message to learn from."),
+                           fields={"save_as": [_("no customer message")]})
         name = _clean_name(intent_name or "")
         intent = Intent.objects.filter(name=name).first() or Intent.objects.create(name=name)
         utterance_create(intent=intent, text=last_question.text,

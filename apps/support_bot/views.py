@@ -16,6 +16,8 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from apps.support_bot import selectors, services
@@ -59,20 +61,21 @@ def _submit(form: Any, action: Callable[[dict[str, Any]], Any]) -> Any:
 
 def _import_csv(request: HttpRequest, service: Any, what: str) -> DatasetInvalid | None:
     """Import the uploaded CSV; a refused file is returned, for the page to list its problems
-    in the table the datasets page uses (row, column, problem), not in a one-line banner."""
+    in the table the datasets page uses (row, column, problem), not in a one-line banner.
+    ``what`` is the translated success message, with ``%(created)d`` and ``%(duplicates)d``."""
     form = CsvUploadForm(request.POST, request.FILES)
     if not form.is_valid():
-        messages.error(request, "Choose a CSV file to import.")
+        messages.error(request, _("Choose a CSV file to import."))
         return None
     try:
         result = service(data=form.cleaned_data["file"].read())
     except DatasetInvalid as error:
         return error
     except services.BotError as error:
-        messages.error(request, f"Nothing was imported: {error}")
+        messages.error(request, _("Nothing was imported: %(error)s") % {"error": error})
     else:
-        messages.success(request, f"{result.created} {what} imported, {result.duplicates} "
-                                  "already present.")
+        messages.success(request, what % {"created": result.created,
+                                          "duplicates": result.duplicates})
     return None
 
 
@@ -107,11 +110,11 @@ def intent_list(request: HttpRequest) -> HttpResponse:
     form = IntentForm()
     status = 200
     if request.method == "POST":
-        require_role(request, Role.MEMBER, action="change the bot")
+        require_role(request, Role.MEMBER, action=_("change the bot"))
         form = IntentForm(request.POST)
         intent = _submit(form, lambda data: services.intent_create(**data))
         if intent is not None:
-            messages.success(request, f"Intent {intent.name} created.")
+            messages.success(request, _("Intent %(name)s created.") % {"name": intent.name})
             return redirect("bot:intent", pk=intent.pk)
         status = 400
     return _intents_page(request, form=form, status=status)
@@ -136,7 +139,7 @@ def intent_detail(request: HttpRequest, pk: int) -> HttpResponse:
     utterance_form = UtteranceForm()
     status = 200
     if request.method == "POST":
-        require_role(request, Role.MEMBER, action="change the bot")
+        require_role(request, Role.MEMBER, action=_("change the bot"))
         if "text" in request.POST:
             utterance_form = UtteranceForm(request.POST)
             if _submit(utterance_form, lambda data: services.utterance_create(
@@ -146,7 +149,7 @@ def intent_detail(request: HttpRequest, pk: int) -> HttpResponse:
             form = IntentForm(request.POST)
             if _submit(form, lambda data: services.intent_update(intent=intent,
                                                                  changes=data)) is not None:
-                messages.success(request, "Intent saved.")
+                messages.success(request, _("Intent saved."))
                 return redirect("bot:intent", pk=intent.pk)
         status = 400
     return render(request, "support_bot/intent.html", {
@@ -160,7 +163,7 @@ def intent_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def intent_delete(request: HttpRequest, pk: int) -> HttpResponse:
     intent = get_object_or_404(Intent, pk=pk)
     services.intent_delete(intent=intent)
-    messages.success(request, f"Intent {intent.name} deleted.")
+    messages.success(request, _("Intent %(name)s deleted.") % {"name": intent.name})
     return redirect("bot:intents")
 
 
@@ -175,7 +178,8 @@ def utterance_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @workspace_view(Role.MEMBER)
 def utterances_import(request: HttpRequest) -> HttpResponse:
-    refusal = _import_csv(request, services.utterances_import_csv, "utterances")
+    refusal = _import_csv(request, services.utterances_import_csv, _(
+        "%(created)d utterances imported, %(duplicates)d already present."))
     if refusal is not None:
         return _intents_page(request, refusal=refusal, status=400)
     return redirect("bot:intents")
@@ -188,10 +192,10 @@ def train(request: HttpRequest) -> HttpResponse:
     try:
         job = services.intent_model_train(created_by_id=request.user.pk)
     except JobError as error:
-        messages.error(request, f"The model cannot be trained: {error}")
+        messages.error(request, _("The model cannot be trained: %(error)s") % {"error": error})
         return redirect("bot:intents")
-    messages.success(request, "Training started; the new model is used once it is at least "
-                              "as good as the current one.")
+    messages.success(request, _("Training started; the new model is used once it is at least "
+                                "as good as the current one."))
     return redirect("jobs:job_detail", pk=job.pk)
 
 
@@ -204,10 +208,10 @@ def article_list(request: HttpRequest) -> HttpResponse:
     form = ArticleForm()
     status = 200
     if request.method == "POST":
-        require_role(request, Role.MEMBER, action="change the bot")
+        require_role(request, Role.MEMBER, action=_("change the bot"))
         form = ArticleForm(request.POST)
         if _submit(form, lambda data: services.article_create(**data)) is not None:
-            messages.success(request, "Article added; it is being embedded.")
+            messages.success(request, _("Article added; it is being embedded."))
             return redirect("bot:articles")
         status = 400
     return _articles_page(request, form=form, status=status)
@@ -230,11 +234,11 @@ def article_detail(request: HttpRequest, pk: int) -> HttpResponse:
                                 "tags": ", ".join(article.tags)})
     status = 200
     if request.method == "POST":
-        require_role(request, Role.MEMBER, action="change the bot")
+        require_role(request, Role.MEMBER, action=_("change the bot"))
         form = ArticleForm(request.POST)
         if _submit(form, lambda data: services.article_update(article=article,
                                                               changes=data)) is not None:
-            messages.success(request, "Article saved.")
+            messages.success(request, _("Article saved."))
             return redirect("bot:articles")
         status = 400
     return render(request, "support_bot/article.html", {"article": article, "form": form},
@@ -245,14 +249,15 @@ def article_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @workspace_view(Role.MEMBER)
 def article_delete(request: HttpRequest, pk: int) -> HttpResponse:
     services.article_delete(article=get_object_or_404(Article, pk=pk))
-    messages.success(request, "Article deleted.")
+    messages.success(request, _("Article deleted."))
     return redirect("bot:articles")
 
 
 @require_POST
 @workspace_view(Role.MEMBER)
 def articles_import(request: HttpRequest) -> HttpResponse:
-    refusal = _import_csv(request, services.articles_import_csv, "articles")
+    refusal = _import_csv(request, services.articles_import_csv, _(
+        "%(created)d articles imported, %(duplicates)d already present."))
     if refusal is not None:
         return _articles_page(request, refusal=refusal, status=400)
     return redirect("bot:articles")
@@ -286,9 +291,10 @@ def try_it(request: HttpRequest) -> HttpResponse:
             except QuotaExceeded as over:
                 error, status = str(over), 402
             except OnlineUnavailable as unavailable:
-                error, status = f"The bot is not available right now: {unavailable}", 503
+                error, status = _("The bot is not available right now: %(error)s") % {
+                    "error": unavailable}, 503
             except OnlineFailed as failed:
-                error, status = f"The bot could not answer: {failed}", 502
+                error, status = _("The bot could not answer: %(error)s") % {"error": failed}, 502
             conversation.refresh_from_db()
         else:
             status = 400
@@ -331,12 +337,12 @@ def conversation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     form = AgentReplyForm()
     status = 200
     if request.method == "POST":
-        require_role(request, Role.MEMBER, action="change the bot")
+        require_role(request, Role.MEMBER, action=_("change the bot"))
         form = AgentReplyForm(request.POST)
         if _submit(form, lambda data: services.agent_reply(
                 conversation=conversation, text=data["text"], author_id=request.user.pk,
                 save_as=data["save_as"], intent_name=data["intent"])) is not None:
-            messages.success(request, "Reply sent.")
+            messages.success(request, _("Reply sent."))
             return redirect("bot:conversation", pk=conversation.pk)
         status = 400
     return render(request, "support_bot/conversation.html", {
@@ -351,7 +357,7 @@ def conversation_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def conversation_resolve(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = get_object_or_404(Conversation, pk=pk)
     services.conversation_resolve(conversation=conversation)
-    messages.success(request, f"Conversation {conversation.pk} resolved.")
+    messages.success(request, _("Conversation %(id)d resolved.") % {"id": conversation.pk})
     return redirect("bot:inbox")
 
 
@@ -363,7 +369,7 @@ def conversation_resolve(request: HttpRequest, pk: int) -> HttpResponse:
 def reports(request: HttpRequest) -> HttpResponse:
     """Past tickets (CSV with a text column) classified into an intent distribution."""
     if request.method == "POST":
-        require_role(request, Role.MEMBER, action="change the bot")
+        require_role(request, Role.MEMBER, action=_("change the bot"))
         form = CsvUploadForm(request.POST, request.FILES)
         if form.is_valid():
             upload = form.cleaned_data["file"]
@@ -371,12 +377,15 @@ def reports(request: HttpRequest) -> HttpResponse:
                 job = services.backlog_report_submit(name=upload.name, data=upload.read(),
                                                      created_by_id=request.user.pk)
             except (DatasetInvalid, JobError) as error:
-                messages.error(request, f"The tickets were refused: {error}")
+                messages.error(request, _("The tickets were refused: %(error)s") % {"error": error})
             else:
-                messages.success(request, f"Classifying {job.items_total} tickets.")
+                count = job.items_total or 0
+                messages.success(request, ngettext("Classifying %(count)d ticket.",
+                                                    "Classifying %(count)d tickets.", count)
+                                 % {"count": count})
                 return redirect("bot:reports")
         else:
-            messages.error(request, "Choose a CSV file of tickets.")
+            messages.error(request, _("Choose a CSV file of tickets."))
     return render(request, "support_bot/reports.html", {
         "reports": selectors.backlog_reports(), "upload": CsvUploadForm()})
 
@@ -393,16 +402,17 @@ def bot_settings(request: HttpRequest) -> HttpResponse:
         "article_threshold": config.article_threshold,
         "followup_max_words": config.followup_max_words,
         "fallback_message": config.fallback_message,
-        "widget_origins": "\n".join(config.widget_origins)})
+        "widget_origins": "\n".join(config.widget_origins),
+        "widget_language": config.widget_language})
     status = 200
     if request.method == "POST":
         if "rotate" in request.POST:
             services.widget_key_rotate()
-            messages.success(request, "A new widget key was made; update your pages.")
+            messages.success(request, _("A new widget key was made; update your pages."))
             return redirect("bot:settings")
         form = SettingsForm(request.POST)
         if _submit(form, lambda data: services.bot_settings_update(changes=data)) is not None:
-            messages.success(request, "Settings saved.")
+            messages.success(request, _("Settings saved."))
             return redirect("bot:settings")
         status = 400
     script_url = request.build_absolute_uri(reverse("bot:widget_script"))

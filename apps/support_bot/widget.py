@@ -9,16 +9,26 @@ allow-list (the browser sets ``Origin``; answers carry CORS headers for that ori
 A widget conversation is reached with the token returned when it started
 (``X-Conversation-Token``): another visitor holding the same public key cannot read or post
 to it. Requests are rate-limited per key and visitor address.
+
+The widget's own texts (its button, prompt, notices) come translated inside the script, for
+every language of ``settings.LANGUAGES`` at once: the script is public and cached, and it
+knows neither the tenant nor the visitor until it runs. It then takes the language from the
+snippet's ``data-lang`` (the tenant's bot settings) or else the visitor's ``navigator.language``
+(``zh*``: Simplified Chinese; anything else: English). The texts are ASCII-escaped JSON, so the
+script reads the same whatever charset the embedding page declares.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_safe
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -45,6 +55,27 @@ KEY_HEADER = "X-Widget-Key"
 TOKEN_HEADER = "X-Conversation-Token"  # noqa: S105  (a header name)
 ALLOWED_HEADERS = f"Content-Type, {KEY_HEADER}, {TOKEN_HEADER}"
 SCRIPT = Path(__file__).resolve().parent / "static_widget" / "widget.js"
+STRINGS_PLACEHOLDER = b"/*!strings*/{}"
+
+# What the widget shows the visitor, by the names ``widget.js`` looks them up with.
+WIDGET_TEXTS = {
+    "open": _("Chat with us"),
+    "dialog": _("Chat"),
+    "message": _("Your message"),
+    "placeholder": _("Ask a question…"),
+    "send": _("Send"),
+    "handoff": _("A colleague will answer you here shortly."),
+    "failed": _("Sorry, something went wrong:"),
+}
+
+
+def widget_strings() -> dict[str, dict[str, str]]:
+    """The widget's texts in every language the platform speaks, by language code."""
+    strings = {}
+    for code, _name in settings.LANGUAGES:
+        with translation.override(code):
+            strings[code] = {name: str(text) for name, text in WIDGET_TEXTS.items()}
+    return strings
 
 
 def _origin(request: Request) -> str:
@@ -195,4 +226,6 @@ class WidgetFeedbackView(WidgetView):
 @cache_control(public=True, max_age=300)
 def widget_script(request: HttpRequest) -> HttpResponse:
     """``<script src=".../bot/widget.js" data-key="wk_..." async></script>``"""
-    return HttpResponse(SCRIPT.read_bytes(), content_type="application/javascript")
+    strings = json.dumps(widget_strings(), ensure_ascii=True, sort_keys=True).encode()
+    script = SCRIPT.read_bytes().replace(STRINGS_PLACEHOLDER, strings)
+    return HttpResponse(script, content_type="application/javascript")

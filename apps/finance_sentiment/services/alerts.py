@@ -33,6 +33,7 @@ from django.core.mail import send_mail
 from django.core.validators import EmailValidator
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from apps.finance_sentiment.models import Alert, AlertRule, WatchlistEntry
 from apps.finance_sentiment.selectors import rollup_window_counts
@@ -59,45 +60,50 @@ MIN_BASELINE_STD = 0.05
 def _rule_clean(rule: AlertRule) -> None:
     problems: dict[str, list[str]] = {}
     if not rule.name.strip():
-        problems["name"] = ["is required"]
+        problems["name"] = [_("is required")]
     if rule.ticker:
         ticker = normalise_ticker(rule.ticker)
         if ticker is None:
-            problems["ticker"] = [f"'{rule.ticker}' is not a ticker symbol"]
+            problems["ticker"] = [_("'%(value)s' is not a ticker symbol")
+                                  % {"value": rule.ticker}]
         rule.ticker = ticker
     else:
         rule.ticker = None
     if rule.kind == AlertRule.Kind.NEGATIVE_SHARE:
         if rule.threshold is None or not 0 < rule.threshold < 1:
-            problems["threshold"] = ["a share between 0 and 1 (exclusive) is required for "
-                                     "kind 'negative_share'"]
+            problems["threshold"] = [_("a share between 0 and 1 (exclusive) is required for "
+                                       "kind 'negative_share'")]
     elif rule.kind == AlertRule.Kind.ZSCORE:
         if rule.k is None or not 0 < rule.k <= 20:
-            problems["k"] = ["a number of standard deviations between 0 and 20 is required "
-                             "for kind 'zscore'"]
+            problems["k"] = [_("a number of standard deviations between 0 and 20 is required "
+                               "for kind 'zscore'")]
     else:
-        problems["kind"] = [f"choose one of {', '.join(AlertRule.Kind.values)}"]
+        problems["kind"] = [_("choose one of %(kinds)s")
+                            % {"kinds": ", ".join(AlertRule.Kind.values)}]
     if not 1 <= rule.window_hours <= 24 * 7:
-        problems["window_hours"] = ["between 1 and 168 hours"]
+        problems["window_hours"] = [_("between 1 and 168 hours")]
     if not 1 <= rule.baseline_days <= 90:
-        problems["baseline_days"] = ["between 1 and 90 days"]
+        problems["baseline_days"] = [_("between 1 and 90 days")]
     elif (rule.kind == AlertRule.Kind.ZSCORE
           and rule.baseline_days * 24 < MIN_BASELINE_WINDOWS * rule.window_hours):
-        problems["baseline_days"] = [f"must span at least {MIN_BASELINE_WINDOWS} windows"]
+        problems["baseline_days"] = [_("must span at least %(count)d windows")
+                                     % {"count": MIN_BASELINE_WINDOWS}]
     if rule.min_volume < 1:
-        problems["min_volume"] = ["at least 1"]
+        problems["min_volume"] = [_("at least 1")]
     emails = []
     for email in rule.notify_email:
         try:
             _EMAIL_VALIDATOR(email)
         except ValidationError:
-            problems.setdefault("notify_email", []).append(f"'{email}' is not an e-mail address")
+            problems.setdefault("notify_email", []).append(
+                _("'%(value)s' is not an e-mail address") % {"value": email})
         emails.append(email.strip())
     if len(emails) > 20:
-        problems.setdefault("notify_email", []).append("at most 20 addresses")
+        problems.setdefault("notify_email", []).append(_("at most 20 addresses"))
     rule.notify_email = sorted(set(emails))
     if problems:
-        raise FinanceError("Some fields of the rule are invalid: " + ", ".join(problems),
+        raise FinanceError(_("Some fields of the rule are invalid: %(fields)s")
+                           % {"fields": ", ".join(problems)},
                            fields=problems)
 
 
@@ -275,10 +281,15 @@ def _alert_notify(alert: Alert) -> None:
     if rule.notify_webhook:
         webhook_emit(event="alert.triggered", payload=alert_payload(alert))
     if rule.notify_email:
-        subject = f"[Sentiment alert] {rule.name}: {alert.ticker}"
-        body = (f"{alert.message}\n\nRule: {rule.name} ({rule.get_kind_display()})\n"
-                f"Window: {alert.window_start:%Y-%m-%d %H:%M} – {alert.window_end:%Y-%m-%d %H:%M} "
-                f"UTC\nDocuments: {alert.volume}\nAlert id: {alert.pk}\n")
+        # In the active language (the one of the request or task that raised the alert); the
+        # stored message stays as the webhook payload carries it.
+        subject = _("[Sentiment alert] %(rule)s: %(ticker)s") % {"rule": rule.name,
+                                                                "ticker": alert.ticker}
+        body = _("%(message)s\n\nRule: %(rule)s (%(kind)s)\nWindow: %(start)s – %(end)s UTC\n"
+                 "Documents: %(volume)d\nAlert id: %(id)d\n") % {
+            "message": alert.message, "rule": rule.name, "kind": rule.get_kind_display(),
+            "start": f"{alert.window_start:%Y-%m-%d %H:%M}",
+            "end": f"{alert.window_end:%Y-%m-%d %H:%M}", "volume": alert.volume, "id": alert.pk}
         transaction.on_commit(partial(_send_alert_email, subject, body, list(rule.notify_email)))
 
 
@@ -311,7 +322,7 @@ def alert_acknowledge(*, alert: Alert, by_user_id: int | None, by_name: str) -> 
     """open → acknowledged. Acknowledging again changes nothing; a resolved alert is 409."""
     alert = Alert.objects.select_for_update().get(pk=alert.pk)
     if alert.status == Alert.Status.RESOLVED:
-        raise FinanceError("The alert is already resolved.", code="conflict")
+        raise FinanceError(_("The alert is already resolved."), code="conflict")
     if alert.status == Alert.Status.OPEN:
         alert.status = Alert.Status.ACKNOWLEDGED
         alert.acknowledged_by_id = by_user_id

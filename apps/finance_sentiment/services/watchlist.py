@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from apps.finance_sentiment.models import WatchlistEntry
 from apps.finance_sentiment.services.errors import FinanceError
@@ -23,8 +24,9 @@ from apps.finance_sentiment.tickers import normalise_ticker
 def _clean_ticker(value: str, field_name: str = "ticker") -> str:
     ticker = normalise_ticker(value or "")
     if ticker is None:
-        raise FinanceError(f"'{value}' is not a ticker symbol.", fields={field_name: [
-            "use letters, digits, '.' or '-', starting with a letter or digit, at most 16"]})
+        raise FinanceError(_("'%(value)s' is not a ticker symbol.") % {"value": value},
+                           fields={field_name: [_("use letters, digits, '.' or '-', starting "
+                                                  "with a letter or digit, at most 16")]})
     return ticker
 
 
@@ -33,12 +35,12 @@ def _clean_aliases(aliases: Iterable[str]) -> list[str]:
     for alias in aliases:
         alias = " ".join(str(alias).split())
         if len(alias) > 200:
-            raise FinanceError("An alias is too long.", fields={"aliases": ["at most 200 "
-                                                                           "characters each"]})
+            raise FinanceError(_("An alias is too long."),
+                               fields={"aliases": [_("at most 200 characters each")]})
         if alias and alias.lower() not in {existing.lower() for existing in cleaned}:
             cleaned.append(alias)
     if len(cleaned) > 50:
-        raise FinanceError("Too many aliases.", fields={"aliases": ["at most 50"]})
+        raise FinanceError(_("Too many aliases."), fields={"aliases": [_("at most 50")]})
     return cleaned
 
 
@@ -69,8 +71,8 @@ def _entry_save(entry: WatchlistEntry) -> WatchlistEntry:
         with transaction.atomic():
             entry.save()
     except IntegrityError:
-        raise FinanceError(f"{entry.ticker} is already on the watchlist.",
-                           fields={"ticker": ["already on the watchlist"]}) from None
+        raise FinanceError(_("%(ticker)s is already on the watchlist.") % {"ticker": entry.ticker},
+                           fields={"ticker": [_("already on the watchlist")]}) from None
     return entry
 
 

@@ -4,6 +4,9 @@
  *
  * Adds a chat button and panel to the page. Talks to the platform that served this script,
  * with the public widget key; the page's origin must be on the bot's allow-list.
+ *
+ * Its texts are in the snippet's data-lang (set in the bot settings) or else the visitor's
+ * browser language: any zh* is Simplified Chinese, anything else English.
  */
 (function () {
   "use strict";
@@ -12,6 +15,14 @@
   var key = script.dataset.key;
   var base = new URL(script.src).origin + "/api/v1/bot/widget";
   var conversation = null;
+  // Filled in by the server with every language's texts ({"en": {...}, "zh-hans": {...}}).
+  var STRINGS = /*!strings*/{};
+  var language = (function () {
+    var wanted = (script.dataset.lang || navigator.language || "en").toLowerCase();
+    if (STRINGS[wanted]) { return wanted; }
+    return wanted.indexOf("zh") === 0 ? "zh-hans" : "en";
+  })();
+  function t(name) { return (STRINGS[language] || STRINGS.en || {})[name] || name; }
 
   function el(tag, attrs, text) {
     var node = document.createElement(tag);
@@ -44,23 +55,23 @@
     });
   }
 
-  var root = el("div", {"class": "aip-bot", "data-testid": "bot-widget"});
+  var root = el("div", {"class": "aip-bot", "data-testid": "bot-widget", "lang": language});
   root.style.cssText = "position:fixed;right:16px;bottom:16px;z-index:2147483000;" +
     "font:14px/1.4 system-ui,sans-serif";
-  var toggle = el("button", {"type": "button", "aria-expanded": "false"}, "Chat with us");
+  var toggle = el("button", {"type": "button", "aria-expanded": "false"}, t("open"));
   toggle.style.cssText = "padding:10px 16px;border-radius:20px;border:0;background:#2456d6;" +
     "color:#fff;cursor:pointer";
-  var panel = el("div", {"role": "dialog", "aria-label": "Chat"});
+  var panel = el("div", {"role": "dialog", "aria-label": t("dialog")});
   panel.style.cssText = "display:none;width:320px;height:400px;background:#fff;" +
     "border:1px solid #ccd;border-radius:8px;margin-bottom:8px;flex-direction:column";
   var log = el("div", {"aria-live": "polite", "data-testid": "bot-widget-log"});
   log.style.cssText = "flex:1;overflow:auto;padding:8px";
   var form = el("form");
   form.style.cssText = "display:flex;border-top:1px solid #ccd";
-  var input = el("input", {"type": "text", "aria-label": "Your message", "maxlength": "4000",
-                           "placeholder": "Ask a question…"});
+  var input = el("input", {"type": "text", "aria-label": t("message"), "maxlength": "4000",
+                           "placeholder": t("placeholder")});
   input.style.cssText = "flex:1;border:0;padding:8px";
-  var send = el("button", {"type": "submit"}, "Send");
+  var send = el("button", {"type": "submit"}, t("send"));
   form.appendChild(input);
   form.appendChild(send);
   panel.appendChild(log);
@@ -106,10 +117,10 @@
       lastSeen = Math.max(lastSeen, result.data.message.id,
                           result.data.reply ? result.data.reply.id : 0);
       if (result.data.reply) { say("bot", result.data.reply.text); }
-      else { say("bot", "A colleague will answer you here shortly."); }
+      else { say("bot", t("handoff")); }
       if (result.data.status === "handed_off" && !polling) { polling = setInterval(poll, 5000); }
     }).catch(function (error) {
-      say("error", "Sorry, something went wrong: " + error.message);
+      say("error", t("failed") + " " + error.message);
     }).then(function () { send.disabled = false; });
   });
 
