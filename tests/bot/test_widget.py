@@ -206,3 +206,33 @@ def test_a_trusted_proxy_forwards_the_visitor_address(
     assert post("198.51.100.1") == 201
     assert post("198.51.100.2") == 201  # another visitor behind the same proxy
     assert post("1.1.1.1, 198.51.100.1") == 429  # a forged first entry changes nothing
+
+
+def test_the_widget_post_answer_hides_intents_confidences_and_articles(
+        acme: TenantSetup, widget_key: str) -> None:
+    started = _start(widget_key)
+    with tenant_context(acme.tenant.pk):
+        conversation = Conversation.objects.get(pk=started["id"])
+        services.conversation_handoff(conversation=conversation)  # a person has it: no model
+    posted = widget(widget_key, HTTP_X_CONVERSATION_TOKEN=started["token"]).post(
+        f"{WIDGET}/conversations/{started['id']}/messages", {"text": "Hello?"}, format="json")
+    assert posted.status_code == 201, posted.content
+    body = posted.json()
+    assert set(body) == {"message", "reply", "status"}
+    assert set(body["message"]) == {"id", "role", "text", "created_at"}
+    assert body["reply"] is None
+
+    # A bot reply as the worker would have recorded it: what the visitor gets of it.
+    from apps.support_bot.widget import WidgetChatResponseSerializer
+
+    with tenant_context(acme.tenant.pk):
+        reply = services.message_receive(conversation=conversation, text="x")
+        Message.objects.filter(pk=reply.pk).update(
+            role=Message.Role.BOT, intent="card_arrival", confidence=0.93,
+            retrieved=[{"article": 1, "similarity": 0.8}])
+        reply.refresh_from_db()
+        shown = WidgetChatResponseSerializer({"message": reply, "reply": reply,
+                                              "status": "open"}).data
+    assert set(shown["reply"]) == {"id", "role", "text", "created_at"}
+    assert "card_arrival" not in str(shown)
+    assert "0.93" not in str(shown)
