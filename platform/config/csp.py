@@ -6,6 +6,7 @@
   Inline ``style=""`` attributes stay allowed (``style-src-attr``): bars and meters size
   themselves with them, and an attribute cannot run code. No framing, forms post only here,
   no plugins.
+- The API's docs page (Swagger UI) may also set inline styles: its bundle does.
 - The API and the widget script: ``default-src 'none'``: a JSON answer or a script file needs
   nothing, so a response that a browser is tricked into rendering can do nothing either.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from csp.constants import NONE
+from csp.constants import NONE, SELF
 from csp.middleware import CSPMiddleware, PolicyParts
 from django.http import HttpRequest, HttpResponseBase
 
@@ -31,7 +32,12 @@ class PlatformCSPMiddleware(CSPMiddleware):
                          report_only: bool = False) -> PolicyParts:
         parts = super().get_policy_parts(request, response, report_only)
         path = request.path_info
-        if (not report_only and path.startswith(_LOCKED_PREFIXES)
-                and not path.startswith(_PAGE_EXCEPTIONS) and parts.config is None):
+        if report_only or parts.config is not None:
+            return parts
+        if path.startswith(_PAGE_EXCEPTIONS):
+            # Swagger UI sets styles from its script (no nonce possible there); its scripts
+            # still come only from here. A nonce in the list would disable 'unsafe-inline'.
+            parts.replace = {**(parts.replace or {}), "style-src": [SELF, "'unsafe-inline'"]}
+        elif path.startswith(_LOCKED_PREFIXES):
             parts.config = dict(LOCKED_DOWN)
         return parts
