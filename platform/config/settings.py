@@ -56,6 +56,21 @@ _database.update(
         "CONN_HEALTH_CHECKS": True,
     }
 )
+# Connection pooling (Django 5.2's psycopg pool): a process holds at most DB_POOL_MAX_SIZE
+# connections, shared by its threads, instead of one per thread kept for CONN_MAX_AGE. The
+# budget per process type (docker/README.md, "Database connections"): web 4 (its threads),
+# online worker 8 (16 threads: a chat call holds a connection for a few milliseconds), job
+# workers 2 per child, beat 1. DB_POOL_MAX_SIZE=0 turns pooling off (persistent connections
+# per thread, as before); the in-process test suite runs without it, its servers with it.
+DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=0 if TESTING else 4)
+if DB_POOL_MAX_SIZE > 0:
+    _database["CONN_MAX_AGE"] = 0  # the pool keeps the connections
+    _database.setdefault("OPTIONS", {})["pool"] = {
+        "min_size": min(env.int("DB_POOL_MIN_SIZE", default=1), DB_POOL_MAX_SIZE),
+        "max_size": DB_POOL_MAX_SIZE,
+        # How long a thread waits for a free connection before the request fails.
+        "timeout": env.float("DB_POOL_TIMEOUT", default=20.0),
+    }
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
