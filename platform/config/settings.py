@@ -311,7 +311,7 @@ CELERY_TASK_ROUTES = {
     "online.*": {"queue": "online"},
 }
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
-    "sweep-jobs": {"task": "jobs.sweep", "schedule": env.float("JOB_SWEEP_SECONDS", default=30.0)},
+    "sweep-jobs": {"task": "jobs.sweep", "schedule": env.float("JOB_SWEEP_SECONDS", default=15.0)},
     # Finance sentiment: claim due RSS/Atom feeds (each polled by its own task) and evaluate
     # every tenant's alert rules.
     "finance-poll-feeds": {"task": "finance.poll_feeds", "schedule": 60.0,
@@ -333,6 +333,15 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
 DATASET_MAX_BYTES = env.int("DATASET_MAX_BYTES", default=50 * 1024 * 1024)
 JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
 JOB_HEARTBEAT_STALE_SECONDS = env.int("JOB_HEARTBEAT_STALE_SECONDS", default=300)
+# Worker liveness (jobs.liveness): a running job's worker refreshes a Redis key every 5 s that
+# lives 20 s; the sweeper (every JOB_SWEEP_SECONDS) re-queues a job whose worker has no key, so
+# a killed worker's job runs again within about TTL + sweep interval + pickup.
+JOB_LIVENESS_INTERVAL_SECONDS = env.float("JOB_LIVENESS_INTERVAL_SECONDS", default=5.0)
+JOB_LIVENESS_TTL_SECONDS = env.int("JOB_LIVENESS_TTL_SECONDS", default=20)
+# A job whose database connection broke (restart, failover) is retried after this many
+# seconds, up to this many times, and resumes where it was.
+JOB_DATABASE_RETRY_SECONDS = env.int("JOB_DATABASE_RETRY_SECONDS", default=3)
+JOB_DATABASE_RETRIES = env.int("JOB_DATABASE_RETRIES", default=20)
 JOB_QUEUED_STALE_SECONDS = env.int("JOB_QUEUED_STALE_SECONDS", default=600)
 JOB_SOFT_TIME_LIMIT_SECONDS = env.int("JOB_SOFT_TIME_LIMIT_SECONDS", default=6 * 3600)
 # Where workers keep checkpoints and unpacked model artefacts (local disk, not storage).
