@@ -3,6 +3,8 @@ handler with a :class:`JobContext`, and record how it ended.
 
 The handler reports progress and training events through the context, which also keeps the
 heartbeat fresh and turns a cancellation request into :class:`Cancelled` between batches.
+While it runs, a thread keeps the worker's liveness key alive (``jobs.liveness``), so that a
+killed worker's job is taken over within seconds, not after the heartbeat's long threshold.
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 import structlog
 from celery.exceptions import SoftTimeLimitExceeded
+from django.db import InterfaceError, OperationalError
 
+from jobs.liveness import Liveness
 from jobs.models import Job, JobEvent
 from jobs.registry import get_app
 from jobs.services import job_claim, job_event_add, job_finish, job_progress
@@ -29,6 +34,12 @@ PROGRESS_INTERVAL_SECONDS = 1.0
 
 class Cancelled(Exception):  # noqa: N818  (control flow, not an error)
     """Raised inside a handler when the job's cancellation was requested."""
+
+
+class DatabaseLost(Exception):  # noqa: N818  (control flow, not an error)
+    """The database went away under a running job (a restart, a failover): the job is not
+    failed for it. It stays running with its rows so far; the task retries shortly and the
+    new attempt takes it over (``job_claim``: the worker's liveness key is gone) and resumes."""
 
 
 @dataclass
@@ -105,10 +116,15 @@ def _execute(*, job_id: int, worker: str) -> None:
         return
     context = JobContext(job)
     try:
-        outcome = _handler(job)(job, context)
+        with Liveness(job.worker):
+            outcome = _handler(job)(job, context)
     except Cancelled:
         job_finish(job_id=job_id, status=Job.Status.CANCELLED,
                    accelerator_seconds=context.unbilled_seconds())
+    except (OperationalError, InterfaceError, psycopg.OperationalError,
+            psycopg.InterfaceError) as error:
+        logger.warning("job %s lost its database connection; will retry: %s", job_id, error)
+        raise DatabaseLost(str(error)) from error
     except SoftTimeLimitExceeded:
         job_finish(job_id=job_id, status=Job.Status.FAILED,
                    error="The job ran past its time limit.",

@@ -5,6 +5,7 @@ Imported only by workers (``CELERY_IMPORTS``); the web tier sends these by name.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -36,9 +37,20 @@ def _short_gil_switch_interval_in_threaded_workers(sender: Any = None, **_: Any)
     ignore_result=True,
 )
 def run_job(self: Any, job_id: int) -> None:
-    from workers.execution import execute
+    from django.db import InterfaceError, OperationalError, connections
 
-    execute(job_id=job_id, worker=self.request.hostname or "worker")
+    from workers.execution import DatabaseLost, execute
+
+    # The process, not just the node: prefork children share a host name, and liveness is
+    # per process (jobs.liveness).
+    try:
+        execute(job_id=job_id, worker=f"{self.request.hostname or 'worker'}/{os.getpid()}")
+    except (DatabaseLost, OperationalError, InterfaceError) as error:
+        # A database restart or failover: drop the broken connections and try again in a
+        # few seconds (the next attempt resumes the job; its rows and usage are written once).
+        connections.close_all()
+        raise self.retry(exc=error, countdown=settings.JOB_DATABASE_RETRY_SECONDS,
+                         max_retries=settings.JOB_DATABASE_RETRIES) from error
 
 
 @shared_task(name="online.classify", acks_late=False, ignore_result=False)

@@ -1,9 +1,10 @@
 """Fetching and reading RSS/Atom feeds: HTTP and parsing only, no database.
 
 - The URL is checked against private, loopback and link-local addresses (SSRF) when the feed
-  is registered, before every poll and on every redirect, with the webhooks' check
-  (``webhooks.urlcheck``). Feeds may use plain http (many news feeds still do); the address
-  check is the same.
+  is registered, before every poll and on every redirect hop, with the webhooks' check
+  (``webhooks.urlcheck``), and each request connects to the address that was checked (no
+  second DNS lookup). Feeds may use plain http (many news feeds still do); the address check
+  is the same.
 - Conditional GET: the last response's ``ETag`` and ``Last-Modified`` are sent back, and a
   ``304 Not Modified`` costs nothing.
 - A malformed feed is refused as a whole (feedparser's "bozo" flag, except for a mislabelled
@@ -16,18 +17,23 @@ from __future__ import annotations
 import calendar
 import hashlib
 import html
-import urllib.error
-import urllib.request
+import http.client
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urljoin
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.utils.html import strip_tags
 
-from webhooks.urlcheck import UnsafeUrl, check_webhook_url
+from webhooks.urlcheck import (
+    MAX_REDIRECTS,
+    CheckedUrl,
+    UnsafeUrl,
+    check_webhook_url,
+    pinned_request,
+)
 
 MAX_FEED_BYTES = 10 * 1024 * 1024
 TIMEOUT_SECONDS = 15
@@ -39,24 +45,11 @@ class FeedError(Exception):
     """The feed could not be fetched or read; the message is shown to the user."""
 
 
-def check_feed_url(url: str) -> None:
-    """Raise ``UnsafeUrl`` for URLs that are not http(s) or resolve to non-public addresses."""
-    parts = urlsplit(url)
-    if parts.scheme == "http":
-        # The webhooks' check insists on https for webhooks; for feeds only the address
-        # matters, so check the same host as if it were https.
-        url = urlunsplit(("https", parts.netloc, parts.path, parts.query, ""))
-    check_webhook_url(url)
+def check_feed_url(url: str) -> CheckedUrl:
+    """Raise ``UnsafeUrl`` for URLs that are not http(s) or resolve to non-public addresses.
 
-
-class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any,
-                         newurl: str) -> Any:
-        try:
-            check_feed_url(newurl)
-        except UnsafeUrl as error:
-            raise FeedError(f"The feed redirects to a refused address: {error}") from error
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
+    The webhooks' check insists on https for webhooks; for feeds only the address matters."""
+    return check_webhook_url(url, require_https=False)
 
 
 @dataclass(frozen=True)
@@ -69,10 +62,6 @@ class Fetched:
 
 
 def feed_fetch(url: str, *, etag: str = "", modified: str = "") -> Fetched:
-    try:
-        check_feed_url(url)
-    except UnsafeUrl as error:
-        raise FeedError(str(error)) from error
     headers = {"User-Agent": USER_AGENT,
                "Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, "
                          "text/xml;q=0.8, */*;q=0.1"}
@@ -80,24 +69,33 @@ def feed_fetch(url: str, *, etag: str = "", modified: str = "") -> Fetched:
         headers["If-None-Match"] = etag
     if modified:
         headers["If-Modified-Since"] = modified
-    opener = urllib.request.build_opener(_CheckedRedirects)
-    request = urllib.request.Request(url, headers=headers)  # noqa: S310  (http(s), checked)
-    try:
-        with opener.open(request, timeout=TIMEOUT_SECONDS) as response:
-            body = response.read(MAX_FEED_BYTES + 1)
-            if len(body) > MAX_FEED_BYTES:
-                raise FeedError(f"The feed is larger than {MAX_FEED_BYTES // (1024 * 1024)} MB.")
-            return Fetched(not_modified=False, body=body,
-                           content_type=response.headers.get("Content-Type", ""),
-                           etag=(response.headers.get("ETag") or "")[:500],
-                           modified=(response.headers.get("Last-Modified") or "")[:100])
-    except urllib.error.HTTPError as error:
-        if error.code == 304:
+    for hop in range(MAX_REDIRECTS + 1):
+        try:
+            checked = check_feed_url(url)
+        except UnsafeUrl as error:
+            if hop:
+                raise FeedError(f"The feed redirects to a refused address: {error}") from error
+            raise FeedError(str(error)) from error
+        try:
+            response = pinned_request(checked, headers=headers, timeout=TIMEOUT_SECONDS,
+                                      max_bytes=MAX_FEED_BYTES)
+        except (http.client.HTTPException, OSError, ValueError) as error:
+            raise FeedError(f"The feed could not be fetched: {error}") from error
+        location = response.headers.get("Location")
+        if response.status in (301, 302, 303, 307, 308) and location:
+            url = urljoin(url, location)
+            continue
+        if response.status == 304:
             return Fetched(not_modified=True, etag=etag, modified=modified)
-        raise FeedError(f"The feed answered HTTP {error.code}.") from error
-    except (urllib.error.URLError, TimeoutError, OSError, ValueError) as error:
-        reason = getattr(error, "reason", None) or error
-        raise FeedError(f"The feed could not be fetched: {reason}") from error
+        if not 200 <= response.status < 300:
+            raise FeedError(f"The feed answered HTTP {response.status}.")
+        if response.truncated:
+            raise FeedError(f"The feed is larger than {MAX_FEED_BYTES // (1024 * 1024)} MB.")
+        return Fetched(not_modified=False, body=response.body,
+                       content_type=response.headers.get("Content-Type", ""),
+                       etag=(response.headers.get("ETag") or "")[:500],
+                       modified=(response.headers.get("Last-Modified") or "")[:100])
+    raise FeedError(f"The feed redirects more than {MAX_REDIRECTS} times.")
 
 
 def _text(value: str) -> str:

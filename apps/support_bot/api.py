@@ -344,8 +344,10 @@ class FeedbackWriteSerializer(serializers.Serializer):
                                                  "conversation)")
 
 
-def chat_response(conversation: Conversation, text: str) -> Response:
-    """Post a customer message and answer with the reply; shared with the widget."""
+def chat_response(conversation: Conversation, text: str,
+                  serializer: type[serializers.Serializer] | None = None) -> Response:
+    """Post a customer message and answer with the reply; shared with the widget, which
+    passes its own serializer (what a visitor may see: no intent, confidence or articles)."""
     try:
         result = services.chat(conversation=conversation, text=text)
     except (OnlineUnavailable, OnlineFailed) as error:
@@ -356,8 +358,9 @@ def chat_response(conversation: Conversation, text: str) -> Response:
                           str(error) + " Your message was kept.")
         body["error"]["message_id"] = kept.pk if kept else None
         return Response(body, status=503 if unavailable else 502)
-    return Response(ChatResponseSerializer({"message": result.message, "reply": result.reply,
-                                            "status": result.status}).data,
+    serializer = serializer or ChatResponseSerializer
+    return Response(serializer({"message": result.message, "reply": result.reply,
+                                "status": result.status}).data,
                     status=status.HTTP_201_CREATED)
 
 

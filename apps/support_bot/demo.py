@@ -17,6 +17,7 @@ from django.db import transaction
 
 from apps.support_bot import services
 from apps.support_bot.models import Intent
+from config.csvexport import csv_writer
 
 ANSWERS = Path(__file__).resolve().parent / "demo" / "banking77_answers.json"
 UTTERANCES_PER_INTENT = 10
@@ -44,7 +45,7 @@ def seed() -> int:
         services.intent_create(name=name, description=name.replace("_", " ").strip("?"),
                                handoff=name in HANDOFF_INTENTS)
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv_writer(buffer)
     writer.writerow(["text", "intent"])
     writer.writerows((text, name) for name in answers for text in examples[name])
     services.utterances_import_csv(data=buffer.getvalue().encode())

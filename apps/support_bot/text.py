@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import string
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,24 +18,39 @@ def word_count(text: str) -> int:
     return len(_WORDS.findall(text))
 
 
-class _KeepMissing(dict):
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
+# ``{name}``, or a doubled brace for a literal one. Nothing else: no format specs
+# (``{intent:>999999999}`` would allocate gigabytes), conversions, attributes or indexes
+# (``{user.__class__}``), which ``str.format`` would all honour.
+_TEMPLATE_TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}|[{}]")
+# A reply is a chat message: the longest a template may render to, whatever the variables.
+MAX_RENDERED_CHARS = 5000
 
 
 def template_variables(template: str) -> list[str]:
-    """The ``{name}`` variables a template uses (``ValueError`` when its braces are broken)."""
+    """The ``{name}`` variables a template uses (``ValueError`` for anything else in braces)."""
     names = []
-    for _, field_name, _, _ in string.Formatter().parse(template):
-        if field_name is not None:
-            if not field_name.isidentifier():
-                raise ValueError(f"'{{{field_name}}}' is not a variable name; use {{name}}, or "
-                                 "double the braces for a literal brace")
-            names.append(field_name)
+    for match in _TEMPLATE_TOKEN.finditer(template):
+        piece = match.group(0)
+        if match.group(1) is not None:
+            names.append(match.group(1))
+        elif piece in ("{", "}"):
+            end = template.find("}", match.start())
+            shown = template[match.start():end + 1] if piece == "{" and end != -1 else piece
+            raise ValueError(f"'{shown[:40]}' is not a variable: use {{name}} (letters, digits "
+                             "and underscores only), or double the brace for a literal brace")
     return names
 
 
 def render_template(template: str, variables: Mapping[str, Any]) -> str:
-    """Fill ``{name}`` variables; unknown ones are left as written, never an error."""
-    return string.Formatter().vformat(template, (), _KeepMissing(
-        {key: str(value) for key, value in variables.items()}))
+    """Fill ``{name}`` variables; unknown ones are left as written, never an error. The
+    result is cut at ``MAX_RENDERED_CHARS``."""
+
+    def replace(match: re.Match[str]) -> str:
+        piece = match.group(0)
+        name = match.group(1)
+        if name is not None:
+            return str(variables[name]) if name in variables else piece
+        return piece[0] if piece in ("{{", "}}") else piece
+
+    rendered = _TEMPLATE_TOKEN.sub(replace, template)
+    return rendered[:MAX_RENDERED_CHARS]

@@ -42,7 +42,6 @@ from api.throttling import FixedWindowThrottle
 from apps.support_bot import services
 from apps.support_bot.api import (
     ChatRequestSerializer,
-    ChatResponseSerializer,
     FeedbackSerializer,
     FeedbackWriteSerializer,
     chat_response,
@@ -193,6 +192,16 @@ class WidgetMessageSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+class WidgetChatResponseSerializer(serializers.Serializer):
+    """The widget's answer to a message: the visitor's message and the reply as the visitor
+    sees them (``WidgetMessageSerializer``): no intent, confidence, articles, similarity or
+    model version, which the API's own chat answer carries for integrations."""
+
+    message = WidgetMessageSerializer()
+    reply = WidgetMessageSerializer(allow_null=True, help_text="null while a person handles it")
+    status = serializers.CharField(help_text="The conversation's status after the reply")
+
+
 class WidgetMessageView(WidgetView):
     @extend_schema(tags=["bot widget"], summary="The conversation's messages after ?after=<id> "
                    "(the widget polls for agents' replies)",
@@ -207,12 +216,13 @@ class WidgetMessageView(WidgetView):
         return Response(WidgetMessageSerializer(messages, many=True).data)
 
     @extend_schema(tags=["bot widget"], summary="Send a message from the widget",
-                   request=ChatRequestSerializer, responses={201: ChatResponseSerializer})
+                   request=ChatRequestSerializer, responses={201: WidgetChatResponseSerializer})
     def post(self, request: Request, pk: int) -> Response:
         conversation = self.conversation(request, pk)
         payload = ChatRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        return chat_response(conversation, payload.validated_data["text"])
+        return chat_response(conversation, payload.validated_data["text"],
+                             WidgetChatResponseSerializer)
 
 
 class WidgetFeedbackView(WidgetView):

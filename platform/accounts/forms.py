@@ -3,10 +3,21 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib.auth.forms import AuthenticationForm, BaseUserCreationForm
+from django.contrib.auth.forms import (
+    AuthenticationForm,
+    BaseUserCreationForm,
+    PasswordResetForm,
+    SetPasswordForm,
+)
+from django.http import HttpRequest
+from django.utils.translation import ngettext
 
+from accounts import throttle
 from accounts.models import User
 from accounts.services import EMAIL_TAKEN
+from audit.models import AuditEvent
+from audit.services import audit_record
+from config.clientaddr import client_address
 
 
 class SignInForm(AuthenticationForm):
@@ -71,3 +82,61 @@ class SignUpForm(BaseUserCreationForm):
 
     def validate_unique(self) -> None:
         pass  # clean_email checks the address case-insensitively, with a clearer message
+
+
+class ThrottledSignInForm(SignInForm):
+    """The sign-in form with the account and address throttles (``accounts.throttle``):
+    checked before the password, so a locked account learns nothing from a right guess."""
+
+    def clean(self) -> dict[str, Any]:
+        email = str(self.cleaned_data.get("username") or "")
+        address = client_address(self.request) if self.request is not None else ""
+        lock = throttle.sign_in_lock(email=email, address=address)
+        if lock is not None:
+            audit_record(action=AuditEvent.Action.SIGN_IN_LOCKED, target=email,
+                         request=self.request, details={"scope": lock.scope})
+            if lock.scope == "account":
+                message = ngettext(
+                    "Too many failed attempts for this account. Try again in %(minutes)d "
+                    "minute, or reset your password to unlock it now.",
+                    "Too many failed attempts for this account. Try again in %(minutes)d "
+                    "minutes, or reset your password to unlock it now.", lock.minutes)
+            else:
+                message = ngettext(
+                    "Too many failed sign-ins from your network. Try again in %(minutes)d "
+                    "minute.",
+                    "Too many failed sign-ins from your network. Try again in %(minutes)d "
+                    "minutes.", lock.minutes)
+            raise forms.ValidationError(message, code="locked",
+                                        params={"minutes": lock.minutes})
+        try:
+            cleaned = super().clean()
+        except forms.ValidationError:
+            if email:
+                throttle.sign_in_failed(email=email, address=address)
+            raise
+        throttle.sign_in_clear(email=email)
+        return cleaned
+
+
+class ThrottledPasswordResetForm(PasswordResetForm):
+    """Sends the reset email only within the throttles; the page reads the same either way
+    (it never tells whether an account exists, nor whether a limit was reached)."""
+
+    def save(self, *args: Any, request: HttpRequest | None = None, **kwargs: Any) -> None:
+        email = self.cleaned_data["email"]
+        address = client_address(request) if request is not None else ""
+        sent = throttle.password_reset_allowed(email=email, address=address)
+        audit_record(action=AuditEvent.Action.PASSWORD_RESET_REQUESTED, target=email,
+                     request=request, details={"sent": sent})
+        if sent:
+            super().save(*args, request=request, **kwargs)
+
+
+class UnlockingSetPasswordForm(SetPasswordForm):
+    """Setting a new password from a reset link also lifts a sign-in lock on the account."""
+
+    def save(self, commit: bool = True) -> Any:
+        user = super().save(commit=commit)
+        throttle.sign_in_clear(email=user.email)
+        return user

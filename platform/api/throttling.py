@@ -13,6 +13,7 @@ from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
+from config.clientaddr import client_address
 from config.redis import redis_client
 
 WINDOW_SECONDS = 60
@@ -47,6 +48,10 @@ class FixedWindowThrottle(BaseThrottle):
 
     def wait(self) -> float | None:
         return self._retry_after
+
+    def get_ident(self, request: Request) -> str:
+        """The client address (DRF's own believes any ``X-Forwarded-For``)."""
+        return client_address(request) or "unknown"
 
 
 class ApiKeyRateThrottle(FixedWindowThrottle):

@@ -16,6 +16,7 @@ class AuditEvent(models.Model):
     class Action(models.TextChoices):
         SIGN_IN = "sign_in", "Signed in"
         SIGN_IN_FAILED = "sign_in_failed", "Failed sign-in"
+        SIGN_IN_LOCKED = "sign_in_locked", "Sign-in refused (too many failures)"
         SIGN_OUT = "sign_out", "Signed out"
         API_KEY_CREATED = "api_key_created", "API key created"
         API_KEY_REVOKED = "api_key_revoked", "API key revoked"
@@ -26,6 +27,7 @@ class AuditEvent(models.Model):
         MEMBER_REMOVED = "member_removed", "Member removed"
         TENANT_STATUS_CHANGED = "tenant_status_changed", "Tenant status changed"
         PASSWORD_RESET = "password_reset", "Password reset"
+        PASSWORD_RESET_REQUESTED = "password_reset_requested", "Password reset requested"
         SIGNED_UP = "signed_up", "Signed up"
         EMAIL_VERIFIED = "email_verified", "Email verified"
 

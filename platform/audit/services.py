@@ -5,12 +5,13 @@ from typing import Any
 from django.http import HttpRequest
 
 from audit.models import AuditEvent
+from config.clientaddr import client_address
 
 
 def client_ip(request: HttpRequest | None) -> str | None:
     if request is None:
         return None
-    return request.META.get("REMOTE_ADDR") or None
+    return client_address(request) or None
 
 
 def audit_record(

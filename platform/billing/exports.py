@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import io
 
 from django.http import HttpResponse
 
 from billing.models import Invoice
 from billing.numbers import plain
+from config.csvexport import csv_writer
 
 COLUMNS = ("invoice", "period_start", "period_end", "position", "description", "meter",
            "quantity", "included_quantity", "billable_quantity", "unit_price", "unit", "amount",
@@ -18,7 +18,7 @@ COLUMNS = ("invoice", "period_start", "period_end", "position", "description", "
 def invoice_csv(invoice: Invoice) -> str:
     """One row per line, then the subtotal, tax and total rows (amounts with two decimals)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv_writer(buffer)
     writer.writerow(COLUMNS)
     head = (invoice.number, f"{invoice.period_start:%Y-%m-%d}", f"{invoice.period_end:%Y-%m-%d}")
     for line in invoice.lines.all():

@@ -25,3 +25,7 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
 # and tenant ids; gunicorn's would repeat it without them.
 accesslog = None
 errorlog = "-"
+# The proxies whose X-Forwarded-Proto gunicorn believes: the same list Django believes for the
+# client address (config.clientaddr); gunicorn's default (loopback) otherwise.
+if os.environ.get("TRUSTED_PROXIES"):
+    forwarded_allow_ips = os.environ["TRUSTED_PROXIES"]

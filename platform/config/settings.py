@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import environ
+from csp.constants import NONCE, NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
@@ -55,6 +56,21 @@ _database.update(
         "CONN_HEALTH_CHECKS": True,
     }
 )
+# Connection pooling (Django 5.2's psycopg pool): a process holds at most DB_POOL_MAX_SIZE
+# connections, shared by its threads, instead of one per thread kept for CONN_MAX_AGE. The
+# budget per process type (docker/README.md, "Database connections"): web 4 (its threads),
+# online worker 8 (16 threads: a chat call holds a connection for a few milliseconds), job
+# workers 2 per child, beat 1. DB_POOL_MAX_SIZE=0 turns pooling off (persistent connections
+# per thread, as before); the in-process test suite runs without it, its servers with it.
+DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=0 if TESTING else 4)
+if DB_POOL_MAX_SIZE > 0:
+    _database["CONN_MAX_AGE"] = 0  # the pool keeps the connections
+    _database.setdefault("OPTIONS", {})["pool"] = {
+        "min_size": min(env.int("DB_POOL_MIN_SIZE", default=1), DB_POOL_MAX_SIZE),
+        "max_size": DB_POOL_MAX_SIZE,
+        # How long a thread waits for a free connection before the request fails.
+        "timeout": env.float("DB_POOL_TIMEOUT", default=20.0),
+    }
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -110,6 +126,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Content-Security-Policy on every response, with a nonce per request (config.csp).
+    "config.csp.PlatformCSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "accounts.middleware.TenantMiddleware",
     # After the tenant is known: counts API calls and refuses them over the plan's limit.
@@ -195,6 +213,33 @@ SESSION_COOKIE_SECURE = not DEBUG and env.bool("SECURE_COOKIES", default=True)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Proxies whose X-Forwarded-For is believed (addresses or CIDR networks, comma-separated): the
+# ingress in Kubernetes; none locally, where the peer address is the client
+# (``config.clientaddr``).
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+# Sign-in and password-reset throttles (accounts.throttle): failures per account and per
+# client address in 15 minutes; reset emails per address of mail and per client in an hour.
+SIGN_IN_MAX_FAILURES_PER_ACCOUNT = env.int("SIGN_IN_MAX_FAILURES_PER_ACCOUNT", default=5)
+SIGN_IN_MAX_FAILURES_PER_ADDRESS = env.int("SIGN_IN_MAX_FAILURES_PER_ADDRESS", default=30)
+PASSWORD_RESET_MAX_PER_EMAIL = env.int("PASSWORD_RESET_MAX_PER_EMAIL", default=3)
+PASSWORD_RESET_MAX_PER_ADDRESS = env.int("PASSWORD_RESET_MAX_PER_ADDRESS", default=10)
+# Pages: our own scripts and styles, plus the request's nonce on inline elements; the API and
+# the widget script get a stricter policy (config.csp).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
@@ -269,7 +314,7 @@ CELERY_TASK_ROUTES = {
     "online.*": {"queue": "online"},
 }
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
-    "sweep-jobs": {"task": "jobs.sweep", "schedule": env.float("JOB_SWEEP_SECONDS", default=30.0)},
+    "sweep-jobs": {"task": "jobs.sweep", "schedule": env.float("JOB_SWEEP_SECONDS", default=15.0)},
     # Finance sentiment: claim due RSS/Atom feeds (each polled by its own task) and evaluate
     # every tenant's alert rules.
     "finance-poll-feeds": {"task": "finance.poll_feeds", "schedule": 60.0,
@@ -291,6 +336,15 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
 DATASET_MAX_BYTES = env.int("DATASET_MAX_BYTES", default=50 * 1024 * 1024)
 JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
 JOB_HEARTBEAT_STALE_SECONDS = env.int("JOB_HEARTBEAT_STALE_SECONDS", default=300)
+# Worker liveness (jobs.liveness): a running job's worker refreshes a Redis key every 5 s that
+# lives 20 s; the sweeper (every JOB_SWEEP_SECONDS) re-queues a job whose worker has no key, so
+# a killed worker's job runs again within about TTL + sweep interval + pickup.
+JOB_LIVENESS_INTERVAL_SECONDS = env.float("JOB_LIVENESS_INTERVAL_SECONDS", default=5.0)
+JOB_LIVENESS_TTL_SECONDS = env.int("JOB_LIVENESS_TTL_SECONDS", default=20)
+# A job whose database connection broke (restart, failover) is retried after this many
+# seconds, up to this many times, and resumes where it was.
+JOB_DATABASE_RETRY_SECONDS = env.int("JOB_DATABASE_RETRY_SECONDS", default=3)
+JOB_DATABASE_RETRIES = env.int("JOB_DATABASE_RETRIES", default=20)
 JOB_QUEUED_STALE_SECONDS = env.int("JOB_QUEUED_STALE_SECONDS", default=600)
 JOB_SOFT_TIME_LIMIT_SECONDS = env.int("JOB_SOFT_TIME_LIMIT_SECONDS", default=6 * 3600)
 # Where workers keep checkpoints and unpacked model artefacts (local disk, not storage).

@@ -7,7 +7,6 @@ tenant data).
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import logging
@@ -21,6 +20,7 @@ from django.db.models import Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
 from config.celery import app as celery_app
+from config.csvexport import csv_writer
 from config.redis import redis_client
 from jobs.datasets import DatasetInvalid, Problem
 from jobs.models import Dataset, Job, JobEvent, ModelVersion, Prediction
@@ -172,7 +172,7 @@ def prediction_csv_chunks(*, job: Job) -> Iterator[str]:
 
 def _csv_text(rows: list[list[Any]]) -> str:
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    csv_writer(buffer, lineterminator="\n").writerows(rows)
     return buffer.getvalue()
 
 

@@ -37,6 +37,7 @@ from billing.services import (
 from config.celery import task_send
 from config.errors import ServiceError
 from jobs.datasets import ParsedDataset, dataset_parse
+from jobs.liveness import worker_alive, worker_mark_alive, workers_alive
 from jobs.models import Dataset, Job, JobEvent, ModelVersion
 from jobs.registry import AppSpec, JobKind, UnknownApp, all_apps, get_app
 from tenancy.context import require_tenant_id, tenant_context, unscoped
@@ -315,8 +316,10 @@ def job_claim(*, job_id: int, worker: str) -> Job | None:
     if job.is_finished:
         return None
     if job.status == Job.Status.RUNNING:
+        # A duplicate delivery while its worker lives is dropped; a redelivery after the
+        # worker died (no liveness key, or a heartbeat past the long threshold) resumes it.
         fresh = job.heartbeat_at and now - job.heartbeat_at < heartbeat_stale_after()
-        if fresh:
+        if fresh and worker_alive(job.worker):
             return None
         job_event_add(job=job, kind=JobEvent.Kind.WARNING,
                       message=f"Worker {job.worker or '?'} was lost; resuming")
@@ -333,6 +336,7 @@ def job_claim(*, job_id: int, worker: str) -> Job | None:
     job.heartbeat_at = now
     job.started_at = job.started_at or now
     job.save(update_fields=["status", "attempts", "worker", "heartbeat_at", "started_at"])
+    worker_mark_alive(job.worker)
     job.refresh_from_db()
     job_event_add(job=job, kind=JobEvent.Kind.STATUS,
                   message=f"Running on {job.worker} (attempt {job.attempts})")
@@ -404,8 +408,9 @@ def job_payload(job: Job) -> dict[str, Any]:
 
 
 def job_sweep() -> dict[str, int]:
-    """Staff-wide housekeeping (beat, every 30 s): re-enqueue queued jobs whose message seems
-    lost and running jobs whose worker stopped heartbeating; fail those out of attempts."""
+    """Staff-wide housekeeping (beat, every 15 s): re-enqueue queued jobs whose message seems
+    lost and running jobs whose worker died (``jobs.liveness``) or stopped heartbeating; fail
+    those out of attempts."""
     now = timezone.now()
     counts = {"requeued": 0, "recovered": 0, "failed": 0}
     with unscoped():
@@ -413,9 +418,16 @@ def job_sweep() -> dict[str, int]:
             status=Job.Status.QUEUED,
             enqueued_at__lt=now - timedelta(seconds=settings.JOB_QUEUED_STALE_SECONDS),
         ).values_list("pk", "tenant_id"))
-        lost_workers = list(Job.objects.filter(
-            status=Job.Status.RUNNING, heartbeat_at__lt=now - heartbeat_stale_after(),
-        ).values_list("pk", "tenant_id"))
+        # Lost: no heartbeat for the long threshold, or a worker whose liveness key is gone
+        # (checked for jobs quiet for longer than the key lives, so a job just claimed by a
+        # worker whose first beat is in flight is never taken for lost).
+        running = list(Job.objects.filter(
+            status=Job.Status.RUNNING,
+            heartbeat_at__lt=now - timedelta(seconds=settings.JOB_LIVENESS_TTL_SECONDS),
+        ).values_list("pk", "tenant_id", "worker", "heartbeat_at"))
+    alive = workers_alive(sorted({worker for _, _, worker, _ in running}))
+    lost_workers = [(job_id, tenant_id) for job_id, tenant_id, worker, heartbeat in running
+                    if not alive.get(worker) or heartbeat < now - heartbeat_stale_after()]
     for job_id, tenant_id in lost_messages:
         with tenant_context(tenant_id), transaction.atomic():
             job = Job.objects.select_for_update(skip_locked=True).filter(
@@ -426,9 +438,10 @@ def job_sweep() -> dict[str, int]:
     for job_id, tenant_id in lost_workers:
         with tenant_context(tenant_id), transaction.atomic():
             job = Job.objects.select_for_update(skip_locked=True).filter(
-                pk=job_id, status=Job.Status.RUNNING,
-                heartbeat_at__lt=now - heartbeat_stale_after()).first()
-            if job is None:
+                pk=job_id, status=Job.Status.RUNNING).first()
+            if job is None or (job.heartbeat_at is not None
+                               and job.heartbeat_at >= now - heartbeat_stale_after()
+                               and worker_alive(job.worker)):
                 continue
             if job.attempts >= job.max_attempts:
                 _finish(job, Job.Status.FAILED, error=f"The worker was lost {job.attempts} "

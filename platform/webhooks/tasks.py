@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import http.client
 import json
-import urllib.error
-import urllib.request
 from typing import Any
 
 from celery import shared_task
@@ -14,9 +13,12 @@ from tenancy.context import tenant_context, unscoped
 from webhooks.models import WebhookDelivery
 from webhooks.services import MAX_ATTEMPTS, retry_delay
 from webhooks.signing import SIGNATURE_HEADER, sign
-from webhooks.urlcheck import UnsafeUrl, check_webhook_url
+from webhooks.urlcheck import UnsafeUrl, check_webhook_url, pinned_request
 
 TIMEOUT_SECONDS = 10
+# What is kept of a receiver's answer: enough to debug a refusal, too little to read a page
+# through (the delivery log is visible in the API).
+RESPONSE_PREFIX_BYTES = 200
 
 
 @shared_task(name="webhooks.deliver", bind=True, acks_late=True, max_retries=MAX_ATTEMPTS)
@@ -41,23 +43,26 @@ def _attempt(delivery: WebhookDelivery) -> bool:
     delivery.attempts += 1
     delivery.last_attempt_at = timezone.now()
     try:
-        check_webhook_url(endpoint.url)
-        request = urllib.request.Request(  # noqa: S310  (http(s) only, checked above)
-            endpoint.url, data=body, method="POST",
+        checked = check_webhook_url(endpoint.url)
+        response = pinned_request(
+            checked, method="POST", body=body, timeout=TIMEOUT_SECONDS,
+            max_bytes=RESPONSE_PREFIX_BYTES,
             headers={"Content-Type": "application/json", "User-Agent": "AIPlatform-Webhooks/1",
                      "Webhook-Id": str(delivery.pk), "Webhook-Event": delivery.event,
-                     SIGNATURE_HEADER: sign(secret=endpoint.secret, body=body)},
-        )
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310
-            delivery.response_status = response.status
-            delivery.response_body = response.read(500).decode(errors="replace")
-        delivery.status = WebhookDelivery.Status.SUCCEEDED
-        delivery.delivered_at = timezone.now()
-        delivery.error = ""
-    except urllib.error.HTTPError as error:
-        delivery.response_status = error.code
-        delivery.error = f"HTTP {error.code}"
-    except (UnsafeUrl, urllib.error.URLError, TimeoutError, OSError) as error:
+                     SIGNATURE_HEADER: sign(secret=endpoint.secret, body=body)})
+        delivery.response_status = response.status
+        delivery.response_body = response.body.decode(errors="replace")
+        if 200 <= response.status < 300:
+            delivery.status = WebhookDelivery.Status.SUCCEEDED
+            delivery.delivered_at = timezone.now()
+            delivery.error = ""
+        elif 300 <= response.status < 400:
+            # Redirects are not followed: the address was checked, its redirect target was not.
+            delivery.response_body = ""
+            delivery.error = f"HTTP {response.status}: webhook redirects are not followed"
+        else:
+            delivery.error = f"HTTP {response.status}"
+    except (UnsafeUrl, http.client.HTTPException, OSError, ValueError) as error:
         delivery.error = str(error)[:500]
     if delivery.status != WebhookDelivery.Status.SUCCEEDED:
         if delivery.attempts >= MAX_ATTEMPTS:

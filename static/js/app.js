@@ -53,6 +53,17 @@
     }
   });
 
+  // The Content-Security-Policy refuses inline handlers (onclick=, onchange=): these two
+  // attributes do what they did. <select data-autosubmit> submits its form on change;
+  // <button data-print> prints the page.
+  document.addEventListener("change", function (event) {
+    var field = event.target.closest && event.target.closest("[data-autosubmit]");
+    if (field && field.form) field.form.requestSubmit ? field.form.requestSubmit() : field.form.submit();
+  });
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("[data-print]")) window.print();
+  });
+
   // <details data-menu> dropdowns close on an outside click or Escape, like real menus.
   function closeMenus(except) {
     document.querySelectorAll("details[data-menu][open]").forEach(function (menu) {

@@ -4,10 +4,13 @@ nearest articles through pgvector, agents and feedback."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from apps.support_bot import selectors, services
 from apps.support_bot.models import Article, Conversation, Feedback, Intent, Message, Utterance
+from apps.support_bot.text import MAX_RENDERED_CHARS, render_template, template_variables
 from tenancy.context import tenant_context
 from tests.bot.conftest import add_article, add_intent, answer, start, unit_vector
 from tests.conftest import TenantSetup
@@ -281,3 +284,30 @@ def test_nearest_articles_survive_a_shared_index_crowded_by_another_tenant(
         assert cursor.fetchone()[0] == "40"  # the wider scan's setting does not outlive it
 
     assert [row["id"] for row in found] == [near.pk, far.pk]
+
+
+@pytest.mark.parametrize("template", [
+    "{intent:>999999999999999999999}", "{user.__class__}", "{user[0]}", "{intent!r}",
+    "{0}", "{}", "unclosed {intent", "stray } brace",
+])
+def test_templates_allow_only_plain_name_substitution(template: str) -> None:
+    with pytest.raises(ValueError, match="not a variable"):
+        template_variables(template)
+
+
+def test_template_rendering_is_plain_substitution_and_capped() -> None:
+    assert render_template("Hi {user}, {{literal}} {unknown}", {"user": "Ann"}) == (
+        "Hi Ann, {literal} {unknown}")
+    # Format specs are never interpreted, even if one reached the renderer.
+    assert render_template("{intent:>99999999999}", {"intent": "x"}) == "{intent:>99999999999}"
+    assert len(render_template("{user}" * 10, {"user": "y" * 4000})) == MAX_RENDERED_CHARS
+
+
+def test_an_answer_template_with_a_format_spec_is_refused_with_the_field(
+    acme: TenantSetup
+) -> None:
+    response = acme.api().post("/api/v1/bot/intents", {
+        "name": "greeting", "answer_template": "{intent:>999999999999999999999}"},
+        format="json")
+    assert response.status_code == 400
+    assert "answer_template" in json.dumps(response.json())

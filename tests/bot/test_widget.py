@@ -180,3 +180,59 @@ def test_the_widget_reads_new_messages_of_its_own_conversation_only(
     assert [m["text"] for m in newer] == ["Hi, Sam here."]
     assert client.get(url, {"after": "x"}).status_code == 400
     assert widget(widget_key).get(url).status_code == 404  # no token
+
+
+def test_forged_forwarded_addresses_do_not_escape_the_rate_limit(
+        acme: TenantSetup, widget_key: str, settings) -> None:
+    """Without trusted proxies, X-Forwarded-For is the visitor's own writing: ignored."""
+    settings.WIDGET_RATE_LIMIT_PER_MINUTE = 2
+    settings.TRUSTED_PROXIES = []
+    statuses = [widget(widget_key, HTTP_X_FORWARDED_FOR=f"203.0.113.{n}").post(
+        f"{WIDGET}/conversations", {}, format="json").status_code for n in range(6)]
+    assert statuses == [201, 201, 429, 429, 429, 429]
+
+
+def test_a_trusted_proxy_forwards_the_visitor_address(
+        acme: TenantSetup, widget_key: str, settings) -> None:
+    """Behind the ingress (trusted), the address it appended is the visitor; what the
+    visitor wrote before it is not believed."""
+    settings.WIDGET_RATE_LIMIT_PER_MINUTE = 1
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+
+    def post(forwarded: str) -> int:
+        return widget(widget_key, REMOTE_ADDR="10.0.0.7", HTTP_X_FORWARDED_FOR=forwarded).post(
+            f"{WIDGET}/conversations", {}, format="json").status_code
+
+    assert post("198.51.100.1") == 201
+    assert post("198.51.100.2") == 201  # another visitor behind the same proxy
+    assert post("1.1.1.1, 198.51.100.1") == 429  # a forged first entry changes nothing
+
+
+def test_the_widget_post_answer_hides_intents_confidences_and_articles(
+        acme: TenantSetup, widget_key: str) -> None:
+    started = _start(widget_key)
+    with tenant_context(acme.tenant.pk):
+        conversation = Conversation.objects.get(pk=started["id"])
+        services.conversation_handoff(conversation=conversation)  # a person has it: no model
+    posted = widget(widget_key, HTTP_X_CONVERSATION_TOKEN=started["token"]).post(
+        f"{WIDGET}/conversations/{started['id']}/messages", {"text": "Hello?"}, format="json")
+    assert posted.status_code == 201, posted.content
+    body = posted.json()
+    assert set(body) == {"message", "reply", "status"}
+    assert set(body["message"]) == {"id", "role", "text", "created_at"}
+    assert body["reply"] is None
+
+    # A bot reply as the worker would have recorded it: what the visitor gets of it.
+    from apps.support_bot.widget import WidgetChatResponseSerializer
+
+    with tenant_context(acme.tenant.pk):
+        reply = services.message_receive(conversation=conversation, text="x")
+        Message.objects.filter(pk=reply.pk).update(
+            role=Message.Role.BOT, intent="card_arrival", confidence=0.93,
+            retrieved=[{"article": 1, "similarity": 0.8}])
+        reply.refresh_from_db()
+        shown = WidgetChatResponseSerializer({"message": reply, "reply": reply,
+                                              "status": "open"}).data
+    assert set(shown["reply"]) == {"id", "role", "text", "created_at"}
+    assert "card_arrival" not in str(shown)
+    assert "0.93" not in str(shown)

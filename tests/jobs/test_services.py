@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -12,6 +13,7 @@ from django.utils import timezone
 
 from api.errors import service_error_status
 from billing.models import UsageRecord
+from config.redis import redis_client
 from jobs import writeback
 from jobs.constraints import trigger_names
 from jobs.datasets import DatasetInvalid
@@ -314,3 +316,53 @@ def test_writeback_round_trips_awkward_values(acme: TenantSetup, acme_labelled: 
     assert stored.label == awkward
     assert stored.confidence == 0.25
     assert stored.probabilities == probabilities
+
+
+def test_a_redelivery_takes_over_at_once_when_the_workers_liveness_key_is_gone(
+    acme: TenantSetup, acme_labelled: Dataset
+) -> None:
+    """A SIGKILLed worker: its heartbeat still looks fresh, but its process keeps no key."""
+    job = _submit(acme, acme_labelled)
+    with tenant_context(acme.tenant.pk):
+        job_claim(job_id=job.pk, worker="w1/100")
+        assert job_claim(job_id=job.pk, worker="w2/200") is None  # w1 lives: a duplicate
+        redis_client().delete("jobs:alive:w1/100")  # what the TTL does after a kill
+        taken = job_claim(job_id=job.pk, worker="w2/200")
+    assert taken is not None
+    assert (taken.worker, taken.attempts) == ("w2/200", 2)
+
+
+def test_the_sweeper_recovers_a_dead_workers_job_quickly_and_spares_a_busy_one(
+    acme: TenantSetup, acme_labelled: Dataset, settings
+) -> None:
+    settings.JOB_LIVENESS_TTL_SECONDS = 20
+    busy = _submit(acme, acme_labelled, params={"epochs": 1})
+    dead = _submit(acme, acme_labelled, params={"epochs": 2})
+    just_claimed = _submit(acme, acme_labelled, params={"epochs": 3})
+    with tenant_context(acme.tenant.pk):
+        job_claim(job_id=busy.pk, worker="busy/1")
+        job_claim(job_id=dead.pk, worker="dead/2")
+        job_claim(job_id=just_claimed.pk, worker="new/3")
+        # Both quiet for two minutes (one long forward pass), far below the 300 s threshold.
+        Job.objects.filter(pk__in=[busy.pk, dead.pk]).update(
+            heartbeat_at=timezone.now() - timedelta(minutes=2))
+    redis_client().delete("jobs:alive:dead/2", "jobs:alive:new/3")
+    assert job_sweep() == {"requeued": 0, "recovered": 1, "failed": 0}
+    with tenant_context(acme.tenant.pk):
+        assert Job.objects.get(pk=dead.pk).status == "queued"
+        assert Job.objects.get(pk=busy.pk).status == "running"
+        # Claimed a moment ago (heartbeat younger than the key's TTL): never taken for lost.
+        assert Job.objects.get(pk=just_claimed.pk).status == "running"
+
+
+def test_liveness_keeps_the_key_while_the_block_runs_and_removes_it_after(
+    db: None, settings
+) -> None:
+    from jobs.liveness import Liveness, worker_alive
+
+    settings.JOB_LIVENESS_INTERVAL_SECONDS = 0.05
+    settings.JOB_LIVENESS_TTL_SECONDS = 1
+    with Liveness("w9/9"):
+        time.sleep(1.5)  # longer than the TTL: only the thread's refreshes keep it
+        assert worker_alive("w9/9")
+    assert not worker_alive("w9/9")

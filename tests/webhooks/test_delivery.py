@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+import socket
+import threading
 import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from tenancy.context import tenant_context
 from tests.conftest import TenantSetup
 from tests.webhooks.conftest import Receiver
-from webhooks.models import WebhookDelivery
+from webhooks.models import WebhookDelivery, WebhookEndpoint
 from webhooks.services import MAX_ATTEMPTS, webhook_emit, webhook_endpoint_create
 from webhooks.signing import SIGNATURE_HEADER, sign, verify
-from webhooks.tasks import _attempt, deliver
+from webhooks.tasks import RESPONSE_PREFIX_BYTES, _attempt, deliver
 from webhooks.urlcheck import UnsafeUrl, check_webhook_url
 
 
@@ -106,3 +110,127 @@ def test_emit_only_reaches_the_current_tenants_endpoints(
         webhook_endpoint_create(url=receiver.url, events=[])
     with tenant_context(acme.tenant.pk):
         assert webhook_emit(event="job.succeeded", payload={}) == []
+
+
+@pytest.fixture
+def redirector() -> Iterator[tuple[str, list[str]]]:
+    """A receiver that answers every POST with a 302 to a second local server holding a
+    "secret" page; the second server records any request that reaches it."""
+    reached: list[str] = []
+
+    class Secret(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            reached.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"instance metadata: secret-token")
+
+        do_POST = do_GET  # noqa: N815
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    secret = ThreadingHTTPServer(("127.0.0.1", 0), Secret)
+
+    class Redirect(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(302)
+            self.send_header("Location", f"http://127.0.0.1:{secret.server_port}/latest/meta")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    redirect = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    for server in (secret, redirect):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{redirect.server_port}/hook", reached
+    for server in (secret, redirect):
+        server.shutdown()
+        server.server_close()
+
+
+def test_redirects_are_not_followed_and_nothing_of_the_target_is_stored(
+    acme: TenantSetup, redirector: tuple[str, list[str]], allow_loopback: None
+) -> None:
+    url, reached = redirector
+    with tenant_context(acme.tenant.pk):
+        webhook_endpoint_create(url=url, events=[])
+        [delivery] = webhook_emit(event="job.failed", payload={})
+        delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery.pk)
+        assert _attempt(delivery) is False
+        delivery.refresh_from_db()
+    assert reached == []
+    assert delivery.response_status == 302
+    assert "secret" not in delivery.response_body
+    assert "redirects are not followed" in delivery.error
+
+
+def test_only_a_short_prefix_of_the_answer_is_stored(
+    acme: TenantSetup, allow_loopback: None
+) -> None:
+    class Chatty(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"x" * 100_000)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Chatty)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with tenant_context(acme.tenant.pk):
+            webhook_endpoint_create(url=f"http://127.0.0.1:{server.server_port}/h", events=[])
+            [delivery] = webhook_emit(event="job.failed", payload={})
+            delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery.pk)
+            assert _attempt(delivery) is True
+            delivery.refresh_from_db()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert delivery.response_body == "x" * RESPONSE_PREFIX_BYTES
+
+
+def test_the_request_goes_to_the_address_that_was_checked(
+    acme: TenantSetup, receiver: Receiver, allow_loopback: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: the name resolves to the receiver once (the check), and to a different
+    address on any later lookup. The request must reach the checked address."""
+    port = int(receiver.url.rsplit(":", 1)[1].split("/")[0])
+    lookups: list[str] = []
+    real = socket.getaddrinfo
+
+    def rebinding(host: str, *args: object, **kwargs: object) -> list:
+        if host != "hooks.rebind.test":
+            return real(host, *args, **kwargs)  # type: ignore[arg-type]
+        lookups.append(host)
+        address = "127.0.0.1" if len(lookups) == 1 else "192.0.2.1"  # TEST-NET: unroutable
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    with tenant_context(acme.tenant.pk):
+        endpoint = webhook_endpoint_create(url=f"http://127.0.0.1:{port}/hook", events=[])
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+            url=f"http://hooks.rebind.test:{port}/hook")
+        [delivery] = webhook_emit(event="job.failed", payload={})
+        delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery.pk)
+        assert _attempt(delivery) is True
+    assert lookups == ["hooks.rebind.test"]
+    [request] = receiver.requests
+    assert request["headers"]["Host"] == f"hooks.rebind.test:{port}"
+
+
+@pytest.mark.parametrize("url", [
+    "https://user:pass@example.com/hook", "https://example.com\\@127.0.0.1/hook",
+    "https://evil@example.com/", "https://example.com /hook",
+])
+def test_urls_with_user_info_or_odd_characters_are_refused(
+    db: None, url: str, settings
+) -> None:
+    settings.WEBHOOKS_ALLOW_PRIVATE_URLS = True  # refused even where private addresses pass
+    with pytest.raises(UnsafeUrl):
+        check_webhook_url(url)

@@ -95,8 +95,11 @@ class Command(BaseCommand):
             "beat": [python, "-m", "celery", "-A", "config", "beat", "--loglevel=INFO",
                      "--schedule", str(embedded.data_dir() / "celerybeat-schedule")],
         }
+        # Each process type's share of PostgreSQL's connections (config.settings: pooling).
+        pool_sizes = {"web": "4", "worker": "2", "online-worker": "8", "beat": "1"}
         children = {
-            name: subprocess.Popen(command, env=env, cwd=embedded.REPO_ROOT,  # noqa: S603
+            name: subprocess.Popen(command, cwd=embedded.REPO_ROOT,  # noqa: S603
+                                   env={"DB_POOL_MAX_SIZE": pool_sizes[name], **env},
                                    start_new_session=True)
             for name, command in commands.items()
         }
