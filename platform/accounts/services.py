@@ -364,3 +364,25 @@ def email_verify(*, uidb64: str, token: str, request: HttpRequest | None = None)
         audit_record(action=AuditEvent.Action.EMAIL_VERIFIED, actor_id=user.pk,
                      target=user.email, request=request)
     return user
+
+
+# --- Preferences ----------------------------------------------------------------------------
+
+
+def user_preferences_update(*, user: User, language: str | None = None,
+                            time_zone: str | None = None) -> User:
+    """Store the language and/or time zone ``user`` chose (None leaves one as it is); raises
+    ValidationError naming the field for a language the platform lacks or an unknown zone.
+    Only ``user``'s own row is written: callers pass ``request.user``, never an id from input."""
+    changed: dict[str, str] = {}
+    if language is not None:
+        changed["language"] = language
+    if time_zone is not None:
+        changed["time_zone"] = time_zone
+    for field, value in changed.items():
+        setattr(user, field, value)
+    user.full_clean(exclude=[f.name for f in User._meta.fields if f.name not in changed],
+                    validate_unique=False, validate_constraints=False)
+    if changed:
+        user.save(update_fields=list(changed))
+    return user
