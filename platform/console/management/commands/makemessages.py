@@ -12,7 +12,7 @@ from typing import Any
 
 from django.core.management.commands import makemessages
 
-NOT_TRANSLATED = ["data", "bench", "docs", "docker", "static", "staticfiles", "tests", "locale"]
+NOT_TRANSLATED = ["data", "bench", "docs", "docker", "static", "staticfiles", "tests"]
 
 
 class Command(makemessages.Command):
