@@ -31,8 +31,12 @@ _LITERAL = re.compile(r"""(_\()?("[^"]*"|'[^']*')""")
 _LITERAL_CARRIERS = re.compile(r"""(?:\bwith\b|\w+=|\|default(?:_if_none)?:)""")
 
 
+# A CSS class a block hands to the layout ({% block nav_jobs %}is-active{% endblock %}).
+CSS_CLASS = re.compile(r"\s*[a-z]+(-[a-z]+)+\s*")
+
+
 def _has_letters(text: str) -> bool:
-    return bool(LETTER.search(BRANDS.sub("", text)))
+    return bool(LETTER.search(BRANDS.sub("", text))) and not CSS_CLASS.fullmatch(text)
 
 
 def _literals(contents: str) -> list[str]:
