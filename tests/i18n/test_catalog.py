@@ -49,7 +49,8 @@ def test_every_message_of_the_code_has_a_chinese_translation(
 def test_the_catalog_has_no_fuzzy_empty_or_stale_entries() -> None:
     entries = pofile.parse(CATALOG / "django.po")
     header = entries[0]
-    assert header.msgid == "" and not header.fuzzy
+    assert header.msgid == ""
+    assert not header.fuzzy
     assert "Language: zh_Hans" in header.msgstr[0]
     bad = [entry.msgid for entry in entries[1:] if entry.fuzzy or not entry.translated]
     assert not bad
