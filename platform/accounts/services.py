@@ -304,7 +304,7 @@ def user_sign_up(
     workspace_name = workspace_name.strip()
     if not workspace_name:
         raise SignUpError(_("Name your workspace."), fields={"workspace_name": [_("required")]})
-    taken = SignUpError(EMAIL_TAKEN, code="conflict", fields={"email": [EMAIL_TAKEN]})
+    taken = SignUpError(str(EMAIL_TAKEN), code="conflict", fields={"email": [str(EMAIL_TAKEN)]})
     if User.objects.filter(email__iexact=email).exists():
         raise taken
     try:

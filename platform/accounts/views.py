@@ -157,7 +157,7 @@ def language_set_view(request: HttpRequest) -> HttpResponse:
     response = i18n.set_language(request)
     language = request.POST.get("language", "")
     if request.user.is_authenticated and language in dict(settings.LANGUAGES):
-        user_preferences_update(user=request.user, language=language)  # type: ignore[arg-type]
+        user_preferences_update(user=request.user, language=language)
     return response
 
 

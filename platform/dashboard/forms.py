@@ -26,9 +26,8 @@ def add_service_error(form: forms.Form, error: Exception) -> None:
 
 def grantable_roles(actor: Membership) -> list[tuple[str, str]]:
     """The roles ``actor`` may give; the tenancy services enforce the same rule."""
-    if actor.role == Role.OWNER:
-        return list(Role.choices)
-    return [choice for choice in Role.choices if choice[0] != Role.OWNER]
+    return [(value, str(label)) for value, label in Role.choices
+            if actor.role == Role.OWNER or value != Role.OWNER]
 
 
 class InviteForm(forms.Form):
