@@ -268,7 +268,7 @@ ALREADY_FINISHED = {
 def job_cancel(*, job: Job) -> Job:
     job = Job.objects.select_for_update().get(pk=job.pk)
     if job.is_finished:
-        raise JobError(ALREADY_FINISHED[job.status], code="conflict")
+        raise JobError(str(ALREADY_FINISHED[Job.Status(job.status)]), code="conflict")
     if job.status == Job.Status.QUEUED:
         job.status = Job.Status.CANCELLED
         job.finished_at = timezone.now()
