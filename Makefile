@@ -11,7 +11,7 @@ export PYTHONPATH := $(CURDIR)/platform:$(CURDIR)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run dev test lint typecheck bench chromium clean
+.PHONY: install run dev test lint typecheck bench chromium system-packages messages clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
@@ -28,12 +28,23 @@ run: install
 dev: install
 	DEBUG=1 $(BIN)/python manage.py runlocal
 
-# Debian's Chromium for the browser tests (Playwright cannot download browsers here).
-chromium:
-	@test -x /usr/bin/chromium || { \
+# Debian packages the tests need: Chromium for the browser tests (Playwright cannot download
+# browsers here) and gettext (xgettext, msgfmt) for the translation catalog tests. `make run`
+# needs neither: the compiled catalog (locale/*/LC_MESSAGES/django.mo) is committed.
+system-packages:
+	@test -x /usr/bin/chromium -a -x /usr/bin/msgfmt -a -x /usr/bin/xgettext || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
+			chromium gettext; }
+
+chromium: system-packages
+
+# After changing user-visible text: refresh the catalog, translate the new entries in
+# locale/zh_Hans/LC_MESSAGES/django.po, then `make messages` again to compile it.
+messages: install system-packages
+	$(BIN)/python manage.py makemessages -l zh_Hans
+	$(BIN)/python manage.py compilemessages -l zh_Hans
 
 lint: install
 	$(BIN)/ruff check .
@@ -42,7 +53,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy platform apps workers
 
-test: install chromium lint typecheck
+test: install system-packages lint typecheck
 	$(BIN)/pytest
 
 bench: install

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django import forms
 from django.contrib.auth.forms import (
@@ -10,10 +10,11 @@ from django.contrib.auth.forms import (
     SetPasswordForm,
 )
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from accounts import throttle
-from accounts.models import User
+from accounts.models import User, time_zone_names
 from accounts.services import EMAIL_TAKEN
 from audit.models import AuditEvent
 from audit.services import audit_record
@@ -26,10 +27,10 @@ class SignInForm(AuthenticationForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["username"] = forms.EmailField(
-            label="Email",
+            label=_("Email"),
             widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),
         )
-        self.error_messages["invalid_login"] = "That email and password don't match an account."
+        self.error_messages["invalid_login"] = _("That email and password don't match an account.")
 
 
 class InvitationSignUpForm(BaseUserCreationForm):
@@ -56,8 +57,8 @@ class SignUpForm(BaseUserCreationForm):
     the workspace are created by ``accounts.services.user_sign_up``."""
 
     workspace_name = forms.CharField(
-        label="Workspace name", max_length=200,
-        help_text="Your company or team; you can invite others to it later.",
+        label=_("Workspace name"), max_length=200,
+        help_text=_("Your company or team; you can invite others to it later."),
         widget=forms.TextInput(attrs={"autocomplete": "organization"}))
 
     class Meta:
@@ -77,7 +78,7 @@ class SignUpForm(BaseUserCreationForm):
     def clean_workspace_name(self) -> str:
         name: str = self.cleaned_data["workspace_name"].strip()
         if not name:
-            raise forms.ValidationError("Name your workspace.")
+            raise forms.ValidationError(_("Name your workspace."))
         return name
 
     def validate_unique(self) -> None:
@@ -140,3 +141,25 @@ class UnlockingSetPasswordForm(SetPasswordForm):
         user = super().save(commit=commit)
         throttle.sign_in_clear(email=user.email)
         return user
+
+
+class PreferencesForm(forms.ModelForm):
+    """The signed-in user's language and time zone (accounts.services.user_preferences_update
+    stores them; the model's validator checks the zone against zoneinfo as well)."""
+
+    time_zone = forms.ChoiceField(label=_("Time zone"), choices=())
+
+    class Meta:
+        model = User
+        fields = ("language", "time_zone")
+        labels: ClassVar = {"language": _("Language")}
+        help_texts: ClassVar = {
+            "language": _("Blank: the language of your browser."),
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        zone_field = self.fields["time_zone"]
+        assert isinstance(zone_field, forms.ChoiceField)  # noqa: S101  (narrowing for mypy)
+        zone_field.choices = [(name, name) for name in time_zone_names()]
+        zone_field.help_text = _("Dates and times on every page are shown in this zone.")

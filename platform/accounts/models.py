@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import zoneinfo
+from functools import cache
 from typing import Any, ClassVar
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from tenancy.models import Role, TenantOwnedModel
 
@@ -15,7 +20,7 @@ class UserManager(BaseUserManager["User"]):
 
     def _create(self, email: str, password: str | None, **fields: Any) -> User:
         if not email:
-            raise ValueError("An email address is required")
+            raise ValueError("An email address is required")  # a programming error, untranslated
         user = self.model(email=self.normalize_email(email).lower(), **fields)
         user.set_password(password)
         user.save(using=self._db)
@@ -32,6 +37,18 @@ class UserManager(BaseUserManager["User"]):
         return self._create(email, password, **fields)
 
 
+@cache
+def time_zone_names() -> list[str]:
+    """The IANA zones this system knows (zoneinfo), sorted: what a user may choose."""
+    return sorted(zoneinfo.available_timezones())
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in time_zone_names():
+        raise ValidationError(_("%(zone)s is not a known time zone."), code="invalid",
+                              params={"zone": value})
+
+
 class User(AbstractUser):
     """A person who signs in with an email address; belongs to tenants through memberships."""
 
@@ -41,6 +58,12 @@ class User(AbstractUser):
     # invitation, which proves the address too). Unverified accounts can sign in, but cannot
     # create API keys: a key outlives the session and acts without the person.
     email_verified_at = models.DateTimeField(null=True, blank=True)
+    # Applied to every page the user sees (accounts.middleware); blank: the language of the
+    # cookie or the browser. The zone changes what is shown, never what is stored (UTC).
+    language = models.CharField(_("language"), max_length=16, blank=True,
+                                choices=settings.LANGUAGES)
+    time_zone = models.CharField(_("time zone"), max_length=64, default="UTC",
+                                 validators=[validate_time_zone])
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: ClassVar[list[str]] = []
@@ -60,9 +83,9 @@ class User(AbstractUser):
 
 
 class Scope(models.TextChoices):
-    READ = "read", "Read"
-    WRITE = "write", "Write"
-    ADMIN = "admin", "Admin"
+    READ = "read", _("Read")
+    WRITE = "write", _("Write")
+    ADMIN = "admin", _("Admin")
 
 
 class ApiKey(TenantOwnedModel):

@@ -13,9 +13,11 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from accounts.models import ApiKey, Invitation, Scope, User
 from accounts.tokens import email_verification_token
@@ -66,15 +68,16 @@ def api_key_create(
 ) -> CreatedApiKey:
     name = name.strip()
     if not name:
-        raise ValueError("name: a key needs a name")
+        raise ValueError("name: " + _("a key needs a name"))
     unknown = sorted(set(scopes) - set(Scope.values))
     if unknown or not scopes:
-        raise ValueError(f"scopes: choose from {', '.join(Scope.values)}")
+        raise ValueError("scopes: " + _("choose from %(scopes)s")
+                         % {"scopes": ", ".join(Scope.values)})
     if expires_at is not None and expires_at <= timezone.now():
-        raise ValueError("expires_at: must be in the future")
+        raise ValueError("expires_at: " + _("must be in the future"))
     if created_by_id is not None and not User.objects.filter(
             pk=created_by_id, email_verified_at__isnull=False).exists():
-        raise ValueError("email: verify your email address before creating API keys")
+        raise ValueError("email: " + _("verify your email address before creating API keys"))
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(24)
     key = ApiKey.objects.create(
@@ -159,13 +162,13 @@ def invitation_create(
 ) -> CreatedInvitation:
     email = email.strip().lower()
     if not actor.has_role(Role.ADMIN):
-        raise InvitationError("Only owners and admins can invite members.")
+        raise InvitationError(_("Only owners and admins can invite members."))
     if role not in Role.values:
-        raise InvitationError(f"Unknown role {role!r}.")
+        raise InvitationError(_("Unknown role %(role)r.") % {"role": role})
     if role == Role.OWNER and actor.role != Role.OWNER:
-        raise InvitationError("Only an owner can invite another owner.")
+        raise InvitationError(_("Only an owner can invite another owner."))
     if Membership.objects.filter(user__email=email).exists():
-        raise InvitationError(f"{email} is already a member.")
+        raise InvitationError(_("%(email)s is already a member.") % {"email": email})
     # An earlier pending invitation for the same address is replaced by this one.
     Invitation.objects.filter(email=email, accepted_at__isnull=True).delete()
     token = secrets.token_urlsafe(32)
@@ -178,7 +181,7 @@ def invitation_create(
             expires_at=timezone.now() + INVITATION_LIFETIME,
         )
     except IntegrityError as error:  # a concurrent invitation for the same address
-        raise InvitationError(f"{email} has just been invited.") from error
+        raise InvitationError(_("%(email)s has just been invited.") % {"email": email}) from error
     audit_record(
         action=AuditEvent.Action.MEMBER_INVITED,
         tenant_id=invitation.tenant_id,
@@ -190,14 +193,19 @@ def invitation_create(
     tenant_name = actor.tenant.name
     link = reverse("accounts:invitation_accept", kwargs={"token": token})
     base_url = request.build_absolute_uri("/")[:-1] if request is not None else ""
+    # In the inviter's language: the invitee has chosen none yet.
+    subject = _("You are invited to %(workspace)s") % {"workspace": tenant_name}
+    message = "\n\n".join([
+        _("%(inviter)s invited you to join %(workspace)s as %(role)s.") % {
+            "inviter": actor.user.email, "workspace": tenant_name, "role": Role(role).label},
+        _("Accept the invitation: %(link)s") % {"link": f"{base_url}{link}"},
+        ngettext("The link expires in %(days)d day.", "The link expires in %(days)d days.",
+                 INVITATION_LIFETIME.days) % {"days": INVITATION_LIFETIME.days},
+    ])
     transaction.on_commit(
         lambda: send_mail(
-            subject=f"You are invited to {tenant_name}",
-            message=(
-                f"{actor.user.email} invited you to join {tenant_name} as {role}.\n\n"
-                f"Accept the invitation: {base_url}{link}\n\n"
-                f"The link expires in {INVITATION_LIFETIME.days} days."
-            ),
+            subject=subject,
+            message=message,
             from_email=settings.DEFAULT_FROM_EMAIL,
             recipient_list=[email],
         )
@@ -224,15 +232,16 @@ def invitation_accept(
 ) -> Membership:
     if user.email.lower() != invitation.email:
         raise InvitationError(
-            f"This invitation is for {invitation.email}; you are signed in as {user.email}."
+            _("This invitation is for %(email)s; you are signed in as %(current)s.")
+            % {"email": invitation.email, "current": user.email}
         )
     with tenant_context(invitation.tenant_id):
         locked = Invitation.objects.select_for_update().get(pk=invitation.pk)
         if locked.accepted_at is not None:
-            raise InvitationError("This invitation has already been used.")
+            raise InvitationError(_("This invitation has already been used."))
         locked.accepted_at = timezone.now()
         locked.save(update_fields=["accepted_at"])
-        membership, _ = Membership.objects.get_or_create(
+        membership, _created = Membership.objects.get_or_create(
             user=user, defaults={"role": locked.role}
         )
         if user.email_verified_at is None:  # the invitation link went to this address
@@ -254,7 +263,7 @@ def invitation_revoke(
     *, actor: Membership, invitation_id: int, request: HttpRequest | None = None
 ) -> None:
     if not actor.has_role(Role.ADMIN):
-        raise InvitationError("Only owners and admins can revoke invitations.")
+        raise InvitationError(_("Only owners and admins can revoke invitations."))
     invitation = Invitation.objects.filter(pk=invitation_id, accepted_at__isnull=True).first()
     if invitation is None:
         return
@@ -275,7 +284,7 @@ class SignUpError(ServiceError):
     """A sign-up the rules refuse; ``fields`` names the form field concerned."""
 
 
-EMAIL_TAKEN = "An account with this email address already exists: sign in instead."
+EMAIL_TAKEN = gettext_lazy("An account with this email address already exists: sign in instead.")
 
 
 @dataclass(frozen=True)
@@ -294,8 +303,8 @@ def user_sign_up(
     email = User.objects.normalize_email(email.strip()).lower()
     workspace_name = workspace_name.strip()
     if not workspace_name:
-        raise SignUpError("Name your workspace.", fields={"workspace_name": ["required"]})
-    taken = SignUpError(EMAIL_TAKEN, code="conflict", fields={"email": [EMAIL_TAKEN]})
+        raise SignUpError(_("Name your workspace."), fields={"workspace_name": [_("required")]})
+    taken = SignUpError(str(EMAIL_TAKEN), code="conflict", fields={"email": [str(EMAIL_TAKEN)]})
     if User.objects.filter(email__iexact=email).exists():
         raise taken
     try:
@@ -313,14 +322,14 @@ def user_sign_up(
 def _tenant_for_sign_up(*, name: str, owner_id: int) -> Tenant:
     # The free slug is read, then inserted: a concurrent sign-up may take it in between, so
     # try again (in a savepoint each time) with the next free one.
-    for _ in range(5):
+    for _attempt in range(5):
         try:
             with transaction.atomic():
                 return tenant_create(slug=tenant_slug_free(name=name), name=name,
                                      owner_id=owner_id)
         except IntegrityError:
             continue
-    raise SignUpError("Could not reserve a workspace address; try again.", code="conflict")
+    raise SignUpError(_("Could not reserve a workspace address; try again."), code="conflict")
 
 
 def email_verification_link(*, user: User) -> str:
@@ -338,11 +347,17 @@ def email_verification_send(*, user: User, request: HttpRequest | None = None) -
     base_url = request.build_absolute_uri("/")[:-1] if request is not None else ""
     link = f"{base_url}{email_verification_link(user=user)}"
     recipient = user.email
+    with translation.override(user.language or translation.get_language()):
+        subject = _("Verify your email address")
+        message = "\n\n".join([
+            _("Welcome to the AI Platform."),
+            _("Verify your email address: %(link)s") % {"link": link},
+            _("The link expires in 3 days. Until then you can use your workspace, but not "
+              "create API keys."),
+        ])
     transaction.on_commit(lambda: send_mail(
-        subject="Verify your email address",
-        message=(f"Welcome to the AI Platform.\n\nVerify your email address: {link}\n\n"
-                 "The link expires in 3 days. Until then you can use your workspace, but "
-                 "not create API keys."),
+        subject=subject,
+        message=message,
         from_email=settings.DEFAULT_FROM_EMAIL,
         recipient_list=[recipient],
     ))
@@ -363,4 +378,26 @@ def email_verify(*, uidb64: str, token: str, request: HttpRequest | None = None)
         user.save(update_fields=["email_verified_at"])
         audit_record(action=AuditEvent.Action.EMAIL_VERIFIED, actor_id=user.pk,
                      target=user.email, request=request)
+    return user
+
+
+# --- Preferences ----------------------------------------------------------------------------
+
+
+def user_preferences_update(*, user: User, language: str | None = None,
+                            time_zone: str | None = None) -> User:
+    """Store the language and/or time zone ``user`` chose (None leaves one as it is); raises
+    ValidationError naming the field for a language the platform lacks or an unknown zone.
+    Only ``user``'s own row is written: callers pass ``request.user``, never an id from input."""
+    changed: dict[str, str] = {}
+    if language is not None:
+        changed["language"] = language
+    if time_zone is not None:
+        changed["time_zone"] = time_zone
+    for field, value in changed.items():
+        setattr(user, field, value)
+    user.full_clean(exclude=[f.name for f in User._meta.fields if f.name not in changed],
+                    validate_unique=False, validate_constraints=False)
+    if changed:
+        user.save(update_fields=list(changed))
     return user

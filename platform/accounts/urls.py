@@ -17,6 +17,9 @@ urlpatterns = [
     # POST only (Django 5): the user menu signs out with a form, never with a link.
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("signup/", views.sign_up_view, name="signup"),
+    # Under /accounts/: reachable while the workspace is suspended (accounts.middleware).
+    path("language/", views.language_set_view, name="set_language"),
+    path("preferences/", views.preferences_view, name="preferences"),
     path("verify/resend/", views.email_verification_resend_view, name="email_verification_resend"),
     path("verify/<uidb64>/<token>/", views.email_verify_view, name="email_verify"),
     path("invitations/<str:token>/", views.invitation_accept_view, name="invitation_accept"),

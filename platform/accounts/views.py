@@ -9,6 +9,7 @@ verification email is followed; every page says so in a banner with a resend but
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -17,9 +18,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from django.utils.translation import override as translation_override
+from django.views import i18n
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from accounts.forms import InvitationSignUpForm, SignUpForm
+from accounts.forms import InvitationSignUpForm, PreferencesForm, SignUpForm
 from accounts.models import User
 from accounts.services import (
     InvitationError,
@@ -28,6 +33,7 @@ from accounts.services import (
     email_verify,
     invitation_accept,
     invitation_by_token,
+    user_preferences_update,
     user_sign_up,
 )
 from tenancy.services import tenant_switch
@@ -80,7 +86,7 @@ def invitation_accept_view(request: HttpRequest, token: str) -> HttpResponse:
 def _joined(request: HttpRequest, tenant_id: int, tenant_name: str) -> HttpResponse:
     # Land the new member in the workspace they just joined, not in their previous one.
     tenant_switch(request=request, tenant_id=tenant_id)
-    messages.success(request, f"Welcome to {tenant_name}.")
+    messages.success(request, _("Welcome to %(workspace)s.") % {"workspace": tenant_name})
     return redirect("dashboard:home")
 
 
@@ -103,9 +109,13 @@ def sign_up_view(request: HttpRequest) -> HttpResponse:
                 form.add_error(None, str(error))
         else:
             login(request, signed_up.user, backend=BACKEND)
+            # The language the person signed up in stays theirs in every browser.
+            user_preferences_update(user=signed_up.user, language=get_language())
             tenant_switch(request=request, tenant_id=signed_up.tenant.pk)
-            messages.success(request, f"Welcome to {signed_up.tenant.name}. We sent a link to "
-                                      f"{signed_up.user.email}: follow it to verify your address.")
+            messages.success(request, _(
+                "Welcome to %(workspace)s. We sent a link to %(email)s: follow it to verify "
+                "your address.") % {"workspace": signed_up.tenant.name,
+                                    "email": signed_up.user.email})
             return redirect("dashboard:home")
     return render(request, "accounts/signup.html", {"form": form},
                   status=400 if form.is_bound else 200)
@@ -119,7 +129,7 @@ def email_verify_view(request: HttpRequest, uidb64: str, token: str) -> HttpResp
         already = request.user.is_authenticated and request.user.email_verified_at is not None
         return render(request, "accounts/verify_invalid.html", {"already_verified": already},
                       status=200 if already else 404)
-    messages.success(request, f"Thank you: {user.email} is verified.")
+    messages.success(request, _("Thank you: %(email)s is verified.") % {"email": user.email})
     if request.user.is_authenticated and request.user.pk == user.pk:
         return redirect("dashboard:home")
     return redirect("accounts:login")
@@ -131,9 +141,45 @@ def email_verification_resend_view(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     if user.email_verified_at is None:
         email_verification_send(user=user, request=request)
-        messages.success(request, f"We sent a new verification link to {user.email}.")
+        messages.success(request, _("We sent a new verification link to %(email)s.")
+                         % {"email": user.email})
     back = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()},
                                            require_https=request.is_secure()):
         back = reverse("dashboard:home")
     return redirect(back)
+
+
+@require_POST
+def language_set_view(request: HttpRequest) -> HttpResponse:
+    """Django's ``set_language`` (the cookie, the safe redirect to ``next``), and for a
+    signed-in user the choice saved on their account, which the middleware applies."""
+    response = i18n.set_language(request)
+    language = request.POST.get("language", "")
+    if request.user.is_authenticated and language in dict(settings.LANGUAGES):
+        user_preferences_update(user=request.user, language=language)
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def preferences_view(request: HttpRequest) -> HttpResponse:
+    """The signed-in user's own language and time zone: always ``request.user``'s row."""
+    user: User = request.user  # type: ignore[assignment]
+    form = PreferencesForm(request.POST or None, instance=user)
+    if request.method == "POST" and form.is_valid():
+        user = user_preferences_update(user=user, language=form.cleaned_data["language"],
+                                       time_zone=form.cleaned_data["time_zone"])
+        response = redirect("accounts:preferences")
+        # The cookie follows the choice, so that pages before sign-in (and after sign-out)
+        # keep it; blank hands the choice back to the browser.
+        if user.language:
+            response.set_cookie(settings.LANGUAGE_COOKIE_NAME, user.language,
+                                samesite="Lax", max_age=settings.LANGUAGE_COOKIE_AGE)
+        else:
+            response.delete_cookie(settings.LANGUAGE_COOKIE_NAME)
+        with translation_override(user.language or get_language()):
+            messages.success(request, _("Your language and time zone are saved."))
+        return response
+    return render(request, "accounts/preferences.html", {"form": form},
+                  status=400 if form.is_bound else 200)

@@ -4,6 +4,7 @@ from typing import ClassVar
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class AuditEvent(models.Model):
@@ -14,22 +15,22 @@ class AuditEvent(models.Model):
     """
 
     class Action(models.TextChoices):
-        SIGN_IN = "sign_in", "Signed in"
-        SIGN_IN_FAILED = "sign_in_failed", "Failed sign-in"
-        SIGN_IN_LOCKED = "sign_in_locked", "Sign-in refused (too many failures)"
-        SIGN_OUT = "sign_out", "Signed out"
-        API_KEY_CREATED = "api_key_created", "API key created"
-        API_KEY_REVOKED = "api_key_revoked", "API key revoked"
-        ROLE_CHANGED = "role_changed", "Role changed"
-        MEMBER_INVITED = "member_invited", "Member invited"
-        INVITATION_REVOKED = "invitation_revoked", "Invitation revoked"
-        MEMBER_JOINED = "member_joined", "Member joined"
-        MEMBER_REMOVED = "member_removed", "Member removed"
-        TENANT_STATUS_CHANGED = "tenant_status_changed", "Tenant status changed"
-        PASSWORD_RESET = "password_reset", "Password reset"
-        PASSWORD_RESET_REQUESTED = "password_reset_requested", "Password reset requested"
-        SIGNED_UP = "signed_up", "Signed up"
-        EMAIL_VERIFIED = "email_verified", "Email verified"
+        SIGN_IN = "sign_in", _("Signed in")
+        SIGN_IN_FAILED = "sign_in_failed", _("Failed sign-in")
+        SIGN_IN_LOCKED = "sign_in_locked", _("Sign-in refused (too many failures)")
+        SIGN_OUT = "sign_out", _("Signed out")
+        API_KEY_CREATED = "api_key_created", _("API key created")
+        API_KEY_REVOKED = "api_key_revoked", _("API key revoked")
+        ROLE_CHANGED = "role_changed", _("Role changed")
+        MEMBER_INVITED = "member_invited", _("Member invited")
+        INVITATION_REVOKED = "invitation_revoked", _("Invitation revoked")
+        MEMBER_JOINED = "member_joined", _("Member joined")
+        MEMBER_REMOVED = "member_removed", _("Member removed")
+        TENANT_STATUS_CHANGED = "tenant_status_changed", _("Tenant status changed")
+        PASSWORD_RESET = "password_reset", _("Password reset")
+        PASSWORD_RESET_REQUESTED = "password_reset_requested", _("Password reset requested")
+        SIGNED_UP = "signed_up", _("Signed up")
+        EMAIL_VERIFIED = "email_verified", _("Email verified")
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     action = models.CharField(max_length=40, choices=Action.choices)

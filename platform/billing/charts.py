@@ -13,8 +13,10 @@ import math
 from datetime import date
 from decimal import Decimal
 
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
 
 from billing.numbers import byte_size
 from billing.selectors import MeterSummary
@@ -53,7 +55,7 @@ def nice_ceiling(value: float) -> float:
 def usage_chart(summary: MeterSummary, *, today: date) -> SafeString:
     days = [day for day, _ in summary.daily]
     if not days:
-        return format_html('<p class="empty">{}</p>', "No days in this range.")
+        return format_html('<p class="empty">{}</p>', _("No days in this range."))
     levels: list[float] = []
     running = Decimal(0)
     for day, quantity in summary.daily:
@@ -65,16 +67,16 @@ def usage_chart(summary: MeterSummary, *, today: date) -> SafeString:
     # (css name, value, label); one line when the limit is what is included (Free).
     marks: list[tuple[str, float, str]] = []
     if summary.limit is not None and summary.limit == summary.included:
-        marks.append(("limit", float(summary.limit), "included = limit"))
+        marks.append(("limit", float(summary.limit), _("included = limit")))
     else:
         if summary.included:
-            marks.append(("included", float(summary.included), "included"))
+            marks.append(("included", float(summary.included), _("included")))
         if summary.limit is not None:
-            marks.append(("limit", float(summary.limit), "limit"))
+            marks.append(("limit", float(summary.limit), _("limit")))
     data_top = max([*levels, float(summary.projected), 0.0])
     in_range = [mark for mark in marks if mark[1] <= IN_RANGE * max(data_top, 1.0)]
     off_scale = [mark for mark in marks if mark not in in_range]
-    peak = nice_ceiling(max([data_top, *(value for _, value, _ in in_range), 1.0]))
+    peak = nice_ceiling(max([data_top, *(mark[1] for mark in in_range), 1.0]))
     is_bytes = summary.is_bytes
 
     def amount(value: float) -> str:
@@ -100,8 +102,9 @@ def usage_chart(summary: MeterSummary, *, today: date) -> SafeString:
     for position, (name, value, text) in enumerate(off_scale):
         parts.append(format_html(
             '<text class="axis" data-testid="usage-{}-off-scale" x="{}" y="{}" '
-            'text-anchor="end">{} {} (above the chart)</text>',
-            name, WIDTH - RIGHT, _n(TOP + 10 + 14 * position), text, amount(value)))
+            'text-anchor="end">{}</text>',
+            name, WIDTH - RIGHT, _n(TOP + 10 + 14 * position),
+            _("%(line)s %(amount)s (above the chart)") % {"line": text, "amount": amount(value)}))
     for name, value, text in in_range:
         parts.append(format_html(
             '<line class="usage-{}" data-testid="usage-{}" x1="{}" x2="{}" y1="{}" y2="{}"/>'
@@ -121,15 +124,17 @@ def usage_chart(summary: MeterSummary, *, today: date) -> SafeString:
         for position, level in enumerate(levels):
             parts.append(format_html(
                 '<circle class="usage-point" cx="{}" cy="{}" r="2.5"><title>{}: {}</title>'
-                "</circle>", _n(x(position)), _n(y(level)), f"{days[position]:%d %b}",
-                amount(level)))
+                "</circle>", _n(x(position)), _n(y(level)),
+                date_format(days[position], "MONTH_DAY_FORMAT"), amount(level)))
     for position in sorted({0, len(days) // 2, len(days) - 1}):
         anchor = "start" if position == 0 else "end" if position == len(days) - 1 else "middle"
         parts.append(format_html('<text class="axis" x="{}" y="{}" text-anchor="{}">{}</text>',
                                  _n(x(position)), _n(HEIGHT - 8), anchor,
-                                 f"{days[position]:%-d %b}"))
-    label = (f"{summary.label}: {summary.used_display} used so far, projected "
-             f"{summary.projected_display} by {days[-1]:%-d %b}")
+                                 date_format(days[position], "MONTH_DAY_FORMAT")))
+    label = _("%(meter)s: %(used)s used so far, projected %(projected)s by %(day)s") % {
+        "meter": summary.label, "used": summary.used_display,
+        "projected": summary.projected_display,
+        "day": date_format(days[-1], "MONTH_DAY_FORMAT")}
     return format_html(
         '<svg class="usage-chart trend-chart" viewBox="0 0 {} {}" role="img" aria-label="{}" '
         'data-testid="usage-chart" data-meter="{}" data-points="{}" data-scale="{}">{}</svg>',

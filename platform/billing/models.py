@@ -13,20 +13,24 @@ from typing import ClassVar
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from tenancy.models import TenantOwnedModel
 
 
 class Meter(models.TextChoices):
-    TRAINING_ACCELERATOR_SECONDS = "training_accelerator_seconds", "Accelerator seconds (training)"
-    INFERENCE_ACCELERATOR_SECONDS = (
-        "inference_accelerator_seconds", "Accelerator seconds (inference)"
+    TRAINING_ACCELERATOR_SECONDS = (
+        "training_accelerator_seconds", _("Accelerator seconds (training)")
     )
-    ITEMS_INFERRED = "items_inferred", "Items inferred"
-    CHAT_MESSAGES = "chat_messages", "Chat messages"
-    RECOMMENDATION_REQUESTS = "recommendation_requests", "Recommendation requests"
-    API_CALLS = "api_calls", "API calls"
-    STORAGE_BYTES = "storage_bytes", "Storage bytes"
+    INFERENCE_ACCELERATOR_SECONDS = (
+        "inference_accelerator_seconds", _("Accelerator seconds (inference)")
+    )
+    ITEMS_INFERRED = "items_inferred", _("Items inferred")
+    CHAT_MESSAGES = "chat_messages", _("Chat messages")
+    RECOMMENDATION_REQUESTS = "recommendation_requests", _("Recommendation requests")
+    API_CALLS = "api_calls", _("API calls")
+    STORAGE_BYTES = "storage_bytes", _("Storage bytes")
 
 
 # Storage is a level, not a flow: its usage over a period is the peak of the daily snapshots,
@@ -179,9 +183,9 @@ class UsageWarning(TenantOwnedModel):
 
 class Invoice(TenantOwnedModel):
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        SENT = "sent", "Sent to the payment provider"
-        PAID = "paid", "Paid"
+        OPEN = "open", pgettext_lazy("invoice status", "Open")
+        SENT = "sent", _("Sent to the payment provider")
+        PAID = "paid", _("Paid")
 
     number = models.CharField(max_length=40)
     period_start = models.DateTimeField()

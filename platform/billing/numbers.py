@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.utils import numberformat
+from django.utils.formats import get_format
+
 CENT = Decimal("0.01")
 
 
@@ -39,5 +42,7 @@ def quantity(value: Decimal | int | float, *, is_bytes: bool = False) -> str:
     if is_bytes:
         return byte_size(value)
     rounded = round(Decimal(str(value)), 2).normalize()
-    text = f"{rounded:,f}"
+    # The active language's separators (config/formats), grouped whatever USE_THOUSAND_SEPARATOR.
+    text = numberformat.format(rounded, get_format("DECIMAL_SEPARATOR"), grouping=get_format(
+        "NUMBER_GROUPING"), thousand_sep=get_format("THOUSAND_SEPARATOR"), force_grouping=True)
     return "0" if text in ("-0", "0") else text

@@ -223,7 +223,7 @@ def usage_summary(*, start: datetime | None = None, end: datetime | None = None,
         else:
             projected = (used / Decimal(str(max(elapsed, 1e-6)))).quantize(Decimal("1"))
         meters.append(MeterSummary(
-            meter=meter, label=label, used=used,
+            meter=meter, label=str(label), used=used,
             included=term.included_quantity if term else ZERO,
             limit=term.hard_limit if term else None, projected=projected,
             daily=[(day, daily.get(meter, {}).get(day, ZERO)) for day in days],

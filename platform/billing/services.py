@@ -18,12 +18,14 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from billing.counters import (
     counted_tenants,
@@ -127,7 +129,7 @@ def subscription_change_plan(*, plan_code: str, now: datetime | None = None,
     plan = plans.filter(code=plan_code).first()
     if plan is None:
         choices = ", ".join(plans.values_list("code", flat=True))
-        raise BillingError(f"Unknown plan {plan_code!r}.",
+        raise BillingError(_("Unknown plan %(plan)r.") % {"plan": plan_code},
                            fields={"plan": [f"choose one of {choices}"]})
     if plan.pk == subscription.plan_id:
         subscription.pending_plan = None  # staying: cancels a scheduled downgrade
@@ -354,18 +356,25 @@ def _notify_threshold(warning: UsageWarning) -> None:
         "period_start": warning.period_start.isoformat(),
     }
     webhook_emit(event="usage.threshold", payload=payload)
-    recipients = sorted(
-        Membership.objects.filter(role__in=[Role.OWNER, Role.ADMIN])
-        .values_list("user__email", flat=True)
-    )
-    subject = f"{label}: {warning.threshold}% of your plan's quota used"
-    body = (f"Your workspace has used {payload['used']} of {payload['limit']} "
-            f"({label.lower()}) this period, {warning.threshold}% of its quota.\n"
-            + ("Further usage is refused until the next period unless you upgrade the plan.\n"
-               if warning.threshold >= 100 else ""))
-    if recipients:
-        transaction.on_commit(lambda: send_mail(subject, body, None, recipients,
-                                                fail_silently=True))
+    # One email per language: each owner and admin reads it in the language they chose.
+    by_language: dict[str, list[str]] = {}
+    for email, language in sorted(
+            Membership.objects.filter(role__in=[Role.OWNER, Role.ADMIN])
+            .values_list("user__email", "user__language")):
+        by_language.setdefault(language or settings.LANGUAGE_CODE, []).append(email)
+    for language, recipients in by_language.items():
+        with translation.override(language):
+            subject = _("%(meter)s: %(threshold)s%% of your plan's quota used") % {
+                "meter": label, "threshold": warning.threshold}
+            body = _("Your workspace has used %(used)s of %(limit)s (%(meter)s) this period, "
+                     "%(threshold)s%% of its quota.") % {
+                "used": payload["used"], "limit": payload["limit"], "meter": label,
+                "threshold": warning.threshold} + "\n"
+            if warning.threshold >= 100:
+                body += _("Further usage is refused until the next period unless you upgrade "
+                          "the plan.") + "\n"
+        transaction.on_commit(partial(send_mail, subject, body, None, recipients,
+                                      fail_silently=True))
 
 
 # --- Period close and invoices --------------------------------------------------------------
@@ -547,7 +556,7 @@ def plan_change_estimate(*, plan_code: str, now: datetime | None = None) -> Plan
     plan = Plan.objects.filter(is_public=True, code=plan_code).first()
     if plan is None:
         choices = ", ".join(Plan.objects.filter(is_public=True).values_list("code", flat=True))
-        raise BillingError(f"Unknown plan {plan_code!r}.",
+        raise BillingError(_("Unknown plan %(plan)r.") % {"plan": plan_code},
                            fields={"plan": [f"choose one of {choices}"]})
     start, end = subscription.period_start, subscription.period_end
     segments = plan_segments(subscription=subscription, start=start, end=end)

@@ -14,6 +14,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
 from billing import charts, selectors, services
@@ -79,11 +81,13 @@ def plan_change(request: HttpRequest) -> HttpResponse:
         messages.error(request, str(error))
         return redirect("billing:overview")
     if subscription.pending_plan is not None:
-        messages.success(request, f"You move to {subscription.pending_plan.name} on "
-                                  f"{subscription.period_end:%-d %B %Y}; until then "
-                                  f"{subscription.plan.name} stays in force.")
+        messages.success(request, _(
+            "You move to %(pending)s on %(date)s; until then %(plan)s stays in force.") % {
+                "pending": subscription.pending_plan.name,
+                "date": date_format(subscription.period_end, "DATE_FORMAT"),
+                "plan": subscription.plan.name})
     else:
-        messages.success(request, f"You are now on {subscription.plan.name}.")
+        messages.success(request, _("You are now on %(plan)s.") % {"plan": subscription.plan.name})
     return redirect("billing:overview")
 
 

@@ -120,10 +120,14 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "config.logging.RequestContextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # After the session (it reads nothing from it, but the order is Django's documented one)
+    # and before CommonMiddleware: the language from the cookie or Accept-Language.
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A signed-in user's own language and time zone win over the cookie and the browser.
+    "accounts.middleware.UserPreferencesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Content-Security-Policy on every response, with a nonce per request (config.csp).
@@ -149,6 +153,8 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.template.context_processors.tz",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "tenancy.context_processors.tenant",
@@ -164,12 +170,21 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
-USE_I18N = True
+# --- Languages, time zones and formats ------------------------------------------------------
+
+# English is the source language; every msgid has a Simplified Chinese translation in
+# locale/zh_Hans (tests/i18n checks the catalog is complete and compiled).
+LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+USE_I18N = True
+# The default zone of anonymous pages, emails and tasks; a signed-in user's own zone
+# (User.time_zone, applied by accounts.middleware) changes what pages show, never what is stored.
+TIME_ZONE = "UTC"
 USE_TZ = True
+# Dates use the named formats (DATE_FORMAT, DATETIME_FORMAT, ...) of config/formats/<lang>, so
+# each language writes them its own way; numbers are always localised (Django 5).
+FORMAT_MODULE_PATH = ["config.formats"]
 
 # --- Static files and storage ---------------------------------------------------------------
 

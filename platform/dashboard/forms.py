@@ -5,6 +5,7 @@ from typing import Any
 
 from django import forms
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Scope
 from tenancy.models import Membership, Role
@@ -25,14 +26,14 @@ def add_service_error(form: forms.Form, error: Exception) -> None:
 
 def grantable_roles(actor: Membership) -> list[tuple[str, str]]:
     """The roles ``actor`` may give; the tenancy services enforce the same rule."""
-    if actor.role == Role.OWNER:
-        return list(Role.choices)
-    return [choice for choice in Role.choices if choice[0] != Role.OWNER]
+    return [(value, str(label)) for value, label in Role.choices
+            if actor.role == Role.OWNER or value != Role.OWNER]
 
 
 class InviteForm(forms.Form):
-    email = forms.EmailField(widget=forms.EmailInput(attrs={"placeholder": "name@company.com"}))
-    role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER)
+    email = forms.EmailField(label=_("Email"),
+                             widget=forms.EmailInput(attrs={"placeholder": "name@company.com"}))
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices, initial=Role.MEMBER)
 
     def __init__(self, *args: Any, actor: Membership, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -42,14 +43,16 @@ class InviteForm(forms.Form):
 
 
 class ApiKeyCreateForm(forms.Form):
-    name = forms.CharField(max_length=100,
-                           widget=forms.TextInput(attrs={"placeholder": "e.g. Production backend"}))
-    scopes = forms.MultipleChoiceField(choices=Scope.choices, initial=[Scope.READ],
+    name = forms.CharField(
+        label=_("Name"), max_length=100,
+        widget=forms.TextInput(attrs={"placeholder": _("e.g. Production backend")}))
+    scopes = forms.MultipleChoiceField(label=_("Scopes"), choices=Scope.choices,
+                                       initial=[Scope.READ],
                                        widget=forms.CheckboxSelectMultiple)
     expires_on = forms.DateField(
-        required=False, label="Expires on",
+        required=False, label=_("Expires on"),
         widget=forms.DateInput(attrs={"type": "date"}),
-        help_text="Optional. The key stops working at the start of this day (UTC).",
+        help_text=_("Optional. The key stops working at the start of this day (UTC)."),
     )
 
     # The service reports bad input as ValueError("<field>: <message>").

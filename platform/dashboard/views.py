@@ -14,6 +14,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from accounts.models import ApiKey, Invitation
@@ -69,14 +71,19 @@ def require_role(request: HttpRequest, minimum_role: str, *, action: str | None 
     <action>."), else it names the roles allowed."""
     membership: Membership = request.membership  # type: ignore[attr-defined]
     if not membership.has_role(minimum_role):
-        raise PermissionDenied(f"Your role cannot {action}." if action
+        raise PermissionDenied(_("Your role cannot %(action)s.") % {"action": action} if action
                                else _roles_allowed_message(minimum_role))
 
 
+# The roles as a refusal names them ("Only owners and admins can do this.").
+ROLE_PLURALS = {Role.OWNER: gettext_lazy("owners"), Role.ADMIN: gettext_lazy("admins"),
+                Role.MEMBER: gettext_lazy("members"), Role.VIEWER: gettext_lazy("viewers")}
+
+
 def _roles_allowed_message(minimum_role: str) -> str:
-    allowed = [f"{label.lower()}s" for value, label in Role.choices
+    allowed = [str(ROLE_PLURALS[Role(value)]) for value, _label in Role.choices
                if ROLE_RANK[Role(value)] >= ROLE_RANK[Role(minimum_role)]]
-    return f"Only {' and '.join(allowed)} can do this."
+    return _("Only %(roles)s can do this.") % {"roles": _(" and ").join(allowed)}
 
 
 # --- Overview and tenant switcher -----------------------------------------------------------
@@ -139,7 +146,7 @@ def settings_members(request: HttpRequest) -> HttpResponse:
     form = InviteForm(actor=actor)
     if request.method == "POST":
         if not actor.has_role(Role.ADMIN):
-            raise PermissionDenied("Only owners and admins can invite members.")
+            raise PermissionDenied(_("Only owners and admins can invite members."))
         form = InviteForm(request.POST, actor=actor)
         if form.is_valid():
             try:
@@ -147,7 +154,8 @@ def settings_members(request: HttpRequest) -> HttpResponse:
             except InvitationError as error:
                 form.add_error(None, str(error))
             else:
-                messages.success(request, f"Invitation sent to {form.cleaned_data['email']}.")
+                messages.success(request, _("Invitation sent to %(email)s.")
+                                 % {"email": form.cleaned_data["email"]})
                 return redirect("dashboard:settings_members")
     return render(request, "dashboard/settings/members.html", {
         "rows": [_member_row(actor, m) for m in membership_list()],
@@ -180,7 +188,8 @@ def member_change_role(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, error)
     else:
         role = membership.get_role_display()
-        messages.success(request, f"{membership.user.email} is now {role}.")
+        messages.success(request, _("%(email)s is now %(role)s.")
+                         % {"email": membership.user.email, "role": role})
     return redirect("dashboard:settings_members")
 
 
@@ -194,7 +203,8 @@ def member_remove(request: HttpRequest, pk: int) -> HttpResponse:
     except MembershipError as error:
         messages.error(request, str(error))
     else:
-        messages.success(request, f"{membership.user.email} was removed from the workspace.")
+        messages.success(request, _("%(email)s was removed from the workspace.")
+                         % {"email": membership.user.email})
     return redirect("dashboard:settings_members")
 
 
@@ -204,7 +214,8 @@ def invitation_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
     invitation = get_object_or_404(Invitation, pk=pk, accepted_at__isnull=True)
     actor: Membership = request.membership  # type: ignore[attr-defined]
     invitation_revoke(actor=actor, invitation_id=invitation.pk, request=request)
-    messages.success(request, f"The invitation for {invitation.email} was revoked.")
+    messages.success(request, _("The invitation for %(email)s was revoked.")
+                     % {"email": invitation.email})
     return redirect("dashboard:settings_members")
 
 
@@ -252,5 +263,5 @@ def settings_api_keys(request: HttpRequest) -> HttpResponse:
 def api_key_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
     key = get_object_or_404(ApiKey, pk=pk)
     api_key_revoke(key_id=key.pk, actor_id=request.user.pk, request=request)
-    messages.success(request, f"The key “{key.name}” was revoked.")
+    messages.success(request, _("The key “%(name)s” was revoked.") % {"name": key.name})
     return redirect("dashboard:settings_api_keys")

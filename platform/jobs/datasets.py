@@ -19,6 +19,8 @@ from datetime import datetime
 from typing import Any
 
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from config.problems import MAX_PROBLEMS, Problem, RowsInvalid
 from jobs.registry import Column, DatasetSchema
@@ -57,7 +59,7 @@ def human_bytes(size: int) -> str:
     for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if size >= scale:
             return f"{size / scale:.1f} {unit}".replace(".0 ", " ")
-    return f"{size} bytes"
+    return ngettext("%(size)d byte", "%(size)d bytes", size) % {"size": size}
 
 
 def detect_format(filename: str, data: bytes) -> str:
@@ -75,23 +77,24 @@ def _decode(data: bytes) -> str:
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
         raise DatasetInvalid([Problem(
-            f"the file is not UTF-8 (byte 0x{data[error.start]:02X} on line {line}); "
-            "save it as UTF-8 and upload it again"
+            _("the file is not UTF-8 (byte 0x%(byte)02X on line %(line)d); save it as UTF-8 "
+              "and upload it again") % {"byte": data[error.start], "line": line}
         )]) from None
 
 
 def _convert(column: Column, raw: Any, schema: DatasetSchema) -> tuple[Any, str | None]:
     """The typed value of one cell, or an error message."""
     if raw is None or (isinstance(raw, str) and raw.strip() == ""):
-        return None, ("is required" if column.required else None)
+        return None, (_("is required") if column.required else None)
     if column.type in ("str", "label"):
         value = str(raw).strip() if column.type == "label" else str(raw)
         if column.max_length is not None and len(value) > column.max_length:
-            return None, f"is longer than {column.max_length} characters"
+            return None, _("is longer than %(max)d characters") % {"max": column.max_length}
         if column.type == "label":
             value = schema.label_aliases.get(value, value)
             if schema.labels is not None and value not in schema.labels:
-                return None, f"'{value}' is not one of {', '.join(schema.labels)}"
+                return None, _("'%(value)s' is not one of %(labels)s") % {
+                    "value": value, "labels": ", ".join(schema.labels)}
         return value, None
     if column.type == "int":
         try:
@@ -99,16 +102,17 @@ def _convert(column: Column, raw: Any, schema: DatasetSchema) -> tuple[Any, str 
                 raise ValueError
             return int(str(raw).strip()), None
         except ValueError:
-            return None, f"'{raw}' is not a whole number"
+            return None, _("'%(value)s' is not a whole number") % {"value": raw}
     if column.type == "float":
         try:
             return float(str(raw).strip()), None
         except ValueError:
-            return None, f"'{raw}' is not a number"
+            return None, _("'%(value)s' is not a number") % {"value": raw}
     if column.type == "datetime":
         parsed: datetime | None = parse_datetime(str(raw).strip())
         if parsed is None:
-            return None, f"'{raw}' is not a date and time (use ISO 8601, e.g. 2024-05-01T09:30:00Z)"
+            return None, _("'%(value)s' is not a date and time (use ISO 8601, e.g. "
+                           "2024-05-01T09:30:00Z)") % {"value": raw}
         return parsed.isoformat(), None
     raise ValueError(f"unknown column type {column.type}")
 
@@ -118,7 +122,7 @@ def _records(text: str, fmt: str, problems: list[Problem]) -> Iterator[tuple[int
         reader = csv.DictReader(io.StringIO(text, newline=""))
         for number, record in enumerate(reader, start=1):
             if None in record:
-                problems.append(Problem("has more values than the header has columns", number))
+                problems.append(Problem(_("has more values than the header has columns"), number))
                 continue
             yield number, record
         return
@@ -128,10 +132,11 @@ def _records(text: str, fmt: str, problems: list[Problem]) -> Iterator[tuple[int
         try:
             record = json.loads(line)
         except json.JSONDecodeError as error:
-            problems.append(Problem(f"is not valid JSON ({error.msg})", number))
+            problems.append(Problem(_("is not valid JSON (%(error)s)") % {"error": error.msg},
+                                    number))
             continue
         if not isinstance(record, dict):
-            problems.append(Problem("is not a JSON object", number))
+            problems.append(Problem(_("is not a JSON object"), number))
             continue
         yield number, record
 
@@ -148,10 +153,11 @@ def dataset_parse(*, data: bytes, filename: str, schema: DatasetSchema,
     """Parse and validate a whole file; raise :class:`DatasetInvalid` listing what is wrong."""
     if len(data) > max_bytes:
         raise DatasetInvalid([Problem(
-            f"the file is {human_bytes(len(data))}; the limit is {human_bytes(max_bytes)}"
+            _("the file is %(size)s; the limit is %(limit)s")
+            % {"size": human_bytes(len(data)), "limit": human_bytes(max_bytes)}
         )])
     if not data.strip():
-        raise DatasetInvalid([Problem("the file is empty")])
+        raise DatasetInvalid([Problem(_("the file is empty"))])
     fmt = detect_format(filename, data)
     text = _decode(data)
     problems: list[Problem] = []
@@ -162,10 +168,10 @@ def dataset_parse(*, data: bytes, filename: str, schema: DatasetSchema,
         for name in missing:
             column = next(c for c in schema.columns if c.name == name)
             if column.required:
-                problems.append(Problem("is missing from the header", 0, name))
+                problems.append(Problem(_("is missing from the header"), 0, name))
         duplicates = sorted({name for name in header if header.count(name) > 1})
         for name in duplicates:
-            problems.append(Problem("appears more than once in the header", 0, name))
+            problems.append(Problem(_("appears more than once in the header"), 0, name))
         if problems:
             raise DatasetInvalid(problems)
 
@@ -187,7 +193,7 @@ def dataset_parse(*, data: bytes, filename: str, schema: DatasetSchema,
     if problems:
         raise DatasetInvalid(problems)
     if not rows:
-        raise DatasetInvalid([Problem("the file has a header but no rows")])
+        raise DatasetInvalid([Problem(_("the file has a header but no rows"))])
     return ParsedDataset(
         format=fmt,
         rows=rows,

@@ -11,14 +11,15 @@ from typing import ClassVar
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from tenancy.models import TenantOwnedModel
 
 
 class Dataset(TenantOwnedModel):
     class Format(models.TextChoices):
-        CSV = "csv", "CSV"
-        JSONL = "jsonl", "JSON lines"
+        CSV = "csv", _("CSV")
+        JSONL = "jsonl", _("JSON lines")
 
     app = models.CharField(max_length=40)
     purpose = models.CharField(max_length=40, help_text="Which of the app's schemas it follows")
@@ -46,9 +47,9 @@ class Dataset(TenantOwnedModel):
 
 class ModelVersion(TenantOwnedModel):
     class Status(models.TextChoices):
-        READY = "ready", "Ready"
-        ACTIVE = "active", "Active"
-        ARCHIVED = "archived", "Archived"
+        READY = "ready", _("Ready")
+        ACTIVE = "active", _("Active")
+        ARCHIVED = "archived", _("Archived")
 
     app = models.CharField(max_length=40)
     version = models.PositiveIntegerField()
@@ -81,15 +82,15 @@ class ModelVersion(TenantOwnedModel):
 
 class Job(TenantOwnedModel):
     class Kind(models.TextChoices):
-        FINE_TUNE = "fine_tune", "Fine-tune"
-        BATCH_INFERENCE = "batch_inference", "Batch inference"
+        FINE_TUNE = "fine_tune", _("Fine-tune")
+        BATCH_INFERENCE = "batch_inference", _("Batch inference")
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
 
     FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 
@@ -154,12 +155,12 @@ class JobEvent(TenantOwnedModel):
     """Append-only log of a job: state changes, training loss, validation metrics, warnings."""
 
     class Kind(models.TextChoices):
-        STATUS = "status", "Status"
-        LOSS = "loss", "Training loss"
-        METRICS = "metrics", "Validation metrics"
-        PROGRESS = "progress", "Progress"
-        WARNING = "warning", "Warning"
-        ERROR = "error", "Error"
+        STATUS = "status", _("Status")
+        LOSS = "loss", _("Training loss")
+        METRICS = "metrics", _("Validation metrics")
+        PROGRESS = "progress", _("Progress")
+        WARNING = "warning", _("Warning")
+        ERROR = "error", _("Error")
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=16, choices=Kind.choices)

@@ -18,6 +18,8 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from config.celery import app as celery_app
 from config.csvexport import csv_writer
@@ -70,13 +72,14 @@ def dataset_too_large(size: int) -> DatasetInvalid:
     file is read into memory (the service checks again)."""
     limit = settings.DATASET_MAX_BYTES
     return DatasetInvalid([Problem(
-        f"the file is {human_bytes(size)}; the limit is {human_bytes(limit)}"
+        _("the file is %(size)s; the limit is %(limit)s")
+        % {"size": human_bytes(size), "limit": human_bytes(limit)}
     )])
 
 
 def human_bytes(size: int) -> str:
     if size < 1024:
-        return f"{size} bytes"
+        return ngettext("%(size)d byte", "%(size)d bytes", size) % {"size": size}
     scaled, unit = size / 1024, "KB"
     for bigger in ("MB", "GB"):
         if scaled < 1024:

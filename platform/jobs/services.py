@@ -26,6 +26,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from billing.models import Meter
 from billing.services import (
@@ -108,9 +110,9 @@ def dataset_rows(dataset: Dataset) -> list[dict[str, Any]]:
 @transaction.atomic
 def dataset_delete(*, dataset: Dataset) -> None:
     if dataset.jobs.exclude(status__in=Job.FINISHED).exists():
-        raise JobError("This dataset is used by a job that has not finished.", code="conflict")
+        raise JobError(_("This dataset is used by a job that has not finished."), code="conflict")
     if dataset.jobs.exists():
-        raise JobError("This dataset is referenced by past jobs; it is kept for their record.",
+        raise JobError(_("This dataset is referenced by past jobs; it is kept for their record."),
                        code="conflict")
     file = dataset.file
     dataset.delete()
@@ -153,7 +155,7 @@ def job_submit(*, app: str, kind: str, params: dict[str, Any], dataset_id: int |
 
     serializer = job_kind.params(data=params)
     if not serializer.is_valid():
-        raise JobError("Some parameters are invalid.",
+        raise JobError(_("Some parameters are invalid."),
                        fields={f"params.{k}": [str(e) for e in v]
                                for k, v in serializer.errors.items()})
     dataset = _dataset_for(job_kind, app, dataset_id)
@@ -200,7 +202,7 @@ def _quota_refused(decision: QuotaDecision) -> JobError:
 
 def _replay(earlier: Job, request_hash: str) -> Submission:
     if earlier.request_hash != request_hash:
-        raise JobError("This idempotency key was already used for a different request.",
+        raise JobError(_("This idempotency key was already used for a different request."),
                        code="idempotency_conflict")
     return Submission(job=earlier, created=False)
 
@@ -210,11 +212,11 @@ def _dataset_for(job_kind: Any, app: str, dataset_id: int | None) -> Dataset | N
         return None
     if dataset_id is None:
         if job_kind.dataset_required:
-            raise JobError("This job needs a dataset.", fields={"dataset": ["is required"]})
+            raise JobError(_("This job needs a dataset."), fields={"dataset": [_("is required")]})
         return None
     dataset = Dataset.objects.filter(pk=dataset_id, app=app).first()
     if dataset is None:
-        raise JobError("Dataset not found.", fields={"dataset": ["not found"]})
+        raise JobError(_("Dataset not found."), fields={"dataset": [_("not found")]})
     if dataset.purpose not in job_kind.dataset_purposes:
         raise JobError(
             f"This job needs a dataset of purpose {' or '.join(job_kind.dataset_purposes)}.",
@@ -227,7 +229,8 @@ def _version_for(job_kind: Any, app: str, model_version_id: int | None) -> Model
     if model_version_id is not None:
         version = ModelVersion.objects.filter(pk=model_version_id, app=app).first()
         if version is None:
-            raise JobError("Model version not found.", fields={"model_version": ["not found"]})
+            raise JobError(_("Model version not found."),
+                           fields={"model_version": [_("not found")]})
         return version
     if job_kind.needs_model_version:
         return active_version(app=app)  # None: the worker falls back to the platform default
@@ -254,11 +257,19 @@ def enqueue(*, job_id: int, queue: str) -> None:
     task_send("jobs.run", job_id, queue=queue)
 
 
+# A whole sentence per end state, so that each language words it its own way.
+ALREADY_FINISHED = {
+    Job.Status.SUCCEEDED: gettext_lazy("The job has already succeeded."),
+    Job.Status.FAILED: gettext_lazy("The job has already failed."),
+    Job.Status.CANCELLED: gettext_lazy("The job has already cancelled."),
+}
+
+
 @transaction.atomic
 def job_cancel(*, job: Job) -> Job:
     job = Job.objects.select_for_update().get(pk=job.pk)
     if job.is_finished:
-        raise JobError(f"The job has already {job.status}.", code="conflict")
+        raise JobError(str(ALREADY_FINISHED[Job.Status(job.status)]), code="conflict")
     if job.status == Job.Status.QUEUED:
         job.status = Job.Status.CANCELLED
         job.finished_at = timezone.now()
@@ -278,7 +289,7 @@ def job_cancel(*, job: Job) -> Job:
 def job_retry(*, job: Job) -> Job:
     job = Job.objects.select_for_update().get(pk=job.pk)
     if job.status not in (Job.Status.FAILED, Job.Status.CANCELLED):
-        raise JobError("Only failed or cancelled jobs can be retried.", code="conflict")
+        raise JobError(_("Only failed or cancelled jobs can be retried."), code="conflict")
     # A retry that would fail the same way (a recommender with no events yet) is refused.
     _precondition_check(get_app(job.app).job_kinds[job.kind], job.params)
     job.status = Job.Status.QUEUED

@@ -17,6 +17,8 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from config.errors import ServiceError
@@ -44,12 +46,16 @@ LIVE_EVENTS = 100
 
 
 class DatasetUploadForm(forms.Form):
-    app = forms.ChoiceField(label="Application")
-    purpose = forms.ChoiceField(help_text="Which of the application's formats the file follows")
+    app = forms.ChoiceField(label=gettext_lazy("Application"))
+    purpose = forms.ChoiceField(
+        label=gettext_lazy("Purpose"),
+        help_text=gettext_lazy("Which of the application's formats the file follows"))
     name = forms.CharField(
-        max_length=200, required=False,
-        widget=forms.TextInput(attrs={"placeholder": "Defaults to the file name"}))
-    file = forms.FileField(help_text="CSV or JSON lines, UTF-8", allow_empty_file=True,
+        max_length=200, required=False, label=gettext_lazy("Name"),
+        widget=forms.TextInput(attrs={"placeholder": gettext_lazy("Defaults to the file name")}))
+    file = forms.FileField(label=gettext_lazy("File"),
+                           help_text=gettext_lazy("CSV or JSON lines, UTF-8"),
+                           allow_empty_file=True,
                            widget=forms.ClearableFileInput(attrs={"accept": ".csv,.jsonl,.ndjson"}))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -72,7 +78,8 @@ class JobSubmitForm(forms.Form):
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=200)
     # Querysets are set per form, inside the request: a tenant-scoped manager cannot be
     # queried at import time.
-    dataset: forms.ModelChoiceField[Dataset] = forms.ModelChoiceField(queryset=None)
+    dataset: forms.ModelChoiceField[Dataset] = forms.ModelChoiceField(
+        queryset=None, label=gettext_lazy("Dataset"))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("initial", {}).setdefault("idempotency_key", uuid.uuid4().hex)
@@ -81,7 +88,9 @@ class JobSubmitForm(forms.Form):
         field: Any = self.fields["dataset"]
         field.queryset = selectors.dataset_list_for_kind(kind=self.kind)
         field.label_from_instance = (
-            lambda d: f"{d.name} · {d.app} · {d.purpose} · {d.row_count} rows")
+            lambda d: ngettext("%(name)s · %(app)s · %(purpose)s · %(rows)d row",
+                               "%(name)s · %(app)s · %(purpose)s · %(rows)d rows", d.row_count)
+            % {"name": d.name, "app": d.app, "purpose": d.purpose, "rows": d.row_count})
 
     def params(self) -> dict[str, Any]:
         return {}
@@ -103,11 +112,13 @@ class JobSubmitForm(forms.Form):
 
 class FineTuneForm(JobSubmitForm):
     kind = Job.Kind.FINE_TUNE
-    method = forms.ChoiceField(choices=[("lora", "LoRA adapter (small, fast)"),
-                                        ("full", "Full fine-tuning")], initial="lora")
-    epochs = forms.IntegerField(min_value=1, max_value=50, initial=3)
+    method = forms.ChoiceField(label=gettext_lazy("Method"), initial="lora", choices=[
+        ("lora", gettext_lazy("LoRA adapter (small, fast)")),
+        ("full", gettext_lazy("Full fine-tuning"))])
+    epochs = forms.IntegerField(label=gettext_lazy("Epochs"), min_value=1, max_value=50,
+                                initial=3)
     force = forms.BooleanField(
-        required=False, label="Promote even if worse than the active version")
+        required=False, label=gettext_lazy("Promote even if worse than the active version"))
 
     def params(self) -> dict[str, Any]:
         return {"method": self.cleaned_data["method"], "epochs": self.cleaned_data["epochs"],
@@ -117,14 +128,17 @@ class FineTuneForm(JobSubmitForm):
 class BatchInferenceForm(JobSubmitForm):
     kind = Job.Kind.BATCH_INFERENCE
     model_version: forms.ModelChoiceField[ModelVersion] = forms.ModelChoiceField(
-        queryset=None, required=False, empty_label="The app's active version")
+        queryset=None, required=False, label=gettext_lazy("Model version"),
+        empty_label=gettext_lazy("The app's active version"))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         field: Any = self.fields["model_version"]
         field.queryset = selectors.model_version_list()
         field.label_from_instance = (
-            lambda v: f"{v.app} v{v.version} ({v.get_status_display().lower()})")
+            lambda v: _("%(app)s v%(version)s (%(status)s)") % {
+                "app": v.app, "version": v.version,
+                "status": str(v.get_status_display()).lower()})
 
     def model_version_id(self) -> int | None:
         version = self.cleaned_data.get("model_version")
@@ -153,7 +167,7 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
     refusal: DatasetInvalid | None = None
     status = 200
     if request.method == "POST":
-        require_role(request, Role.MEMBER, action="upload datasets")
+        require_role(request, Role.MEMBER, action=_("upload datasets"))
         form = DatasetUploadForm(request.POST, request.FILES)
         if form.is_valid():
             upload = form.cleaned_data["file"]
@@ -171,8 +185,10 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
                 field = next(iter(error.fields), None)
                 form.add_error(field if field in form.fields else None, str(error))
             else:
-                messages.success(request, f"“{dataset.name}” was uploaded: "
-                                          f"{dataset.row_count} rows.")
+                messages.success(request, ngettext(
+                    "“%(name)s” was uploaded: %(rows)d row.",
+                    "“%(name)s” was uploaded: %(rows)d rows.", dataset.row_count)
+                    % {"name": dataset.name, "rows": dataset.row_count})
                 return redirect("jobs:dataset_detail", pk=dataset.pk)
         status = 400
     app = _choice(request, "app", [spec.label for spec in all_apps()])
@@ -198,14 +214,14 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @workspace_view()
 def dataset_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
-    require_role(request, Role.MEMBER, action="delete datasets")
+    require_role(request, Role.MEMBER, action=_("delete datasets"))
     dataset = get_object_or_404(selectors.dataset_list(), pk=pk)
     try:
         dataset_delete(dataset=dataset)
     except JobError as error:
         messages.error(request, str(error))
         return redirect("jobs:dataset_detail", pk=dataset.pk)
-    messages.success(request, f"“{dataset.name}” was deleted.")
+    messages.success(request, _("“%(name)s” was deleted.") % {"name": dataset.name})
     return redirect("jobs:dataset_list")
 
 
@@ -219,10 +235,10 @@ def job_list(request: HttpRequest) -> HttpResponse:
     submit_forms = {kind: form_class() for kind, form_class in SUBMIT_FORMS.items()}
     status = 200
     if request.method == "POST":
-        require_role(request, Role.MEMBER, action="run jobs")
+        require_role(request, Role.MEMBER, action=_("run jobs"))
         form_class = SUBMIT_FORMS.get(request.POST.get("kind", ""))
         if form_class is None:
-            messages.error(request, "Choose a kind of job to run.")
+            messages.error(request, _("Choose a kind of job to run."))
             return redirect("jobs:job_list")
         form = form_class(request.POST)
         submit_forms[form.kind] = form
@@ -250,7 +266,8 @@ def job_list(request: HttpRequest) -> HttpResponse:
                     form.add_service_error(error)
             else:
                 if submission.created:
-                    messages.success(request, f"Job #{submission.job.pk} was queued.")
+                    messages.success(request,
+                                     _("Job #%(id)s was queued.") % {"id": submission.job.pk})
                 return redirect("jobs:job_detail", pk=submission.job.pk)
         status = 400
 
@@ -297,29 +314,30 @@ def job_live(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "jobs/_job_live.html", _job_context(job))
 
 
-def _job_action(request: HttpRequest, pk: int, service: Any, done: str) -> HttpResponse:
+def _job_action(request: HttpRequest, pk: int, service: Any, done: Any) -> HttpResponse:
     job = get_object_or_404(selectors.job_list(), pk=pk)
     try:
         service(job=job)
     except ServiceError as error:  # a conflict, or a retry that could only fail again
         messages.error(request, str(error))
     else:
-        messages.success(request, done.format(job=job))
+        messages.success(request, done % {"id": job.pk})
     return redirect("jobs:job_detail", pk=job.pk)
 
 
 @require_POST
 @workspace_view()
 def job_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
-    require_role(request, Role.MEMBER, action="cancel jobs")
-    return _job_action(request, pk, job_cancel, "Cancellation of job #{job.pk} requested.")
+    require_role(request, Role.MEMBER, action=_("cancel jobs"))
+    return _job_action(request, pk, job_cancel,
+                       gettext_lazy("Cancellation of job #%(id)s requested."))
 
 
 @require_POST
 @workspace_view()
 def job_retry_view(request: HttpRequest, pk: int) -> HttpResponse:
-    require_role(request, Role.MEMBER, action="retry jobs")
-    return _job_action(request, pk, job_retry, "Job #{job.pk} was queued again.")
+    require_role(request, Role.MEMBER, action=_("retry jobs"))
+    return _job_action(request, pk, job_retry, gettext_lazy("Job #%(id)s was queued again."))
 
 
 # --- Model versions --------------------------------------------------------------------------
@@ -353,5 +371,5 @@ def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def model_activate_view(request: HttpRequest, pk: int) -> HttpResponse:
     version = get_object_or_404(selectors.model_version_list(), pk=pk)
     model_version_activate(version=version, note=f"Activated by {request.user}")
-    messages.success(request, f"{version} is now the active version.")
+    messages.success(request, _("%(version)s is now the active version.") % {"version": version})
     return redirect("jobs:model_list")

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from django.db import transaction
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 
 from audit.models import AuditEvent
 from audit.services import audit_record
@@ -85,13 +86,13 @@ def _owner_count() -> int:
 
 def _check_can_manage(actor: Membership, target: Membership, new_role: str | None) -> None:
     if not actor.has_role(Role.ADMIN):
-        raise MembershipError("Only owners and admins can manage members.")
+        raise MembershipError(_("Only owners and admins can manage members."))
     if target.pk == actor.pk:
-        raise MembershipError("You cannot change your own membership.")
+        raise MembershipError(_("You cannot change your own membership."))
     if target.role == Role.OWNER and actor.role != Role.OWNER:
-        raise MembershipError("Only an owner can change another owner.")
+        raise MembershipError(_("Only an owner can change another owner."))
     if new_role == Role.OWNER and actor.role != Role.OWNER:
-        raise MembershipError("Only an owner can make someone an owner.")
+        raise MembershipError(_("Only an owner can make someone an owner."))
 
 
 @transaction.atomic
@@ -99,11 +100,11 @@ def membership_change_role(
     *, actor: Membership, membership_id: int, role: str, request: HttpRequest | None = None
 ) -> Membership:
     if role not in ROLE_RANK:
-        raise MembershipError(f"Unknown role {role!r}.")
+        raise MembershipError(_("Unknown role %(role)r.") % {"role": role})
     target = Membership.objects.select_for_update().select_related("user").get(pk=membership_id)
     _check_can_manage(actor, target, role)
     if target.role == Role.OWNER and role != Role.OWNER and _owner_count() <= 1:
-        raise MembershipError("A workspace needs at least one owner.")
+        raise MembershipError(_("A workspace needs at least one owner."))
     previous = target.role
     target.role = role
     target.save(update_fields=["role"])
@@ -125,7 +126,7 @@ def membership_remove(
     target = Membership.objects.select_for_update().select_related("user").get(pk=membership_id)
     _check_can_manage(actor, target, None)
     if target.role == Role.OWNER and _owner_count() <= 1:
-        raise MembershipError("A workspace needs at least one owner.")
+        raise MembershipError(_("A workspace needs at least one owner."))
     target.delete()
     audit_record(
         action=AuditEvent.Action.MEMBER_REMOVED,

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from config.celery import task_send
 from config.errors import ServiceError
@@ -46,7 +47,8 @@ def webhook_endpoint_update(
     if "events" in changes:
         unknown = sorted(set(changes["events"]) - set(EVENTS))
         if unknown:
-            raise ValueError(f"events: unknown event {', '.join(unknown)}")
+            raise ValueError("events: " + _("unknown event %(events)s")
+                             % {"events": ", ".join(unknown)})
         changes["events"] = sorted(set(changes["events"]))
     for name, value in changes.items():
         setattr(endpoint, name, value)
@@ -79,8 +81,9 @@ def webhook_delivery_retry(*, delivery: WebhookDelivery) -> WebhookDelivery:
     is still being retried and a delivered one needs nothing: both are refused."""
     delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery.pk)
     if delivery.status != WebhookDelivery.Status.FAILED:
-        raise WebhookError(f"Only a failed delivery can be retried; this one is "
-                           f"{delivery.get_status_display().lower()}.", code="conflict")
+        raise WebhookError(_("Only a failed delivery can be retried; this one is %(status)s.")
+                           % {"status": str(delivery.get_status_display()).lower()},
+                           code="conflict")
     delivery.status = WebhookDelivery.Status.PENDING
     delivery.next_attempt_at = timezone.now()
     delivery.save(update_fields=["status", "next_attempt_at"])

@@ -12,6 +12,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from config.errors import ServiceError
@@ -61,7 +62,7 @@ def endpoint_list(request: HttpRequest) -> HttpResponse:
     """The tenant's endpoints; POST (admins) registers one, whose secret the next GET shows."""
     form = WebhookEndpointForm()
     if request.method == "POST":
-        require_role(request, Role.ADMIN, action="add webhook endpoints")
+        require_role(request, Role.ADMIN, action=_("add webhook endpoints"))
         form = WebhookEndpointForm(request.POST)
         if form.is_valid():
             fields = form.cleaned_data
@@ -90,7 +91,7 @@ def endpoint_detail(request: HttpRequest, pk: int) -> HttpResponse:
                                         "events": endpoint.events,
                                         "is_active": endpoint.is_active})
     if request.method == "POST":
-        require_role(request, Role.ADMIN, action="change webhook endpoints")
+        require_role(request, Role.ADMIN, action=_("change webhook endpoints"))
         form = WebhookEndpointForm(request.POST)
         if form.is_valid():
             try:
@@ -98,7 +99,7 @@ def endpoint_detail(request: HttpRequest, pk: int) -> HttpResponse:
             except ValueError as error:
                 _service_refusal(form, error)
             else:
-                messages.success(request, "The endpoint was saved.")
+                messages.success(request, _("The endpoint was saved."))
                 return redirect("webhooks:endpoint", endpoint.pk)
         endpoint.refresh_from_db()  # a refused change leaves the stored one on the page
     deliveries = Paginator(
@@ -117,7 +118,8 @@ def endpoint_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def endpoint_delete(request: HttpRequest, pk: int) -> HttpResponse:
     endpoint = get_object_or_404(WebhookEndpoint.objects.all(), pk=pk)
     webhook_endpoint_delete(endpoint=endpoint)
-    messages.success(request, f"The endpoint {endpoint.url} and its delivery log were deleted.")
+    messages.success(request, _("The endpoint %(url)s and its delivery log were deleted.")
+                     % {"url": endpoint.url})
     return redirect("webhooks:endpoints")
 
 
@@ -140,7 +142,7 @@ def delivery_retry(request: HttpRequest, pk: int, delivery_pk: int) -> HttpRespo
     except ServiceError as error:
         messages.error(request, str(error))
     else:
-        messages.success(request, f"Delivery #{delivery.pk} is being sent again.")
+        messages.success(request, _("Delivery #%(id)s is being sent again.") % {"id": delivery.pk})
     return redirect("webhooks:endpoint", endpoint.pk)
 
 

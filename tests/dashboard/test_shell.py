@@ -126,7 +126,7 @@ def test_suspended_tenant_gets_403_with_the_message(acme: TenantSetup) -> None:
     for name in ["dashboard:home", "dashboard:settings_members", "dashboard:settings_api_keys"]:
         response = client.get(reverse(name))
         assert response.status_code == 403
-        assert SUSPENDED_MESSAGE in response.content.decode()
+        assert str(SUSPENDED_MESSAGE) in response.content.decode()
 
 
 def test_missing_page_gets_the_friendly_404(acme: TenantSetup) -> None:
