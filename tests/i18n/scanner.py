@@ -22,8 +22,8 @@ VISIBLE_ATTRIBUTES = {"title", "placeholder", "aria-label", "alt", "aria-descrip
                       "data-confirm"}
 # Not prose: markup, scripts and code samples keep their own language.
 SKIPPED_ELEMENTS = {"script", "style", "code", "pre", "kbd", "samp"}
-# Brand names, the same in every language.
-BRANDS = re.compile(r"\bAI Platform\b|^\s*AI\s*$")
+# Brand and metric names, the same in every language.
+BRANDS = re.compile(r"\bAI Platform\b|^\s*AI\s*$|\b(NDCG|Recall|Precision)@\d+\b")
 LETTER = re.compile(r"[^\W\d_]")
 _TRANSLATION_BLOCKS = {"blocktranslate": "endblocktranslate", "blocktrans": "endblocktrans",
                        "comment": "endcomment"}
