@@ -37,14 +37,16 @@ from rest_framework.viewsets import GenericViewSet
 
 from api.errors import ApiError
 from api.filters import query_params
+from api.lookups import external_id_pattern
+from api.parsers import JSONParser
 from api.problems import ROWS_INVALID_RESPONSE, problem_fields, rows_invalid_response
 from api.viewsets import TenantScopedAPIView, TenantScopedViewSetMixin
 from apps.recommendation import selectors, services
-from apps.recommendation.models import EndUser, Item, ServingSource
+from apps.recommendation.models import EXTERNAL_ID_LENGTH, EndUser, Item, ServingSource
 from billing.metering import metered
 from billing.models import Meter
 
-EXTERNAL_ID_PATTERN = r"[^/]+"
+EXTERNAL_ID_PATTERN = external_id_pattern(EXTERNAL_ID_LENGTH)
 MAX_K = 100
 MAX_RERANK_ITEMS = 500
 T = TypeVar("T")
@@ -212,7 +214,7 @@ class ItemViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin, mixins.Retrie
     serializer_class = ItemSerializer
     lookup_field = "external_id"
     lookup_value_regex = EXTERNAL_ID_PATTERN
-    parser_classes = (parsers.JSONParser, parsers.MultiPartParser)
+    parser_classes = (JSONParser, parsers.MultiPartParser)
 
     def scoped_queryset(self) -> QuerySet[Item]:
         return Item.objects.defer("embedding")
@@ -298,7 +300,7 @@ class EndUserViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin,
 
 
 class EventsView(TenantScopedAPIView):
-    parser_classes = (parsers.JSONParser,)
+    parser_classes = (JSONParser,)
 
     @extend_schema(
         summary=f"Record up to {services.MAX_BATCH:,} interactions",

@@ -10,7 +10,6 @@ row and column::
 
 from __future__ import annotations
 
-import codecs
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -29,8 +28,6 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, parsers, serializers, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import ParseError
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
@@ -39,6 +36,8 @@ from api.errors import ApiError
 from api.filters import query_filters, query_params
 from api.idempotency import IDEMPOTENCY_HEADER, IDEMPOTENCY_PARAMETER, idempotency_key
 from api.lookups import ID_PATTERN, MAX_ID
+from api.pagination import StrictCursorPagination
+from api.parsers import load_json
 from api.problems import ROWS_INVALID_RESPONSE
 from api.requests import request_data
 from api.viewsets import TenantScopedViewSetMixin
@@ -113,10 +112,7 @@ class DatasetRowsParser(parsers.BaseParser):
 
     def parse(self, stream: Any, media_type: str | None = None,
               parser_context: Mapping[str, Any] | None = None) -> Any:
-        try:
-            return json.load(codecs.getreader("utf-8")(stream))
-        except (ValueError, UnicodeDecodeError) as error:
-            raise ParseError(f"JSON parse error - {error}") from error
+        return load_json(stream)
 
 
 class DatasetSerializer(serializers.ModelSerializer):
@@ -311,9 +307,8 @@ class PredictionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class PredictionPagination(CursorPagination):
+class PredictionPagination(StrictCursorPagination):
     ordering = ("item",)
-    page_size_query_param = "page_size"
     max_page_size = 1000
     page_size = 100
 

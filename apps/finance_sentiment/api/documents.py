@@ -28,7 +28,6 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, parsers, serializers, status
 from rest_framework.decorators import action
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
@@ -36,6 +35,8 @@ from rest_framework.viewsets import GenericViewSet
 from api.errors import ApiError
 from api.filters import query_filters
 from api.lookups import ID_PATTERN
+from api.pagination import StrictCursorPagination
+from api.parsers import JSONParser
 from api.problems import ROWS_INVALID_RESPONSE, problem_fields, rows_invalid_response
 from api.viewsets import TenantScopedViewSetMixin
 from apps.finance_sentiment import selectors, services
@@ -150,10 +151,8 @@ class DocumentFilterSerializer(serializers.Serializer):
         return fields
 
 
-class DocumentPagination(CursorPagination):
+class DocumentPagination(StrictCursorPagination):
     ordering = ("-published_at", "-id")
-    page_size_query_param = "page_size"
-    max_page_size = 500
 
 
 _DOCUMENT_FILTERS = [
@@ -178,7 +177,7 @@ class DocumentViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin,
     serializer_class = DocumentSerializer
     lookup_value_regex = ID_PATTERN
     pagination_class = DocumentPagination
-    parser_classes = (parsers.JSONParser, parsers.MultiPartParser)
+    parser_classes = (JSONParser, parsers.MultiPartParser)
 
     def scoped_queryset(self) -> QuerySet[Document]:
         return Document.objects.all()
