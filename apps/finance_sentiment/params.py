@@ -7,6 +7,8 @@ from typing import Any
 
 from rest_framework import serializers
 
+from api.fields import ChoiceField
+
 SELECTIONS = ("unscored", "range", "dataset")
 
 
@@ -59,7 +61,7 @@ class ScoreDocumentsParams(serializers.Serializer):
     published in [from, to), scored again with the current model) or ``dataset`` (the job's
     "texts" dataset, stored as documents of source ``dataset:<id>`` and scored)."""
 
-    selection = serializers.ChoiceField(choices=SELECTIONS, default="unscored")
+    selection = ChoiceField(choices=SELECTIONS, default="unscored")
     batch_size = serializers.IntegerField(default=64, min_value=1, max_value=1024)
 
     def get_fields(self) -> dict[str, serializers.Field]:

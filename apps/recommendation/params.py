@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from jobs.params import FineTuneParams
+from api.fields import ChoiceField
+from jobs.params import FineTuneParams, unknown_params
 
 
 class EmbedItemsParams(serializers.Serializer):
-    scope = serializers.ChoiceField(choices=["missing", "all"], default="missing",
+    scope = ChoiceField(choices=["missing", "all"], default="missing",
                                     help_text="missing: items without an embedding or changed "
                                               "since; all: every item again")
     batch_size = serializers.IntegerField(default=64, min_value=1, max_value=1024)
@@ -27,10 +28,12 @@ class EmbedItemsParams(serializers.Serializer):
     def validate_then_train(self, value: dict | None) -> dict | None:
         if value is not None:
             train = TrainParams(data=value)
-            if not train.is_valid():
+            errors = {**unknown_params(train, value),
+                      **({} if train.is_valid() else train.errors)}
+            if errors:
                 raise serializers.ValidationError(
-                    [f"{name}: {'; '.join(map(str, errors))}"
-                     for name, errors in train.errors.items()])
+                    [f"{name}: {'; '.join(map(str, problems))}"
+                     for name, problems in errors.items()])
             return dict(train.validated_data)
         return value
 

@@ -8,7 +8,6 @@ from typing import Any
 from django.db.models import QuerySet
 from drf_spectacular.utils import (
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
     extend_schema_view,
 )
@@ -21,6 +20,7 @@ from api.errors import ApiError
 from api.filters import query_filters
 from api.idempotency import IDEMPOTENCY_HEADER, IDEMPOTENCY_PARAMETER, idempotency_key
 from api.lookups import ID_PATTERN, MAX_ID
+from api.schema import INFERENCE_ERRORS
 from api.viewsets import TenantScopedAPIView, TenantScopedViewSetMixin
 from apps.finance_sentiment import selectors, services
 from apps.finance_sentiment.api.common import TickerField
@@ -164,8 +164,7 @@ class ClassifyView(TenantScopedAPIView):
                     "time; 502 `inference_failed` when the worker cannot score (e.g. no model "
                     "is installed).",
         request=ClassifyRequestSerializer,
-        responses={200: ClassificationSerializer(many=True),
-                   503: OpenApiResponse(description="No inference worker answered")},
+        responses={200: ClassificationSerializer(many=True), **INFERENCE_ERRORS},
     )
     def post(self, request: Request) -> Response:
         payload = ClassifyRequestSerializer(data=request.data)
