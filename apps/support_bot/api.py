@@ -22,6 +22,7 @@ from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
 from api.errors import ApiError, error_body
+from api.fields import BlankAsNullChoiceField
 from api.lookups import ID_PATTERN, MAX_ID
 from api.problems import ROWS_INVALID_RESPONSE
 from api.schema import INFERENCE_ERRORS
@@ -264,6 +265,10 @@ class ArticleViewSet(_CrudViewSet):
 
 
 class MessageSerializer(serializers.ModelSerializer):
+    reply_kind = BlankAsNullChoiceField(choices=Message.ReplyKind.choices, read_only=True,
+                                        allow_null=True,
+                                        help_text="How the bot replied; null on others' messages")
+
     class Meta:
         model = Message
         fields = ("id", "role", "text", "intent", "confidence", "used_previous_intent",

@@ -18,3 +18,21 @@ class ChoiceField(serializers.ChoiceField):
             raise serializers.ValidationError(
                 f'"{data}" is not a valid choice; choose one of: {choices}.',
                 code="invalid_choice") from None
+
+
+class BlankAsNullMixin:
+    """Serves a model's blank string as null: a blank ``URLField`` or choice is not a URI or
+    one of the choices, so the schema (nullable) and the value (null) agree."""
+
+    def to_representation(self, value: Any) -> Any:
+        if value in ("", None):
+            return None
+        return super().to_representation(value)  # type: ignore[misc]
+
+
+class BlankAsNullURLField(BlankAsNullMixin, serializers.URLField):
+    pass
+
+
+class BlankAsNullChoiceField(BlankAsNullMixin, serializers.ChoiceField):
+    pass

@@ -11,6 +11,9 @@ more):
   on every operation;
 - 404 on every operation too: a path id, a filter naming an object, an unknown route;
 - 402 (quota) and 409 (conflict, idempotency) on writes.
+
+It also gives a viewset's ``write_serializer`` (the bot's intents and articles) as the body of
+its create and update operations.
 """
 
 from __future__ import annotations
@@ -32,9 +35,19 @@ ERRORS = {
     "429": "Rate limited; retry after `Retry-After` seconds",
 }
 WRITE_ONLY_ERRORS = ("402", "409")
+WRITE_ACTIONS = ("create", "update", "partial_update")
 
 
 class ApiAutoSchema(AutoSchema):
+    def get_request_serializer(self) -> Any:
+        # A viewset that writes through its own serializer (``write_serializer``, read back
+        # with a read-only one) has that as its create and update body: the read-only
+        # serializer alone left those operations without a request body in the schema.
+        write = getattr(self.view, "write_serializer", None)
+        if write is not None and getattr(self.view, "action", None) in WRITE_ACTIONS:
+            return write
+        return super().get_request_serializer()
+
     def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
         responses: dict[str, Any] = super()._get_response_bodies(direction)
         if not self.path.startswith("/api/"):

@@ -33,6 +33,7 @@ from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
 from api.errors import ApiError
+from api.fields import BlankAsNullChoiceField, BlankAsNullURLField, ChoiceField
 from api.filters import query_filters
 from api.lookups import ID_PATTERN
 from api.pagination import StrictCursorPagination
@@ -68,6 +69,11 @@ class DocumentScoreSerializer(serializers.ModelSerializer):
 
 
 class DocumentSerializer(serializers.ModelSerializer):
+    url = BlankAsNullURLField(read_only=True, allow_null=True,
+                              help_text="The document's address; null when it has none")
+    label = BlankAsNullChoiceField(choices=Label.choices, read_only=True, allow_null=True,
+                                   help_text="The current sentiment; null until scored")
+
     class Meta:
         model = Document
         fields = ("id", "source", "external_id", "url", "published_at", "title", "language",
@@ -144,7 +150,7 @@ class DocumentFilterSerializer(serializers.Serializer):
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()
         # Added here: "label" and "source" are attributes of every serializer field.
-        fields["label"] = serializers.ChoiceField(choices=Label.choices, required=False)
+        fields["label"] = ChoiceField(choices=Label.choices, required=False)
         fields["source"] = serializers.CharField(max_length=64, required=False)
         fields["from"] = InstantQueryField(required=False)
         fields["to"] = InstantQueryField(required=False)
