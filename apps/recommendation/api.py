@@ -117,16 +117,13 @@ class UploadSerializer(serializers.Serializer):
 class ServingQuerySerializer(serializers.Serializer):
     k = serializers.IntegerField(default=10, min_value=1, max_value=MAX_K)
     category = serializers.CharField(required=False, default="", allow_blank=True,
-                                     max_length=100)
+                                     max_length=100, help_text="only items in this category")
     available = serializers.BooleanField(
         default=True, help_text="true: available items only; false: any availability")
 
 
-_SERVING_PARAMETERS = [
-    OpenApiParameter("k", int, description=f"1 to {MAX_K} (default 10)"),
-    OpenApiParameter("category", str, description="only items in this category"),
-    OpenApiParameter("available", bool, description="default true: available items only"),
-]
+# The query serializer itself, so that the schema has its bounds (k: 1 to MAX_K).
+_SERVING_PARAMETERS = [ServingQuerySerializer]
 
 
 class ServedSerializer(serializers.Serializer):
@@ -397,7 +394,7 @@ class CtrView(TenantScopedAPIView):
     required_scope = "read"
 
     @extend_schema(summary="Impressions, clicks and click-through rate per day (UTC)",
-                   parameters=[OpenApiParameter("days", int)],
+                   parameters=[CtrQuerySerializer],
                    responses=CtrDaySerializer(many=True))
     def get(self, request: Request) -> Response:
         days = query_params(CtrQuerySerializer, request)["days"]

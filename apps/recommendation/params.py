@@ -51,7 +51,7 @@ class TrainParams(serializers.Serializer):
         default=90.0, min_value=1.0, max_value=3650.0,
         help_text="The popularity prior counts an event half as much after this many days")
     holdout_fraction = serializers.FloatField(default=0.2, min_value=0.05, max_value=0.5)
-    seed = serializers.IntegerField(default=42)
+    seed = serializers.IntegerField(default=42, min_value=0, max_value=2**32 - 1)
     force = serializers.BooleanField(default=False,
                                      help_text="Promote even if worse than the active version")
     recommend_k = serializers.IntegerField(

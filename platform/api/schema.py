@@ -12,7 +12,8 @@ more):
 - 404 on every operation too: a path id, a filter naming an object, an unknown route;
 - 402 (quota) and 409 (conflict, idempotency) on writes.
 
-It also gives a viewset's ``write_serializer`` (the bot's intents and articles) as the body of
+Integer path ids get the bounds of a stored id (``api.lookups.MAX_ID``). It also gives a
+viewset's ``write_serializer`` (the bot's intents and articles) as the body of
 its create and update operations.
 """
 
@@ -23,6 +24,7 @@ from typing import Any
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse
 
+from api.lookups import MAX_ID
 from api.problems import ErrorSerializer
 
 ERRORS = {
@@ -39,6 +41,16 @@ WRITE_ACTIONS = ("create", "update", "partial_update")
 
 
 class ApiAutoSchema(AutoSchema):
+    def _resolve_path_parameters(self, variables: Any) -> list[dict[str, Any]]:
+        # An integer path id (``<int:pk>``) has the bounds of a stored id.
+        parameters: list[dict[str, Any]] = super()._resolve_path_parameters(variables)
+        for parameter in parameters:
+            schema = parameter.get("schema", {})
+            if schema.get("type") == "integer":
+                schema.setdefault("minimum", 0)
+                schema.setdefault("maximum", MAX_ID)
+        return parameters
+
     def get_request_serializer(self) -> Any:
         # A viewset that writes through its own serializer (``write_serializer``, read back
         # with a read-only one) has that as its create and update body: the read-only

@@ -33,7 +33,7 @@ class FineTuneParams(serializers.Serializer):
     max_length = serializers.IntegerField(default=128, min_value=8, max_value=512)
     validation_fraction = serializers.FloatField(default=0.1, min_value=0.05, max_value=0.5)
     early_stopping_patience = serializers.IntegerField(default=2, min_value=0, max_value=20)
-    seed = serializers.IntegerField(default=42)
+    seed = serializers.IntegerField(default=42, min_value=0, max_value=2**32 - 1)
     force = serializers.BooleanField(default=False,
                                      help_text="Promote even if worse than the active version")
 

@@ -39,7 +39,7 @@ from jobs.models import Job, Prediction
 from tenancy.context import tenant_context
 from tests.conftest import TenantSetup
 
-FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
+FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "5"))
 FUZZ_SEED = int(os.environ.get("FUZZ_SEED", "20240101"))
 # Server errors are checked below: a 502 or 503 an operation documents (no inference worker
 # runs here) is its truthful answer; a 500 never is.

@@ -135,3 +135,29 @@ def test_an_error_is_served_as_the_schema_declares_it(acme: TenantSetup, schema:
     body = acme.api().get(f"{JOBS}/123456").json()["error"]
     declared = schema["components"]["schemas"]["ErrorBody"]
     assert set(declared["required"]) <= set(body) <= set(declared["properties"])
+
+
+def _numbers(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    found = []
+    if schema.get("type") == "array":
+        schema = schema.get("items", {})
+    if schema.get("type") in ("integer", "number"):
+        found.append(schema)
+    return found
+
+
+def test_every_number_an_operation_takes_has_its_bounds(schema: dict) -> None:
+    unbounded = []
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            for parameter in operation.get("parameters", []):
+                for number in _numbers(parameter["schema"]):
+                    if "minimum" not in number or "maximum" not in number:
+                        unbounded.append(f"{method} {path} {parameter['name']}")
+    for name, component in schema["components"]["schemas"].items():
+        if name.endswith("Request"):
+            for prop, prop_schema in component.get("properties", {}).items():
+                for number in _numbers(prop_schema):
+                    if "minimum" not in number or "maximum" not in number:
+                        unbounded.append(f"{name}.{prop}")
+    assert not unbounded

@@ -7,7 +7,6 @@ from typing import Any
 
 from django.db.models import QuerySet
 from drf_spectacular.utils import (
-    OpenApiParameter,
     extend_schema,
     extend_schema_view,
 )
@@ -55,9 +54,8 @@ class ScoreFilterSerializer(serializers.Serializer):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="Sentiment scores, newest first", parameters=[
-        OpenApiParameter("document", int), OpenApiParameter("job", int),
-        OpenApiParameter("label", str, enum=Label.values), OpenApiParameter("ticker", str)]),
+    list=extend_schema(summary="Sentiment scores, newest first",
+                       parameters=[ScoreFilterSerializer]),
     retrieve=extend_schema(summary="A sentiment score"),
 )
 class ScoreViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
