@@ -48,7 +48,7 @@ test: install chromium lint typecheck
 # Schemathesis over the whole OpenAPI schema, deeper than `make test`'s run of the same test
 # (FUZZ_EXAMPLES requests per operation; FUZZ_SEED picks another sample).
 fuzz: install
-	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-100} $(BIN)/pytest tests/api/test_openapi_fuzz.py -q --timeout=0
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-50} $(BIN)/pytest tests/api/test_openapi_fuzz.py -q --timeout=0
 
 bench: install
 	$(BIN)/python bench/run.py

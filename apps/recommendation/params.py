@@ -6,36 +6,11 @@ training ratings (``bench/recs.py`` reproduces the figures; README, "Recommendat
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from api.fields import ChoiceField
 from jobs.params import FineTuneParams, unknown_params
-
-
-class EmbedItemsParams(serializers.Serializer):
-    scope = ChoiceField(choices=["missing", "all"], default="missing",
-                                    help_text="missing: items without an embedding or changed "
-                                              "since; all: every item again")
-    batch_size = serializers.IntegerField(default=64, min_value=1, max_value=1024)
-    base_model = serializers.CharField(default="all-MiniLM-L6-v2", max_length=200)
-
-    then_train = serializers.DictField(
-        required=False, allow_null=True, default=None,
-        help_text="When set, a train job with these parameters follows the embeddings")
-
-    validate_base_model = FineTuneParams.validate_base_model
-
-    def validate_then_train(self, value: dict | None) -> dict | None:
-        if value is not None:
-            train = TrainParams(data=value)
-            errors = {**unknown_params(train, value),
-                      **({} if train.is_valid() else train.errors)}
-            if errors:
-                raise serializers.ValidationError(
-                    [f"{name}: {'; '.join(map(str, problems))}"
-                     for name, problems in errors.items()])
-            return dict(train.validated_data)
-        return value
 
 
 class TrainParams(serializers.Serializer):
@@ -57,6 +32,37 @@ class TrainParams(serializers.Serializer):
     recommend_k = serializers.IntegerField(
         default=20, min_value=0, max_value=200,
         help_text="When the version is promoted, submit a top-K job with this K (0: none)")
+
+
+@extend_schema_field(TrainParams)
+class FollowingTrainField(serializers.DictField):
+    """The parameters of the train job that follows (``TrainParams`` in the schema)."""
+
+
+class EmbedItemsParams(serializers.Serializer):
+    scope = ChoiceField(choices=["missing", "all"], default="missing",
+                                    help_text="missing: items without an embedding or changed "
+                                              "since; all: every item again")
+    batch_size = serializers.IntegerField(default=64, min_value=1, max_value=1024)
+    base_model = serializers.CharField(default="all-MiniLM-L6-v2", max_length=200)
+
+    then_train = FollowingTrainField(
+        required=False, allow_null=True, default=None,
+        help_text="When set, a train job with these parameters follows the embeddings")
+
+    validate_base_model = FineTuneParams.validate_base_model
+
+    def validate_then_train(self, value: dict | None) -> dict | None:
+        if value is not None:
+            train = TrainParams(data=value)
+            errors = {**unknown_params(train, value),
+                      **({} if train.is_valid() else train.errors)}
+            if errors:
+                raise serializers.ValidationError(
+                    [f"{name}: {'; '.join(map(str, problems))}"
+                     for name, problems in errors.items()])
+            return dict(train.validated_data)
+        return value
 
 
 class RecommendParams(serializers.Serializer):

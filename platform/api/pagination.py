@@ -18,7 +18,6 @@ from urllib import parse
 
 from django.core.exceptions import FieldDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import QuerySet
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
@@ -35,7 +34,7 @@ class StrictCursorPagination(CursorPagination):
     max_page_size = 500
     _model: Any = None
 
-    def paginate_queryset(self, queryset: QuerySet[Any], request: Request,
+    def paginate_queryset(self, queryset: Any, request: Request,
                           view: Any = None) -> list[Any] | None:
         self._model = queryset.model
         return super().paginate_queryset(queryset, request, view)

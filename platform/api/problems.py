@@ -30,13 +30,18 @@ class ErrorBodySerializer(serializers.Serializer):
     # The one error format (api.errors); problems and more only when rows were refused.
     code = serializers.CharField(help_text="validation_error, not_found, invalid_rows, ...")
     message = serializers.CharField()
-    fields = serializers.DictField(help_text="The offending input fields, each with its "
-                                             "messages")
     request_id = serializers.CharField(required=False)
     problems = RowProblemSerializer(many=True, required=False,
                                     help_text="Refused rows: the first problems found")
     more = serializers.IntegerField(required=False, min_value=0,
                                     help_text="Refused rows: how many problems are not listed")
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        # Added here: "fields" is an attribute of every serializer.
+        fields["fields"] = serializers.DictField(
+            help_text="The offending input fields, each with its messages")
+        return fields
 
 
 class ErrorSerializer(serializers.Serializer):

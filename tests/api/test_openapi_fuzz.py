@@ -5,7 +5,7 @@ Every operation gets ``FUZZ_EXAMPLES`` generated requests (valid and invalid one
 fixed seed; each response is checked for server errors, for conformance to the schema the
 API publishes (body and content type) and for a status code the operation documents. The
 test passes only with no failure at all. ``make fuzz`` runs the same test deeper
-(``FUZZ_EXAMPLES=200``).
+(``FUZZ_EXAMPLES=50``).
 """
 
 from __future__ import annotations

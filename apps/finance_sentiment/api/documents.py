@@ -71,8 +71,6 @@ class DocumentScoreSerializer(serializers.ModelSerializer):
 class DocumentSerializer(serializers.ModelSerializer):
     url = BlankAsNullURLField(read_only=True, allow_null=True,
                               help_text="The document's address; null when it has none")
-    label = BlankAsNullChoiceField(choices=Label.choices, read_only=True, allow_null=True,
-                                   help_text="The current sentiment; null until scored")
 
     class Meta:
         model = Document
@@ -80,6 +78,14 @@ class DocumentSerializer(serializers.ModelSerializer):
                   "tickers", "truncated", "label", "score", "scored_at", "scored_version",
                   "created_at")
         read_only_fields = fields
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        # Added here: "label" is an attribute of every field, serializers included.
+        fields["label"] = BlankAsNullChoiceField(
+            choices=Label.choices, read_only=True, allow_null=True,
+            help_text="The current sentiment; null until scored")
+        return fields
 
 
 class DocumentDetailSerializer(DocumentSerializer):
