@@ -130,3 +130,13 @@ def test_an_out_of_range_time_is_a_400_naming_the_field(
     from urllib.parse import quote
     error = _error(_client(acme).get(f"{path}?from={quote(value)}"), 400)
     assert "from" in error["fields"]
+
+
+@pytest.mark.parametrize("query", ["search=%00", "tag=a%00b", "intent=%00", "%00=1"])
+def test_a_nul_character_in_a_query_string_is_a_400_naming_it(acme: TenantSetup,
+                                                              query: str) -> None:
+    path = "/api/v1/bot/utterances" if query.startswith("intent") else "/api/v1/bot/articles"
+    error = _error(_client(acme).get(f"{path}?{query}"), 400)
+    name = query.split("=")[0].replace("%00", "\\u0000")
+    assert name in error["fields"], error
+    assert error["request_id"]
