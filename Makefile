@@ -11,7 +11,7 @@ export PYTHONPATH := $(CURDIR)/platform:$(CURDIR)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run dev test lint typecheck bench chromium system-packages messages clean
+.PHONY: install run dev test fuzz lint typecheck bench chromium system-packages messages clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
@@ -55,6 +55,11 @@ typecheck: install
 
 test: install system-packages lint typecheck
 	$(BIN)/pytest
+
+# Schemathesis over the whole OpenAPI schema, deeper than `make test`'s run of the same test
+# (FUZZ_EXAMPLES requests per operation; FUZZ_SEED picks another sample).
+fuzz: install
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-50} $(BIN)/pytest tests/api/test_openapi_fuzz.py -q --timeout=0
 
 bench: install
 	$(BIN)/python bench/run.py

@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rest_framework import serializers
 
+from api.fields import ChoiceField
+
 SELECTIONS = ("unscored", "range", "dataset")
 
 
+# The widest offsets in use (UTC-12:00 to UTC+14:00). Python accepts up to 24 hours, PostgreSQL
+# refuses past 15:59: "+20:00" was a database error.
+MAX_UTC_OFFSET = timedelta(hours=14)
+
+
 def parse_instant(value: str) -> datetime:
-    """An ISO 8601 date or date-time; naive values are UTC. ``ValueError`` when invalid."""
+    """An ISO 8601 date or date-time in UTC; naive values are UTC. ``ValueError`` when invalid,
+    when its offset is wider than any time zone's, or when in UTC it falls outside years
+    1 to 9999."""
     parsed = datetime.fromisoformat(value.strip())
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    offset = parsed.utcoffset()
+    if offset is not None and abs(offset) > MAX_UTC_OFFSET:
+        raise ValueError("time-zone offset out of range")
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("out of range") from None
 
 
 class InstantField(serializers.CharField):
@@ -22,7 +39,7 @@ class InstantField(serializers.CharField):
     def to_internal_value(self, data: Any) -> str:
         text = super().to_internal_value(data)
         try:
-            return parse_instant(text).astimezone(UTC).isoformat()
+            return parse_instant(text).isoformat()
         except ValueError:
             raise serializers.ValidationError(
                 f"'{text}' is not a date and time (ISO 8601, e.g. 2024-05-01T14:30:00Z)"
@@ -44,7 +61,7 @@ class ScoreDocumentsParams(serializers.Serializer):
     published in [from, to), scored again with the current model) or ``dataset`` (the job's
     "texts" dataset, stored as documents of source ``dataset:<id>`` and scored)."""
 
-    selection = serializers.ChoiceField(choices=SELECTIONS, default="unscored")
+    selection = ChoiceField(choices=SELECTIONS, default="unscored")
     batch_size = serializers.IntegerField(default=64, min_value=1, max_value=1024)
 
     def get_fields(self) -> dict[str, serializers.Field]:

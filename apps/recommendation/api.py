@@ -37,14 +37,16 @@ from rest_framework.viewsets import GenericViewSet
 
 from api.errors import ApiError
 from api.filters import query_params
+from api.lookups import external_id_pattern
+from api.parsers import JSONParser
 from api.problems import ROWS_INVALID_RESPONSE, problem_fields, rows_invalid_response
 from api.viewsets import TenantScopedAPIView, TenantScopedViewSetMixin
 from apps.recommendation import selectors, services
-from apps.recommendation.models import EndUser, Item, ServingSource
+from apps.recommendation.models import EXTERNAL_ID_LENGTH, EndUser, Item, ServingSource
 from billing.metering import metered
 from billing.models import Meter
 
-EXTERNAL_ID_PATTERN = r"[^/]+"
+EXTERNAL_ID_PATTERN = external_id_pattern(EXTERNAL_ID_LENGTH)
 MAX_K = 100
 MAX_RERANK_ITEMS = 500
 T = TypeVar("T")
@@ -115,16 +117,13 @@ class UploadSerializer(serializers.Serializer):
 class ServingQuerySerializer(serializers.Serializer):
     k = serializers.IntegerField(default=10, min_value=1, max_value=MAX_K)
     category = serializers.CharField(required=False, default="", allow_blank=True,
-                                     max_length=100)
+                                     max_length=100, help_text="only items in this category")
     available = serializers.BooleanField(
         default=True, help_text="true: available items only; false: any availability")
 
 
-_SERVING_PARAMETERS = [
-    OpenApiParameter("k", int, description=f"1 to {MAX_K} (default 10)"),
-    OpenApiParameter("category", str, description="only items in this category"),
-    OpenApiParameter("available", bool, description="default true: available items only"),
-]
+# The query serializer itself, so that the schema has its bounds (k: 1 to MAX_K).
+_SERVING_PARAMETERS = [ServingQuerySerializer]
 
 
 class ServedSerializer(serializers.Serializer):
@@ -212,7 +211,7 @@ class ItemViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin, mixins.Retrie
     serializer_class = ItemSerializer
     lookup_field = "external_id"
     lookup_value_regex = EXTERNAL_ID_PATTERN
-    parser_classes = (parsers.JSONParser, parsers.MultiPartParser)
+    parser_classes = (JSONParser, parsers.MultiPartParser)
 
     def scoped_queryset(self) -> QuerySet[Item]:
         return Item.objects.defer("embedding")
@@ -298,7 +297,7 @@ class EndUserViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin,
 
 
 class EventsView(TenantScopedAPIView):
-    parser_classes = (parsers.JSONParser,)
+    parser_classes = (JSONParser,)
 
     @extend_schema(
         summary=f"Record up to {services.MAX_BATCH:,} interactions",
@@ -395,7 +394,7 @@ class CtrView(TenantScopedAPIView):
     required_scope = "read"
 
     @extend_schema(summary="Impressions, clicks and click-through rate per day (UTC)",
-                   parameters=[OpenApiParameter("days", int)],
+                   parameters=[CtrQuerySerializer],
                    responses=CtrDaySerializer(many=True))
     def get(self, request: Request) -> Response:
         days = query_params(CtrQuerySerializer, request)["days"]

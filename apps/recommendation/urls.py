@@ -1,12 +1,15 @@
 """``/api/v1/``: items, end users, events and serving (included by ``config.urls``; the
 platform's API package does not import the applications)."""
 
-from django.urls import path
+from django.urls import path, register_converter
 from rest_framework.routers import SimpleRouter
 
+from api.lookups import external_id_converter
 from apps.recommendation import api
+from apps.recommendation.models import EXTERNAL_ID_LENGTH
 
 app_name = "recs_api"
+register_converter(external_id_converter(EXTERNAL_ID_LENGTH), "external_id")
 
 router = SimpleRouter(trailing_slash=False)
 router.register("items", api.ItemViewSet, basename="item")
@@ -15,7 +18,7 @@ router.register("end-users", api.EndUserViewSet, basename="end-user")
 urlpatterns = [
     path("events", api.EventsView.as_view(), name="events"),
     path("events/upload", api.EventsUploadView.as_view(), name="events_upload"),
-    path("recommendations/users/<str:external_id>", api.UserRecommendationsView.as_view(),
+    path("recommendations/users/<external_id:external_id>", api.UserRecommendationsView.as_view(),
          name="user_recommendations"),
     path("recommendations/rerank", api.RerankView.as_view(), name="rerank"),
     path("recommendations/ctr", api.CtrView.as_view(), name="ctr"),

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, parsers, serializers, status
 from rest_framework.decorators import action
 from rest_framework.permissions import SAFE_METHODS
@@ -22,8 +22,10 @@ from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
 from api.errors import ApiError, error_body
+from api.fields import BlankAsNullChoiceField
 from api.lookups import ID_PATTERN, MAX_ID
 from api.problems import ROWS_INVALID_RESPONSE
+from api.schema import INFERENCE_ERRORS
 from api.viewsets import TenantScopedAPIView, TenantScopedViewSetMixin
 from apps.support_bot import selectors, services
 from apps.support_bot.models import (
@@ -263,6 +265,10 @@ class ArticleViewSet(_CrudViewSet):
 
 
 class MessageSerializer(serializers.ModelSerializer):
+    reply_kind = BlankAsNullChoiceField(choices=Message.ReplyKind.choices, read_only=True,
+                                        allow_null=True,
+                                        help_text="How the bot replied; null on others' messages")
+
     class Meta:
         model = Message
         fields = ("id", "role", "text", "intent", "confidence", "used_previous_intent",
@@ -398,9 +404,8 @@ class ConversationViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin,
 
     @extend_schema(summary="Send the customer's message; answers with the bot's reply",
                    request=ChatRequestSerializer,
-                   responses={201: ChatResponseSerializer,
-                              503: OpenApiResponse(description="No worker answered; the "
-                                                               "message is kept")})
+                   responses={201: ChatResponseSerializer, **INFERENCE_ERRORS},
+                   description="502 and 503 keep the customer's message (`message_id`).")
     @action(detail=True, methods=["post"])
     def messages(self, request: Request, pk: str) -> Response:
         conversation = self.get_object()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from api.fields import ChoiceField
 from jobs.params import FineTuneParams
 
 
@@ -12,7 +13,7 @@ class IntentFineTuneParams(FineTuneParams):
     embeddings: minutes on a CPU for BANKING77's 10,000 utterances, about 0.92 accuracy.
     Without a dataset the job trains on the tenant's utterances."""
 
-    method = serializers.ChoiceField(choices=["head", "lora", "full"], default="head")
+    method = ChoiceField(choices=["head", "lora", "full"], default="head")
     epochs = serializers.IntegerField(default=60, min_value=1, max_value=300,
                                       help_text="head: epochs over cached embeddings (fast)")
     batch_size = serializers.IntegerField(default=64, min_value=1, max_value=512)

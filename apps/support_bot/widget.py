@@ -38,6 +38,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.errors import ApiError
+from api.schema import INFERENCE_ERRORS
 from api.throttling import FixedWindowThrottle
 from apps.support_bot import services
 from apps.support_bot.api import (
@@ -216,7 +217,8 @@ class WidgetMessageView(WidgetView):
         return Response(WidgetMessageSerializer(messages, many=True).data)
 
     @extend_schema(tags=["bot widget"], summary="Send a message from the widget",
-                   request=ChatRequestSerializer, responses={201: WidgetChatResponseSerializer})
+                   request=ChatRequestSerializer,
+                   responses={201: WidgetChatResponseSerializer, **INFERENCE_ERRORS})
     def post(self, request: Request, pk: int) -> Response:
         conversation = self.conversation(request, pk)
         payload = ChatRequestSerializer(data=request.data)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -26,18 +26,30 @@ class RowProblemSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
-ROWS_INVALID_ERROR = inline_serializer("RowsInvalidError", {
-    "error": inline_serializer("RowsInvalidErrorBody", {
-        "code": serializers.CharField(help_text="invalid_dataset, invalid_rows, ..."),
-        "message": serializers.CharField(),
-        "fields": serializers.DictField(),
-        "problems": RowProblemSerializer(many=True),
-        "more": serializers.IntegerField(),
-    }),
-})
+class ErrorBodySerializer(serializers.Serializer):
+    # The one error format (api.errors); problems and more only when rows were refused.
+    code = serializers.CharField(help_text="validation_error, not_found, invalid_rows, ...")
+    message = serializers.CharField()
+    request_id = serializers.CharField(required=False)
+    problems = RowProblemSerializer(many=True, required=False,
+                                    help_text="Refused rows: the first problems found")
+    more = serializers.IntegerField(required=False, min_value=0,
+                                    help_text="Refused rows: how many problems are not listed")
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        # Added here: "fields" is an attribute of every serializer.
+        fields["fields"] = serializers.DictField(
+            help_text="The offending input fields, each with its messages")
+        return fields
 
 
-ROWS_INVALID_RESPONSE = OpenApiResponse(ROWS_INVALID_ERROR, description="Refused; nothing stored")
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorBodySerializer()
+
+
+ROWS_INVALID_RESPONSE = OpenApiResponse(
+    ErrorSerializer, description="Refused (invalid fields or rows); nothing stored")
 
 
 def problem_fields(problems: Iterable[Problem], *, prefix: str | None) -> dict[str, list[str]]:

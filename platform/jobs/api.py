@@ -10,7 +10,6 @@ row and column::
 
 from __future__ import annotations
 
-import codecs
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -20,6 +19,8 @@ from typing import Any
 from django.conf import settings
 from django.db.models import QuerySet
 from django.http import FileResponse, StreamingHttpResponse
+from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -29,8 +30,6 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, parsers, serializers, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import ParseError
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
@@ -39,6 +38,8 @@ from api.errors import ApiError
 from api.filters import query_filters, query_params
 from api.idempotency import IDEMPOTENCY_HEADER, IDEMPOTENCY_PARAMETER, idempotency_key
 from api.lookups import ID_PATTERN, MAX_ID
+from api.pagination import StrictCursorPagination
+from api.parsers import load_json
 from api.problems import ROWS_INVALID_RESPONSE
 from api.requests import request_data
 from api.viewsets import TenantScopedViewSetMixin
@@ -113,10 +114,7 @@ class DatasetRowsParser(parsers.BaseParser):
 
     def parse(self, stream: Any, media_type: str | None = None,
               parser_context: Mapping[str, Any] | None = None) -> Any:
-        try:
-            return json.load(codecs.getreader("utf-8")(stream))
-        except (ValueError, UnicodeDecodeError) as error:
-            raise ParseError(f"JSON parse error - {error}") from error
+        return load_json(stream)
 
 
 class DatasetSerializer(serializers.ModelSerializer):
@@ -279,6 +277,62 @@ class JobCreateSerializer(serializers.Serializer):
                                              help_text="Default: the app's active version")
 
 
+def _component_name(*words: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for word in words for part in word.split("_"))
+
+
+class JobCreateSchema(OpenApiSerializerExtension):
+    """The job-create body as OpenAPI sees it: a union discriminated by ``app``, each member a
+    union discriminated by ``kind`` whose ``params`` are that kind's own parameter schema
+    (closed: an undeclared parameter is a 400). Built from the registry when the schema is
+    generated, so a kind or a parameter an application registers is typed with no change
+    here."""
+
+    target_class = "jobs.api.JobCreateSerializer"
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        base = auto_schema._map_basic_serializer(self.target, direction)
+        suffix = "Request" if direction == "request" else ""
+        apps: dict[str, dict[str, Any]] = {}
+        for spec in all_apps():
+            kinds: dict[str, dict[str, Any]] = {}
+            for kind in spec.job_kinds.values():
+                params = auto_schema.resolve_serializer(kind.params, direction)
+                params.schema["additionalProperties"] = False
+                variant = {
+                    **base,
+                    "properties": {
+                        **base["properties"],
+                        # In allOf, so that drf-spectacular leaves these one-value enums
+                        # inline rather than naming a component for each.
+                        "app": {"allOf": [{"type": "string", "enum": [spec.label]}]},
+                        "kind": {"allOf": [{"type": "string", "enum": [kind.name]}],
+                                 "description": kind.description},
+                        "params": params.ref,
+                    },
+                }
+                kinds[kind.name] = self._register(
+                    auto_schema, _component_name(spec.label, kind.name, "JobCreate") + suffix,
+                    variant)
+            apps[spec.label] = self._register(
+                auto_schema, _component_name(spec.label, "JobCreate") + suffix,
+                _union("kind", kinds))
+        return _union("app", apps)
+
+    @staticmethod
+    def _register(auto_schema: Any, name: str, schema: dict[str, Any]) -> dict[str, Any]:
+        component = ResolvedComponent(name=name, type=ResolvedComponent.SCHEMA,
+                                      object=name, schema=schema)
+        auto_schema.registry.register_on_missing(component)
+        return dict(component.ref)
+
+
+def _union(discriminator: str, members: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return {"oneOf": list(members.values()),
+            "discriminator": {"propertyName": discriminator,
+                              "mapping": {value: ref["$ref"] for value, ref in members.items()}}}
+
+
 class JobFilterSerializer(serializers.Serializer):
     app = serializers.CharField(required=False, validators=[validate_app])
     kind = serializers.CharField(required=False, max_length=40)
@@ -311,9 +365,8 @@ class PredictionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class PredictionPagination(CursorPagination):
+class PredictionPagination(StrictCursorPagination):
     ordering = ("item",)
-    page_size_query_param = "page_size"
     max_page_size = 1000
     page_size = 100
 
@@ -344,7 +397,7 @@ class JobViewSet(FileDownloadMixin, TenantScopedViewSetMixin, mixins.ListModelMi
         summary="Submit a job",
         description=f"With an `{IDEMPOTENCY_HEADER}` header, repeating the same request "
         "returns the first job (200); the same key with a different body is a 409.",
-        request=JobCreateSerializer,
+        request={"application/json": JobCreateSerializer},
         parameters=[IDEMPOTENCY_PARAMETER],
         responses={201: JobSerializer, 200: JobSerializer},
     )

@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from rest_framework import serializers
+
+from api.fields import ChoiceField
+
+
+def unknown_params(params: serializers.Serializer, data: Any) -> dict[str, list[str]]:
+    """The keys of ``data`` that ``params`` (a job kind's parameters) does not declare, each
+    with the parameters it does: a misspelt ``epoch`` is refused, not silently ignored."""
+    if not isinstance(data, dict):
+        return {}
+    declared = params.fields
+    return {key: [f"unknown parameter; the parameters are: {', '.join(declared)}"]
+            for key in data if key not in declared}
 
 
 def base_model_names() -> list[str]:
@@ -11,7 +25,7 @@ def base_model_names() -> list[str]:
 
 
 class FineTuneParams(serializers.Serializer):
-    method = serializers.ChoiceField(choices=["lora", "full"], default="lora")
+    method = ChoiceField(choices=["lora", "full"], default="lora")
     base_model = serializers.CharField(default="all-MiniLM-L6-v2", max_length=200)
     epochs = serializers.IntegerField(default=3, min_value=1, max_value=50)
     batch_size = serializers.IntegerField(default=32, min_value=1, max_value=512)
@@ -19,7 +33,7 @@ class FineTuneParams(serializers.Serializer):
     max_length = serializers.IntegerField(default=128, min_value=8, max_value=512)
     validation_fraction = serializers.FloatField(default=0.1, min_value=0.05, max_value=0.5)
     early_stopping_patience = serializers.IntegerField(default=2, min_value=0, max_value=20)
-    seed = serializers.IntegerField(default=42)
+    seed = serializers.IntegerField(default=42, min_value=0, max_value=2**32 - 1)
     force = serializers.BooleanField(default=False,
                                      help_text="Promote even if worse than the active version")
 

@@ -41,6 +41,7 @@ from config.errors import ServiceError
 from jobs.datasets import ParsedDataset, dataset_parse
 from jobs.liveness import worker_alive, worker_mark_alive, workers_alive
 from jobs.models import Dataset, Job, JobEvent, ModelVersion
+from jobs.params import unknown_params
 from jobs.registry import AppSpec, JobKind, UnknownApp, all_apps, get_app
 from tenancy.context import require_tenant_id, tenant_context, unscoped
 from webhooks.services import webhook_emit
@@ -154,10 +155,11 @@ def job_submit(*, app: str, kind: str, params: dict[str, Any], dataset_id: int |
             return _replay(earlier, request_hash)
 
     serializer = job_kind.params(data=params)
-    if not serializer.is_valid():
+    errors = {**unknown_params(serializer, params),
+              **({} if serializer.is_valid() else serializer.errors)}
+    if errors:
         raise JobError(_("Some parameters are invalid."),
-                       fields={f"params.{k}": [str(e) for e in v]
-                               for k, v in serializer.errors.items()})
+                       fields={f"params.{k}": [str(e) for e in v] for k, v in errors.items()})
     dataset = _dataset_for(job_kind, app, dataset_id)
     version = _version_for(job_kind, app, model_version_id)
     _precondition_check(job_kind, serializer.validated_data)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -39,9 +39,11 @@ class AlertRuleSerializer(serializers.ModelSerializer):
                          help_text="Null: every ticker on the watchlist")
     kind = serializers.ChoiceField(choices=AlertRule.Kind.choices)
     threshold = serializers.FloatField(required=False, allow_null=True, default=None,
+                                       min_value=0.0, max_value=1.0,
                                        help_text="negative_share: fires when the window's share "
                                                  "of negative documents is above it (0..1)")
     k = serializers.FloatField(required=False, allow_null=True, default=None,
+                               min_value=0.0, max_value=20.0,
                                help_text="zscore: fires when the window's negative share is more "
                                          "than k standard deviations above the baseline's")
     window_hours = serializers.IntegerField(min_value=1, max_value=168, required=False,
@@ -134,9 +136,7 @@ class AlertFilterSerializer(serializers.Serializer):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="Alerts, newest first", parameters=[
-        OpenApiParameter("status", str, enum=Alert.Status.values),
-        OpenApiParameter("ticker", str), OpenApiParameter("rule", int)]),
+    list=extend_schema(summary="Alerts, newest first", parameters=[AlertFilterSerializer]),
     retrieve=extend_schema(summary="An alert"),
 )
 class AlertViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,

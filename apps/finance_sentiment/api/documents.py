@@ -28,14 +28,16 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, parsers, serializers, status
 from rest_framework.decorators import action
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
 from api.errors import ApiError
+from api.fields import BlankAsNullChoiceField, BlankAsNullURLField, ChoiceField
 from api.filters import query_filters
 from api.lookups import ID_PATTERN
+from api.pagination import StrictCursorPagination
+from api.parsers import JSONParser
 from api.problems import ROWS_INVALID_RESPONSE, problem_fields, rows_invalid_response
 from api.viewsets import TenantScopedViewSetMixin
 from apps.finance_sentiment import selectors, services
@@ -67,12 +69,23 @@ class DocumentScoreSerializer(serializers.ModelSerializer):
 
 
 class DocumentSerializer(serializers.ModelSerializer):
+    url = BlankAsNullURLField(read_only=True, allow_null=True,
+                              help_text="The document's address; null when it has none")
+
     class Meta:
         model = Document
         fields = ("id", "source", "external_id", "url", "published_at", "title", "language",
                   "tickers", "truncated", "label", "score", "scored_at", "scored_version",
                   "created_at")
         read_only_fields = fields
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        # Added here: "label" is an attribute of every field, serializers included.
+        fields["label"] = BlankAsNullChoiceField(
+            choices=Label.choices, read_only=True, allow_null=True,
+            help_text="The current sentiment; null until scored")
+        return fields
 
 
 class DocumentDetailSerializer(DocumentSerializer):
@@ -143,17 +156,15 @@ class DocumentFilterSerializer(serializers.Serializer):
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()
         # Added here: "label" and "source" are attributes of every serializer field.
-        fields["label"] = serializers.ChoiceField(choices=Label.choices, required=False)
+        fields["label"] = ChoiceField(choices=Label.choices, required=False)
         fields["source"] = serializers.CharField(max_length=64, required=False)
         fields["from"] = InstantQueryField(required=False)
         fields["to"] = InstantQueryField(required=False)
         return fields
 
 
-class DocumentPagination(CursorPagination):
+class DocumentPagination(StrictCursorPagination):
     ordering = ("-published_at", "-id")
-    page_size_query_param = "page_size"
-    max_page_size = 500
 
 
 _DOCUMENT_FILTERS = [
@@ -178,7 +189,7 @@ class DocumentViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin,
     serializer_class = DocumentSerializer
     lookup_value_regex = ID_PATTERN
     pagination_class = DocumentPagination
-    parser_classes = (parsers.JSONParser, parsers.MultiPartParser)
+    parser_classes = (JSONParser, parsers.MultiPartParser)
 
     def scoped_queryset(self) -> QuerySet[Document]:
         return Document.objects.all()

@@ -7,8 +7,6 @@ from typing import Any
 
 from django.db.models import QuerySet
 from drf_spectacular.utils import (
-    OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
     extend_schema_view,
 )
@@ -21,6 +19,7 @@ from api.errors import ApiError
 from api.filters import query_filters
 from api.idempotency import IDEMPOTENCY_HEADER, IDEMPOTENCY_PARAMETER, idempotency_key
 from api.lookups import ID_PATTERN, MAX_ID
+from api.schema import INFERENCE_ERRORS
 from api.viewsets import TenantScopedAPIView, TenantScopedViewSetMixin
 from apps.finance_sentiment import selectors, services
 from apps.finance_sentiment.api.common import TickerField
@@ -55,9 +54,8 @@ class ScoreFilterSerializer(serializers.Serializer):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="Sentiment scores, newest first", parameters=[
-        OpenApiParameter("document", int), OpenApiParameter("job", int),
-        OpenApiParameter("label", str, enum=Label.values), OpenApiParameter("ticker", str)]),
+    list=extend_schema(summary="Sentiment scores, newest first",
+                       parameters=[ScoreFilterSerializer]),
     retrieve=extend_schema(summary="A sentiment score"),
 )
 class ScoreViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
@@ -164,8 +162,7 @@ class ClassifyView(TenantScopedAPIView):
                     "time; 502 `inference_failed` when the worker cannot score (e.g. no model "
                     "is installed).",
         request=ClassifyRequestSerializer,
-        responses={200: ClassificationSerializer(many=True),
-                   503: OpenApiResponse(description="No inference worker answered")},
+        responses={200: ClassificationSerializer(many=True), **INFERENCE_ERRORS},
     )
     def post(self, request: Request) -> Response:
         payload = ClassifyRequestSerializer(data=request.data)
