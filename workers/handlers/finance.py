@@ -28,18 +28,9 @@ logger = logging.getLogger(__name__)
 CHUNK_SIZE = 256
 
 
-def _classifier(job: Job) -> tuple[Any, Any]:
-    """The tenant's model version (the one the job was submitted with, else the active one)
-    and its classifier; no version: the platform default model."""
-    version = job.model_version or selectors.default_version_for(job.app)
-    if version is not None:
-        return version, text_classification.classifier_for(version)
-    return None, text_classification.default_classifier(job.app)
-
-
 def score_documents(job: Job, context: JobContext) -> Outcome:
     selection = job.params.get("selection", "unscored")
-    version, classifier = _classifier(job)
+    classifier, version = text_classification.classifier_for_job(job)
     unknown = set(classifier.labels) - set(LABELS)
     if unknown:
         raise ValueError(f"The model's labels {sorted(unknown)} are not sentiment labels "
@@ -81,7 +72,7 @@ def score_documents(job: Job, context: JobContext) -> Outcome:
     alerts, follow_up = _after_scoring(job, context, tickers, selection)
     return Outcome(metrics={
         "items": done, "selection": selection, "label_counts": dict(labels),
-        "model_version": version.version if version is not None else None,
+        **text_classification.version_ran(version),
         "model": f"v{version.version}" if version is not None else "platform default",
         "tickers": len(tickers), "alerts_raised": len(alerts),
         "follow_up_job": follow_up.pk if follow_up is not None else None,
