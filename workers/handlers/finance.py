@@ -28,9 +28,17 @@ logger = logging.getLogger(__name__)
 CHUNK_SIZE = 256
 
 
+def _classifier(job: Job) -> tuple[Any, Any]:
+    """The version and classifier the job runs: as every batch job
+    (``text_classification.classifier_for_job``: the job's version, else the active one,
+    else the platform default)."""
+    classifier, version = text_classification.classifier_for_job(job)
+    return version, classifier
+
+
 def score_documents(job: Job, context: JobContext) -> Outcome:
     selection = job.params.get("selection", "unscored")
-    classifier, version = text_classification.classifier_for_job(job)
+    version, classifier = _classifier(job)
     unknown = set(classifier.labels) - set(LABELS)
     if unknown:
         raise ValueError(f"The model's labels {sorted(unknown)} are not sentiment labels "

@@ -147,7 +147,8 @@ def test_a_head_reports_its_texts_then_its_epochs_each_in_its_own_unit(
     _, _, progress = calibrated_head
     units = [unit for _, _, unit in progress]
     first_epoch = units.index("epochs")
-    assert set(units[:first_epoch]) == {"texts"} and set(units[first_epoch:]) == {"epochs"}
+    assert set(units[:first_epoch]) == {"texts"}
+    assert set(units[first_epoch:]) == {"epochs"}
     assert progress[first_epoch - 1][:2] == (450, 450)  # every text embedded
     assert [done for done, _, unit in progress if unit == "epochs"] == list(range(1, 41))
     assert {total for _, total, unit in progress if unit == "epochs"} == {40}
