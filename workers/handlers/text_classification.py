@@ -120,6 +120,8 @@ def fine_tune_on(job: Job, context: JobContext, texts: list[str], labels: list[s
             learning_rate=params["learning_rate"], seed=params["seed"],
             max_length=params["max_length"],
             early_stopping_patience=params["early_stopping_patience"] or None,
+            # Jobs submitted before calibration existed have no such parameter.
+            calibration=params.get("calibration", "temperature"),
             checkpoint_dir=_work_dir(f"job-{job.pk}", "checkpoints"),
         )
         result = runtime.fine_tune_classifier(
