@@ -17,7 +17,7 @@ from jobs.services import job_claim, job_finish
 from tenancy.context import tenant_context
 from tests.conftest import TenantSetup, WorkerFactory
 from tests.workers.conftest import TINY_BASE_NAME, sentiment_rows, to_csv
-from tests.workers.test_pipeline import _env, _finished, _fine_tune, _submit, _upload, _wait
+from tests.workers.test_pipeline import _env, _fine_tune, _finished, _submit, _upload, _wait
 from workers.execution import JobContext
 from workers.runtime import ModelCache, load_classifier
 from workers.runtime.calibration import TemperatureScaling
