@@ -244,8 +244,8 @@ class JobProgressSerializer(serializers.Serializer):
     rate_per_second = serializers.FloatField(
         allow_null=True, help_text="Units per second, measured by the worker in this attempt")
     eta_seconds = serializers.FloatField(
-        allow_null=True, help_text="Seconds left at the measured rate (null until measured, "
-                                   "and once finished)")
+        allow_null=True, help_text="Seconds left in the current phase at the measured rate "
+                                   "(null until measured, and once finished)")
 
     def to_representation(self, instance: Job) -> dict[str, Any]:
         view = selectors.job_progress_view(job=instance)

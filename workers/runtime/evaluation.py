@@ -34,11 +34,13 @@ def classification_report(labels: Sequence[str], predictions: Sequence[str],
     scored = classification_metrics([index[label] for label in labels],
                                     [index[label] for label in predictions], order)
     matrix: list[list[int]] = scored["confusion_matrix"]
-    confusions = sorted(
-        ({"true": order[row], "predicted": order[column], "count": count}
+    cells = sorted(
+        ((count, order[row], order[column])
          for row, counts in enumerate(matrix) for column, count in enumerate(counts)
          if row != column and count),
-        key=lambda cell: (-cell["count"], cell["true"], cell["predicted"]))
+        key=lambda cell: (-cell[0], cell[1], cell[2]))
+    confusions = [{"true": true, "predicted": predicted, "count": count}
+                  for count, true, predicted in cells]
     return {
         "accuracy": scored["accuracy"],
         "macro_f1": scored["macro_f1"],
