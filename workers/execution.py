@@ -38,12 +38,11 @@ MIN_MEASURED_SECONDS = 1.0
 
 
 class ProgressUnit(StrEnum):
+    """The units the classifier handlers name; a job kind's own is ``JobKind.progress_unit``."""
+
     ROWS = "rows"
     EPOCHS = "epochs"
-    TEXTS = "texts"
-    DOCUMENTS = "documents"
-    ARTICLES = "articles"
-    STEPS = "steps"
+    TEXTS = "texts"  # a head-only fine-tune's embedding pass
 
 
 class Cancelled(Exception):  # noqa: N818  (control flow, not an error)
