@@ -58,14 +58,15 @@ def online_classify(tenant_id: int, app: str, texts: list[str]) -> list[dict[str
     """Real-time classification on the ``online`` queue: a few texts, the tenant's active
     model (or the platform default), answered within the caller's timeout."""
     from tenancy.context import tenant_context
-    from workers.handlers.text_classification import classifier_for_app
+    from workers.handlers.text_classification import classifier_for_app, version_ran
 
     with tenant_context(tenant_id):
         classifier, version = classifier_for_app(app)
         predictions = [p for chunk in classifier.classify(texts) for p in chunk]
+    ran = version_ran(version)
     return [
         {"label": p.label, "probabilities": {k: round(v, 6) for k, v in p.probabilities.items()},
-         "model_version": version.version if version else "default"}
+         **ran}
         for p in predictions
     ]
 

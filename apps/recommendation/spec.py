@@ -44,6 +44,7 @@ SPEC = AppSpec(
             params=EmbedItemsParams,
             precondition="apps.recommendation.services.embedding_ready_check",
             description="Embed the items' text with the base encoder (pgvector).",
+            progress_unit="items",
         ),
         "train": JobKind(
             name="train",
@@ -51,6 +52,7 @@ SPEC = AppSpec(
             params=TrainParams,
             precondition="apps.recommendation.services.training_ready_check",
             description="Train the hybrid recommender and evaluate it against popularity.",
+            progress_unit="steps",
         ),
         "recommend": JobKind(
             name="recommend",
@@ -58,6 +60,7 @@ SPEC = AppSpec(
             params=RecommendParams,
             needs_model_version=True,
             description="Precompute every user's top-K recommendations with reasons.",
+            progress_unit="users",
         ),
     },
 )

@@ -408,13 +408,15 @@ class Analysis:
     intent: str
     confidence: float | None
     articles: list[dict[str, Any]]  # [{"id": ..., "similarity": ...}], best first
-    model_version: str = ""
+    model_version: str = ""  # the message's label of it: "v3", "default", "" (no intent model)
 
     @classmethod
     def from_worker(cls, data: dict[str, Any]) -> Analysis:
+        # The worker names the version by id and number (None: the platform default).
+        number = data.get("model_version_number")
+        label = f"v{number}" if number else ("default" if data.get("intent") else "")
         return cls(intent=data.get("intent") or "", confidence=data.get("confidence"),
-                   articles=list(data.get("articles") or []),
-                   model_version=str(data.get("model_version") or ""))
+                   articles=list(data.get("articles") or []), model_version=label)
 
 
 def _handoff(conversation: Conversation, reason: str) -> None:

@@ -48,6 +48,7 @@ SPEC = AppSpec(
             dataset_required=False,
             description="Train the intent classifier on a text,intent dataset, or on the "
                         "tenant's utterances when no dataset is given.",
+            progress_unit="epochs",
         ),
         "embed_articles": JobKind(
             name="embed_articles",
@@ -55,14 +56,17 @@ SPEC = AppSpec(
             params=EmbedArticlesParams,
             description="Embed the knowledge-base articles that changed (scheduled after "
                         "every change).",
+            progress_unit="articles",
         ),
         "classify_backlog": JobKind(
             name="classify_backlog",
             handler="workers.handlers.support_bot:classify_backlog",
             params=ClassifyBacklogParams,
-            dataset_purposes=("tickets",),
-            description="Classify past tickets with the active intent model into an "
-                        "intent-distribution report.",
+            dataset_purposes=("tickets", "utterances"),
+            description="Classify past tickets with the active intent model (the platform "
+                        "default when the tenant has none) into an intent-distribution "
+                        "report; labelled utterances also get accuracy, macro-F1, per-class "
+                        "figures and the confusion matrix.",
         ),
     },
 )

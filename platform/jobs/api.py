@@ -231,10 +231,27 @@ class DatasetViewSet(FileDownloadMixin, TenantScopedViewSetMixin, mixins.ListMod
 
 
 class JobProgressSerializer(serializers.Serializer):
-    items_done = serializers.IntegerField()
+    items_done = serializers.IntegerField(help_text="Whole units of the job kind's unit")
     items_total = serializers.IntegerField(allow_null=True)
-    fraction = serializers.FloatField(source="progress", allow_null=True,
-                                      help_text="items_done / items_total, 0..1")
+    unit = serializers.CharField(help_text="What done and total count: rows, epochs, texts "
+                                           "(a head-only fine-tune embeds them first), ...")
+    phase = serializers.CharField(help_text="embedding, training, or empty")
+    done = serializers.FloatField(help_text="Exact, while the job runs (fractional epochs)")
+    total = serializers.FloatField(allow_null=True)
+    fraction = serializers.FloatField(allow_null=True, help_text="done / total, 0..1")
+    rate_per_second = serializers.FloatField(
+        allow_null=True, help_text="Units per second, measured by the worker in this attempt")
+    eta_seconds = serializers.FloatField(
+        allow_null=True, help_text="Seconds left in the current phase at the measured rate "
+                                   "(null until measured, and once finished)")
+
+    def to_representation(self, instance: Job) -> dict[str, Any]:
+        view = selectors.job_progress_view(job=instance)
+        return {"items_done": instance.items_done, "items_total": instance.items_total,
+                "unit": view.unit, "phase": view.phase, "done": view.done,
+                "total": view.total, "fraction": view.fraction,
+                "rate_per_second": None if view.rate is None else round(view.rate, 3),
+                "eta_seconds": view.eta_seconds}
 
 
 class JobTimingsSerializer(serializers.Serializer):

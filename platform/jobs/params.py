@@ -36,6 +36,12 @@ class FineTuneParams(serializers.Serializer):
     seed = serializers.IntegerField(default=42, min_value=0, max_value=2**32 - 1)
     force = serializers.BooleanField(default=False,
                                      help_text="Promote even if worse than the active version")
+    # The methods of workers.runtime.calibration (the web tier does not import the runtime;
+    # tests/jobs keep the two lists equal).
+    calibration = serializers.ChoiceField(
+        choices=["temperature", "none"], default="temperature",
+        help_text="How confidences are calibrated on the validation rows: temperature "
+                  "scaling, or none (the plain softmax)")
 
     def validate_base_model(self, value: str) -> str:
         if value not in base_model_names():

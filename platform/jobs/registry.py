@@ -48,6 +48,9 @@ class JobKind:
     queue: str = "gpu"
     needs_model_version: bool = False
     description: str = ""
+    # What ``items_done`` / ``items_total`` count, as the pages and the API name it: "rows"
+    # of a dataset, "epochs" of a fine-tune, "documents", ...
+    progress_unit: str = "rows"
     # Dotted path of a check called by ``job_submit`` with the validated parameters before
     # anything is created: it raises a ``ServiceError`` saying why the job could do nothing
     # (a recommender with no events to learn from), so no job is queued to fail.

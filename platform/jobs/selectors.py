@@ -26,7 +26,8 @@ from config.csvexport import csv_writer
 from config.redis import redis_client
 from jobs.datasets import DatasetInvalid, Problem
 from jobs.models import Dataset, Job, JobEvent, ModelVersion, Prediction
-from jobs.registry import AppSpec, DatasetSchema, all_apps
+from jobs.progress import live_progress_get
+from jobs.registry import AppSpec, DatasetSchema, UnknownApp, all_apps, get_app
 from tenancy.context import tenant_context
 
 logger = logging.getLogger(__name__)
@@ -292,6 +293,12 @@ class ModelMetrics:
     labels: list[str] = field(default_factory=list)
     per_class: list[ClassMetrics] = field(default_factory=list)
     matrix: list[tuple[str, list[tuple[int, float]]]] = field(default_factory=list)
+    # Confidence calibration fitted on the validation rows (workers.runtime.calibration).
+    calibration_method: str = ""
+    temperature: float | None = None
+    ece_before: float | None = None
+    ece_after: float | None = None
+    top_confusions: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _number(value: Any) -> float | None:
@@ -299,8 +306,25 @@ def _number(value: Any) -> float | None:
 
 
 def model_version_metrics(*, version: ModelVersion) -> ModelMetrics:
-    metrics = version.metrics or {}
-    labels = list(metrics.get("labels") or version.label_map or [])
+    return classification_metrics_view(metrics=version.metrics or {},
+                                       label_map=list(version.label_map or []))
+
+
+def job_evaluation(*, job: Job) -> ModelMetrics | None:
+    """A batch job's report on its labelled dataset (accuracy, macro-F1, per class, confusion:
+    ``workers.runtime.evaluation``), shaped like a version's metrics; None when its dataset
+    had no label column or the job has not finished."""
+    report = (job.metrics or {}).get("evaluation")
+    if not isinstance(report, dict):
+        return None
+    return classification_metrics_view(metrics=report, label_map=[])
+
+
+def classification_metrics_view(*, metrics: dict[str, Any], label_map: list[str]
+                                ) -> ModelMetrics:
+    """Classification metrics (a version's validation metrics, or a labelled report) for a
+    page; the matrix is ``confusion_matrix`` (versions) or ``confusion`` (reports)."""
+    labels = list(metrics.get("labels") or label_map or [])
     raw_per_class = metrics.get("per_class") or {}
     # jsonb does not keep key order: list the classes in the label map's order.
     ordered = [label for label in labels if label in raw_per_class]
@@ -313,7 +337,7 @@ def model_version_metrics(*, version: ModelVersion) -> ModelMetrics:
         if isinstance(values := raw_per_class[label], dict)
     ]
     matrix: list[tuple[str, list[tuple[int, float]]]] = []
-    raw_matrix = metrics.get("confusion_matrix")
+    raw_matrix = metrics.get("confusion_matrix", metrics.get("confusion"))
     if isinstance(raw_matrix, list) and len(raw_matrix) == len(labels):
         for label, row in zip(labels, raw_matrix, strict=True):
             total = sum(row) or 1
@@ -321,15 +345,62 @@ def model_version_metrics(*, version: ModelVersion) -> ModelMetrics:
     baseline = metrics.get("baseline")
     if not isinstance(baseline, dict):
         baseline = {}
+    calibration = metrics.get("calibration")
+    if not isinstance(calibration, dict):
+        calibration = {}
+    confusions = metrics.get("top_confusions")
     return ModelMetrics(
         accuracy=_number(metrics.get("accuracy")),
         macro_f1=_number(metrics.get("macro_f1")),
-        validation_size=metrics.get("validation_size"),
+        validation_size=metrics.get("validation_size", metrics.get("rows")),
         baseline_macro_f1=_number(baseline.get("macro_f1")),
         labels=labels,
         per_class=per_class,
         matrix=matrix,
+        calibration_method=str(calibration.get("method") or ""),
+        temperature=_number(calibration.get("temperature")),
+        ece_before=_number(calibration.get("ece_before")),
+        ece_after=_number(calibration.get("ece_after")),
+        top_confusions=[cell for cell in confusions if isinstance(cell, dict)]
+        if isinstance(confusions, list) else [],
     )
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    """A job's progress for the pages and the API: in its kind's unit (rows, epochs, ...),
+    from the running attempt's live view when there is one (exact, with the throughput the
+    worker measured and the ETA it gives; a phase may count in its own unit, such as the texts
+    a head embeds), else from the row's whole units."""
+
+    unit: str
+    done: float
+    total: float | None
+    fraction: float | None
+    phase: str = ""
+    rate: float | None = None  # units per second
+    eta_seconds: float | None = None
+
+
+def job_progress_view(*, job: Job) -> JobProgress:
+    """``JobProgress`` of a job loaded through the tenant-scoped manager (its live view is
+    read only for an unfinished job: one Redis GET)."""
+    spec_unit = _progress_unit(job)
+    live = None if job.is_finished else live_progress_get(job_id=job.pk)
+    if live is not None:
+        eta = live.eta_now()
+        return JobProgress(unit=live.unit, done=live.done, total=live.total,
+                           fraction=live.fraction, phase=live.phase, rate=live.rate,
+                           eta_seconds=None if eta is None else round(eta, 1))
+    return JobProgress(unit=spec_unit, done=job.items_done, total=job.items_total,
+                       fraction=job.progress)
+
+
+def _progress_unit(job: Job) -> str:
+    try:
+        return get_app(job.app).job_kinds[job.kind].progress_unit
+    except (UnknownApp, KeyError):  # an application or kind since removed
+        return "rows"
 
 
 # --- Queues and workers (console, staff-wide) ------------------------------------------------

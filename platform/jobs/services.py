@@ -175,7 +175,10 @@ def job_submit(*, app: str, kind: str, params: dict[str, Any], dataset_id: int |
                 app=app, kind=kind, params=serializer.validated_data, dataset=dataset,
                 model_version=version, idempotency_key=idempotency_key,
                 request_hash=request_hash, created_by_id=created_by_id,
-                items_total=dataset.row_count if dataset else None,
+                # The dataset's rows are the total of a job counting rows (inference; billing
+                # reserves them); a fine-tune counts epochs, which its worker reports.
+                items_total=(dataset.row_count if dataset and job_kind.progress_unit != "epochs"
+                             else None),
                 max_attempts=settings.JOB_MAX_ATTEMPTS,
             )
             job_event_add(job=job, kind=JobEvent.Kind.STATUS, message="Queued")

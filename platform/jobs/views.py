@@ -301,7 +301,12 @@ def _job_context(job: Job) -> dict[str, Any]:
 @workspace_view()
 def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(selectors.job_list(), pk=pk)
-    return render(request, "jobs/job_detail.html", _job_context(job))
+    metrics = job.metrics or {}
+    return render(request, "jobs/job_detail.html", {
+        **_job_context(job), "evaluation": selectors.job_evaluation(job=job),
+        # A finished inference job without a version of its own ran the platform default.
+        "ran_default": "model_version" in metrics and metrics["model_version"] is None,
+    })
 
 
 @require_safe

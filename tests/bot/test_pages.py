@@ -172,7 +172,8 @@ def test_backlog_reports_refuse_bad_files_and_show_distributions(
         [job] = Job.objects.all()
         assert Dataset.objects.get().row_count == 2
         Job.objects.filter(pk=job.pk).update(status="succeeded", metrics={
-            "items": 2, "low_confidence": 1, "model_version": 3, "distribution": [
+            "items": 2, "low_confidence": 1, "model_version": 12, "model_version_number": 3,
+            "distribution": [
                 {"intent": "card_arrival", "count": 1, "share": 0.5},
                 {"intent": "exchange_rate", "count": 1, "share": 0.5}]})
     with tenant_context(globex.tenant.pk):
@@ -187,6 +188,7 @@ def test_backlog_reports_refuse_bad_files_and_show_distributions(
     assert (job.kind, job.dataset_id is not None) == ("classify_backlog", True)
     assert page.count('data-testid="report"') == 1
     assert "exchange_rate" in page
+    assert "model v3" in page  # the version's number, not its id
     assert "globex_only" not in page
 
 

@@ -54,7 +54,10 @@ def test_submit_creates_a_queued_job_with_validated_params(
     assert body["params"]["epochs"] == 1
     assert body["params"]["method"] == "lora"
     assert body["dataset"] == dataset.pk
-    assert body["progress"] == {"items_done": 0, "items_total": 6, "fraction": 0.0}
+    # A fine-tune counts epochs, which its worker reports once it runs.
+    assert body["progress"] == {"items_done": 0, "items_total": None, "unit": "epochs",
+                                "phase": "", "done": 0, "total": None, "fraction": None,
+                                "rate_per_second": None, "eta_seconds": None}
     assert body["timings"]["enqueued_at"] is not None
     assert body["timings"]["duration_seconds"] is None
     job = job_state(acme, body["id"])
@@ -168,12 +171,15 @@ def test_detail_shows_progress_metrics_and_timings(acme: TenantSetup, dataset: D
         from jobs.services import job_claim
 
         job_claim(job_id=job_id, worker="gpu-1")
-        job_progress(job_id=job_id, items_done=3)
+        job_progress(job_id=job_id, items_done=3, items_total=6)
     running = acme.api().get(f"{URL}/{job_id}").json()
     assert running["status"] == "running"
     assert running["worker"] == "gpu-1"
     assert running["attempts"] == 1
-    assert running["progress"] == {"items_done": 3, "items_total": 6, "fraction": 0.5}
+    # No live view (no worker wrote one): the row's whole epochs, and no ETA.
+    assert running["progress"] == {"items_done": 3, "items_total": 6, "unit": "epochs",
+                                   "phase": "", "done": 3, "total": 6, "fraction": 0.5,
+                                   "rate_per_second": None, "eta_seconds": None}
     with tenant_context(acme.tenant.pk):
         job_finish(job_id=job_id, status=Job.Status.SUCCEEDED,
                    metrics={"accuracy": 0.9, "macro_f1": 0.88}, accelerator_seconds=2.5)

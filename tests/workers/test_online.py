@@ -30,7 +30,9 @@ def test_online_classify_uses_the_tenants_active_model(
         [first, second] = online_classify(app="finance_sentiment",
                                           texts=["$ACME soars on record profit",
                                                  "$ACME plunges after fraud probe"], timeout=30)
-    assert first["model_version"] == version.version
+    # The version that ran, by id (as jobs and the API name it) and number.
+    assert (first["model_version"], first["model_version_number"]) == (version.pk,
+                                                                       version.version)
     assert set(first["probabilities"]) == {"negative", "neutral", "positive"}
     assert abs(sum(first["probabilities"].values()) - 1) < 1e-3
     assert first["label"] == max(first["probabilities"], key=first["probabilities"].get)

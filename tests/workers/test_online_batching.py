@@ -13,7 +13,7 @@ import pytest
 
 from apps.support_bot import services
 from apps.support_bot.text import text_hash
-from jobs.models import Job
+from jobs.models import Job, ModelVersion
 from jobs.online import online_call
 from jobs.services import model_version_create
 from tenancy.context import tenant_context
@@ -131,7 +131,10 @@ def test_concurrent_messages_of_two_tenants_share_a_forward_and_get_their_own_an
         # Its own tenant's model answered, for its own text.
         assert found["intent"] == mine.label
         assert found["confidence"] == pytest.approx(max(mine.probabilities.values()), abs=1e-4)
-        assert found["model_version"] == "v1"
+        # The version that ran, by id (as jobs and the API name it) and number.
+        with tenant_context(tenants[name].tenant.pk):
+            version = ModelVersion.objects.get(app="support_bot")
+        assert (found["model_version"], found["model_version_number"]) == (version.pk, 1)
         # Retrieval ran under its own tenant: only that tenant's articles.
         assert {a["id"] for a in found["articles"]} == set(articles[name])
         assert found["batch_size"] >= 2

@@ -37,6 +37,11 @@ def test_missing_quick_trains_once_and_reports_test_metrics(settings: Any, tmp_p
     assert manifest["labels"] == ["negative", "neutral", "positive"]
     assert report["train_rows"] == 150
     assert report["test"]["rows"] == 30
+    # Its confidences are calibrated on its validation rows, and its test ECE is reported.
+    assert manifest["calibration"]["method"] == "temperature"
+    assert report["validation"]["calibration"]["temperature"] == manifest["calibration"][
+        "temperature"]
+    assert 0 <= report["test"]["calibration_ece"] <= 1
     assert "training one (once)" in out.getvalue()
     assert not (tmp_path / "models" / "finance_sentiment.training").exists()
 

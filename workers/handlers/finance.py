@@ -29,12 +29,11 @@ CHUNK_SIZE = 256
 
 
 def _classifier(job: Job) -> tuple[Any, Any]:
-    """The tenant's model version (the one the job was submitted with, else the active one)
-    and its classifier; no version: the platform default model."""
-    version = job.model_version or selectors.default_version_for(job.app)
-    if version is not None:
-        return version, text_classification.classifier_for(version)
-    return None, text_classification.default_classifier(job.app)
+    """The version and classifier the job runs: as every batch job
+    (``text_classification.classifier_for_job``: the job's version, else the active one,
+    else the platform default)."""
+    classifier, version = text_classification.classifier_for_job(job)
+    return version, classifier
 
 
 def score_documents(job: Job, context: JobContext) -> Outcome:
@@ -81,7 +80,7 @@ def score_documents(job: Job, context: JobContext) -> Outcome:
     alerts, follow_up = _after_scoring(job, context, tickers, selection)
     return Outcome(metrics={
         "items": done, "selection": selection, "label_counts": dict(labels),
-        "model_version": version.version if version is not None else None,
+        **text_classification.version_ran(version),
         "model": f"v{version.version}" if version is not None else "platform default",
         "tickers": len(tickers), "alerts_raised": len(alerts),
         "follow_up_job": follow_up.pk if follow_up is not None else None,

@@ -283,4 +283,7 @@ def recommend(job: Job, context: JobContext) -> Outcome:
         context.progress(start + len(chunk))
     context.progress(len(positions), force=True)
     return Outcome(metrics={"users": int(len(positions)), "k": k, "recommendations": written,
-                            "model_version": version.version}, items=int(len(positions)))
+                            # By id, with its number, as every job records it.
+                            "model_version": version.pk,
+                            "model_version_number": version.version},
+                   items=int(len(positions)))

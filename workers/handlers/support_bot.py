@@ -75,7 +75,7 @@ def embed_articles(job: Job, context: JobContext) -> Outcome:
 
 def classify_backlog(job: Job, context: JobContext) -> Outcome:
     """Each ticket's intent (``Prediction`` rows) and the intent distribution."""
-    classifier, version = classifier_for_app(APP)
+    classifier, version = text_classification.classifier_for_job(job)
     outcome = text_classification.classify_rows(job, context, classifier, version)
     confidences = list(Prediction.objects.filter(job=job).values_list("confidence", flat=True))
     threshold = services.bot_settings_get().intent_threshold
@@ -146,7 +146,7 @@ def analyse(text: str, top_k: int) -> dict[str, Any]:
     """The intent of one message (the tenant's active model, else the platform default; none
     when neither exists) and its ``top_k`` nearest articles. Runs in the tenant's context;
     the forward pass is shared with the messages that arrive at the same time."""
-    intent, confidence, model = "", None, ""
+    intent, confidence = "", None
     classifier: runtime.Classifier | None
     try:
         classifier, version = classifier_for_app(APP)
@@ -157,9 +157,10 @@ def analyse(text: str, top_k: int) -> dict[str, Any]:
     if found.prediction is not None:
         probabilities = found.prediction.probabilities
         intent, confidence = found.prediction.label, round(max(probabilities.values()), 6)
-        model = f"v{version.version}" if version is not None else "default"
     articles: list[dict[str, Any]] = []
     if top_k > 0:
         articles = selectors.articles_nearest(vector=found.vector.tolist(), limit=top_k)
-    return {"intent": intent, "confidence": confidence, "model_version": model,
+    ran = (text_classification.version_ran(version) if found.prediction is not None
+           else {"model_version": None, "model_version_number": None})
+    return {"intent": intent, "confidence": confidence, **ran,
             "articles": articles, "batch_size": found.batch_size}

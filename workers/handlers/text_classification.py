@@ -20,8 +20,9 @@ from jobs.registry import get_app
 from jobs.services import active_version, dataset_rows, model_version_create
 from jobs.writeback import bulk_insert_ignore
 from workers import runtime
-from workers.execution import Cancelled, JobContext, Outcome
+from workers.execution import Cancelled, JobContext, Outcome, ProgressUnit
 from workers.runtime.base_models import register_base
+from workers.runtime.evaluation import classification_report
 from workers.runtime.metrics import classification_metrics
 
 PREDICTION_COLUMNS = ("job_id", "item", "label", "confidence", "probabilities")
@@ -94,8 +95,7 @@ def fine_tune_on(job: Job, context: JobContext, texts: list[str], labels: list[s
     train_labels = [labels[i] for i in train_idx]
     val_texts = [texts[i] for i in val_idx]
     val_labels = [labels[i] for i in val_idx]
-    total = params["epochs"] * len(train_texts)
-    context.progress(0, items_total=total, force=True)
+    context.progress(0, items_total=params["epochs"], unit=ProgressUnit.EPOCHS, force=True)
 
     def on_step(step: int, loss: float) -> None:
         context.event(JobEvent.Kind.LOSS, f"step {step}: loss {loss:.4f}", step=step, loss=loss)
@@ -106,10 +106,10 @@ def fine_tune_on(job: Job, context: JobContext, texts: list[str], labels: list[s
         context.event(JobEvent.Kind.METRICS, f"epoch {epoch}: " + ", ".join(
             f"{key} {value:.4f}" for key, value in summary.items()), epoch=epoch, **summary)
 
-    def on_progress(done: int, units: int) -> None:
-        # The runtime counts its own units (optimiser steps; for a head: texts embedded,
-        # then epochs): report the same fraction of the job's items.
-        context.progress(min(total, round(total * done / max(units, 1))))
+    def on_progress(done: float, total: float, unit: str) -> None:
+        # Epochs (the job row's unit), or the texts a head embeds before its first epoch.
+        context.progress(done, items_total=total, unit=unit,
+                         phase="embedding" if unit == ProgressUnit.TEXTS else "training")
 
     output = _work_dir(f"job-{job.pk}") / "artifact"
     shutil.rmtree(output, ignore_errors=True)
@@ -120,6 +120,8 @@ def fine_tune_on(job: Job, context: JobContext, texts: list[str], labels: list[s
             learning_rate=params["learning_rate"], seed=params["seed"],
             max_length=params["max_length"],
             early_stopping_patience=params["early_stopping_patience"] or None,
+            # Jobs submitted before calibration existed have no such parameter.
+            calibration=params.get("calibration", "temperature"),
             checkpoint_dir=_work_dir(f"job-{job.pk}", "checkpoints"),
         )
         result = runtime.fine_tune_classifier(
@@ -148,7 +150,7 @@ def fine_tune_on(job: Job, context: JobContext, texts: list[str], labels: list[s
     context.event(JobEvent.Kind.STATUS, f"Model v{version.version}: {version.promotion_note}",
                   version=version.version, status=version.status)
     shutil.rmtree(_work_dir(f"job-{job.pk}"), ignore_errors=True)
-    return Outcome(metrics={**metrics, "model_version": version.pk}, items=len(train_texts))
+    return Outcome(metrics={**metrics, **version_ran(version)}, items=len(train_texts))
 
 
 def _score(version: ModelVersion, texts: list[str], labels: list[str],
@@ -166,23 +168,40 @@ def _score(version: ModelVersion, texts: list[str], labels: list[str],
 
 
 def batch_inference(job: Job, context: JobContext) -> Outcome:
-    version = job.model_version
-    if version is None:
-        raise ValueError("No model version to run: fine-tune one or activate a version first.")
-    return classify_rows(job, context, classifier_for(version), version)
+    classifier, version = classifier_for_job(job)
+    return classify_rows(job, context, classifier, version)
+
+
+def version_ran(version: ModelVersion | None) -> dict[str, Any]:
+    """Which model answered, recorded alike by every job and real-time answer: ``model_version``
+    is the version's id (what ``/api/v1/models/<id>`` and a job's ``model_version`` name), None
+    when the platform default ran; ``model_version_number`` is its number within the app
+    (``v3`` on the pages)."""
+    return {"model_version": version.pk if version is not None else None,
+            "model_version_number": version.version if version is not None else None}
+
+
+def _label_column(job: Job) -> str | None:
+    """The dataset's label column (a ``label``-typed column of its schema), if it has one."""
+    if job.dataset is None:
+        return None
+    schema = get_app(job.app).datasets.get(job.dataset.purpose)
+    columns = schema.columns if schema is not None else ()
+    return next((column.name for column in columns if column.type == "label"), None)
 
 
 def classify_rows(job: Job, context: JobContext, classifier: runtime.Classifier,
                   version: ModelVersion | None) -> Outcome:
     """Classify the job's dataset rows into ``Prediction`` rows, resuming after the last one
-    written; the outcome counts the labels."""
+    written; the outcome counts the labels and, when the dataset has a label column, holds
+    the labelled report (``evaluation``: accuracy, macro-F1, per class, confusion)."""
     rows = dataset_rows(job.dataset) if job.dataset else []
     # Resume: rows written by an earlier attempt stay (each item is written once anyway).
     done_before = Prediction.objects.filter(job=job).aggregate(last=Max("item"))["last"] or 0
     todo = [(number, row["text"]) for number, row in enumerate(rows, start=1)
             if number > done_before]
     done = done_before
-    context.progress(done, items_total=len(rows), force=True)
+    context.progress(done, items_total=len(rows), unit=ProgressUnit.ROWS, force=True)
     for chunk in classifier.classify([text for _, text in todo],
                                      batch_size=job.params.get("batch_size", 64),
                                      chunk_size=256):
@@ -199,9 +218,15 @@ def classify_rows(job: Job, context: JobContext, classifier: runtime.Classifier,
     context.progress(done, force=True)
     counts = dict(Prediction.objects.filter(job=job).values("label")
                   .annotate(n=Count("item")).values_list("label", "n"))
-    return Outcome(metrics={"items": done, "label_counts": counts,
-                            "model_version": version.version if version else "default"},
-                   items=done)
+    metrics: dict[str, Any] = {"items": done, "label_counts": counts, **version_ran(version)}
+    label_column = _label_column(job)
+    if label_column is not None and rows:
+        # Read back: the rows an earlier attempt predicted are not in memory.
+        predicted = dict(Prediction.objects.filter(job=job).values_list("item", "label"))
+        metrics["evaluation"] = classification_report(
+            [row[label_column] for row in rows],
+            [predicted[number] for number in range(1, len(rows) + 1)], classifier.labels)
+    return Outcome(metrics=metrics, items=done)
 
 
 class NoModelAvailable(RuntimeError):
@@ -230,8 +255,17 @@ def default_classifier(app: str) -> runtime.Classifier:
 
 
 def classifier_for_app(app: str) -> tuple[runtime.Classifier, ModelVersion | None]:
-    """The tenant's active version of ``app``, else the platform default."""
+    """The tenant's active version of ``app``, else the platform default (real-time
+    inference)."""
     version = active_version(app=app)
     if version is not None:
         return classifier_for(version), version
     return default_classifier(app), None
+
+
+def classifier_for_job(job: Job) -> tuple[runtime.Classifier, ModelVersion | None]:
+    """What a batch job runs: the version it was submitted with, else what real-time
+    inference would use now (the tenant's active version, else the platform default)."""
+    if job.model_version is not None:
+        return classifier_for(job.model_version), job.model_version
+    return classifier_for_app(job.app)

@@ -143,9 +143,13 @@ class ClassifyRequestSerializer(serializers.Serializer):
 class ClassificationSerializer(serializers.Serializer):
     label = serializers.ChoiceField(choices=Label.choices)  # type: ignore[assignment]
     probabilities = serializers.DictField(child=serializers.FloatField())
-    model_version = serializers.JSONField(
-        help_text='The version number of the tenant\'s model, or "default" for the platform '
-                  "default model")
+    model_version = serializers.IntegerField(
+        allow_null=True,
+        help_text="The id of the tenant's model version that answered (as in "
+                  "/api/v1/models/<id> and a job's model_version); null: the platform default")
+    model_version_number = serializers.IntegerField(
+        allow_null=True, help_text="That version's number within the app (v3); null: the "
+                                   "platform default")
 
 
 class ClassifyView(TenantScopedAPIView):

@@ -135,7 +135,10 @@ class Command(BaseCommand):
             raise CommandError("Name an application, or pass --missing.")
 
     def train(self, app: str, options: dict[str, Any]) -> None:
+        import numpy as np
+
         from workers import runtime
+        from workers.runtime.calibration import expected_calibration_error
         from workers.runtime.metrics import classification_metrics
 
         source = SOURCES[app]
@@ -175,12 +178,15 @@ class Command(BaseCommand):
                                   "validation": result.metrics}
         if test_path.exists() and result.classifier is not None:
             test_texts, test_labels = read_labelled(test_path, source)
-            predicted = [p.label for chunk in result.classifier.classify(test_texts)
-                         for p in chunk]
+            scored = [p for chunk in result.classifier.classify(test_texts) for p in chunk]
+            y_test = [label_names.index(label) for label in test_labels]
             report["test"] = classification_metrics(
-                [label_names.index(label) for label in test_labels],
-                [label_names.index(label) for label in predicted], label_names)
+                y_test, [label_names.index(p.label) for p in scored], label_names)
             report["test"]["rows"] = len(test_texts)
+            # The confidences it serves are calibrated (``workers.runtime.calibration``).
+            report["test"]["calibration_ece"] = expected_calibration_error(
+                np.array([[p.probabilities[name] for name in label_names] for p in scored]),
+                np.array(y_test))
             result.classifier.release()
         (staging / "default_model_report.json").write_text(json.dumps(report, indent=2))
         shutil.rmtree(output, ignore_errors=True)

@@ -4,7 +4,9 @@ loading it once per process into the model cache (``load_classifier``, ``cached_
 
 Artefacts (one folder):
 
-- ``manifest.json``: format, base name, method, max length, pooling, labels, hidden size;
+- ``manifest.json``: format, base name, method, max length, pooling, labels, hidden size, and
+  the calibration of its confidences (``{"method": "temperature", "temperature": T}``; absent
+  in artefacts written before it, which are read as the plain softmax);
 - ``labels.json``: the label map (name -> id);
 - ``head.safetensors``: the classification head;
 - ``metrics.json``: validation metrics of the kept (best) epoch and the per-epoch history;
@@ -50,12 +52,14 @@ FORMAT_VERSION = 1
 
 def artifact_manifest(*, base: str, method: str, max_length: int, encoder: Encoder,
                       labels: list[str], lora: dict[str, Any] | None, best_epoch: int,
-                      seed: int) -> dict[str, Any]:
-    """``manifest.json`` of an artefact (``lora``: r, alpha and target modules, or None)."""
+                      seed: int, calibration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``manifest.json`` of an artefact (``lora``: r, alpha and target modules, or None;
+    ``calibration``: the fitted calibrator, see ``workers.runtime.calibration``)."""
     return {
         "format": FORMAT_VERSION, "base": base, "method": method, "max_length": max_length,
         "pooling": encoder.pooling, "labels": labels, "hidden_size": encoder.hidden_size,
         "head": "dropout+linear", "lora": lora, "best_epoch": best_epoch, "seed": seed,
+        "calibration": calibration or {"method": "none"},
     }
 
 

@@ -2,7 +2,9 @@
 inference, and ``classify_and_embed_many`` (predictions and embeddings in one forward pass).
 
 Model: the base encoder's mean-pooled token embeddings (MiniLM is a sentence-embedding model)
-feed a dropout + linear head (``ClassificationHead``). The encoder is the shared base plus a LoRA
+feed a dropout + linear head (``ClassificationHead``), whose logits become probabilities through
+the artefact's calibrator (temperature scaling fitted on validation rows; plain softmax for
+artefacts written before it). The encoder is the shared base plus a LoRA
 adapter, the plain shared base (a head-only classifier), or a fully fine-tuned encoder of its own.
 
 Inference (``Classifier.classify``): the input is read in chunks of ``chunk_size`` texts; each
@@ -27,6 +29,7 @@ from torch import nn
 
 from workers.runtime.base_models import DEFAULT_BASE, SharedBase, get_base
 from workers.runtime.batching import chunked, pad_batch, padded_batches, sorted_batches, tokenize
+from workers.runtime.calibration import calibrator_from_manifest
 from workers.runtime.classifier.embedding import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_SIZE, embed
 from workers.runtime.device import DeviceConfig
 
@@ -61,6 +64,9 @@ class Classifier:
         self.adapter_name = adapter_name
         self.adapter_dir = adapter_dir
         self.manifest = manifest or {}
+        # Fitted on the version's validation rows and stored in its manifest: every
+        # probability this classifier gives is calibrated (see ``workers.runtime.calibration``).
+        self.calibrator = calibrator_from_manifest(self.manifest)
 
     @property
     def device(self) -> DeviceConfig:
@@ -96,7 +102,7 @@ class Classifier:
                     self._ensure_attached()
                     pooled = self.base.pooled(input_ids, mask, self.adapter_name)
                 logits = self.head(pooled.float())
-                out[batch] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+                out[batch] = self.calibrator.probabilities(logits).cpu().numpy()
         return out
 
     def shares_pass_with(self, base: SharedBase) -> bool:
@@ -175,7 +181,7 @@ def classify_and_embed_many(requests: Sequence[tuple[Classifier | None, str]],
             for classifier, rows in heads.items():
                 logits = classifier.head(torch.from_numpy(pooled[rows]).to(
                     classifier.device.device))
-                probabilities = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+                probabilities = classifier.calibrator.probabilities(logits).cpu().numpy()
                 for prediction in classifier._predictions(probabilities,
                                                           [shared[r] for r in rows]):
                     predictions[prediction.index] = prediction

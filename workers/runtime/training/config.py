@@ -52,6 +52,9 @@ class FineTuneConfig:
     checkpoint_dir: str | Path | None = None
     keep_checkpoints: int = 1
     log_every: int = 10
+    # How confidences are calibrated on the validation rows (``workers.runtime.calibration``);
+    # not in the fingerprint: it is fitted after training and changes no weight.
+    calibration: str = "temperature"
 
     @property
     def lr(self) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from workers.runtime.calibration import CALIBRATION_METHODS
 from workers.runtime.training.config import METHODS, FineTuneConfig
 from workers.runtime.training.data import training_data
 from workers.runtime.training.head import train_head
@@ -26,7 +27,7 @@ def fine_tune_classifier(
     validation_labels: Sequence[str | int] | None = None,
     on_step: Callable[[int, float], None] | None = None,
     on_epoch: Callable[[int, dict[str, Any]], None] | None = None,
-    on_progress: Callable[[int, int], None] | None = None,
+    on_progress: Callable[[float, float, str], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
 ) -> FineTuneResult:
     """Fine-tune a text classifier on ``config.base`` and save its artefact to
@@ -45,12 +46,18 @@ def fine_tune_classifier(
     the last k epochs (checkpoint averaging) and keeps the average when it scores at least as
     well on validation as the best epoch. ``method="head"`` (see ``training.head``) trains
     the head alone with ``learning_rate`` (default 1e-2) and keeps no checkpoints.
-    ``on_step(step, mean loss)`` every ``log_every`` optimiser steps, ``on_progress(step,
-    total steps)`` every step, ``on_epoch(epoch, metrics)`` after each epoch's checkpoint;
-    ``should_cancel()`` is checked before every batch and raises ``Cancelled``.
+    ``on_step(step, mean loss)`` every ``log_every`` optimiser steps, ``on_progress(done,
+    total, unit)`` every step in epochs (fractional; a head: after each epoch, and first
+    "texts" as it embeds them), ``on_epoch(epoch, metrics)`` after each epoch's checkpoint;
+    ``should_cancel()`` is checked before every batch and raises ``Cancelled``. The kept
+    weights' validation logits fit ``calibration`` (default: temperature scaling), stored in
+    the artefact and applied by every loader; its ECE before and after is in the metrics.
     """
     if config.method not in METHODS:
         raise ValueError(f"method must be 'lora', 'full' or 'head', not {config.method!r}")
+    if config.calibration not in CALIBRATION_METHODS:
+        raise ValueError(f"calibration must be one of {', '.join(CALIBRATION_METHODS)}, "
+                         f"not {config.calibration!r}")
     if len(texts) != len(labels):
         raise ValueError("texts and labels differ in length")
     if not texts:

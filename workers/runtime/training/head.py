@@ -8,7 +8,8 @@ reaches 0.92 test accuracy in a few minutes of CPU, where LoRA needs far longer 
 the head reads the base's pooled vectors, so its texts share one forward pass with plain
 embeddings (``classify_and_embed_many``). AdamW at ``learning_rate`` (default 1e-2); no
 warm-up, label smoothing, layer decay or averaging, and no checkpoints (a cancelled run starts
-again: it is short). Progress counts embedded texts, then epochs.
+again: it is short). Progress counts embedded texts, then epochs, each in its own unit (one sum
+of both read 99.6 % on BANKING77 once the texts were embedded, for the 80 s of epochs left).
 
 The kept epoch, early stopping, class weights, the artefact and the result are the ones of
 full and LoRA training (``TrainState.end_epoch``, ``optim.class_weights``,
@@ -44,18 +45,17 @@ def train_head(data: TrainingData, config: FineTuneConfig, hooks: TrainingHooks
     started = time.monotonic()
     shared = get_base(config.base)
     total_texts = len(data.train_texts) + len(data.val_texts)
-    total_units = total_texts + config.epochs
 
     def check() -> None:
         hooks.check_cancelled("cancelled while embedding the training texts")
 
     x_train = pooled_embeddings(shared, data.train_texts, max_length=config.max_length,
                                 batch_size=config.batch_size, before_chunk=check,
-                                on_chunk=lambda done: hooks.progress(done, total_units))
+                                on_chunk=lambda done: hooks.progress(done, total_texts, "texts"))
     x_val = pooled_embeddings(
         shared, data.val_texts, max_length=config.max_length, batch_size=config.batch_size,
         before_chunk=check,
-        on_chunk=lambda done: hooks.progress(len(data.train_texts) + done, total_units))
+        on_chunk=lambda done: hooks.progress(len(data.train_texts) + done, total_texts, "texts"))
     generator = torch.Generator().manual_seed(config.seed)
     state = TrainState()
     # Seeded here and in the loop (dropout, shuffling): the same inputs give the same head.
@@ -90,16 +90,19 @@ def train_head(data: TrainingData, config: FineTuneConfig, hooks: TrainingHooks
                 validation=_evaluate(head, x_val, data) if data.has_validation else None,
                 weights=lambda: trainable_state(head),
                 early_stopping_patience=config.early_stopping_patience)
-            hooks.progress(total_texts + epoch + 1, total_units)
+            hooks.progress(epoch + 1, config.epochs, "epochs")
             hooks.epoch_done(epoch + 1, row)
             if state.finished:
                 break
     if state.best_state is not None:
         load_trainable(head, state.best_state)
     head.eval()
+    with torch.inference_mode():
+        validation_logits = head(x_val) if data.has_validation else None
     return save_fine_tune(config=config, data=data, state=state, head=head,
                           encoder=shared.encoder, shared=shared,
-                          training_seconds=time.monotonic() - started)
+                          training_seconds=time.monotonic() - started,
+                          validation_logits=validation_logits)
 
 
 def _evaluate(head: ClassificationHead, x_val: torch.Tensor, data: TrainingData

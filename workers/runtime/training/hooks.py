@@ -20,16 +20,18 @@ class Cancelled(Exception):  # noqa: N818 - the name callers catch
 class TrainingHooks:
     on_step: Callable[[int, float], None] | None = None  # (step, mean loss)
     on_epoch: Callable[[int, dict[str, Any]], None] | None = None  # (epoch, history row)
-    on_progress: Callable[[int, int], None] | None = None  # (units done, units in all)
+    # (done, in all, unit): "texts" embedded (a head's first pass), then "epochs", fractional
+    # for full and LoRA training (an epoch's share of its optimiser steps).
+    on_progress: Callable[[float, float, str], None] | None = None
     should_cancel: Callable[[], bool] | None = None
 
     def check_cancelled(self, message: str) -> None:
         if self.should_cancel is not None and self.should_cancel():
             raise Cancelled(message)
 
-    def progress(self, done: int, total: int) -> None:
+    def progress(self, done: float, total: float, unit: str = "epochs") -> None:
         if self.on_progress is not None:
-            self.on_progress(done, total)
+            self.on_progress(done, total, unit)
 
     def epoch_done(self, epoch: int, metrics: dict[str, Any]) -> None:
         if self.on_epoch is not None:

@@ -129,6 +129,8 @@ def train_encoder(data: TrainingData, config: FineTuneConfig, hooks: TrainingHoo
         if state.best_state is not None:
             load_trainable(run.module, state.best_state)
         run.module.eval()
+        validation_logits = (_logits(run, run.val_ids, config.batch_size, len(data.names))
+                             if data.has_validation else None)
         training_seconds = float(state.seconds) + time.monotonic() - run_started
 
     shared = SharedBase(config.base, run.encoder, device)
@@ -139,7 +141,7 @@ def train_encoder(data: TrainingData, config: FineTuneConfig, hooks: TrainingHoo
     return save_fine_tune(config=config, data=data, state=state, head=run.head,
                           encoder=run.encoder, shared=shared, peft_model=run.peft_model,
                           adapter_name=adapter_name, training_seconds=training_seconds,
-                          resumed_from=resumed_from)
+                          validation_logits=validation_logits, resumed_from=resumed_from)
 
 
 def _prepare(data: TrainingData, config: FineTuneConfig, device: DeviceConfig) -> _Run:
@@ -226,16 +228,16 @@ def _train_epoch(run: _Run, state: TrainState, data: TrainingData, config: FineT
         if hooks.on_step is not None and step % max(1, config.log_every) == 0:
             hooks.on_step(step, sum(window) / len(window))
             window.clear()
-        hooks.progress(step, run.total_steps)
+        steps_per_epoch = run.total_steps / config.epochs
+        hooks.progress(step / steps_per_epoch, config.epochs, "epochs")
     return float(np.mean(losses))
 
 
-def _evaluate(run: _Run, ids: list[list[int]], y: np.ndarray, batch_size: int,
-              label_names: list[str]) -> dict[str, Any]:
-    """Validation metrics (``classification_metrics`` plus ``loss``) of the current weights."""
+def _logits(run: _Run, ids: list[list[int]], batch_size: int, classes: int) -> torch.Tensor:
+    """The current weights' logits of tokenised texts, float32 on the CPU, input order."""
     module, device = run.module, run.device
     module.eval()
-    logits = torch.empty((len(ids), len(label_names)), dtype=torch.float32)
+    logits = torch.empty((len(ids), classes), dtype=torch.float32)
     with torch.inference_mode():
         for batch in sorted_batches([len(x) for x in ids], max(batch_size, 64)):
             input_ids, mask = pad_batch([ids[i] for i in batch], module.encoder.pad_token_id,
@@ -243,6 +245,13 @@ def _evaluate(run: _Run, ids: list[list[int]], y: np.ndarray, batch_size: int,
             with device.autocast():
                 out = module(input_ids, mask)
             logits[torch.from_numpy(batch)] = out.float().cpu()
+    return logits
+
+
+def _evaluate(run: _Run, ids: list[list[int]], y: np.ndarray, batch_size: int,
+              label_names: list[str]) -> dict[str, Any]:
+    """Validation metrics (``classification_metrics`` plus ``loss``) of the current weights."""
+    logits = _logits(run, ids, batch_size, len(label_names))
     targets = torch.from_numpy(y)
     loss = float(F.cross_entropy(logits, targets)) if len(ids) else 0.0
     metrics = classification_metrics(y.tolist(), logits.argmax(dim=1).tolist(), label_names)

@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from workers.runtime.base_models import Encoder, SharedBase
+from workers.runtime.calibration import calibration_report, fit_calibrator
 from workers.runtime.classifier.artifacts import (
     artifact_manifest,
     directory_bytes,
@@ -47,16 +50,23 @@ class FineTuneResult:
 def save_fine_tune(*, config: FineTuneConfig, data: TrainingData, state: TrainState,
                    head: ClassificationHead, encoder: Encoder, shared: SharedBase,
                    peft_model: Any = None, adapter_name: str | None = None,
-                   training_seconds: float, resumed_from: int = 0) -> FineTuneResult:
+                   training_seconds: float, validation_logits: torch.Tensor | None,
+                   resumed_from: int = 0) -> FineTuneResult:
     """Write the artefact of a finished run (its weights already the kept ones) and describe
     it. ``shared``: the base the in-memory classifier runs on (with ``adapter_name`` adopted
-    for LoRA); ``encoder`` is saved whole for ``method="full"`` only."""
+    for LoRA); ``encoder`` is saved whole for ``method="full"`` only. ``validation_logits``
+    (the kept weights', None without validation rows) fit the calibrator."""
     out = Path(config.output_dir)
     metrics = dict(state.best_metrics)
+    if validation_logits is None:
+        validation_logits = torch.empty((0, len(data.names)))
+    y_val = torch.from_numpy(data.y_val).long()
+    calibrator = fit_calibrator(config.calibration, validation_logits, y_val)
+    metrics["calibration"] = calibration_report(calibrator, validation_logits, y_val)
     manifest = artifact_manifest(
         base=config.base, method=config.method, max_length=config.max_length, encoder=encoder,
         labels=data.names, lora=config.lora_manifest(), best_epoch=state.best_epoch,
-        seed=config.seed)
+        seed=config.seed, calibration=calibrator.to_manifest())
     write_artifact(out, manifest, data.label_map, head,
                    {"metrics": metrics, "history": state.history},
                    encoder=encoder if config.method == "full" else None, peft_model=peft_model)
