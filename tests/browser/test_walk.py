@@ -27,8 +27,15 @@ from django.conf import settings
 from django.db import connections
 from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
-from playwright.sync_api import Browser, ConsoleMessage, Error, Page, Request, Response
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Error,
+    Page,
+    Request,
+    Response,
+    sync_playwright,
+)
 
 from accounts.models import User
 from apps.finance_sentiment.services import alert_rule_create, alert_rules_evaluate
