@@ -38,12 +38,13 @@ from playwright.sync_api import (
 )
 
 from accounts.models import User
-from apps.finance_sentiment.services import alert_rule_create, alert_rules_evaluate
+from accounts.services import invitation_create
+from apps.finance_sentiment.services import alert_rule_create, alert_rules_evaluate, feed_create
 from apps.support_bot import services as bot
-from billing.models import Plan, PlanMeter
+from billing.models import Meter, Plan, PlanMeter
 from billing.plans import install_default_plans
 from billing.selectors import plan_limits_forget
-from billing.services import invoice_build, subscription_current
+from billing.services import invoice_build, subscription_current, usage_record_many
 from jobs.models import Job
 from jobs.services import job_event_add, model_version_create
 from tenancy.context import tenant_context
@@ -113,7 +114,8 @@ LABELS = ["negative", "neutral", "positive"]
 def seed_workspace(setup: TenantSetup) -> None:
     """A dataset, jobs with events, a model version, a scored watchlist with a rule that has
     fired, a bot with intents, articles and conversations, a small catalogue with
-    recommendations, a webhook endpoint and an invoice (the API key comes with the tenant)."""
+    recommendations, a feed, an invitation, usage, a webhook endpoint with a delivery and an
+    invoice (the API key comes with the tenant)."""
     now = timezone.now()
     dataset = labelled_dataset(setup)
     watch(setup, "ACME", "Acme Corp")
@@ -160,6 +162,11 @@ def seed_workspace(setup: TenantSetup) -> None:
         failed = Job.objects.create(app="finance_sentiment", kind="batch_inference",
                                     status=Job.Status.FAILED, dataset=dataset,
                                     error="Out of memory", finished_at=now)
+        feed_create(url="http://127.0.0.1:9/feed.xml", name="Walk news", is_active=False)
+        invitation_create(actor=setup.membership, email="invitee@example.com",
+                          role=Role.MEMBER)
+        usage_record_many(job_id=fine_tune.pk, key_prefix=f"job:{fine_tune.pk}", quantities={
+            Meter.TRAINING_ACCELERATOR_SECONDS: 300, Meter.API_CALLS: 42})
         webhook_endpoint_create(url="http://127.0.0.1:9/walk", description="Walk endpoint",
                                 events=["job.succeeded", "job.failed"])
         webhook_emit(event="job.failed", payload={"job": {"id": failed.pk}})
@@ -171,7 +178,7 @@ def seed_workspace(setup: TenantSetup) -> None:
 @pytest.fixture
 def workspace(transactional_db: None, settings: Any) -> dict[str, User]:
     """The seeded workspace's members, one per role."""
-    settings.WEBHOOKS_ALLOW_PRIVATE_URLS = True  # the endpoint is on loopback
+    settings.WEBHOOKS_ALLOW_PRIVATE_URLS = True  # the endpoint and the feed are on loopback
     # A transactional test empties every table, the migrated plans included.
     install_default_plans(Plan, PlanMeter)
     plan_limits_forget()
@@ -367,31 +374,6 @@ def report(problems: list[Problem], started: float, pages: int) -> str:
             f"{time.monotonic() - started:.0f} s):\n" + "\n".join(lines))
 
 
-@pytest.mark.browser
-@pytest.mark.parametrize("language", LANGUAGES)
-def test_every_workspace_page_loads_for_every_role(
-    live_server: Any, browser: Browser, workspace: dict[str, User], language: str,
-) -> None:
-    started = time.monotonic()
-    problems: list[Problem] = []
-    pages = 0
-    for role, user in workspace.items():
-        walker = new_walker(browser, live_server.url, str(role), language)
-        try:
-            sign_in(walker, reverse("accounts:login"), user.email, reverse("dashboard:home"))
-            crawl(walker, reverse("dashboard:home"),
-                  skip=frozenset(THIRD_PARTY_PAGES) if role != Role.OWNER else frozenset())
-        finally:
-            walker.page.context.close()
-        problems += walker.problems
-        pages += len(walker.visited)
-        # Each role sees its own set: fewer pages for fewer rights, never none of them.
-        assert len(walker.visited) >= 20, (role, walker.visited)
-    print(f"\nworkspace walk [{language}]: {pages} pages in "
-          f"{time.monotonic() - started:.1f} s")
-    assert not problems, report(problems, started, pages)
-
-
 def console_follow(name: str) -> bool:
     return name.startswith("admin:") and not name.endswith(CONSOLE_SKIPPED_SUFFIXES)
 
@@ -401,26 +383,50 @@ def console_navigation(name: str, in_nav: bool) -> bool:
     return name in ("admin:index", "admin:app_list") or name.endswith("_changelist")
 
 
-@pytest.mark.browser
-@pytest.mark.parametrize("language", LANGUAGES)
-def test_every_console_page_loads_for_staff(
-    live_server: Any, browser: Browser, workspace: dict[str, User], language: str,
-) -> None:
-    """The index, every model's list, one change page per model that has rows and the tenant
-    health page."""
-    started = time.monotonic()
-    User.objects.create_superuser("staff@example.com", PASSWORD)
-    walker = new_walker(browser, live_server.url, "staff", language)
+def walk_workspace(browser: Browser, base_url: str, role: str, email: str, language: str,
+                   *, skip: frozenset[str]) -> Walker:
+    walker = new_walker(browser, base_url, role, language)
     try:
-        sign_in(walker, reverse("admin:login"), "staff@example.com", reverse("admin:index"))
-        # From the index every list is a navigation page; change pages are one level below.
+        sign_in(walker, reverse("accounts:login"), email, reverse("dashboard:home"))
+        crawl(walker, reverse("dashboard:home"), skip=skip)
+    finally:
+        walker.page.context.close()
+    # Each role sees its own set: fewer pages for fewer rights, never a handful.
+    assert len(walker.visited) >= 20, (role, walker.visited)
+    return walker
+
+
+def walk_console(browser: Browser, base_url: str, email: str, language: str) -> Walker:
+    """The index, every model's list, one change page per model that has rows, the tenant
+    health page and the other pages the lists link to."""
+    walker = new_walker(browser, base_url, "staff", language)
+    try:
+        sign_in(walker, reverse("admin:login"), email, reverse("admin:index"))
         crawl(walker, reverse("admin:index"), follow=console_follow,
               navigation=console_navigation)
     finally:
         walker.page.context.close()
     names = {url_name(path) for path in walker.visited}
-    assert "admin:tenancy_tenant_health" in names
-    assert "admin:jobs_job_change" in names
-    print(f"\nconsole walk [{language}]: {len(walker.visited)} pages in "
-          f"{time.monotonic() - started:.1f} s")
-    assert not walker.problems, report(walker.problems, started, len(walker.visited))
+    assert {"admin:tenancy_tenant_health", "admin:jobs_job_change",
+            "admin:support_bot_conversation_change"} <= names, sorted(map(str, names))
+    return walker
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_walk(live_server: Any, browser: Browser, workspace: dict[str, User],
+              language: str) -> None:
+    """Each role's workspace, then the staff console; every problem reported at the end."""
+    started = time.monotonic()
+    walkers = [
+        walk_workspace(browser, live_server.url, str(role), user.email, language,
+                       # The same for every role: the first walks them.
+                       skip=frozenset(THIRD_PARTY_PAGES) if index else frozenset())
+        for index, (role, user) in enumerate(workspace.items())
+    ]
+    staff = User.objects.create_superuser("staff@example.com", PASSWORD)
+    walkers.append(walk_console(browser, live_server.url, staff.email, language))
+    problems = [problem for walker in walkers for problem in walker.problems]
+    pages = sum(len(walker.visited) for walker in walkers)
+    print(f"\nwalk [{language}]: {pages} pages in {time.monotonic() - started:.1f} s")
+    assert not problems, report(problems, started, pages)
