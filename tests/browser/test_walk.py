@@ -364,7 +364,8 @@ def sign_in(walker: Walker, login_path: str, email: str, landing: str) -> None:
     walker.visit(login_path)
     walker.page.locator('input[name="username"]').fill(email)
     walker.page.locator('input[name="password"]').fill(PASSWORD)
-    walker.page.locator('form [type="submit"]').first.click()
+    # The form with the password: the top bar has forms of its own (the language menu).
+    walker.page.locator('form:has(input[name="password"]) [type="submit"]').click()
     walker.page.wait_for_url(walker.base_url + landing)
 
 
