@@ -215,14 +215,15 @@ class Walker:
     problems: list[Problem] = field(default_factory=list)
     visited: list[str] = field(default_factory=list)
     links: list[tuple[str, bool]] = field(default_factory=list)  # of the page last visited
-    _pending: set[Request] = field(default_factory=set)
+    # Requests in flight, with the page that made them.
+    _pending: dict[Request, str] = field(default_factory=dict)
     _current: str = ""
 
     def __post_init__(self) -> None:
         self.page.on("console", self._on_console)
         self.page.on("pageerror", lambda error: self._problem(f"page error: {error}"))
-        self.page.on("request", lambda request: self._pending.add(request))
-        self.page.on("requestfinished", lambda request: self._pending.discard(request))
+        self.page.on("request", self._on_request)
+        self.page.on("requestfinished", lambda request: self._pending.pop(request, None))
         self.page.on("requestfailed", self._on_failed)
         self.page.on("response", self._on_response)
 
@@ -233,9 +234,15 @@ class Walker:
         if message.type == "error":
             self._problem(f"console error: {message.text}")
 
+    def _on_request(self, request: Request) -> None:
+        self._pending[request] = self._current
+
     def _on_failed(self, request: Request) -> None:
-        self._pending.discard(request)
-        self._problem(f"request failed: {request.method} {request.url} ({request.failure})")
+        page = self._pending.pop(request, self._current)
+        if request.failure == "net::ERR_ABORTED" and page != self._current:
+            return  # the browser cancels what the page left was still loading (its icon)
+        self._problem(f"request failed: {request.method} {request.url} ({request.failure})",
+                      url=page)
 
     def _on_response(self, response: Response) -> None:
         request = response.request
