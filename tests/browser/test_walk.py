@@ -231,16 +231,23 @@ class Walker:
         self.problems.append(Problem(url or self._current, self.who, self.language, what))
 
     def _on_console(self, message: ConsoleMessage) -> None:
-        if message.type == "error":
-            self._problem(f"console error: {message.text}")
+        if message.type != "error":
+            return
+        if (message.text.startswith("Failed to load resource")
+                and urlsplit(message.location.get("url", "")).path == self._current):
+            return  # the page's own status, which visit() reports
+        self._problem(f"console error: {message.text}")
 
     def _on_request(self, request: Request) -> None:
         self._pending[request] = self._current
 
     def _on_failed(self, request: Request) -> None:
         page = self._pending.pop(request, self._current)
-        if request.failure == "net::ERR_ABORTED" and page != self._current:
-            return  # the browser cancels what the page left was still loading (its icon)
+        if request.failure == "net::ERR_ABORTED":
+            # The browser cancelled it: what a page was still loading when the walk went on
+            # (its icon, fetched after load; the event may come once the next page started).
+            # A server that fails shows as a status or a connection error instead.
+            return
         self._problem(f"request failed: {request.method} {request.url} ({request.failure})",
                       url=page)
 
