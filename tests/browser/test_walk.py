@@ -221,13 +221,13 @@ class Walker:
 
     def __post_init__(self) -> None:
         self.page.on("console", self._on_console)
-        self.page.on("pageerror", lambda error: self._problem(f"page error: {error}"))
+        self.page.on("pageerror", lambda error: self.problem(f"page error: {error}"))
         self.page.on("request", self._on_request)
         self.page.on("requestfinished", lambda request: self._pending.pop(request, None))
         self.page.on("requestfailed", self._on_failed)
         self.page.on("response", self._on_response)
 
-    def _problem(self, what: str, url: str | None = None) -> None:
+    def problem(self, what: str, url: str | None = None) -> None:
         self.problems.append(Problem(url or self._current, self.who, self.language, what))
 
     def _on_console(self, message: ConsoleMessage) -> None:
@@ -236,7 +236,7 @@ class Walker:
         if (message.text.startswith("Failed to load resource")
                 and urlsplit(message.location.get("url", "")).path == self._current):
             return  # the page's own status, which visit() reports
-        self._problem(f"console error: {message.text}")
+        self.problem(f"console error: {message.text}")
 
     def _on_request(self, request: Request) -> None:
         self._pending[request] = self._current
@@ -248,7 +248,7 @@ class Walker:
             # (its icon, fetched after load; the event may come once the next page started).
             # A server that fails shows as a status or a connection error instead.
             return
-        self._problem(f"request failed: {request.method} {request.url} ({request.failure})",
+        self.problem(f"request failed: {request.method} {request.url} ({request.failure})",
                       url=page)
 
     def _on_response(self, response: Response) -> None:
@@ -256,7 +256,7 @@ class Walker:
         if request.is_navigation_request() and request.frame == self.page.main_frame:
             return  # the page itself: checked by visit()
         if response.status >= 400:
-            self._problem(f"sub-resource {request.method} {response.url} answered "
+            self.problem(f"sub-resource {request.method} {response.url} answered "
                           f"{response.status}")
 
     def settle(self) -> None:
@@ -273,17 +273,17 @@ class Walker:
         except Error as error:
             if "Download is starting" in error.message:
                 return False
-            self._problem(f"did not load: {error.message.splitlines()[0]}")
+            self.problem(f"did not load: {error.message.splitlines()[0]}")
             return False
         self.visited.append(path)
         if response is None:
-            self._problem("no response")
+            self.problem("no response")
             return False
         if response.status != 200:
-            self._problem(f"HTTP {response.status}")
+            self.problem(f"HTTP {response.status}")
         final = urlsplit(self.page.url)
         if final.path != urlsplit(path).path:
-            self._problem(f"redirected to {final.path}")
+            self.problem(f"redirected to {final.path}")
         if "attachment" in (response.headers.get("content-disposition") or ""):
             return False
         self.settle()
@@ -297,10 +297,10 @@ class Walker:
         # active language is LANGUAGE_CODE. The layouts must say the same in <html lang>.
         active = response.headers.get("content-language") or settings.LANGUAGE_CODE
         if html_lang.lower() != active.lower():
-            self._problem(f'<html lang="{html_lang}"> but the active language is {active}')
+            self.problem(f'<html lang="{html_lang}"> but the active language is {active}')
         if (self.language != "en" and locale_middleware_installed()
                 and active.lower() != self.language):
-            self._problem(f"asked for {self.language}, served {active}")
+            self.problem(f"asked for {self.language}, served {active}")
 
     def _read_page(self) -> tuple[str, list[tuple[str, bool]]]:
         """The page's ``<html lang>`` and its same-origin links (path with query, in the
@@ -349,8 +349,7 @@ def crawl(walker: Walker, start: str, *, follow: Any = is_page,
         path, is_navigation = queue.pop(0)
         name = url_name(path)
         if name is None:
-            walker._current = path
-            walker._problem("linked, but no URL pattern matches")
+            walker.problem("linked, but no URL pattern matches", url=path)
             continue
         if name in seen or not follow(name):
             continue
