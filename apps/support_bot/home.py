@@ -10,6 +10,7 @@ from apps.support_bot.models import Conversation, Intent
 from apps.support_bot.spec import APP
 from dashboard.home import AppHome, Figure, Step, percent
 from jobs.services import active_version
+from tenancy.models import Role
 
 
 def summary(*, base_url: str) -> AppHome:
@@ -42,7 +43,8 @@ def summary(*, base_url: str) -> AppHome:
                  _("Press Train on the intents page; the first model is used at once."),
                  active_version(app=APP) is not None, reverse("bot:intents")),
             Step("try", _("Try it"), _("Chat with the bot in the try-it page."),
-                 Conversation.Channel.DASHBOARD in channels, reverse("bot:try")),
+                 Conversation.Channel.DASHBOARD in channels, reverse("bot:try"),
+                 minimum_role=Role.MEMBER),
             Step("integrate", _("Integrate"),
                  _("Start conversations from your site or app with an API key, or embed the "
                    "web widget (bot settings)."),

@@ -31,6 +31,8 @@ class Step:
     done: bool
     url: str
     snippet: str = ""  # shown under the step (the API call that integrates the app)
+    # The role that may open ``url`` ("" for every role): below it the step is not a link.
+    minimum_role: str = ""
 
 
 @dataclass(frozen=True)
