@@ -28,7 +28,7 @@ from tests.conftest import TenantSetup
 NOT_TENANT_SCOPED = {
     # The schema and its docs page are public and read no tenant's rows.
     "drf_spectacular.views.SpectacularAPIView",
-    "drf_spectacular.views.SpectacularSwaggerView",
+    "drf_spectacular.views.SpectacularSwaggerSplitView",
     # The public widget has no API key or session: its own base (WidgetView) resolves the
     # tenant from the widget key and runs the request under it.
     "apps.support_bot.widget.WidgetConversationView",
