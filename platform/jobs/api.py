@@ -461,8 +461,12 @@ class ModelVersionViewSet(FileDownloadMixin, TenantScopedViewSetMixin, mixins.Li
     def activate(self, request: Request, pk: str) -> Response:
         version = self.get_object()
         who = getattr(request.user, "email", None) or str(request.user)
+        actor_id = request.user.pk if getattr(request.user, "is_authenticated", False) else None
         with service_errors():
-            version = model_version_activate(version=version, note=f"Activated by {who}")
+            # Audited; also how an admin overrides the gate or rolls back to an older version.
+            version = model_version_activate(version=version, actor=who,
+                                             actor_id=actor_id if isinstance(actor_id, int)
+                                             else None, request=request)
         return Response(ModelVersionSerializer(version).data)
 
     @extend_schema(summary="Download the artefact (adapter, head and label map)",

@@ -289,6 +289,7 @@ class ModelMetrics:
     labels: list[str] = field(default_factory=list)
     per_class: list[ClassMetrics] = field(default_factory=list)
     matrix: list[tuple[str, list[tuple[int, float]]]] = field(default_factory=list)
+    top_confusions: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _number(value: Any) -> float | None:
@@ -296,8 +297,12 @@ def _number(value: Any) -> float | None:
 
 
 def model_version_metrics(*, version: ModelVersion) -> ModelMetrics:
-    metrics = version.metrics or {}
-    labels = list(metrics.get("labels") or version.label_map or [])
+    """The version's validation metrics (those of the kept epoch)."""
+    return _metrics_shape(version.metrics or {}, version.label_map or [])
+
+
+def _metrics_shape(metrics: dict[str, Any], label_map: list[str]) -> ModelMetrics:
+    labels = list(metrics.get("labels") or label_map or [])
     raw_per_class = metrics.get("per_class") or {}
     # jsonb does not keep key order: list the classes in the label map's order.
     ordered = [label for label in labels if label in raw_per_class]
@@ -321,12 +326,63 @@ def model_version_metrics(*, version: ModelVersion) -> ModelMetrics:
     return ModelMetrics(
         accuracy=_number(metrics.get("accuracy")),
         macro_f1=_number(metrics.get("macro_f1")),
-        validation_size=metrics.get("validation_size"),
+        validation_size=metrics.get("validation_size", metrics.get("rows")),
         baseline_macro_f1=_number(baseline.get("macro_f1")),
         labels=labels,
         per_class=per_class,
         matrix=matrix,
+        top_confusions=[c for c in metrics.get("top_confusions") or [] if isinstance(c, dict)],
     )
+
+
+@dataclass(frozen=True)
+class GateRow:
+    """One model the gate compared on the same validation rows."""
+
+    role: str  # "candidate" | "active" | "default"
+    name: str
+    macro_f1: float | None
+    accuracy: float | None
+    test_macro_f1: float | None
+    rows: int | None
+
+
+@dataclass(frozen=True)
+class ModelEvaluation:
+    """What a version's page shows beyond the validation metrics: the test figures, the
+    gate's comparison, the training chart's history and how the method was chosen."""
+
+    test: ModelMetrics | None
+    gate: list[GateRow]
+    history: list[dict[str, Any]]
+    best_epoch: int | None
+    method_choice: dict[str, Any]
+    sources: dict[str, str]
+
+
+def model_version_evaluation(*, version: ModelVersion) -> ModelEvaluation:
+    metrics = version.metrics or {}
+    test = metrics.get("test")
+    gate = metrics.get("gate") if isinstance(metrics.get("gate"), dict) else {}
+    rows = []
+    for role in ("candidate", "active", "default"):
+        entry = gate.get(role)
+        if isinstance(entry, dict):
+            rows.append(GateRow(role=role, name=str(entry.get("version") or f"v{version.version}"),
+                                macro_f1=_number(entry.get("macro_f1")),
+                                accuracy=_number(entry.get("accuracy")),
+                                test_macro_f1=_number(entry.get("test_macro_f1")),
+                                rows=entry.get("rows")))
+    history = metrics.get("history")
+    best = metrics.get("best_epoch")
+    choice = metrics.get("method_choice")
+    sources = metrics.get("evaluation_sources")
+    return ModelEvaluation(
+        test=_metrics_shape(test, version.label_map or []) if isinstance(test, dict) else None,
+        gate=rows, history=history if isinstance(history, list) else [],
+        best_epoch=best if isinstance(best, int) else None,
+        method_choice=choice if isinstance(choice, dict) else {},
+        sources=sources if isinstance(sources, dict) else {})
 
 
 # --- Queues and workers (console, staff-wide) ------------------------------------------------
