@@ -262,9 +262,9 @@ class JobSerializer(serializers.ModelSerializer):
     class Meta:
         model = Job
         fields = ("id", "app", "kind", "status", "is_finished", "params", "dataset",
-                  "model_version", "progress", "metrics", "error", "attempts", "max_attempts",
-                  "cancel_requested", "worker", "accelerator_seconds", "idempotency_key",
-                  "timings")
+                  "model_version", "progress", "metrics", "dataset_check", "error", "attempts",
+                  "max_attempts", "cancel_requested", "worker", "accelerator_seconds",
+                  "idempotency_key", "timings")
         read_only_fields = fields
 
 

@@ -98,3 +98,21 @@ def test_without_any_reference_the_version_is_promoted_saying_so(acme: TenantSet
     version = _create(acme, metrics)
     assert version.status == ModelVersion.Status.ACTIVE
     assert "no active version and no platform default" in version.promotion_note
+
+
+def test_rollback_through_the_api_is_audited_and_another_tenant_cannot(
+        acme: TenantSetup, globex: TenantSetup) -> None:
+    first = _create(acme, _gate(0.85, None, 0.80))
+    second = _create(acme, _gate(0.90, 0.85, 0.80))
+    assert second.status == ModelVersion.Status.ACTIVE
+    url = f"/api/v1/models/{first.pk}/activate"
+    assert globex.api().post(url).status_code == 404
+    with tenant_context(acme.tenant.pk):
+        assert ModelVersion.objects.get(pk=first.pk).status == ModelVersion.Status.READY
+    assert not AuditEvent.objects.filter(action="model_version.activate").exists()
+    response = acme.api().post(url)
+    assert response.status_code == 200, response.content
+    assert response.json()["promotion_note"].startswith("Rolled back from v2 by ")
+    [event] = AuditEvent.objects.filter(tenant_id=acme.tenant.pk,
+                                        action="model_version.activate")
+    assert (event.target, event.details["previous"]) == ("finance_sentiment v1", 2)
