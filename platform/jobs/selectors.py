@@ -363,7 +363,8 @@ class ModelEvaluation:
 def model_version_evaluation(*, version: ModelVersion) -> ModelEvaluation:
     metrics = version.metrics or {}
     test = metrics.get("test")
-    gate = metrics.get("gate") if isinstance(metrics.get("gate"), dict) else {}
+    raw_gate = metrics.get("gate")
+    gate: dict[str, Any] = raw_gate if isinstance(raw_gate, dict) else {}
     rows = []
     for role in ("candidate", "active", "default"):
         entry = gate.get(role)

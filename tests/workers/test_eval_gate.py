@@ -14,7 +14,7 @@ import pytest
 from django.urls import reverse
 
 from jobs.models import Dataset, Job, JobEvent, ModelVersion
-from jobs.services import dataset_create, job_submit
+from jobs.services import JobError, dataset_create, job_submit
 from tenancy.context import tenant_context
 from tests.conftest import TenantSetup
 from tests.workers.conftest import TINY_BASE_NAME, sentiment_rows, to_csv
@@ -164,3 +164,58 @@ def test_training_rows_that_are_all_test_rows_are_refused_before_training(
     with tenant_context(acme.tenant.pk):
         assert not ModelVersion.objects.exists()
         assert not JobEvent.objects.filter(job=job, kind=JobEvent.Kind.LOSS).exists()
+
+
+BOT_WORDS = {"card_arrival": "card delivery", "lost_card": "card stolen",
+             "exchange_rate": "currency rate"}
+
+
+def _bot_rows(intents: dict[str, str], count: int, prefix: str) -> list[tuple[str, str]]:
+    return [(f"{prefix} {index} about my {words} please", name)
+            for name, words in intents.items() for index in range(count)]
+
+
+def test_the_bot_s_fine_tune_takes_the_customer_s_validation_set(
+        acme: TenantSetup, globex: TenantSetup, platform_default: Path) -> None:
+    from apps.support_bot.services import intent_create, utterance_create
+
+    with tenant_context(acme.tenant.pk):
+        intents = {name: intent_create(name=name) for name in BOT_WORDS}
+        for text, name in _bot_rows(BOT_WORDS, 12, "train"):
+            utterance_create(intent=intents[name], text=text)
+
+    def upload(setup: TenantSetup, rows: list[tuple[str, str]]) -> Dataset:
+        with tenant_context(setup.tenant.pk):
+            return dataset_create(app="support_bot", purpose="utterances", name="val.csv",
+                                  filename="val.csv", data=to_csv(rows, "text,intent"),
+                                  created_by_id=None)
+
+    def run(validation: Dataset) -> Job:
+        with tenant_context(acme.tenant.pk):
+            job = job_submit(app="support_bot", kind="fine_tune", params={
+                "base_model": TINY_BASE_NAME, "method": "head", "epochs": 30,
+                "learning_rate": 3e-2, "validation_dataset": validation.pk}).job
+        execute(job_id=job.pk, worker="test-worker")
+        with tenant_context(acme.tenant.pk):
+            return Job.objects.get(pk=job.pk)
+
+    # Another tenant's utterances cannot be named.
+    theirs = upload(globex, _bot_rows(BOT_WORDS, 2, "val"))
+    with tenant_context(acme.tenant.pk), pytest.raises(JobError, match="Dataset not found"):
+        job_submit(app="support_bot", kind="fine_tune",
+                   params={"validation_dataset": theirs.pk})
+
+    # An intent the tenant's utterances lack: refused by the worker's check, before training.
+    unknown = run(upload(acme, _bot_rows({**BOT_WORDS, "refund": "money back"}, 3, "val")))
+    assert unknown.status == Job.Status.FAILED
+    assert "the validation set has labels the training rows lack: refund" in unknown.error
+    assert unknown.dataset_check["refusals"] == [
+        "the validation set has labels the training rows lack: refund"]
+
+    job = run(upload(acme, _bot_rows(BOT_WORDS, 3, "val")))
+    version = _version(acme, job)
+    assert job.dataset_check["sources"] == {"validation": "dataset val.csv", "test": "split"}
+    assert version.metrics["gate"]["candidate"]["rows"] == 9
+    # The finance platform default is not the bot's: nothing to compare with.
+    assert version.metrics["gate"]["default"] is None
+    assert version.status == ModelVersion.Status.ACTIVE
