@@ -120,7 +120,8 @@ def test_own_validation_and_test_sets_the_dataset_check_and_the_version_page(
     assert page.status_code == 200
     for marker in (b'data-testid="gate"', b'data-testid="test-metrics"',
                    b'data-testid="training-chart"', b'data-testid="kept-epoch"',
-                   b"Platform default", b"dataset test.csv"):
+                   b"Platform default", b"dataset test.csv",
+                   b"Confusion matrix on the test rows"):
         assert marker in page.content, marker
     job_page = acme.browser().get(reverse("jobs:job_detail", args=[job.pk]))
     assert b'data-testid="dataset-check"' in job_page.content
