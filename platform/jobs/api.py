@@ -277,9 +277,9 @@ class JobSerializer(serializers.ModelSerializer):
     class Meta:
         model = Job
         fields = ("id", "app", "kind", "status", "is_finished", "params", "dataset",
-                  "model_version", "progress", "metrics", "error", "attempts", "max_attempts",
-                  "cancel_requested", "worker", "accelerator_seconds", "idempotency_key",
-                  "timings")
+                  "model_version", "progress", "metrics", "dataset_check", "error", "attempts",
+                  "max_attempts", "cancel_requested", "worker", "accelerator_seconds",
+                  "idempotency_key", "timings")
         read_only_fields = fields
 
 
@@ -531,8 +531,12 @@ class ModelVersionViewSet(FileDownloadMixin, TenantScopedViewSetMixin, mixins.Li
     def activate(self, request: Request, pk: str) -> Response:
         version = self.get_object()
         who = getattr(request.user, "email", None) or str(request.user)
+        actor_id = request.user.pk if getattr(request.user, "is_authenticated", False) else None
         with service_errors():
-            version = model_version_activate(version=version, note=f"Activated by {who}")
+            # Audited; also how an admin overrides the gate or rolls back to an older version.
+            version = model_version_activate(version=version, actor=who,
+                                             actor_id=actor_id if isinstance(actor_id, int)
+                                             else None, request=request)
         return Response(ModelVersionSerializer(version).data)
 
     @extend_schema(summary="Download the artefact (adapter, head and label map)",

@@ -106,6 +106,9 @@ class Job(TenantOwnedModel):
     items_done = models.IntegerField(default=0)
     items_total = models.IntegerField(null=True, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
+    dataset_check = models.JSONField(
+        default=dict, blank=True,
+        help_text="A fine-tune's dataset check, before training (jobs.dataset_check)")
     error = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     max_attempts = models.PositiveSmallIntegerField(default=3)

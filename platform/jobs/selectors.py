@@ -403,6 +403,58 @@ def _progress_unit(job: Job) -> str:
         return "rows"
 
 
+@dataclass(frozen=True)
+class GateRow:
+    """One model the gate compared on the same validation rows."""
+
+    role: str  # "candidate" | "active" | "default"
+    name: str
+    macro_f1: float | None
+    accuracy: float | None
+    test_macro_f1: float | None
+    rows: int | None
+
+
+@dataclass(frozen=True)
+class ModelEvaluation:
+    """What a version's page shows beyond the validation metrics: the test figures, the
+    gate's comparison, the training chart's history and how the method was chosen."""
+
+    test: ModelMetrics | None
+    gate: list[GateRow]
+    history: list[dict[str, Any]]
+    best_epoch: int | None
+    method_choice: dict[str, Any]
+    sources: dict[str, str]
+
+
+def model_version_evaluation(*, version: ModelVersion) -> ModelEvaluation:
+    metrics = version.metrics or {}
+    test = metrics.get("test")
+    raw_gate = metrics.get("gate")
+    gate: dict[str, Any] = raw_gate if isinstance(raw_gate, dict) else {}
+    rows = []
+    for role in ("candidate", "active", "default"):
+        entry = gate.get(role)
+        if isinstance(entry, dict):
+            rows.append(GateRow(role=role, name=str(entry.get("version") or f"v{version.version}"),
+                                macro_f1=_number(entry.get("macro_f1")),
+                                accuracy=_number(entry.get("accuracy")),
+                                test_macro_f1=_number(entry.get("test_macro_f1")),
+                                rows=entry.get("rows")))
+    history = metrics.get("history")
+    best = metrics.get("best_epoch")
+    choice = metrics.get("method_choice")
+    sources = metrics.get("evaluation_sources")
+    return ModelEvaluation(
+        test=(classification_metrics_view(metrics=test, label_map=list(version.label_map or []))
+              if isinstance(test, dict) else None),
+        gate=rows, history=history if isinstance(history, list) else [],
+        best_epoch=best if isinstance(best, int) else None,
+        method_choice=choice if isinstance(choice, dict) else {},
+        sources=sources if isinstance(sources, dict) else {})
+
+
 # --- Queues and workers (console, staff-wide) ------------------------------------------------
 
 

@@ -23,12 +23,13 @@ from typing import Any
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import F, Max
+from django.db.models import F, Max, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from audit.services import audit_record
 from billing.models import Meter
 from billing.services import (
     QuotaDecision,
@@ -39,6 +40,7 @@ from billing.services import (
 from config.celery import task_send
 from config.errors import ServiceError
 from jobs.datasets import ParsedDataset, dataset_parse
+from jobs.gate import gate_decide, gate_figures
 from jobs.liveness import worker_alive, worker_mark_alive, workers_alive
 from jobs.models import Dataset, Job, JobEvent, ModelVersion
 from jobs.params import unknown_params
@@ -112,7 +114,10 @@ def dataset_rows(dataset: Dataset) -> list[dict[str, Any]]:
 def dataset_delete(*, dataset: Dataset) -> None:
     if dataset.jobs.exclude(status__in=Job.FINISHED).exists():
         raise JobError(_("This dataset is used by a job that has not finished."), code="conflict")
-    if dataset.jobs.exists():
+    # As a fine-tune's validation or test set it is named in the job's parameters.
+    named = Job.objects.filter(Q(params__validation_dataset=dataset.pk)
+                               | Q(params__test_dataset=dataset.pk))
+    if dataset.jobs.exists() or named.exists():
         raise JobError(_("This dataset is referenced by past jobs; it is kept for their record."),
                        code="conflict")
     file = dataset.file
@@ -161,6 +166,7 @@ def job_submit(*, app: str, kind: str, params: dict[str, Any], dataset_id: int |
         raise JobError(_("Some parameters are invalid."),
                        fields={f"params.{k}": [str(e) for e in v] for k, v in errors.items()})
     dataset = _dataset_for(job_kind, app, dataset_id)
+    _evaluation_datasets_check(job_kind, app, dataset, serializer.validated_data)
     version = _version_for(job_kind, app, model_version_id)
     _precondition_check(job_kind, serializer.validated_data)
     try:
@@ -228,6 +234,39 @@ def _dataset_for(job_kind: Any, app: str, dataset_id: int | None) -> Dataset | N
             fields={"dataset": [f"has purpose {dataset.purpose!r}"]},
         )
     return dataset
+
+
+def _evaluation_datasets_check(job_kind: JobKind, app: str, dataset: Dataset | None,
+                               params: dict[str, Any]) -> None:
+    """A fine-tune's ``validation_dataset`` and ``test_dataset``: the tenant's own (another
+    tenant's id is "not found", as a missing one), of the app and a training purpose, with
+    rows, and no label the training dataset lacks (the model could never predict it). The
+    worker's dataset check repeats the label test on the rows it trains on."""
+    for name in ("validation_dataset", "test_dataset"):
+        dataset_id = params.get(name)
+        if dataset_id is None:
+            continue
+        field = f"params.{name}"
+        other = Dataset.objects.filter(pk=dataset_id, app=app).first()
+        if other is None:
+            raise JobError("Dataset not found.", fields={field: ["not found"]})
+        if other.purpose not in job_kind.dataset_purposes:
+            raise JobError(
+                f"A {name.replace('_', ' ')} must have purpose "
+                f"{' or '.join(job_kind.dataset_purposes)}.",
+                fields={field: [f"has purpose {other.purpose!r}"]})
+        if other.row_count < 1:
+            raise JobError(f"The {name.replace('_', ' ')} is empty.",
+                           fields={field: ["has no rows"]})
+        if dataset is not None and dataset.label_counts and other.label_counts:
+            unseen = sorted(set(other.label_counts) - set(dataset.label_counts))
+            if unseen:
+                raise JobError(
+                    f"The {name.replace('_', ' ')} has labels the training dataset lacks.",
+                    fields={field: [f"labels not in the training dataset: {', '.join(unseen)}"]})
+        if dataset is not None and other.pk == dataset.pk:
+            raise JobError("Validating or testing on the training dataset measures nothing.",
+                           fields={field: ["is the training dataset"]})
 
 
 def _version_for(job_kind: Any, app: str, model_version_id: int | None) -> ModelVersion | None:
@@ -309,6 +348,12 @@ def job_retry(*, job: Job) -> Job:
 
 
 # --- Events ---------------------------------------------------------------------------------
+
+
+def job_dataset_check_record(*, job: Job, report: dict[str, Any]) -> None:
+    """Store the dataset check's report on the job (before training; also when it refuses)."""
+    Job.objects.filter(pk=job.pk).update(dataset_check=report)
+    job.dataset_check = report
 
 
 def job_event_add(*, job: Job, kind: str, message: str = "",
@@ -481,9 +526,11 @@ def job_sweep() -> dict[str, int]:
 @transaction.atomic
 def model_version_create(*, job: Job, label_map: list[str], metrics: dict[str, Any],
                          artifact_name: str, artifact: bytes, base_model: str, method: str,
-                         force: bool = False, metric: str = "macro_f1") -> ModelVersion:
-    """Store a fine-tune's artefact as a new version and promote it when it is at least as
-    good as the active one on the same validation data (``metrics['baseline']``), or forced.
+                         force: bool = False, metric: str = "macro_f1",
+                         margin: float = 0.0) -> ModelVersion:
+    """Store a fine-tune's artefact as a new version and promote it when the gate lets it
+    (``jobs.gate``: at least as good, by ``margin``, as the better of the active version and
+    the platform default on the same validation data, ``metrics['gate']``), or forced.
     ``metric`` names the figure compared (higher is better)."""
     number = (ModelVersion.objects.filter(app=job.app).aggregate(n=Max("version"))["n"] or 0) + 1
     version = ModelVersion(
@@ -495,33 +542,51 @@ def model_version_create(*, job: Job, label_map: list[str], metrics: dict[str, A
                           ContentFile(artifact), save=False)
     version.save()
     current = active_version(app=job.app)
-    score, baseline = metrics.get(metric), (metrics.get("baseline") or {}).get(metric)
-    label = {"macro_f1": "macro-F1", "ndcg_at_10": "NDCG@10"}.get(metric, metric)
+    candidate, active, default = gate_figures(metrics, metric)
     if current is None:
-        model_version_activate(version=version, note="First version for this app")
+        active = None
+    label = {"macro_f1": "macro-F1", "ndcg_at_10": "NDCG@10"}.get(metric, metric)
+    decision = gate_decide(candidate=candidate, active=active,
+                           active_name=f"v{current.version}" if current else "active version",
+                           default=default, margin=margin, metric_label=label)
+    if decision.promote:
+        model_version_activate(version=version, note=decision.note)
     elif force:
-        model_version_activate(version=version, note="Promoted by request (forced)")
-    elif score is not None and baseline is not None and score >= baseline:
-        model_version_activate(
-            version=version,
-            note=f"Promoted: {label} {score:.3f} ≥ v{current.version}'s {baseline:.3f} "
-                 "on the same validation data",
-        )
+        model_version_activate(version=version,
+                               note=f"Promoted by request (forced); {decision.note[0].lower()}"
+                                    f"{decision.note[1:]}"[:300])
     else:
-        version.promotion_note = (
-            f"Not promoted: {label} {score if score is not None else float('nan'):.3f} < "
-            f"v{current.version}'s {baseline if baseline is not None else float('nan'):.3f}"
-        )
+        version.promotion_note = decision.note[:300]
         version.save(update_fields=["promotion_note"])
     return version
 
 
 @transaction.atomic
-def model_version_activate(*, version: ModelVersion, note: str = "") -> ModelVersion:
+def model_version_activate(*, version: ModelVersion, note: str = "",
+                           actor_id: int | None = None, actor: str = "",
+                           request: Any = None) -> ModelVersion:
+    """Make ``version`` the app's active version. By a person (``actor_id`` or ``actor``, an
+    API key's name): audited, and the note says whether it overrode the gate's refusal or
+    rolled back to an earlier version."""
+    if actor_id is not None or actor:
+        current = active_version(app=version.app)
+        who = actor or "an admin"
+        if current is not None and current.pk != version.pk and current.version > version.version:
+            note = f"Rolled back from v{current.version} by {who}"
+        elif version.promotion_note.startswith("Not promoted"):
+            note = f"Activated by {who} despite the gate ({version.promotion_note})"
+        else:
+            note = note or f"Activated by {who}"
+        audit_record(action="model_version.activate", tenant_id=require_tenant_id(),
+                     actor_id=actor_id, target=f"{version.app} v{version.version}",
+                     request=request,
+                     details={"version": version.pk, "app": version.app, "by": who,
+                              "previous": current.version if current else None,
+                              "gate_note": version.promotion_note})
     ModelVersion.objects.filter(app=version.app, status=ModelVersion.Status.ACTIVE).exclude(
         pk=version.pk).update(status=ModelVersion.Status.READY)
     version.status = ModelVersion.Status.ACTIVE
     version.activated_at = timezone.now()
-    version.promotion_note = note or version.promotion_note or "Activated"
+    version.promotion_note = (note or version.promotion_note or "Activated")[:300]
     version.save(update_fields=["status", "activated_at", "promotion_note"])
     return version

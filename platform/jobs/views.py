@@ -19,11 +19,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from config.errors import ServiceError
 from dashboard.views import require_role, workspace_view
 from jobs import selectors
+from jobs.charts import training_chart
 from jobs.datasets import DatasetInvalid
 from jobs.models import Dataset, Job, ModelVersion
 from jobs.registry import all_apps
@@ -112,17 +114,44 @@ class JobSubmitForm(forms.Form):
 
 class FineTuneForm(JobSubmitForm):
     kind = Job.Kind.FINE_TUNE
-    method = forms.ChoiceField(label=gettext_lazy("Method"), initial="lora", choices=[
-        ("lora", gettext_lazy("LoRA adapter (small, fast)")),
-        ("full", gettext_lazy("Full fine-tuning"))])
-    epochs = forms.IntegerField(label=gettext_lazy("Epochs"), min_value=1, max_value=50,
-                                initial=3)
+    method = forms.ChoiceField(
+        label=_lazy("Method"),
+        choices=[("auto", _lazy("Automatic (from the dataset's size and classes)")),
+                 ("head", _lazy("Head only (seconds; best with few rows or many classes)")),
+                 ("lora", _lazy("LoRA adapter (small, fast)")),
+                 ("full", _lazy("Full fine-tuning"))], initial="auto")
+    epochs = forms.IntegerField(label=_lazy("Epochs"), min_value=1, max_value=300,
+                                required=False,
+                                help_text=_lazy("Empty: the method's default"))
+    validation_dataset: forms.ModelChoiceField[Dataset] = forms.ModelChoiceField(
+        queryset=None, required=False, label=_lazy("Validation dataset"),
+        empty_label=_lazy("A split of the training dataset"),
+        help_text=_lazy("The rows the new version is compared on with the active version "
+                        "and the platform default"))
+    test_dataset: forms.ModelChoiceField[Dataset] = forms.ModelChoiceField(
+        queryset=None, required=False, label=_lazy("Test dataset"),
+        empty_label=_lazy("A split of the training dataset"),
+        help_text=_lazy("The rows whose figures are stored with the version"))
     force = forms.BooleanField(
-        required=False, label=gettext_lazy("Promote even if worse than the active version"))
+        required=False, label=_lazy("Promote even if worse than the active version"))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in ("validation_dataset", "test_dataset"):
+            field: Any = self.fields[name]
+            field.queryset = selectors.dataset_list_for_kind(kind=self.kind)
+            field.label_from_instance = (
+                lambda d: f"{d.name} · {d.app} · {d.purpose} · {d.row_count} rows")
 
     def params(self) -> dict[str, Any]:
-        return {"method": self.cleaned_data["method"], "epochs": self.cleaned_data["epochs"],
-                "force": self.cleaned_data["force"]}
+        params: dict[str, Any] = {"method": self.cleaned_data["method"],
+                                  "force": self.cleaned_data["force"]}
+        if self.cleaned_data.get("epochs"):
+            params["epochs"] = self.cleaned_data["epochs"]
+        for name in ("validation_dataset", "test_dataset"):
+            if self.cleaned_data.get(name) is not None:
+                params[name] = self.cleaned_data[name].pk
+        return params
 
 
 class BatchInferenceForm(JobSubmitForm):
@@ -366,8 +395,13 @@ def model_list(request: HttpRequest) -> HttpResponse:
 @workspace_view()
 def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
     version = get_object_or_404(selectors.model_version_list(), pk=pk)
+    evaluation = selectors.model_version_evaluation(version=version)
+    active = selectors.model_version_list(app=version.app,
+                                          status=ModelVersion.Status.ACTIVE).first()
     return render(request, "jobs/model_detail.html", {
         "version": version, "metrics": selectors.model_version_metrics(version=version),
+        "evaluation": evaluation, "active": active,
+        "training_chart": training_chart(evaluation.history, evaluation.best_epoch),
     })
 
 
@@ -375,6 +409,7 @@ def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @workspace_view(Role.ADMIN)
 def model_activate_view(request: HttpRequest, pk: int) -> HttpResponse:
     version = get_object_or_404(selectors.model_version_list(), pk=pk)
-    model_version_activate(version=version, note=f"Activated by {request.user}")
+    model_version_activate(version=version, actor=str(request.user), actor_id=request.user.pk,
+                           request=request)
     messages.success(request, _("%(version)s is now the active version.") % {"version": version})
     return redirect("jobs:model_list")

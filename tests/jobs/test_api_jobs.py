@@ -52,7 +52,7 @@ def test_submit_creates_a_queued_job_with_validated_params(
     body = response.json()
     assert body["status"] == "queued"
     assert body["params"]["epochs"] == 1
-    assert body["params"]["method"] == "lora"
+    assert body["params"]["method"] == "auto"  # the worker picks it (jobs.method_choice)
     assert body["dataset"] == dataset.pk
     # A fine-tune counts epochs, which its worker reports once it runs.
     assert body["progress"] == {"items_done": 0, "items_total": None, "unit": "epochs",

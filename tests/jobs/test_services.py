@@ -70,7 +70,7 @@ def test_submit_validates_params_and_records_defaults(acme: TenantSetup,
     job = _submit(acme, acme_labelled, params={"epochs": 2, "method": "full"})
     assert job.status == Job.Status.QUEUED
     assert job.params["epochs"] == 2
-    assert job.params["learning_rate"] == pytest.approx(5e-4)
+    assert job.params["learning_rate"] is None  # the method's default, in the worker
     assert job.items_total is None  # a fine-tune counts epochs: its worker reports them
     assert job.enqueued_at is not None
     with tenant_context(acme.tenant.pk), pytest.raises(JobError) as caught:

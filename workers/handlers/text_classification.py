@@ -11,19 +11,19 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from django.conf import settings
 from django.db.models import Count, Max
 
+from jobs.method_choice import method_choose, training_settings
 from jobs.models import Job, JobEvent, ModelVersion, Prediction
 from jobs.registry import get_app
 from jobs.services import active_version, dataset_rows, model_version_create
 from jobs.writeback import bulk_insert_ignore
 from workers import runtime
 from workers.execution import Cancelled, JobContext, Outcome, ProgressUnit
+from workers.handlers import model_evaluation
 from workers.runtime.base_models import register_base
 from workers.runtime.evaluation import classification_report
-from workers.runtime.metrics import classification_metrics
 
 PREDICTION_COLUMNS = ("job_id", "item", "label", "confidence", "probabilities")
 
@@ -81,21 +81,24 @@ def fine_tune(job: Job, context: JobContext) -> Outcome:
 
 def fine_tune_on(job: Job, context: JobContext, texts: list[str], labels: list[str]) -> Outcome:
     """Fine-tune ``job.app``'s classifier on these rows (labels: the app's fixed set, else the
-    distinct labels found), store the version and promote it if it is at least as good."""
+    distinct labels found) with the job's evaluation data (``model_evaluation``), store the
+    version with its test figures and promote it if the gate lets it (``jobs.gate``)."""
     _register_configured_bases()
     params = job.params
     spec = get_app(job.app)
-    label_names = list(spec.labels or sorted(set(labels)))
-    label_ids = np.array([label_names.index(label) for label in labels])
-    # The split is made here (not inside the runtime) so that the active version can be
-    # scored on exactly the same validation rows before the new one may replace it.
-    train_idx, val_idx = runtime.stratified_split(label_ids, params["validation_fraction"],
-                                                  params["seed"])
-    train_texts = [texts[i] for i in train_idx]
-    train_labels = [labels[i] for i in train_idx]
-    val_texts = [texts[i] for i in val_idx]
-    val_labels = [labels[i] for i in val_idx]
-    context.progress(0, items_total=params["epochs"], unit=ProgressUnit.EPOCHS, force=True)
+    rows = model_evaluation.evaluation_rows(job, context, texts, labels)
+    train_texts = [text for text, _ in rows.train]
+    train_labels = [label for _, label in rows.train]
+    val_texts = [text for text, _ in rows.validation]
+    val_labels = [label for _, label in rows.validation]
+    label_names = list(spec.labels or sorted(set(train_labels)))
+    choice = method_choose(requested=params.get("method", "auto"), rows=len(train_texts),
+                           classes=len(set(train_labels)))
+    settings_used = training_settings(params, choice.method)
+    context.event(JobEvent.Kind.STATUS, f"Method: {choice.method} ({choice.reason})",
+                  method=choice.method, chosen_by=choice.chosen_by, **settings_used)
+    context.progress(0, items_total=settings_used["epochs"], unit=ProgressUnit.EPOCHS,
+                     force=True)
 
     def on_step(step: int, loss: float) -> None:
         context.event(JobEvent.Kind.LOSS, f"step {step}: loss {loss:.4f}", step=step, loss=loss)
@@ -116,10 +119,11 @@ def fine_tune_on(job: Job, context: JobContext, texts: list[str], labels: list[s
     try:
         config = runtime.FineTuneConfig(
             output_dir=output, label_names=label_names, base=params["base_model"],
-            method=params["method"], epochs=params["epochs"], batch_size=params["batch_size"],
-            learning_rate=params["learning_rate"], seed=params["seed"],
+            method=choice.method, epochs=settings_used["epochs"],  # type: ignore[arg-type]
+            batch_size=settings_used["batch_size"],
+            learning_rate=settings_used["learning_rate"], seed=params["seed"],
             max_length=params["max_length"],
-            early_stopping_patience=params["early_stopping_patience"] or None,
+            early_stopping_patience=settings_used["early_stopping_patience"] or None,
             # Jobs submitted before calibration existed have no such parameter.
             calibration=params.get("calibration", "temperature"),
             checkpoint_dir=_work_dir(f"job-{job.pk}", "checkpoints"),
@@ -131,21 +135,33 @@ def fine_tune_on(job: Job, context: JobContext, texts: list[str], labels: list[s
         )
     except runtime.Cancelled:
         raise Cancelled from None
-    if result.classifier is not None:
-        result.classifier.release()
+    current = active_version(app=job.app)
+    candidate = result.classifier
+    if candidate is None:  # every method returns its in-memory model; a guard for mypy
+        raise RuntimeError("the fine-tune returned no classifier")
+    try:
+        scores = model_evaluation.gate_scores(candidate, {
+            "active": (f"v{current.version}", classifier_for(current)) if current else ("", None),
+            "default": ("platform default", _default_or_none(job.app)),
+        }, rows, label_names)
+    finally:
+        candidate.release()
 
     metrics: dict[str, Any] = dict(result.metrics)
     metrics.update(train_size=result.train_size, validation_size=result.validation_size,
                    training_seconds=round(result.training_seconds, 2),
                    epochs_run=result.epochs_run, best_epoch=result.best_epoch,
-                   stopped_early=result.stopped_early, artifact_bytes=result.artifact_bytes)
-    current = active_version(app=job.app)
-    if current is not None and val_texts:
-        metrics["baseline"] = _score(current, val_texts, val_labels, label_names)
+                   stopped_early=result.stopped_early, artifact_bytes=result.artifact_bytes,
+                   history=result.history, method_choice={
+                       "method": choice.method, "reason": choice.reason,
+                       "chosen_by": choice.chosen_by, **settings_used},
+                   evaluation_sources=rows.sources, **scores)
+    if scores["gate"].get("active"):
+        metrics["baseline"] = scores["gate"]["active"]
     version = model_version_create(
         job=job, label_map=label_names, metrics=metrics, artifact_name="artifact.zip",
-        artifact=_zip_dir(output), base_model=params["base_model"], method=params["method"],
-        force=params["force"],
+        artifact=_zip_dir(output), base_model=params["base_model"], method=choice.method,
+        force=params["force"], margin=float(params.get("gate_margin") or 0.0),
     )
     context.event(JobEvent.Kind.STATUS, f"Model v{version.version}: {version.promotion_note}",
                   version=version.version, status=version.status)
@@ -153,18 +169,12 @@ def fine_tune_on(job: Job, context: JobContext, texts: list[str], labels: list[s
     return Outcome(metrics={**metrics, **version_ran(version)}, items=len(train_texts))
 
 
-def _score(version: ModelVersion, texts: list[str], labels: list[str],
-           label_names: list[str]) -> dict[str, Any]:
-    """The version's accuracy and macro-F1 on the given rows."""
-    classifier = classifier_for(version)
-    predicted = [p.label for chunk in classifier.classify(texts) for p in chunk]
-    # A label the new label set lacks (an intent since removed) counts as a wrong answer.
-    names = [*label_names, *sorted(set(predicted) - set(label_names))]
-    y_true = [names.index(label) for label in labels]
-    y_pred = [names.index(label) for label in predicted]
-    scored = classification_metrics(y_true, y_pred, names)
-    return {"version": version.version, "accuracy": scored["accuracy"],
-            "macro_f1": scored["macro_f1"]}
+def _default_or_none(app: str) -> runtime.Classifier | None:
+    """The platform default of ``app`` for the gate; None when none is installed."""
+    try:
+        return default_classifier(app)
+    except NoModelAvailable:
+        return None
 
 
 def batch_inference(job: Job, context: JobContext) -> Outcome:
