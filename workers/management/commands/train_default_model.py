@@ -213,9 +213,13 @@ class Command(BaseCommand):
             on_epoch=lambda epoch, metrics: self.stdout.write(
                 f"  epoch {epoch}: validation macro-F1 {metrics.get('macro_f1', 0):.4f}"),
         )
-        training_seconds = time.perf_counter() - started
+        # The training's own time, a resumed run's earlier epochs included (the checkpoints
+        # keep it); this call's wall time beside it.
+        training_seconds = result.training_seconds
+        wall_seconds = time.perf_counter() - started
         report: dict[str, Any] = {
             "train_rows": len(texts), "training_seconds": training_seconds,
+            "wall_seconds": wall_seconds, "resumed_from_epoch": result.resumed_from_epoch,
             "artifact_bytes": result.artifact_bytes, "best_epoch": result.best_epoch,
             "settings": {name: options[name] for name in REPORTED_SETTINGS},
             "validation": result.metrics}

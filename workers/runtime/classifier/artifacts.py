@@ -88,6 +88,7 @@ def write_artifact(out: Path, manifest: dict[str, Any], label_map: dict[str, int
     try:
         if peft_model is not None:
             peft_model.save_pretrained(str(tmp / "adapter"))
+            _portable_adapter(tmp / "adapter", manifest["base"])
             weights = tmp / "adapter" / ADAPTER_WEIGHTS
             if dtype != torch.float32 and weights.is_file():
                 save_file(_stored(load_file(str(weights)), dtype), str(weights),
@@ -105,6 +106,18 @@ def write_artifact(out: Path, manifest: dict[str, Any], label_map: dict[str, int
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _portable_adapter(adapter: Path, base: str) -> None:
+    """Name the base by its registry name in peft's ``adapter_config.json``, not by the folder
+    it was loaded from on this machine (loading attaches the adapter to the registry's base,
+    so the folder was never read back), and drop peft's generated model card, which repeats
+    that folder."""
+    config_file = adapter / "adapter_config.json"
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    config["base_model_name_or_path"] = base
+    config_file.write_text(json.dumps(config, indent=2, sort_keys=True), encoding="utf-8")
+    (adapter / "README.md").unlink(missing_ok=True)
 
 
 def directory_bytes(path: Path) -> int:
