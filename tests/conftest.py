@@ -94,6 +94,18 @@ def _fast_passwords_and_clean_redis(settings: pytest.FixtureRequest) -> Iterator
     redis_client().flushdb()
 
 
+@pytest.fixture(autouse=True)
+def _no_shipped_models(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No shipped default models unless a test asks for them (``SHIPPED_MODELS``): the tests
+    run on tiny random models, and a default model is there only where a test installs one.
+    Workers started by a test see the same folder (``subprocess_env``)."""
+    settings.SHIPPED_MODELS_DIR = tmp_path_factory.mktemp("no-shipped-models")
+
+
+#: the default models shipped in the repository (models/shipped)
+SHIPPED_MODELS = Path(__file__).resolve().parent.parent / "models" / "shipped"
+
+
 @pytest.fixture
 def acme(db: None) -> TenantSetup:
     return make_tenant("acme")
@@ -123,6 +135,7 @@ def subprocess_env() -> dict[str, str]:
         **os.environ,
         "DATABASE_URL": f"postgresql://{database['USER']}@{host}/{database['NAME']}",
         "REDIS_URL": settings.REDIS_URL,
+        "SHIPPED_MODELS_DIR": str(settings.SHIPPED_MODELS_DIR),
         "PYTHONPATH": f"{settings.BASE_DIR / 'platform'}:{settings.BASE_DIR}",
     }
 

@@ -2,9 +2,10 @@
 
 Without it the first real-time request after a start loaded the model itself (about ten
 seconds on a CPU) and ran past the web tier's ``ONLINE_TIMEOUT_SECONDS``: a 503. Now a worker
-that consumes the ``online`` queue loads every default model installed under
-``DEFAULT_MODELS_DIR`` (``<app>/manifest.json``) into its model cache once it is ready, then
-keeps its warm key alive in Redis (``config.warmth``) until it stops; ``/readyz`` reports it.
+that consumes the ``online`` queue loads every platform default model (installed under
+``DEFAULT_MODELS_DIR`` or shipped, see ``config.default_models``) into its model cache once
+it is ready, then keeps its warm key alive in Redis (``config.warmth``) until it stops;
+``/readyz`` reports it.
 
 The loading runs in a thread beside the consumer, so the worker answers pings and control
 commands meanwhile; a task that arrives first waits on the same load (the model cache loads a
@@ -17,12 +18,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from pathlib import Path
 from typing import Any
 
 from celery.signals import worker_ready, worker_shutdown
-from django.conf import settings
 
+from config.default_models import default_model_apps
 from config.warmth import WARM_REFRESH_SECONDS, worker_warm_clear, worker_warm_mark
 
 logger = logging.getLogger(__name__)
@@ -33,9 +33,9 @@ _hostname: str | None = None
 
 
 def installed_default_apps() -> list[str]:
-    """The apps whose platform default model is installed (``DEFAULT_MODELS_DIR/<app>``)."""
-    root = Path(settings.DEFAULT_MODELS_DIR)
-    return sorted(manifest.parent.name for manifest in root.glob("*/manifest.json"))
+    """The apps that have a platform default model, installed or shipped
+    (``config.default_models``)."""
+    return default_model_apps()
 
 
 def preload_default_models() -> list[str]:

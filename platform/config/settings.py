@@ -371,7 +371,11 @@ MODEL_CACHE_SIZE = env.int("MODEL_CACHE_SIZE", default=8)
 # repository (data/README.md), so a fresh clone needs nothing beside it.
 DATASETS_DIR = Path(env.str("DATASETS_DIR", default=str(BASE_DIR / "data")))
 # Platform default models (one folder per app), used by tenants without their own fine-tune.
+# Installed by `manage.py train_default_model` (git-ignored); they win over the shipped ones.
 DEFAULT_MODELS_DIR = Path(env.str("DEFAULT_MODELS_DIR", default=str(BASE_DIR / "models")))
+# The small default models shipped in the repository (`make default-models` rebuilds them).
+SHIPPED_MODELS_DIR = Path(env.str("SHIPPED_MODELS_DIR",
+                                  default=str(BASE_DIR / "models" / "shipped")))
 # Real-time inference (the `online` queue): how long the web tier waits for a worker.
 ONLINE_TIMEOUT_SECONDS = env.float("ONLINE_TIMEOUT_SECONDS", default=10.0)
 # Online workers batch the chat messages that arrive together into one forward pass

@@ -12,7 +12,6 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -23,6 +22,7 @@ from django.utils.translation import ngettext
 
 from config.celery import app as celery_app
 from config.csvexport import csv_writer
+from config.default_models import default_model_location
 from config.redis import redis_client
 from jobs.datasets import DatasetInvalid, Problem
 from jobs.models import Dataset, Job, JobEvent, ModelVersion, Prediction
@@ -216,8 +216,10 @@ def model_version_list(*, app: str | None = None,
 @dataclass(frozen=True)
 class Serving:
     """What answers an application's predictions for the tenant right now: its active
-    version, else the platform default installed in ``DEFAULT_MODELS_DIR/<app>`` (with the
-    test figures of its ``default_model_report.json`` when present), else nothing."""
+    version, else the platform default (``config.default_models``: the one installed in
+    ``DEFAULT_MODELS_DIR/<app>``, else the one shipped in the repository; ``default_origin``
+    says which), with the test figures of its ``default_model_report.json`` when present,
+    else nothing."""
 
     app: str
     app_name: str
@@ -228,6 +230,7 @@ class Serving:
     accuracy: float | None = None
     macro_f1: float | None = None
     test_rows: int | None = None
+    default_origin: str = ""  # "installed" | "shipped" for a platform default
 
 
 def _read_json(path: Any) -> dict[str, Any] | None:
@@ -239,7 +242,10 @@ def _read_json(path: Any) -> dict[str, Any] | None:
 
 
 def platform_default(*, app: str, app_name: str = "") -> Serving | None:
-    directory = Path(settings.DEFAULT_MODELS_DIR) / app
+    location = default_model_location(app)
+    if location is None:
+        return None
+    origin, directory = location
     manifest = _read_json(directory / "manifest.json")
     if manifest is None:
         return None
@@ -250,7 +256,7 @@ def platform_default(*, app: str, app_name: str = "") -> Serving | None:
                    base_model=str(manifest.get("base", "")),
                    method=str(manifest.get("method", "")),
                    accuracy=_number(test.get("accuracy")), macro_f1=_number(test.get("macro_f1")),
-                   test_rows=rows if isinstance(rows, int) else None)
+                   test_rows=rows if isinstance(rows, int) else None, default_origin=origin)
 
 
 def serving_models() -> list[Serving]:

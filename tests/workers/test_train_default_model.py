@@ -68,6 +68,44 @@ def test_finance_defaults_are_the_quality_recipe_and_quick_stays_lora() -> None:
     assert (bot["method"], bot["epochs"]) == ("head", 60)
 
 
+def test_the_shipped_recipe_is_the_measured_one_and_flags_still_win() -> None:
+    from workers.management.commands.train_default_model import training_options
+
+    shipped = training_options("finance_sentiment", {"recipe": "shipped"})
+    assert {name: shipped[name] for name in (
+        "method", "epochs", "batch_size", "learning_rate", "max_length", "patience", "lora_r",
+        "lora_alpha", "lora_targets", "stored_dtype")} == {
+        "method": "lora", "epochs": 3, "batch_size": 16, "learning_rate": 5e-4,
+        "max_length": 64, "patience": 0, "lora_r": 16, "lora_alpha": 32,
+        "lora_targets": ["query", "key", "value", "dense"], "stored_dtype": "float16"}
+    assert training_options("finance_sentiment", {"recipe": "shipped", "lora_r": 8})["lora_r"] == 8
+    # The bot's shipped model is its default recipe, the head alone.
+    bot = training_options("support_bot", {"recipe": "shipped"})
+    assert (bot["method"], bot["epochs"], bot["stored_dtype"]) == ("head", 60, "float32")
+
+
+def test_the_recipe_s_lora_settings_and_float16_reach_the_artefact(
+        settings: Any, tmp_path: Path, tiny_base: Path) -> None:
+    rows = sentiment_rows(60)
+    train = tmp_path / "train.csv"
+    train.write_bytes(to_csv(rows, "text,label"))
+    output = tmp_path / "shipped" / "finance_sentiment"
+    call_command("train_default_model", "finance_sentiment", recipe="shipped", epochs=1,
+                 lora_r=4, train=train, test=train, base=str(tiny_base), output=output,
+                 stdout=io.StringIO())
+    manifest = json.loads((output / "manifest.json").read_text())
+    assert manifest["lora"] == {"r": 4, "alpha": 32,
+                                "target_modules": ["query", "key", "value", "dense"]}
+    assert manifest["stored_dtype"] == "float16"
+    report = json.loads((output / "default_model_report.json").read_text())
+    assert report["settings"]["recipe"] == "shipped"
+    assert report["settings"]["lora_r"] == 4
+    assert report["test"]["rows"] == 60
+    assert report["artifact_bytes"] == sum(
+        f.stat().st_size for f in output.rglob("*") if f.is_file()
+        and f.name != "default_model_report.json")
+
+
 def test_an_application_or_missing_is_required() -> None:
     with pytest.raises(CommandError, match="--missing"):
         call_command("train_default_model")

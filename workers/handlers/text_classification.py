@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Count, Max
 
+from config import default_models
 from jobs.method_choice import method_choose, training_settings
 from jobs.models import Job, JobEvent, ModelVersion, Prediction
 from jobs.registry import get_app
@@ -243,10 +244,11 @@ class NoModelAvailable(RuntimeError):
     """The tenant has no active version and no platform default is installed for the app."""
 
 
-def default_model_dir(app: str) -> Path:
-    """Where the platform default model of ``app`` lives: ``DEFAULT_MODELS_DIR/<app>``
-    (written by ``manage.py train_default_model``)."""
-    return Path(settings.DEFAULT_MODELS_DIR) / app
+def default_model_dir(app: str) -> Path | None:
+    """Where the platform default model of ``app`` lives: the one installed in
+    ``DEFAULT_MODELS_DIR/<app>`` by ``manage.py train_default_model``, else the one shipped in
+    the repository (``config.default_models``); None when there is neither."""
+    return default_models.default_model_dir(app)
 
 
 def default_classifier(app: str) -> runtime.Classifier:
@@ -256,7 +258,7 @@ def default_classifier(app: str) -> runtime.Classifier:
     if cached is not None:
         return cached
     directory = default_model_dir(app)
-    if not (directory / "manifest.json").exists():
+    if directory is None:
         raise NoModelAvailable(
             f"No model is available for {app}: fine-tune one, or install the platform default "
             f"with `python manage.py train_default_model {app}`."

@@ -19,6 +19,8 @@ from workers.runtime.base_models import DEFAULT_BASE
 
 Method = Literal["lora", "full", "head"]
 METHODS: tuple[Method, ...] = ("lora", "full", "head")
+StoredDtype = Literal["float32", "float16"]
+STORED_DTYPES: tuple[StoredDtype, ...] = ("float32", "float16")
 DEFAULT_LEARNING_RATES: dict[str, float] = {"lora": 1e-3, "full": 5e-5, "head": 1e-2}
 DEFAULT_HEAD_LEARNING_RATE = 2e-3
 
@@ -49,6 +51,11 @@ class FineTuneConfig:
     lora_alpha: int = 16
     lora_dropout: float = 0.1
     lora_target_modules: Sequence[str] = ("query", "value")
+    #: how the adapter and the head are stored ("float16": half the bytes; loaded back to
+    #: float32). The kept weights are rounded to it before the in-memory classifier is made,
+    #: so that it predicts what the loaded artefact will. Not part of the fingerprint: it
+    #: changes the stored copy, not the training.
+    stored_dtype: StoredDtype = "float32"
     checkpoint_dir: str | Path | None = None
     keep_checkpoints: int = 1
     log_every: int = 10

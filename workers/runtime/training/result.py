@@ -18,6 +18,7 @@ import torch
 from workers.runtime.base_models import Encoder, SharedBase
 from workers.runtime.calibration import calibration_report, fit_calibrator
 from workers.runtime.classifier.artifacts import (
+    STORED_DTYPES,
     artifact_manifest,
     directory_bytes,
     write_artifact,
@@ -63,13 +64,16 @@ def save_fine_tune(*, config: FineTuneConfig, data: TrainingData, state: TrainSt
     y_val = torch.from_numpy(data.y_val).long()
     calibrator = fit_calibrator(config.calibration, validation_logits, y_val)
     metrics["calibration"] = calibration_report(calibrator, validation_logits, y_val)
+    if config.stored_dtype != "float32":
+        _round_stored(config.stored_dtype, head, peft_model)
     manifest = artifact_manifest(
         base=config.base, method=config.method, max_length=config.max_length, encoder=encoder,
         labels=data.names, lora=config.lora_manifest(), best_epoch=state.best_epoch,
-        seed=config.seed, calibration=calibrator.to_manifest())
+        seed=config.seed, calibration=calibrator.to_manifest(), stored_dtype=config.stored_dtype)
     write_artifact(out, manifest, data.label_map, head,
                    {"metrics": metrics, "history": state.history},
-                   encoder=encoder if config.method == "full" else None, peft_model=peft_model)
+                   encoder=encoder if config.method == "full" else None, peft_model=peft_model,
+                   stored_dtype=config.stored_dtype)
     in_memory = Classifier(shared, head, data.names, max_length=config.max_length,
                            adapter_name=adapter_name, manifest=manifest)
     return FineTuneResult(
@@ -79,3 +83,15 @@ def save_fine_tune(*, config: FineTuneConfig, data: TrainingData, state: TrainSt
         resumed_from_epoch=resumed_from, train_size=len(data.train_texts),
         validation_size=len(data.val_texts), training_seconds=round(training_seconds, 3),
         artifact_bytes=directory_bytes(out), classifier=in_memory)
+
+
+def _round_stored(stored_dtype: str, head: ClassificationHead, peft_model: Any) -> None:
+    """Round the head's and the adapter's weights to ``stored_dtype`` in place (they stay
+    float32 tensors), so the in-memory classifier predicts what the stored copy will."""
+    dtype = STORED_DTYPES[stored_dtype]
+    parameters = list(head.parameters())
+    if peft_model is not None:
+        parameters += [p for name, p in peft_model.named_parameters() if "lora_" in name]
+    with torch.no_grad():
+        for parameter in parameters:
+            parameter.copy_(parameter.to(dtype).to(parameter.dtype))

@@ -1,7 +1,8 @@
 """``make run``: the whole platform on this machine.
 
 Embedded PostgreSQL and Redis (started by settings when no URLs are configured), migrations,
-the platform default models (trained once, quickly, when missing), the demo tenant and its
+the platform default models (shipped in `models/shipped`; trained once, quickly, only for an
+application that has none installed or shipped), the demo tenant and its
 data, then web, the Celery workers (jobs on ``default,gpu``; real-time inference on
 ``online``, in threads) and Celery beat as child processes. Ctrl-C stops the children, then
 the embedded servers stop as this process exits.
