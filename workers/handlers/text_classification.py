@@ -8,6 +8,8 @@ import io
 import shutil
 import uuid
 import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,9 +80,27 @@ def fine_tune(job: Job, context: JobContext) -> Outcome:
                         [row["label"] for row in rows])
 
 
-def fine_tune_on(job: Job, context: JobContext, texts: list[str], labels: list[str]) -> Outcome:
+@dataclass(frozen=True)
+class TrainedSplit:
+    """What an ``after_training`` hook sees: the artefact folder (files written there go
+    into the version's artefact), the trained classifier and the rows of each split."""
+
+    output: Path
+    classifier: runtime.Classifier
+    train_texts: list[str]
+    validation_texts: list[str]
+    validation_labels: list[str]
+
+
+AfterTraining = Callable[[TrainedSplit], dict[str, Any]]
+
+
+def fine_tune_on(job: Job, context: JobContext, texts: list[str], labels: list[str], *,
+                 after_training: AfterTraining | None = None) -> Outcome:
     """Fine-tune ``job.app``'s classifier on these rows (labels: the app's fixed set, else the
-    distinct labels found), store the version and promote it if it is at least as good."""
+    distinct labels found), store the version and promote it if it is at least as good.
+    ``after_training`` may add files to the artefact; the metrics it returns join the
+    version's."""
     _register_configured_bases()
     params = job.params
     spec = get_app(job.app)
@@ -129,10 +149,16 @@ def fine_tune_on(job: Job, context: JobContext, texts: list[str], labels: list[s
         )
     except runtime.Cancelled:
         raise Cancelled from None
+    extra: dict[str, Any] = {}
     if result.classifier is not None:
+        if after_training is not None:
+            extra = after_training(TrainedSplit(
+                output=output, classifier=result.classifier, train_texts=train_texts,
+                validation_texts=val_texts, validation_labels=val_labels))
         result.classifier.release()
 
     metrics: dict[str, Any] = dict(result.metrics)
+    metrics.update(extra)
     metrics.update(train_size=result.train_size, validation_size=result.validation_size,
                    training_seconds=round(result.training_seconds, 2),
                    epochs_run=result.epochs_run, best_epoch=result.best_epoch,

@@ -12,7 +12,9 @@ Artefacts (one folder):
   hundred KB for MiniLM, never a copy of the base, which is loaded from the registry;
 - full fine-tune: ``model/`` holds the whole fine-tuned encoder and its tokenizer (about the
   size of the base model, ~90 MB for MiniLM) because every weight changed;
-- head only: nothing else (the base is loaded from the registry and used as is).
+- head only: nothing else (the base is loaded from the registry and used as is);
+- optionally ``scope.safetensors`` + ``scope.json``: the training utterances' vectors that
+  score how far a message is from the intents (``workers.runtime.scope``; the bot writes them).
 
 An artefact is written to a temporary sibling folder and swapped in whole, so a reader (or a
 rerun after a crash) never finds half of one. Loaded classifiers share one base per process: a
@@ -44,6 +46,7 @@ from workers.runtime.base_models import (
 from workers.runtime.cache import ModelCache, default_cache
 from workers.runtime.classifier.model import ClassificationHead, Classifier
 from workers.runtime.device import select_device
+from workers.runtime.scope import ScopeModel
 
 FORMAT_VERSION = 1
 
@@ -125,7 +128,8 @@ def load_classifier(artifact_dir: str | Path, *, cache: ModelCache | None = None
             encoder = encoder_cls.load(str(directory / "model"), device)
             head = _load_head(directory / "head.safetensors", encoder.hidden_size, len(labels))
             own = SharedBase(f"{manifest['base']} (full fine-tune)", encoder, device)
-            return Classifier(own, head, labels, max_length=max_length, manifest=manifest)
+            return Classifier(own, head, labels, max_length=max_length, manifest=manifest,
+                              scope=ScopeModel.load(directory))
 
         return cache.get_or_load(cache_key, load_full)
 
@@ -136,7 +140,8 @@ def load_classifier(artifact_dir: str | Path, *, cache: ModelCache | None = None
             def load_head(shared: SharedBase = shared) -> Classifier:
                 head = _load_head(directory / "head.safetensors", shared.encoder.hidden_size,
                                   len(labels))
-                return Classifier(shared, head, labels, max_length=max_length, manifest=manifest)
+                return Classifier(shared, head, labels, max_length=max_length, manifest=manifest,
+                                  scope=ScopeModel.load(directory))
 
             try:
                 return cache.get_or_load(cache_key, load_head,
@@ -155,7 +160,7 @@ def load_classifier(artifact_dir: str | Path, *, cache: ModelCache | None = None
                               len(labels))
             return Classifier(base, head, labels, max_length=max_length,
                               adapter_name=adapter_name, adapter_dir=directory / "adapter",
-                              manifest=manifest)
+                              manifest=manifest, scope=ScopeModel.load(directory))
 
         try:
             return cache.get_or_load(cache_key, load_lora, depends_on=[base_key(manifest["base"])],

@@ -29,6 +29,7 @@ from workers.runtime.base_models import DEFAULT_BASE, SharedBase, get_base
 from workers.runtime.batching import chunked, pad_batch, padded_batches, sorted_batches, tokenize
 from workers.runtime.classifier.embedding import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_SIZE, embed
 from workers.runtime.device import DeviceConfig
+from workers.runtime.scope import ScopeModel
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,8 @@ class Classifier:
 
     def __init__(self, base: SharedBase, head: ClassificationHead, labels: Sequence[str], *,
                  max_length: int, adapter_name: str | None = None,
-                 adapter_dir: Path | None = None, manifest: dict[str, Any] | None = None) -> None:
+                 adapter_dir: Path | None = None, manifest: dict[str, Any] | None = None,
+                 scope: ScopeModel | None = None) -> None:
         self.base = base
         self.head = head.to(base.device.device).eval()
         self.labels = list(labels)
@@ -61,6 +63,9 @@ class Classifier:
         self.adapter_name = adapter_name
         self.adapter_dir = adapter_dir
         self.manifest = manifest or {}
+        # How near a message is to the training utterances (``workers.runtime.scope``);
+        # None for an artefact written before out-of-scope scoring.
+        self.scope = scope
 
     @property
     def device(self) -> DeviceConfig:
