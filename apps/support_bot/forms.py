@@ -25,7 +25,7 @@ class IntentForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}))
     handoff = forms.BooleanField(required=False, label="Always hand over to a person")
     article = forms.ModelChoiceField(
-        queryset=Article.objects.none(), required=False, label=_("Linked article"),
+        queryset=None, required=False, label=_("Linked article"),  # set per request
         help_text=_("Answered with when the intent has no template of its own."))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -85,6 +85,7 @@ def _fit_scope(trained: TrainedSplit, out_of_scope: list[str], target: float
     correct = np.array([p == t for p, t in zip(predicted, trained.validation_labels,
                                                 strict=True)], dtype=bool)
     model, report = scope_fit(train_vectors=_embedded(trained.train_texts),
+                              train_labels=trained.train_labels,
                               validation_vectors=_embedded(trained.validation_texts),
                               validation_correct=correct,
                               out_of_scope_vectors=_embedded(out_of_scope),

@@ -88,6 +88,7 @@ class TrainedSplit:
     output: Path
     classifier: runtime.Classifier
     train_texts: list[str]
+    train_labels: list[str]
     validation_texts: list[str]
     validation_labels: list[str]
 
@@ -154,7 +155,8 @@ def fine_tune_on(job: Job, context: JobContext, texts: list[str], labels: list[s
         if after_training is not None:
             extra = after_training(TrainedSplit(
                 output=output, classifier=result.classifier, train_texts=train_texts,
-                validation_texts=val_texts, validation_labels=val_labels))
+                train_labels=train_labels, validation_texts=val_texts,
+                validation_labels=val_labels))
         result.classifier.release()
 
     metrics: dict[str, Any] = dict(result.metrics)
