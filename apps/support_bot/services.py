@@ -260,7 +260,8 @@ def utterances_import_csv(*, data: bytes) -> ImportResult:
 def intent_model_train(*, created_by_id: int | None = None, params: dict[str, Any] | None = None
                        ) -> Job:
     """Submit a fine-tune of the intent model on the intents' utterances."""
-    if Intent.objects.filter(utterances__isnull=False).distinct().count() < 2:
+    if Intent.objects.filter(utterances__isnull=False).exclude(name=OUT_OF_SCOPE).distinct(
+            ).count() < 2:
         raise JobError("Add utterances to at least two intents first.",
                        fields={"utterances": ["at least two intents need utterances"]})
     return job_submit(app=APP, kind="fine_tune", params=params or {},
