@@ -24,7 +24,7 @@ class IntentForm(forms.Form):
                   "the conversation's context. Empty: answer from the knowledge base.",
         widget=forms.Textarea(attrs={"rows": 3}))
     handoff = forms.BooleanField(required=False, label="Always hand over to a person")
-    article = forms.ModelChoiceField(
+    article: forms.ModelChoiceField[Article] = forms.ModelChoiceField(
         queryset=None, required=False, label=_("Linked article"),  # set per request
         help_text=_("Answered with when the intent has no template of its own."))
 

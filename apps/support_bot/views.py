@@ -126,7 +126,8 @@ def _intents_page(request: HttpRequest, *, form: IntentForm | None = None,
     intents = list(selectors.intent_list(search=search))
     return render(request, "support_bot/intents.html",
                   {"intents": intents, "search": search,
-                   "unanswerable_count": sum(1 for intent in intents if intent.unanswerable),
+                   "unanswerable_count": sum(
+                       1 for intent in intents if getattr(intent, "unanswerable", False)),
                    "form": form or IntentForm(), "upload": CsvUploadForm(),
                    "refusal": refusal}, status=status)
 
