@@ -117,8 +117,8 @@ class IntentSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Intent
-        fields = ("id", "name", "description", "answer_template", "handoff", "utterance_count",
-                  "created_at", "updated_at")
+        fields = ("id", "name", "description", "answer_template", "handoff", "article",
+                  "utterance_count", "created_at", "updated_at")
         read_only_fields = fields
 
 
@@ -130,6 +130,9 @@ class IntentWriteSerializer(serializers.Serializer):
         required=False, allow_blank=True, default="", max_length=MESSAGE_MAX_CHARS,
         help_text="{name}-style variables are filled from the conversation's context")
     handoff = serializers.BooleanField(required=False, default=False)
+    article = serializers.IntegerField(
+        required=False, allow_null=True, default=None, min_value=1, max_value=MAX_ID,
+        help_text="The article answered with when the intent has no template")
 
 
 @extend_schema(tags=["bot"])
@@ -272,8 +275,8 @@ class MessageSerializer(serializers.ModelSerializer):
     class Meta:
         model = Message
         fields = ("id", "role", "text", "intent", "confidence", "used_previous_intent",
-                  "reply_kind", "retrieved", "article", "latency_ms", "model_version",
-                  "created_at")
+                  "scope_score", "reply_kind", "choices", "retrieved", "article", "latency_ms",
+                  "model_version", "created_at")
         read_only_fields = fields
 
 
@@ -465,11 +468,15 @@ class BotSettingsSerializer(serializers.ModelSerializer):
     class Meta:
         model = BotSettings
         fields = ("intent_threshold", "article_threshold", "followup_max_words",
-                  "fallback_message", "widget_key", "widget_origins", "widget_language",
-                  "updated_at")
-        read_only_fields = ("widget_key", "updated_at")
+                  "fallback_message", "target_false_handoff", "scope_threshold",
+                  "scope_threshold_version", "ambiguity_margin", "widget_key", "widget_origins",
+                  "widget_language", "updated_at")
+        read_only_fields = ("widget_key", "scope_threshold_version", "updated_at")
         extra_kwargs: Any = {  # noqa: RUF012
             "intent_threshold": {"min_value": 0.0, "max_value": 1.0},
+            "scope_threshold": {"min_value": 0.0, "max_value": 1.0},
+            "ambiguity_margin": {"min_value": 0.0, "max_value": 1.0},
+            "target_false_handoff": {"min_value": 0.001, "max_value": 0.49},
             "article_threshold": {"min_value": 0.0, "max_value": 1.0},
             "followup_max_words": {"min_value": 0, "max_value": 50},
             "widget_origins": {"child": serializers.CharField(max_length=300),

@@ -27,4 +27,5 @@ urlpatterns = [
     path("inbox/", views.inbox, name="inbox"),
     path("reports/", views.reports, name="reports"),
     path("settings/", views.bot_settings, name="settings"),
+    path("settings/scope/<int:pk>/apply/", views.scope_threshold_apply, name="scope_apply"),
 ]

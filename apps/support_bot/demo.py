@@ -1,7 +1,8 @@
 """The support bot part of the demo tenant (``make run``): BANKING77's 77 intents, ten training
 utterances each, and an answer article per intent (its question is a real customer
-utterance). Articles are embedded by the job their creation schedules; the intent model is the
-platform default (``train_default_model support_bot``) until the tenant fine-tunes its own.
+utterance), linked to it. Articles are embedded by the job their creation schedules; the
+intent model is the platform default (``train_default_model support_bot``) until the tenant
+fine-tunes its own.
 """
 
 from __future__ import annotations
@@ -41,15 +42,17 @@ def seed() -> int:
         for row in csv.DictReader(handle):
             if len(examples[row["category"]]) < UTTERANCES_PER_INTENT:
                 examples[row["category"]].append(" ".join(row["text"].split()))
+    # Each intent answers with its own article (it has no template), whatever the retrieval
+    # similarity of the message to the article's text.
+    articles = {name: services.article_create(question=examples[name][0], answer=answer,
+                                              tags=[name.strip("?")])
+                for name, answer in answers.items()}
     for name in answers:
         services.intent_create(name=name, description=name.replace("_", " ").strip("?"),
-                               handoff=name in HANDOFF_INTENTS)
+                               handoff=name in HANDOFF_INTENTS, article=articles[name])
     buffer = io.StringIO()
     writer = csv_writer(buffer)
     writer.writerow(["text", "intent"])
     writer.writerows((text, name) for name in answers for text in examples[name])
     services.utterances_import_csv(data=buffer.getvalue().encode())
-    for name, answer in answers.items():
-        services.article_create(question=examples[name][0], answer=answer,
-                                tags=[name.strip("?")])
     return len(answers)

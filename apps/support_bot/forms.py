@@ -4,6 +4,8 @@ domain, and their refusals are put back on the fields with
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
@@ -12,6 +14,7 @@ from apps.support_bot.models import (
     MESSAGE_MAX_CHARS,
     UTTERANCE_MAX_CHARS,
     WIDGET_LANGUAGES,
+    Article,
     Conversation,
 )
 from apps.support_bot.services import tags_split
@@ -27,6 +30,16 @@ class IntentForm(forms.Form):
                     "the conversation's context. Empty: answer from the knowledge base."),
         widget=forms.Textarea(attrs={"rows": 3}))
     handoff = forms.BooleanField(required=False, label=_("Always hand over to a person"))
+    article: forms.ModelChoiceField[Article] = forms.ModelChoiceField(
+        queryset=None, required=False, label=_("Linked article"),  # set per request
+        help_text=_("Answered with when the intent has no template of its own."))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The tenant's articles, read when the form is built (inside the request's tenant).
+        field: Any = self.fields["article"]
+        field.queryset = Article.objects.defer("embedding").order_by("question", "id")
+        field.label_from_instance = lambda article: article.question[:80]
 
 
 class UtteranceForm(forms.Form):
@@ -86,6 +99,18 @@ class SettingsForm(forms.Form):
                                             label=_("Follow-up length (words)"))
     fallback_message = forms.CharField(max_length=2000, label=_("Fallback message"),
                                        widget=forms.Textarea(attrs={"rows": 2}))
+    target_false_handoff = forms.FloatField(
+        min_value=0.001, max_value=0.49, label=_("Target false-handoff rate"),
+        help_text=_("Share of in-scope questions the recommended out-of-scope threshold may "
+                    "hand off, e.g. 0.03 for 3%; used by the next training"))
+    scope_threshold = forms.FloatField(
+        min_value=0.0, max_value=1.0, required=False, label=_("Out-of-scope threshold"),
+        help_text=_("Minimum in-scope score (similarity to the training utterances) to answer "
+                    "with an intent; empty: the intent confidence decides"))
+    ambiguity_margin = forms.FloatField(
+        min_value=0.0, max_value=1.0, label=_("Ambiguity margin"),
+        help_text=_("When the two likeliest intents are closer than this, the customer chooses "
+                    "between them (0: never ask)"))
     widget_origins = forms.CharField(
         required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 3}),
         label=_("Allowed origins"),

@@ -1,6 +1,6 @@
 """The customer-service bot's tables: per-tenant settings (thresholds, widget key), intents
-with their answer templates, training utterances, knowledge-base articles with their
-embeddings, conversations, messages and feedback.
+with their answer templates (or linked articles), training utterances, knowledge-base
+articles with their embeddings, conversations, messages and feedback.
 
 Every table is tenant-owned (row-level security in the migration) and every index and unique
 constraint starts with ``tenant``, with two deliberate exceptions: ``BotSettings.widget_key``
@@ -49,6 +49,19 @@ class BotSettings(TenantOwnedModel):
         default=4, help_text="A low-confidence message this short reuses the previous intent")
     fallback_message = models.TextField(
         default="I'm not sure I can help with that. Let me hand you over to a colleague.")
+    # Out-of-scope handling (``apps.support_bot.scope``): each model version recommends an
+    # in-scope score threshold for this target; applying it sets ``scope_threshold``.
+    target_false_handoff = models.FloatField(
+        default=0.03, help_text="Share of in-scope questions the recommended threshold may "
+                                "hand off (on validation)")
+    scope_threshold = models.FloatField(
+        null=True, blank=True, help_text="Applied minimum in-scope score (similarity to the "
+                                         "training utterances); empty: not applied")
+    scope_threshold_version = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The model version whose recommendation was applied")
+    ambiguity_margin = models.FloatField(
+        default=0.1, help_text="When the two likeliest intents are closer than this, the "
+                               "customer chooses between them (0: never ask)")
     widget_key = models.CharField(max_length=64, unique=True, default=new_widget_key,
                                   help_text="Public: it can only reach the chat endpoints")
     widget_origins = ArrayField(models.CharField(max_length=300), default=list, blank=True,
@@ -76,6 +89,9 @@ class Intent(TenantOwnedModel):
                               "{name} come from the conversation's context")
     handoff = models.BooleanField(default=False,
                                   help_text="Always hand this intent over to a person")
+    article = models.ForeignKey(
+        "Article", null=True, blank=True, on_delete=models.SET_NULL, related_name="intents",
+        help_text="Answered with when the intent has no template of its own")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -197,6 +213,7 @@ class Message(TenantOwnedModel):
         ARTICLE = "article", _("Knowledge-base article")
         FALLBACK = "fallback", _("Fallback and handoff")
         HANDOFF = "handoff", _("Intent handed off")
+        CHOICE = "choice", _("Choice of two intents")
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE,
                                      related_name="messages")
@@ -209,6 +226,10 @@ class Message(TenantOwnedModel):
     reply_kind = models.CharField(max_length=16, choices=ReplyKind.choices, blank=True)
     retrieved = models.JSONField(default=list, blank=True,
                                  help_text='Top articles: [{"id": 1, "similarity": 0.8}, ...]')
+    scope_score = models.FloatField(null=True, blank=True,
+                                    help_text="Similarity to the nearest training utterances")
+    choices = models.JSONField(default=list, blank=True,
+                               help_text="The intents offered to choose from (choice replies)")
     article = models.ForeignKey(Article, null=True, blank=True, on_delete=models.SET_NULL,
                                 related_name="+", help_text="The article answered with")
     latency_ms = models.PositiveIntegerField(null=True, blank=True,

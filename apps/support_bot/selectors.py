@@ -14,27 +14,67 @@ from django.utils import timezone
 
 from apps.support_bot.models import (
     Article,
+    BotSettings,
     Conversation,
     Feedback,
     Intent,
     Message,
     Utterance,
 )
-from apps.support_bot.spec import APP
-from jobs.models import Job
+from apps.support_bot.spec import APP, OUT_OF_SCOPE
+from jobs.models import Job, ModelVersion
 from tenancy import vectors
 
 
 def intent_list(*, search: str = "") -> QuerySet[Intent]:
-    """Intents by name with their utterance counts; ``search`` matches the name, the
-    description, the answer template or any utterance (case-insensitive)."""
-    intents = Intent.objects.annotate(utterance_count=Count("utterances")).order_by("name")
+    """Intents by name with their utterance counts and linked article; ``search`` matches
+    the name, the description, the answer template or any utterance (case-insensitive).
+    ``unanswerable`` marks an intent the bot could only hand off: no template, no linked
+    article, not a handoff intent (the ``out_of_scope`` examples are not an intent to
+    answer)."""
+    intents = (Intent.objects.annotate(utterance_count=Count("utterances"))
+               .select_related("article").defer("article__embedding")
+               .annotate(unanswerable=Q(answer_template="", article__isnull=True, handoff=False)
+                         & ~Q(name=OUT_OF_SCOPE))
+               .order_by("name"))
     if search:
         intents = intents.filter(
             Q(name__icontains=search) | Q(description__icontains=search)
             | Q(answer_template__icontains=search)
             | Q(pk__in=Utterance.objects.filter(text__icontains=search).values("intent_id")))
     return intents
+
+
+@dataclass(frozen=True)
+class ScopeOverview:
+    """The bot settings page's out-of-scope section: the active intent model's recommendation
+    (``metrics["out_of_scope"]``, None for a version trained before it) and what is applied."""
+
+    version: ModelVersion | None
+    recommendation: dict[str, Any] | None
+    applied_threshold: float | None
+    applied_version: int | None
+
+    @property
+    def applied_is_recommended(self) -> bool:
+        return (self.version is not None and self.recommendation is not None
+                and self.applied_version == self.version.version
+                and self.applied_threshold == self.recommendation["threshold"])
+
+
+def scope_recommendation(version: ModelVersion) -> dict[str, Any] | None:
+    """The out-of-scope figures a version of the intent model measured on validation
+    (``metrics["out_of_scope"]``: recommended threshold, precision, recall, curve)."""
+    found = (version.metrics or {}).get("out_of_scope")
+    return found if isinstance(found, dict) and "threshold" in found else None
+
+
+def scope_overview(*, config: BotSettings) -> ScopeOverview:
+    version = ModelVersion.objects.filter(app=APP, status=ModelVersion.Status.ACTIVE).first()
+    return ScopeOverview(version=version,
+                         recommendation=scope_recommendation(version) if version else None,
+                         applied_threshold=config.scope_threshold,
+                         applied_version=config.scope_threshold_version)
 
 
 def utterance_list(*, intent_id: int | None = None) -> QuerySet[Utterance]:

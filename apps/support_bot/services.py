@@ -21,8 +21,8 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from apps.support_bot.models import (
     MESSAGE_MAX_CHARS,
@@ -37,13 +37,14 @@ from apps.support_bot.models import (
     Utterance,
     new_widget_key,
 )
-from apps.support_bot.spec import APP, ARTICLES, UTTERANCES
+from apps.support_bot.selectors import scope_recommendation
+from apps.support_bot.spec import APP, ARTICLES, OUT_OF_SCOPE, UTTERANCES
 from apps.support_bot.text import render_template, template_variables, text_hash, word_count
 from billing.metering import metered
 from billing.models import Meter
 from config.errors import ServiceError
 from jobs.datasets import dataset_parse
-from jobs.models import Job
+from jobs.models import Job, ModelVersion
 from jobs.online import online_call
 from jobs.services import JobError, dataset_create, job_submit
 from tenancy.context import require_tenant_id, tenant_context
@@ -90,10 +91,17 @@ def _clean_origin(origin: str) -> str:
 @transaction.atomic
 def bot_settings_update(*, changes: dict[str, Any]) -> BotSettings:
     current = bot_settings_get()
-    for name in ("intent_threshold", "article_threshold"):
-        if name in changes and not 0.0 <= float(changes[name]) <= 1.0:
+    for name in ("intent_threshold", "article_threshold", "ambiguity_margin", "scope_threshold"):
+        if changes.get(name) is not None and not 0.0 <= float(changes[name]) <= 1.0:
             raise BotError(_("%(name)s must be between 0 and 1.") % {"name": name},
                            fields={name: [_("between 0 and 1")]})
+    if "target_false_handoff" in changes and not 0.0 < float(
+            changes["target_false_handoff"]) < 0.5:
+        raise BotError(_("target_false_handoff must be above 0 and below 0.5."),
+                       fields={"target_false_handoff": [_("above 0 and below 0.5")]})
+    if "scope_threshold" in changes and changes["scope_threshold"] != current.scope_threshold:
+        # Set by hand: no version's recommendation any more.
+        changes.setdefault("scope_threshold_version", None)
     if "widget_origins" in changes:
         changes["widget_origins"] = sorted({_clean_origin(o) for o in changes["widget_origins"]})
     languages = [code for code, _label in WIDGET_LANGUAGES]
@@ -104,6 +112,24 @@ def bot_settings_update(*, changes: dict[str, Any]) -> BotSettings:
     for name, value in changes.items():
         setattr(current, name, value)
     current.save()
+    return current
+
+
+@transaction.atomic
+def scope_threshold_apply(*, version: ModelVersion) -> BotSettings:
+    """Use ``version``'s recommended in-scope threshold: from now on a message whose score is
+    below it is out of scope (handed off) whatever the intent's confidence."""
+    if version.app != APP:
+        raise BotError("This model version is not an intent model.",
+                       fields={"version": ["not a support-bot version"]})
+    recommendation = scope_recommendation(version)
+    if recommendation is None:
+        raise BotError(f"Version v{version.version} has no recommended threshold; train a new "
+                       "version.", fields={"version": ["no out-of-scope recommendation"]})
+    current = bot_settings_get()
+    current.scope_threshold = float(recommendation["threshold"])
+    current.scope_threshold_version = version.version
+    current.save(update_fields=["scope_threshold", "scope_threshold_version", "updated_at"])
     return current
 
 
@@ -136,16 +162,28 @@ def _clean_name(name: str) -> str:
     return value
 
 
+def _article_of(article: Article | int | None) -> Article | None:
+    """The tenant's article (an id of another tenant's is not found: 400 on the field)."""
+    if article is None or isinstance(article, Article):
+        return article
+    found = Article.objects.filter(pk=article).first()
+    if found is None:
+        raise BotError("No article with this id.", fields={"article": ["not found"]})
+    return found
+
+
 @transaction.atomic
 def intent_create(*, name: str, description: str = "", answer_template: str = "",
-                  handoff: bool = False) -> Intent:
+                  handoff: bool = False, article: Article | int | None = None) -> Intent:
+    """An intent; without a template of its own it answers with ``article``."""
     name = _clean_name(name)
     _check_template(answer_template)
     if Intent.objects.filter(name=name).exists():
         raise BotError(_("There is already an intent named '%(name)s'.") % {"name": name},
                        code="conflict", fields={"name": [_("already exists")]})
     return Intent.objects.create(name=name, description=description,
-                                 answer_template=answer_template, handoff=handoff)
+                                 answer_template=answer_template, handoff=handoff,
+                                 article=_article_of(article))
 
 
 @transaction.atomic
@@ -158,6 +196,8 @@ def intent_update(*, intent: Intent, changes: dict[str, Any]) -> Intent:
                            code="conflict", fields={"name": [_("already exists")]})
     if "answer_template" in changes:
         _check_template(changes["answer_template"])
+    if "article" in changes:
+        changes["article"] = _article_of(changes["article"])
     for name, value in changes.items():
         setattr(intent, name, value)
     intent.save()
@@ -241,7 +281,8 @@ def utterances_import_csv(*, data: bytes) -> ImportResult:
 def intent_model_train(*, created_by_id: int | None = None, params: dict[str, Any] | None = None
                        ) -> Job:
     """Submit a fine-tune of the intent model on the intents' utterances."""
-    if Intent.objects.filter(utterances__isnull=False).distinct().count() < 2:
+    if Intent.objects.filter(utterances__isnull=False).exclude(name=OUT_OF_SCOPE).distinct(
+            ).count() < 2:
         raise JobError(_("Add utterances to at least two intents first."),
                        fields={"utterances": [_("at least two intents need utterances")]})
     return job_submit(app=APP, kind="fine_tune", params=params or {},
@@ -409,6 +450,9 @@ class Analysis:
     confidence: float | None
     articles: list[dict[str, Any]]  # [{"id": ..., "similarity": ...}], best first
     model_version: str = ""  # the message's label of it: "v3", "default", "" (no intent model)
+    runner_up: str = ""  # the second likeliest intent
+    runner_up_confidence: float | None = None
+    scope_score: float | None = None  # similarity to the training utterances (0-1)
 
     @classmethod
     def from_worker(cls, data: dict[str, Any]) -> Analysis:
@@ -416,7 +460,10 @@ class Analysis:
         number = data.get("model_version_number")
         label = f"v{number}" if number else ("default" if data.get("intent") else "")
         return cls(intent=data.get("intent") or "", confidence=data.get("confidence"),
-                   articles=list(data.get("articles") or []), model_version=label)
+                   articles=list(data.get("articles") or []), model_version=label,
+                   runner_up=data.get("runner_up") or "",
+                   runner_up_confidence=data.get("runner_up_confidence"),
+                   scope_score=data.get("scope_score"))
 
 
 def _handoff(conversation: Conversation, reason: str) -> None:
@@ -436,12 +483,60 @@ def conversation_payload(conversation: Conversation, *, reason: str = "") -> dic
             "last_message": last.text if last else ""}
 
 
+def _in_scope(config: BotSettings, analysis: Analysis) -> bool:
+    """Whether the message is one the intents cover: with an applied scope threshold and a
+    model that scores scope, the score decides; otherwise the intent's confidence does."""
+    if not analysis.intent or analysis.intent == OUT_OF_SCOPE:
+        return False
+    if config.scope_threshold is not None and analysis.scope_score is not None:
+        return analysis.scope_score >= config.scope_threshold
+    return analysis.confidence is not None and analysis.confidence >= config.intent_threshold
+
+
+def _ambiguous(config: BotSettings, analysis: Analysis) -> bool:
+    """The two likeliest intents are too close to pick one (margin 0: never)."""
+    return (config.ambiguity_margin > 0 and bool(analysis.runner_up)
+            and analysis.runner_up != OUT_OF_SCOPE
+            and analysis.confidence is not None and analysis.runner_up_confidence is not None
+            and analysis.confidence - analysis.runner_up_confidence < config.ambiguity_margin)
+
+
+def _chosen_intent(conversation: Conversation, text: str) -> str:
+    """The intent the customer picked, when the bot's last reply offered a choice and the
+    message names one of them (its number, name or description)."""
+    last = conversation.messages.filter(role=Message.Role.BOT).order_by("-id").first()
+    if last is None or last.reply_kind != Message.ReplyKind.CHOICE or not last.choices:
+        return ""
+    answer = " ".join(text.lower().replace("_", " ").strip(" .!?").split())
+    intents = {intent.name: intent for intent in Intent.objects.filter(name__in=last.choices)}
+    for number, name in enumerate(last.choices, start=1):
+        intent = intents.get(name)
+        labels = {str(number), name.lower().replace("_", " ")}
+        if intent is not None and intent.description:
+            labels.add(" ".join(intent.description.lower().split()))
+        if answer in labels:
+            return name
+    return ""
+
+
+def _choice_text(names: list[str]) -> str:
+    intents = {intent.name: intent for intent in Intent.objects.filter(name__in=names)}
+    labels = [(intents[name].description.strip() if name in intents
+               and intents[name].description.strip() else name.replace("_", " "))
+              for name in names]
+    return gettext("Did you mean 1. %(first)s or 2. %(second)s? Reply 1 or 2.") % {
+        "first": labels[0], "second": labels[1]}
+
+
 @transaction.atomic
 def message_answer(*, message: Message, analysis: Analysis, latency_ms: int) -> Message:
     """Decide and store the bot's reply to ``message``:
 
-    1. a confident intent (or, for a short low-confidence follow-up, the conversation's
-       previous intent) that asks for a person hands off; one with a template answers with it;
+    0. when the bot's last reply offered two intents and the customer picked one, that one;
+    1. an in-scope intent (``_in_scope``; or, for a short follow-up that is not, the
+       conversation's previous intent) whose runner-up is too close asks the customer to
+       choose between the two (``_ambiguous``); one that asks for a person hands off; one
+       with a template answers with it, else with its linked article;
     2. else the best article, when its similarity passes the tenant's threshold;
     3. else the fallback message, and the conversation is handed off (webhook
        ``conversation.handoff``).
@@ -449,26 +544,38 @@ def message_answer(*, message: Message, analysis: Analysis, latency_ms: int) -> 
     conversation = Conversation.objects.select_for_update().get(pk=message.conversation_id)
     config = bot_settings_get()
     intent_name, confidence = analysis.intent, analysis.confidence
-    confident = bool(intent_name) and confidence is not None and (
-        confidence >= config.intent_threshold)
+    chosen = _chosen_intent(conversation, message.text)
+    confident = bool(chosen) or _in_scope(config, analysis)
+    if chosen:
+        intent_name = chosen
     used_previous = False
     if (not confident and conversation.last_intent
             and word_count(message.text) <= config.followup_max_words):
         intent_name, confident, used_previous = conversation.last_intent, True, True
-    intent = Intent.objects.filter(name=intent_name).first() if confident else None
+    intent = Intent.objects.filter(name=intent_name).exclude(name=OUT_OF_SCOPE).select_related(
+        "article").first() if confident else None
+    ambiguous = (intent is not None and not chosen and not used_previous
+                 and _ambiguous(config, analysis))
 
     best = analysis.articles[0] if analysis.articles else None
     article = None
     if best is not None and float(best["similarity"]) >= config.article_threshold:
         article = Article.objects.filter(pk=best["id"]).first()
 
-    if intent is not None and intent.handoff:
+    choices: list[str] = []
+    if ambiguous:
+        choices = [intent_name, analysis.runner_up]
+        kind, text = Message.ReplyKind.CHOICE, _choice_text(choices)
+    elif intent is not None and intent.handoff:
         kind, text = Message.ReplyKind.HANDOFF, config.fallback_message
     elif intent is not None and intent.answer_template:
         variables = {"intent": intent.name, "channel": conversation.channel,
                      "user": conversation.external_user_id, **conversation.context}
         kind, text = Message.ReplyKind.TEMPLATE, render_template(intent.answer_template,
                                                                  variables)
+    elif intent is not None and intent.article is not None:
+        article = intent.article
+        kind, text = Message.ReplyKind.ARTICLE, article.answer
     elif article is not None:
         kind, text = Message.ReplyKind.ARTICLE, article.answer
     else:
@@ -476,21 +583,30 @@ def message_answer(*, message: Message, analysis: Analysis, latency_ms: int) -> 
 
     recorded = {"intent": intent_name if confident else analysis.intent,
                 "confidence": confidence, "used_previous_intent": used_previous,
-                "retrieved": analysis.articles}
+                "retrieved": analysis.articles, "scope_score": analysis.scope_score}
     Message.objects.filter(pk=message.pk).update(**recorded)
     for name, value in recorded.items():  # the caller's copy, without reading it back
         setattr(message, name, value)
     reply = Message.objects.create(
         conversation=conversation, role=Message.Role.BOT, text=text, reply_kind=kind,
         article=article if kind == Message.ReplyKind.ARTICLE else None, latency_ms=latency_ms,
-        model_version=analysis.model_version, **recorded)
-    if confident and intent_name:
+        model_version=analysis.model_version, choices=choices, **recorded)
+    if confident and intent_name and not ambiguous:
         conversation.last_intent = intent_name
     conversation.save(update_fields=["last_intent", "updated_at"])
     if kind in (Message.ReplyKind.FALLBACK, Message.ReplyKind.HANDOFF):
-        _handoff(conversation, reason="low_confidence" if kind == Message.ReplyKind.FALLBACK
-                 else f"intent:{intent_name}")
+        _handoff(conversation, reason=_handoff_reason(kind, analysis, config, intent_name))
     return reply
+
+
+def _handoff_reason(kind: str, analysis: Analysis, config: BotSettings, intent_name: str
+                    ) -> str:
+    if kind == Message.ReplyKind.HANDOFF:
+        return f"intent:{intent_name}"
+    if (config.scope_threshold is not None and analysis.scope_score is not None
+            and analysis.scope_score < config.scope_threshold) or analysis.intent == OUT_OF_SCOPE:
+        return "out_of_scope"
+    return "low_confidence"
 
 
 @dataclass(frozen=True)

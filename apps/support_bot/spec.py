@@ -11,6 +11,9 @@ from apps.support_bot.params import ClassifyBacklogParams, EmbedArticlesParams, 
 from jobs.registry import AppSpec, Column, DatasetSchema, JobKind
 
 APP = "support_bot"
+# Utterances of this intent are out-of-scope examples: never answered, they tune and measure
+# the version's out-of-scope score (``workers.runtime.scope``).
+OUT_OF_SCOPE = "out_of_scope"
 TEXT_MAX_CHARS = 20_000
 
 UTTERANCES = DatasetSchema(

@@ -32,10 +32,12 @@ from apps.support_bot.forms import (
     UtteranceForm,
 )
 from apps.support_bot.models import Article, Conversation, Intent, Utterance
+from apps.support_bot.spec import APP
 from billing.exceptions import QuotaExceeded
 from dashboard.forms import add_service_error
 from dashboard.views import require_role, workspace_view
 from jobs.datasets import DatasetInvalid
+from jobs.models import ModelVersion
 from jobs.online import OnlineFailed, OnlineUnavailable
 from jobs.services import JobError
 from tenancy.models import Role
@@ -123,8 +125,11 @@ def intent_list(request: HttpRequest) -> HttpResponse:
 def _intents_page(request: HttpRequest, *, form: IntentForm | None = None,
                   refusal: DatasetInvalid | None = None, status: int = 200) -> HttpResponse:
     search = request.GET.get("q", "").strip()[:200]
+    intents = list(selectors.intent_list(search=search))
     return render(request, "support_bot/intents.html",
-                  {"intents": selectors.intent_list(search=search), "search": search,
+                  {"intents": intents, "search": search,
+                   "unanswerable_count": sum(
+                       1 for intent in intents if getattr(intent, "unanswerable", False)),
                    "form": form or IntentForm(), "upload": CsvUploadForm(),
                    "refusal": refusal}, status=status)
 
@@ -135,7 +140,7 @@ def intent_detail(request: HttpRequest, pk: int) -> HttpResponse:
     intent = get_object_or_404(Intent, pk=pk)
     form = IntentForm(initial={"name": intent.name, "description": intent.description,
                                "answer_template": intent.answer_template,
-                               "handoff": intent.handoff})
+                               "handoff": intent.handoff, "article": intent.article_id})
     utterance_form = UtteranceForm()
     status = 200
     if request.method == "POST":
@@ -402,6 +407,8 @@ def bot_settings(request: HttpRequest) -> HttpResponse:
         "article_threshold": config.article_threshold,
         "followup_max_words": config.followup_max_words,
         "fallback_message": config.fallback_message,
+        "target_false_handoff": config.target_false_handoff,
+        "scope_threshold": config.scope_threshold, "ambiguity_margin": config.ambiguity_margin,
         "widget_origins": "\n".join(config.widget_origins),
         "widget_language": config.widget_language})
     status = 200
@@ -417,4 +424,20 @@ def bot_settings(request: HttpRequest) -> HttpResponse:
         status = 400
     script_url = request.build_absolute_uri(reverse("bot:widget_script"))
     return render(request, "support_bot/settings.html",
-                  {"config": config, "form": form, "script_url": script_url}, status=status)
+                  {"config": config, "form": form, "script_url": script_url,
+                   "scope": selectors.scope_overview(config=config)}, status=status)
+
+
+@require_POST
+@workspace_view(Role.ADMIN)
+def scope_threshold_apply(request: HttpRequest, pk: int) -> HttpResponse:
+    """One click: use this model version's recommended out-of-scope threshold."""
+    version = get_object_or_404(ModelVersion, pk=pk, app=APP)
+    try:
+        config = services.scope_threshold_apply(version=version)
+    except services.BotError as error:
+        messages.error(request, str(error))
+        return redirect("bot:settings")
+    messages.success(request, _("Out-of-scope threshold %(threshold)s of v%(version)s applied.")
+                     % {"threshold": config.scope_threshold, "version": version.version})
+    return redirect("bot:settings")

@@ -33,6 +33,9 @@ def test_seeds_banking77_once(acme: TenantSetup, settings,
                                         ).exists()
         assert article.answer == json.loads(ANSWERS.read_text())["card_arrival"]
         assert Intent.objects.get(name="compromised_card").handoff
+        # Every intent answers with its own article (none has a template).
+        assert Intent.objects.get(name="card_arrival").article == article
+        assert not Intent.objects.filter(article__isnull=True).exists()
         # 77 new articles, one embedding job (queued; no worker in this test).
         [job] = Job.objects.filter(kind="embed_articles")
         assert job.status == Job.Status.QUEUED

@@ -17,21 +17,29 @@ import numpy as np
 from django.conf import settings
 
 from apps.support_bot import selectors, services
+from apps.support_bot.spec import OUT_OF_SCOPE
 from apps.support_bot.text import text_hash
 from jobs.models import Job, JobEvent, Prediction
 from jobs.services import dataset_rows
 from workers import runtime
 from workers.execution import JobContext, Outcome
 from workers.handlers import text_classification
-from workers.handlers.text_classification import NoModelAvailable, classifier_for_app
+from workers.handlers.text_classification import (
+    NoModelAvailable,
+    TrainedSplit,
+    classifier_for_app,
+)
 from workers.runtime.microbatch import MicroBatcher
+from workers.runtime.scope import scope_fit
 
 APP = "support_bot"
 EMBED_CHUNK = 256
 
 
 def fine_tune_intents(job: Job, context: JobContext) -> Outcome:
-    """From the job's ``text,intent`` dataset, else from the tenant's utterances."""
+    """From the job's ``text,intent`` dataset, else from the tenant's utterances. Rows of
+    the intent ``out_of_scope`` are not an intent to answer: they are the examples the
+    version's out-of-scope score is tuned and measured on (``_fit_scope``)."""
     if job.dataset is not None:
         rows = [(row["text"], row["intent"])
                 for row in dataset_rows(job.dataset)]
@@ -39,15 +47,51 @@ def fine_tune_intents(job: Job, context: JobContext) -> Outcome:
     else:
         rows = selectors.training_rows()
         source = "the intents' utterances"
+    out_of_scope = [text for text, intent in rows if intent == OUT_OF_SCOPE]
+    rows = [(text, intent) for text, intent in rows if intent != OUT_OF_SCOPE]
     counts = Counter(intent for _, intent in rows)
     if len(counts) < 2:
         raise ValueError("The intent model needs utterances of at least two intents "
                          f"({source} has {len(counts)}).")
     context.event(JobEvent.Kind.STATUS, f"Training on {len(rows)} utterances of "
-                                        f"{len(counts)} intents from {source}",
-                  rows=len(rows), intents=len(counts))
+                                        f"{len(counts)} intents from {source}"
+                                        f" ({len(out_of_scope)} out-of-scope examples)",
+                  rows=len(rows), intents=len(counts), out_of_scope=len(out_of_scope))
+    target = services.bot_settings_get().target_false_handoff
+
+    def fit_scope(trained: TrainedSplit) -> dict[str, Any]:
+        return {"out_of_scope": _fit_scope(trained, out_of_scope, target)}
+
     return text_classification.fine_tune_on(job, context, [text for text, _ in rows],
-                                            [intent for _, intent in rows])
+                                            [intent for _, intent in rows],
+                                            after_training=fit_scope)
+
+
+def _embedded(texts: list[str]) -> np.ndarray:
+    """``embed()``'s vectors of ``texts``: the space the online analysis scores messages in."""
+    if not texts:
+        return np.empty((0, runtime.get_base(runtime.DEFAULT_BASE).encoder.hidden_size),
+                        dtype=np.float32)
+    return np.concatenate([block for _, block in runtime.embed(texts, chunk_size=EMBED_CHUNK * 4)])
+
+
+def _fit_scope(trained: TrainedSplit, out_of_scope: list[str], target: float
+               ) -> dict[str, Any]:
+    """Write the version's scope model into its artefact and return its report (the
+    recommended threshold for the tenant's target false-handoff rate, out-of-scope
+    precision and recall on held-out examples, the coverage-accuracy curve)."""
+    predicted = [p.label for chunk in trained.classifier.classify(trained.validation_texts)
+                 for p in chunk]
+    correct = np.array([p == t for p, t in zip(predicted, trained.validation_labels,
+                                                strict=True)], dtype=bool)
+    model, report = scope_fit(train_vectors=_embedded(trained.train_texts),
+                              train_labels=trained.train_labels,
+                              validation_vectors=_embedded(trained.validation_texts),
+                              validation_correct=correct,
+                              out_of_scope_vectors=_embedded(out_of_scope),
+                              target_false_handoff=target)
+    model.save(trained.output)
+    return report
 
 
 def embed_articles(job: Job, context: JobContext) -> Outcome:
@@ -144,9 +188,11 @@ def analysis_batcher() -> MicroBatcher[Request, Analysed]:
 
 def analyse(text: str, top_k: int) -> dict[str, Any]:
     """The intent of one message (the tenant's active model, else the platform default; none
-    when neither exists) and its ``top_k`` nearest articles. Runs in the tenant's context;
+    when neither exists), the runner-up intent, the in-scope score (when the model has a
+    scope model) and its ``top_k`` nearest articles. Runs in the tenant's context;
     the forward pass is shared with the messages that arrive at the same time."""
     intent, confidence = "", None
+    runner_up, runner_up_confidence, scope_score = "", None, None
     classifier: runtime.Classifier | None
     try:
         classifier, version = classifier_for_app(APP)
@@ -155,12 +201,17 @@ def analyse(text: str, top_k: int) -> dict[str, Any]:
     found = analysis_batcher().submit(_forward_key(classifier), (classifier, text),
                                       timeout=settings.ONLINE_TIMEOUT_SECONDS)
     if found.prediction is not None:
-        probabilities = found.prediction.probabilities
-        intent, confidence = found.prediction.label, round(max(probabilities.values()), 6)
+        ranked = sorted(found.prediction.probabilities.items(), key=lambda item: -item[1])
+        intent, confidence = found.prediction.label, round(ranked[0][1], 6)
+        if len(ranked) > 1:
+            runner_up, runner_up_confidence = ranked[1][0], round(ranked[1][1], 6)
+        if classifier is not None and classifier.scope is not None:
+            scope_score = round(float(classifier.scope.scores(found.vector)[0]), 6)
     articles: list[dict[str, Any]] = []
     if top_k > 0:
         articles = selectors.articles_nearest(vector=found.vector.tolist(), limit=top_k)
     ran = (text_classification.version_ran(version) if found.prediction is not None
            else {"model_version": None, "model_version_number": None})
     return {"intent": intent, "confidence": confidence, **ran,
-            "articles": articles, "batch_size": found.batch_size}
+            "runner_up": runner_up, "runner_up_confidence": runner_up_confidence,
+            "scope_score": scope_score, "articles": articles, "batch_size": found.batch_size}

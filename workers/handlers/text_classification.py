@@ -8,6 +8,8 @@ import io
 import shutil
 import uuid
 import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -80,10 +82,29 @@ def fine_tune(job: Job, context: JobContext) -> Outcome:
                         [row["label"] for row in rows])
 
 
-def fine_tune_on(job: Job, context: JobContext, texts: list[str], labels: list[str]) -> Outcome:
+@dataclass(frozen=True)
+class TrainedSplit:
+    """What an ``after_training`` hook sees: the artefact folder (files written there go
+    into the version's artefact), the trained classifier and the rows of each split."""
+
+    output: Path
+    classifier: runtime.Classifier
+    train_texts: list[str]
+    train_labels: list[str]
+    validation_texts: list[str]
+    validation_labels: list[str]
+
+
+AfterTraining = Callable[[TrainedSplit], dict[str, Any]]
+
+
+def fine_tune_on(job: Job, context: JobContext, texts: list[str], labels: list[str], *,
+                 after_training: AfterTraining | None = None) -> Outcome:
     """Fine-tune ``job.app``'s classifier on these rows (labels: the app's fixed set, else the
     distinct labels found) with the job's evaluation data (``model_evaluation``), store the
-    version with its test figures and promote it if the gate lets it (``jobs.gate``)."""
+    version with its test figures and promote it if the gate lets it (``jobs.gate``).
+    ``after_training`` may add files to the artefact; the metrics it returns join the
+    version's."""
     _register_configured_bases()
     params = job.params
     spec = get_app(job.app)
@@ -140,7 +161,13 @@ def fine_tune_on(job: Job, context: JobContext, texts: list[str], labels: list[s
     candidate = result.classifier
     if candidate is None:  # every method returns its in-memory model; a guard for mypy
         raise RuntimeError("the fine-tune returned no classifier")
+    extra: dict[str, Any] = {}
     try:
+        if after_training is not None:
+            extra = after_training(TrainedSplit(
+                output=output, classifier=candidate, train_texts=train_texts,
+                train_labels=train_labels, validation_texts=val_texts,
+                validation_labels=val_labels))
         scores = model_evaluation.gate_scores(candidate, {
             "active": (f"v{current.version}", classifier_for(current)) if current else ("", None),
             "default": ("platform default", _default_or_none(job.app)),
@@ -149,6 +176,7 @@ def fine_tune_on(job: Job, context: JobContext, texts: list[str], labels: list[s
         candidate.release()
 
     metrics: dict[str, Any] = dict(result.metrics)
+    metrics.update(extra)
     metrics.update(train_size=result.train_size, validation_size=result.validation_size,
                    training_seconds=round(result.training_seconds, 2),
                    epochs_run=result.epochs_run, best_epoch=result.best_epoch,

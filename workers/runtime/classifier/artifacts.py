@@ -14,7 +14,9 @@ Artefacts (one folder):
   hundred KB for MiniLM, never a copy of the base, which is loaded from the registry;
 - full fine-tune: ``model/`` holds the whole fine-tuned encoder and its tokenizer (about the
   size of the base model, ~90 MB for MiniLM) because every weight changed;
-- head only: nothing else (the base is loaded from the registry and used as is).
+- head only: nothing else (the base is loaded from the registry and used as is);
+- optionally ``scope.safetensors`` + ``scope.json``: the training utterances' vectors that
+  score how far a message is from the intents (``workers.runtime.scope``; the bot writes them).
 
 The adapter and the head may be stored as float16 (``stored_dtype``, the manifest's
 ``stored_dtype``): half the bytes (the shipped finance default is 1.4 MB so), loaded back to
@@ -51,6 +53,7 @@ from workers.runtime.base_models import (
 from workers.runtime.cache import ModelCache, default_cache
 from workers.runtime.classifier.model import ClassificationHead, Classifier
 from workers.runtime.device import select_device
+from workers.runtime.scope import ScopeModel
 
 FORMAT_VERSION = 1
 STORED_DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float16": torch.float16}
@@ -164,7 +167,8 @@ def load_classifier(artifact_dir: str | Path, *, cache: ModelCache | None = None
             encoder = encoder_cls.load(str(directory / "model"), device)
             head = _load_head(directory / "head.safetensors", encoder.hidden_size, len(labels))
             own = SharedBase(f"{manifest['base']} (full fine-tune)", encoder, device)
-            return Classifier(own, head, labels, max_length=max_length, manifest=manifest)
+            return Classifier(own, head, labels, max_length=max_length, manifest=manifest,
+                              scope=ScopeModel.load(directory))
 
         return cache.get_or_load(cache_key, load_full)
 
@@ -175,7 +179,8 @@ def load_classifier(artifact_dir: str | Path, *, cache: ModelCache | None = None
             def load_head(shared: SharedBase = shared) -> Classifier:
                 head = _load_head(directory / "head.safetensors", shared.encoder.hidden_size,
                                   len(labels))
-                return Classifier(shared, head, labels, max_length=max_length, manifest=manifest)
+                return Classifier(shared, head, labels, max_length=max_length, manifest=manifest,
+                                  scope=ScopeModel.load(directory))
 
             try:
                 return cache.get_or_load(cache_key, load_head,
@@ -194,7 +199,7 @@ def load_classifier(artifact_dir: str | Path, *, cache: ModelCache | None = None
                               len(labels))
             return Classifier(base, head, labels, max_length=max_length,
                               adapter_name=adapter_name, adapter_dir=directory / "adapter",
-                              manifest=manifest)
+                              manifest=manifest, scope=ScopeModel.load(directory))
 
         try:
             return cache.get_or_load(cache_key, load_lora, depends_on=[base_key(manifest["base"])],

@@ -32,6 +32,7 @@ from workers.runtime.batching import chunked, pad_batch, padded_batches, sorted_
 from workers.runtime.calibration import calibrator_from_manifest
 from workers.runtime.classifier.embedding import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_SIZE, embed
 from workers.runtime.device import DeviceConfig
+from workers.runtime.scope import ScopeModel
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,8 @@ class Classifier:
 
     def __init__(self, base: SharedBase, head: ClassificationHead, labels: Sequence[str], *,
                  max_length: int, adapter_name: str | None = None,
-                 adapter_dir: Path | None = None, manifest: dict[str, Any] | None = None) -> None:
+                 adapter_dir: Path | None = None, manifest: dict[str, Any] | None = None,
+                 scope: ScopeModel | None = None) -> None:
         self.base = base
         self.head = head.to(base.device.device).eval()
         self.labels = list(labels)
@@ -67,6 +69,9 @@ class Classifier:
         # Fitted on the version's validation rows and stored in its manifest: every
         # probability this classifier gives is calibrated (see ``workers.runtime.calibration``).
         self.calibrator = calibrator_from_manifest(self.manifest)
+        # How near a message is to the training utterances (``workers.runtime.scope``);
+        # None for an artefact written before out-of-scope scoring.
+        self.scope = scope
 
     @property
     def device(self) -> DeviceConfig:
