@@ -124,14 +124,16 @@ class ThrottledPasswordResetForm(PasswordResetForm):
     """Sends the reset email only within the throttles; the page reads the same either way
     (it never tells whether an account exists, nor whether a limit was reached)."""
 
-    def save(self, *args: Any, request: HttpRequest | None = None, **kwargs: Any) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        # PasswordResetView passes keywords only; the request is one of them.
+        request: HttpRequest | None = kwargs.get("request")
         email = self.cleaned_data["email"]
         address = client_address(request) if request is not None else ""
         sent = throttle.password_reset_allowed(email=email, address=address)
         audit_record(action=AuditEvent.Action.PASSWORD_RESET_REQUESTED, target=email,
                      request=request, details={"sent": sent})
         if sent:
-            super().save(*args, request=request, **kwargs)
+            super().save(*args, **kwargs)
 
 
 class UnlockingSetPasswordForm(SetPasswordForm):

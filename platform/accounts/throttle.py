@@ -52,7 +52,7 @@ def _count(key: str, window: int, now: float) -> tuple[int, float]:
     client.zremrangebyscore(key, 0, now - window)
     count = client.zcard(key)
     oldest = client.zrange(key, 0, 0, withscores=True)
-    return int(count), (oldest[0][1] if oldest else now)
+    return int(count), (float(oldest[0][1]) if oldest else now)
 
 
 def _add(key: str, window: int, now: float) -> None:

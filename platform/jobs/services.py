@@ -488,7 +488,8 @@ def job_sweep() -> dict[str, int]:
         ).values_list("pk", "tenant_id", "worker", "heartbeat_at"))
     alive = workers_alive(sorted({worker for _, _, worker, _ in running}))
     lost_workers = [(job_id, tenant_id) for job_id, tenant_id, worker, heartbeat in running
-                    if not alive.get(worker) or heartbeat < now - heartbeat_stale_after()]
+                    if not alive.get(worker) or heartbeat is None
+                    or heartbeat < now - heartbeat_stale_after()]
     for job_id, tenant_id in lost_messages:
         with tenant_context(tenant_id), transaction.atomic():
             job = Job.objects.select_for_update(skip_locked=True).filter(

@@ -227,7 +227,8 @@ class Command(BaseCommand):
             "settings": {name: options[name] for name in REPORTED_SETTINGS},
             "validation": result.metrics}
         if result.classifier is not None:
-            result.classifier.release()
+            if result.classifier is not None:
+                result.classifier.release()
         if test_path.exists():
             # The stored artefact is what is measured (float16 weights included), as loaded.
             test_texts, test_labels = read_labelled(test_path, source)
@@ -246,7 +247,8 @@ class Command(BaseCommand):
             report["test"]["calibration_ece"] = expected_calibration_error(
                 np.array([[p.probabilities[name] for name in label_names] for p in scored]),
                 np.array(y_test))
-            result.classifier.release()
+            if result.classifier is not None:
+                result.classifier.release()
         (staging / "default_model_report.json").write_text(json.dumps(report, indent=2))
         shutil.rmtree(output, ignore_errors=True)
         staging.rename(output)
