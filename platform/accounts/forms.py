@@ -124,7 +124,7 @@ class ThrottledPasswordResetForm(PasswordResetForm):
     """Sends the reset email only within the throttles; the page reads the same either way
     (it never tells whether an account exists, nor whether a limit was reached)."""
 
-    def save(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def save(self, *args: Any, **kwargs: Any) -> None:
         # PasswordResetView passes keywords only; the request is one of them.
         request: HttpRequest | None = kwargs.get("request")
         email = self.cleaned_data["email"]
