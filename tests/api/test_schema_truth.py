@@ -73,7 +73,7 @@ def test_job_create_is_a_union_of_every_registered_kind_with_its_own_params(
             assert params["additionalProperties"] is False
             assert set(params.get("properties", {})) == set(kinds[name].params().fields)
     fine_tune = _resolve(schema, {"$ref": "#/components/schemas/FineTuneParamsRequest"})
-    assert fine_tune["properties"]["epochs"]["maximum"] == 50
+    assert fine_tune["properties"]["epochs"]["maximum"] == 300
 
 
 def test_intent_and_article_writes_have_their_bodies(schema: dict) -> None:

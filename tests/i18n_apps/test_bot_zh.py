@@ -87,6 +87,7 @@ def test_the_tenants_widget_language_goes_into_the_snippet(acme: TenantSetup) ->
     assert "data-lang" not in page  # the visitor's browser decides
     form = {"intent_threshold": 0.6, "article_threshold": 0.55, "followup_max_words": 4,
             "fallback_message": "Let me find a colleague.", "widget_origins": "",
+            "target_false_handoff": 0.03, "ambiguity_margin": 0.1,
             "widget_language": "zh-hans"}
     saved = browser.post(reverse("bot:settings"), form, follow=True, **ZH)
     assert_shows(saved.content.decode(), ("设置已保存。", 'data-lang="zh-hans"'))

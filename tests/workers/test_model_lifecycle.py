@@ -101,7 +101,8 @@ def test_a_version_reports_its_calibration_and_batch_jobs_name_it_by_id(
 
     calibration = version.metrics["calibration"]
     assert calibration["method"] == "temperature"
-    assert calibration["rows"] == version.metrics["validation_size"] == 18
+    # Fitted on exactly the validation rows (a stratified split beside the test rows).
+    assert calibration["rows"] == version.metrics["validation_size"] > 0
     assert calibration["ece_after"] <= calibration["ece_before"]
     with tenant_context(acme.tenant.pk):
         trained = Job.objects.get(pk=version.job_id)

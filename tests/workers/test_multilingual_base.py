@@ -106,7 +106,8 @@ def test_a_multilingual_base_fine_tunes_and_classifies_chinese_end_to_end(
     results = response.json()
     assert len(results) == len(held_out)
     assert {r["label"] for r in results} <= {"negative", "neutral", "positive"}
-    assert all(r["model_version"] == version.version for r in results)
+    assert all((r["model_version"], r["model_version_number"]) == (version.pk, version.version)
+               for r in results)
     right = sum(r["label"] == label for r, (_, label) in zip(results, held_out, strict=True))
     # Learnable only if the characters reached the model as tokens of their own: had the
     # tokenizer mapped them all to [UNK], every text would look alike (a third right).
