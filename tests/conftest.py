@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import kombu.exceptions
 import pytest
 import redis
 from django.conf import settings
@@ -163,11 +164,21 @@ class WorkerFactory:
         self.processes.append(process)
         deadline = time.monotonic() + 60
         hostname = name.replace("%h", "")
-        while not any(hostname in reply_name for reply in app.control.ping(timeout=0.5)
+        while not any(hostname in reply_name for reply in self._ping(app)
                       for reply_name in reply):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("Celery worker did not start")
         return process
+
+    @staticmethod
+    def _ping(app: Any) -> list[dict[str, Any]]:
+        """The workers' ping replies; after a test restarted Redis, this process's broker
+        connections are dead: drop them and ask again next time."""
+        try:
+            return list(app.control.ping(timeout=0.5))
+        except (redis.ConnectionError, OSError, kombu.exceptions.OperationalError):
+            app.close()
+            return []
 
     def stop_all(self) -> None:
         for process in self.processes:

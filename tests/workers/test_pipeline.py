@@ -235,7 +235,7 @@ def test_a_redis_restart_in_the_middle_of_a_job(
 
     redis_client().connection_pool.disconnect()
     cache.close()
-    app.pool.force_close_all()
+    app.close()  # the broker pool; it is made again on the next send
     job = _wait(acme, job, _finished, timeout=600)
     assert job.status == "succeeded", job.error
     _assert_written_once(acme, job, ROWS)
