@@ -5,7 +5,12 @@ Every table is tenant-owned (row-level security in the migration) and every inde
 constraint starts with ``tenant``, with two deliberate exceptions: the GIN index on
 ``Document.tickers`` (GIN cannot hold a bigint without the ``btree_gin`` extension, which the
 embedded server does not ship; queries combine it with the tenant's b-tree indexes and RLS) and
-the partial index of due feeds, a cross-tenant scan of a small set like the job sweeper's.
+the partial index of due feeds, a cross-tenant scan of a small set like the job sweeper's, and
+the GIN index of ``Document.lsh_keys`` (the near-duplicate band keys, which mix in the tenant id
+themselves, see ``dedup.band_keys``).
+
+The same story arrives from many feeds and as retweets: a copy (``Document.duplicate_of``)
+points at its story's first document, which alone counts in the rollups.
 
 A document carries its *current* sentiment (label, score = p(positive) − p(negative)), copied
 from its latest ``SentimentScore``; ``SentimentRollup`` holds, per ticker and hour/day bucket,
@@ -110,6 +115,15 @@ class Document(TenantOwnedModel):
     scored_version = models.ForeignKey("jobs.ModelVersion", null=True, blank=True,
                                        on_delete=models.SET_NULL, related_name="+",
                                        help_text="Empty: the platform default model")
+    # Near-duplicates (``dedup.py``): a copy points at its story's first document, the only
+    # one of the story that counts in the rollups (and so in the index and the alerts).
+    duplicate_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="copies",
+                                     help_text="Empty: the first document of its story")
+    similar_count = models.PositiveIntegerField(
+        default=0, help_text="On a story's first document: how many copies it has")
+    minhash = ArrayField(models.IntegerField(), default=list, blank=True)
+    lsh_keys = ArrayField(models.BigIntegerField(), default=list, blank=True)
 
     class Meta:
         ordering: ClassVar = ["-published_at", "-id"]
@@ -123,6 +137,10 @@ class Document(TenantOwnedModel):
             # What the scoring job reads next: small, because scored rows leave it.
             models.Index(fields=["tenant", "id"], name="document_unscored",
                          condition=Q(scored_at__isnull=True)),
+            # The near-duplicate lookup (``lsh_keys && ...``); the keys include the tenant.
+            GinIndex(fields=["lsh_keys"], name="document_lsh_keys_gin"),
+            models.Index(fields=["tenant", "duplicate_of"], name="document_tenant_duplicate",
+                         condition=Q(duplicate_of__isnull=False)),
         ]
 
     def __str__(self) -> str:

@@ -40,6 +40,8 @@ from jobs.services import active_version
 from tenancy.context import require_tenant_id
 
 MAX_TREND_POINTS = 10_000
+# An index resting on fewer stories is shown greyed out: one document reads +1.00.
+MIN_INDEX_STORIES = 5
 _STEP = {Granularity.HOUR: timedelta(hours=1), Granularity.DAY: timedelta(days=1)}
 
 
@@ -169,9 +171,14 @@ def feed_list() -> QuerySet[Feed]:
 def document_list(*, queryset: QuerySet[Document] | None = None, ticker: str | None = None,
                   label: str | None = None, start: datetime | None = None,
                   end: datetime | None = None, source: str | None = None,
-                  scored: bool | None = None) -> QuerySet[Document]:
-    """Documents, newest published first, without their bodies (the detail has them)."""
-    documents = (Document.objects.all() if queryset is None else queryset).defer("body")
+                  scored: bool | None = None, stories: bool = False) -> QuerySet[Document]:
+    """Documents, newest published first, without their bodies (the detail has them) nor
+    their near-duplicate fingerprints. ``stories``: only each story's first document (its
+    ``similar_count`` says how many copies it has)."""
+    documents = (Document.objects.all() if queryset is None else queryset).defer(
+        "body", "minhash", "lsh_keys")
+    if stories:
+        documents = documents.filter(duplicate_of__isnull=True)
     if ticker:
         documents = documents.filter(tickers__contains=[ticker])
     if label:
@@ -311,9 +318,14 @@ def rollup_window_counts(*, tickers: list[str], size_seconds: int, start: dateti
 class TickerOverview:
     entry: WatchlistEntry
     index: float | None  # over the last 24 hours
-    volume: int  # documents in the last 24 hours
+    volume: int  # stories (near-duplicates counted once) scored in the last 24 hours
     sparkline: list[float | None]  # daily index, oldest first, last 7 days
     open_alerts: int
+
+    @property
+    def is_thin(self) -> bool:
+        """Too few stories for the index to mean much (``MIN_INDEX_STORIES``)."""
+        return self.volume < MIN_INDEX_STORIES
 
 
 def watchlist_overview(*, now: datetime | None = None) -> list[TickerOverview]:

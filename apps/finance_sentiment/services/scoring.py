@@ -9,7 +9,8 @@ documents a job scores is a read, ``selectors.scoring_candidates``.
 Rollups are maintained incrementally. When a document's current label changes (first score,
 rescoring by another model, deletion), its old contribution is subtracted and the new one
 added with one set-based ``INSERT ... ON CONFLICT DO UPDATE`` per chunk, in the transaction
-that writes the chunk's scores: the rollups always equal the documents' current labels.
+that writes the chunk's scores: the rollups always equal the current labels of the documents
+that count, the first document of each story (near-duplicate copies do not, ``services.dedup``).
 :func:`_rollups_shift` is the one place that moves them; ``documents.document_delete`` calls
 it too (package-private, hence the underscore).
 """
@@ -195,11 +196,12 @@ WITH new(id, label, score) AS (
 ), changes AS (
     SELECT d.tickers, d.published_at, d.label, -1 AS sign, d.score
     FROM finance_sentiment_document d JOIN new ON new.id = d.id
-    WHERE d.tenant_id = %(tenant)s AND d.label <> ''
+    WHERE d.tenant_id = %(tenant)s AND d.label <> '' AND d.duplicate_of_id IS NULL
+      AND %(counted)s
     UNION ALL
     SELECT d.tickers, d.published_at, new.label, 1, new.score
     FROM finance_sentiment_document d JOIN new ON new.id = d.id
-    WHERE d.tenant_id = %(tenant)s AND new.label IS NOT NULL
+    WHERE d.tenant_id = %(tenant)s AND new.label IS NOT NULL AND d.duplicate_of_id IS NULL
 ), deltas AS (
     SELECT ticker, g.granularity,
            date_trunc(g.granularity, c.published_at, 'UTC') AS bucket_start,
@@ -244,7 +246,7 @@ def _rollups_shift(*, document_ids: list[int], new_labels: list[str] | None,
     labels: list[str | None] = list(new_labels) if new_labels is not None else [None] * count
     scores: list[float | None] = list(new_scores) if new_scores is not None else [None] * count
     params: dict[str, Any] = {"tenant": tenant_id, "ids": document_ids, "labels": labels,
-                              "scores": scores}
+                              "scores": scores, "counted": True}
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT tickers FROM finance_sentiment_document "
@@ -256,3 +258,12 @@ def _rollups_shift(*, document_ids: list[int], new_labels: list[str] | None,
             cursor.execute(_RELABEL, {**params, "now": scored_at or timezone.now(),
                                       "version": version_id})
     return tickers
+
+
+def _rollups_shift_in(*, document_id: int) -> None:
+    """Add a scored document that did not count so far (a copy that became its story's
+    first document) to the rollups, leaving its label as it is."""
+    label, score = Document.objects.values_list("label", "score").get(pk=document_id)
+    with connection.cursor() as cursor:
+        cursor.execute(_ROLLUP_SHIFT, {"tenant": require_tenant_id(), "ids": [document_id],
+                                       "labels": [label], "scores": [score], "counted": False})
