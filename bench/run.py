@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["writeback.py", "metering.py", "inference.py", "finetune.py", "finance.py", "bot.py",
+BENCHMARKS = ["writeback.py", "metering.py", "inference.py", "finetune.py", "finance.py",
+              "finance_dedup.py", "bot.py",
               "bot_chat.py", "recs.py", "recs_serving.py"]
 # The finance quality bar: the full fine-tune of the default model (about 20-35 minutes here).
 QUALITY = {"finance-quality": ["finetune.py", "--quality", "finance", "--epochs", "5",

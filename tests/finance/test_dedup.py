@@ -54,7 +54,8 @@ def test_ingest_duplicates_one_cluster_index_moves_once(acme: TenantSetup) -> No
                    source="feed:2")
     with tenant_context(acme.tenant.pk):
         root = Document.objects.get(pk=first[0])
-        assert root.duplicate_of_id is None and root.similar_count == len(COPIES)
+        assert root.duplicate_of_id is None
+        assert root.similar_count == len(COPIES)
         assert set(Document.objects.filter(pk__in=later).values_list(
             "duplicate_of_id", flat=True)) == {root.pk}
         assert Document.objects.get(pk=first[1]).duplicate_of_id is None
@@ -156,13 +157,17 @@ def test_pages_show_similar_and_sample_size_and_another_tenant_sees_none(
     ticker = acme.browser().get(reverse("finance:ticker", args=["ACME"]))
     html = ticker.content.decode()
     assert f"and {len(COPIES)} similar" in html
-    assert f'id="document-{ids[0]}"' in html and f'id="document-{ids[1]}"' not in html
-    assert "n=2" in html and "is-thin" in html  # two stories: greyed out
+    assert f'id="document-{ids[0]}"' in html
+    assert f'id="document-{ids[1]}"' not in html
+    assert "n=2" in html
+    assert "is-thin" in html
     overview = acme.browser().get(reverse("finance:overview")).content.decode()
-    assert "n=2" in overview and "is-thin" in overview
+    assert "n=2" in overview
+    assert "is-thin" in overview
     # The other tenant: no similar documents, nothing of acme's stories.
     theirs = globex.browser().get(reverse("finance:ticker", args=["ACME"])).content.decode()
-    assert "similar" not in theirs and f"document-{ids[0]}" not in theirs
+    assert "similar" not in theirs
+    assert f"document-{ids[0]}" not in theirs
     assert "n=0" in globex.browser().get(reverse("finance:overview")).content.decode()
 
 
@@ -172,4 +177,6 @@ def test_index_is_not_greyed_out_from_five_stories(acme: TenantSetup) -> None:
     ids = ingest(acme, [doc("ACME", moment) for _ in range(5)])
     score(acme, dict.fromkeys(ids, "negative"))
     overview = acme.browser().get(reverse("finance:overview")).content.decode()
-    assert "n=5" in overview and "is-thin" not in overview
+    assert "n=5" in overview
+    assert "is-thin" not in overview
+

@@ -5,7 +5,6 @@ the platform default fallback. The real model runs in ``test_end_to_end.py``."""
 
 from __future__ import annotations
 
-
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 

@@ -5,6 +5,9 @@
   datasets), the row-problem type ``Problem``, deletion;
 - ``feeds``: feed registration and polling state (the HTTP and parsing side is the separate,
   database-free ``apps.finance_sentiment.feeds``);
+- ``dedup``: near-duplicate clustering at ingest (fingerprints, the band-key lookup, copies
+  pointing at their story's first document; the MinHash itself is the database-free
+  ``apps.finance_sentiment.dedup``);
 - ``scoring``: scoring jobs (debounced scheduling, requests, chunk claims) and the scores,
   current labels and incrementally maintained rollups they write;
 - ``alerts``: alert rules, their evaluation over the hourly rollups, notification and the
@@ -15,7 +18,7 @@ Reads (lists, trends, the overview, the ticker matcher, scoring candidates, roll
 counts) are in ``apps.finance_sentiment.selectors``. Callers import this package
 (``services.documents_ingest``); every public name of the submodules is re-exported here.
 The submodules depend on each other in one direction only: ``feeds`` → ``documents`` →
-``scoring`` → ``errors`` (``alerts`` and ``watchlist`` use ``errors`` alone).
+``dedup`` → ``scoring`` → ``errors`` (``alerts`` and ``watchlist`` use ``errors`` alone).
 """
 
 from apps.finance_sentiment.services.alerts import (
