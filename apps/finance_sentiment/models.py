@@ -97,6 +97,29 @@ class Feed(TenantOwnedModel):
         return f"feed:{self.pk}"
 
 
+MIN_SOURCE_WEIGHT = 0.1
+MAX_SOURCE_WEIGHT = 10.0
+
+
+class SourceWeight(TenantOwnedModel):
+    """How much a source's stories weigh in the tenant's sentiment index (default 1). A story
+    (a cluster of near-duplicates) weighs what its first document's source weighs."""
+
+    source = models.CharField(max_length=64, help_text='As on documents: "api", "feed:<id>"...')
+    weight = models.FloatField(help_text=f"{MIN_SOURCE_WEIGHT} to {MAX_SOURCE_WEIGHT}")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering: ClassVar = ["source"]
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["tenant", "source"], name="sourceweight_tenant_source"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.weight:g}"
+
+
 class Document(TenantOwnedModel):
     source = models.CharField(max_length=64, help_text='"api", "csv", "feed:<id>", "dataset:<id>"')
     external_id = models.CharField(max_length=300)
@@ -196,6 +219,10 @@ class SentimentRollup(TenantOwnedModel):
     neutral = models.IntegerField(default=0)
     negative = models.IntegerField(default=0)
     score_sum = models.FloatField(default=0.0)
+    # The index with the tenant's source weights: Σ weight and Σ weight × (+1 positive,
+    # −1 negative) of the stories counted above.
+    weight_sum = models.FloatField(default=0.0)
+    weighted_net = models.FloatField(default=0.0)
 
     class Meta:
         ordering: ClassVar = ["ticker", "granularity", "bucket_start"]

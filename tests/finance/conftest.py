@@ -63,7 +63,7 @@ def story_words(seed: str) -> str:
     """Words that make a headline a story of its own: identical headlines would be clustered
     as near-duplicates of one story and count once (``services.dedup``)."""
     digest = hashlib.sha256(seed.encode()).hexdigest()
-    return f"ref {digest[:10]} desk {digest[10:20]}"
+    return " ".join(digest[start:start + 12] for start in range(0, 48, 12))
 
 
 def doc(ticker: str, published_at: datetime | str, title: str = "", **extra: Any

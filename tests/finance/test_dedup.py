@@ -5,19 +5,24 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from django.urls import reverse
 from django.utils import timezone
 
 from apps.finance_sentiment import dedup
-from apps.finance_sentiment.models import Document
-from apps.finance_sentiment.selectors import sentiment_trend, watchlist_overview
+from apps.finance_sentiment.models import Document, SourceWeight
+from apps.finance_sentiment.selectors import (
+    sentiment_trend,
+    trend_from_raw_scores,
+    watchlist_overview,
+)
 from apps.finance_sentiment.services import (
     alert_rule_create,
     alert_rules_evaluate,
     document_delete,
 )
 from tenancy.context import tenant_context
-from tests.conftest import TenantSetup
+from tests.conftest import TenantSetup, error_of
 from tests.finance.conftest import assert_rollups_match, doc, ingest, score, watch
 
 STORY = "$ACME - Acme Corp cuts its full-year outlook as quarterly sales fall short"
@@ -180,3 +185,77 @@ def test_index_is_not_greyed_out_from_five_stories(acme: TenantSetup) -> None:
     assert "n=5" in overview
     assert "is-thin" not in overview
 
+
+
+def test_source_weights_move_the_index_not_the_counts(acme: TenantSetup) -> None:
+    watch(acme, "ACME")
+    now = timezone.now().replace(minute=30)
+    hour = now - timedelta(hours=1)
+    wire = ingest(acme, [doc("ACME", hour) for _ in range(3)], source="feed:1")
+    blog = ingest(acme, [doc("ACME", hour)], source="feed:2")
+    score(acme, {**dict.fromkeys(wire, "positive"), **dict.fromkeys(blog, "negative")})
+
+    def bucket() -> tuple[int, float | None]:
+        with tenant_context(acme.tenant.pk):
+            [point] = [point for point in sentiment_trend(
+                ticker="ACME", granularity="hour", start=hour, end=now) if point.total]
+            raw = [p for p in trend_from_raw_scores(ticker="ACME", granularity="hour",
+                                                    start=hour, end=now) if p.total]
+        assert raw[0].index == pytest.approx(point.index)  # the rollups equal a recount
+        return point.total, point.index
+
+    assert bucket() == (4, 0.5)
+    api = acme.api()
+    created = api.post("/api/v1/finance/source-weights", {"source": "feed:2", "weight": 3},
+                       format="json")
+    assert created.status_code == 201, created.json()
+    assert bucket() == (4, 0.0)  # (3 − 3) / 6
+    url = f"/api/v1/finance/source-weights/{created.json()['id']}"
+    assert api.patch(url, {"weight": 0.5}, format="json").json()["weight"] == 0.5
+    assert bucket()[1] == pytest.approx(2.5 / 3.5)
+    # Setting it again through POST changes the one row.
+    again = api.post("/api/v1/finance/source-weights", {"source": "feed:2", "weight": 3},
+                     format="json").json()
+    assert again["id"] == created.json()["id"]
+    assert [row["source"] for row in api.get("/api/v1/finance/source-weights").json()] == [
+        "feed:2"]
+    assert api.delete(url).status_code == 204
+    assert bucket() == (4, 0.5)
+    assert_rollups_match(acme)
+
+
+@pytest.mark.parametrize(("payload", "field"), [
+    ({"source": "feed:1", "weight": 0}, "weight"),
+    ({"source": "feed:1", "weight": 10.5}, "weight"),
+    ({"source": "feed:1", "weight": "heavy"}, "weight"),
+    ({"source": "feed:1"}, "weight"),
+    ({"source": "", "weight": 2}, "source"),
+    ({"source": "x" * 65, "weight": 2}, "source"),
+])
+def test_a_bad_source_weight_is_a_400_naming_the_field(
+    acme: TenantSetup, payload: dict, field: str
+) -> None:
+    response = acme.api().post("/api/v1/finance/source-weights", payload, format="json")
+    assert response.status_code == 400
+    assert field in response.json()["error"]["fields"]
+    with tenant_context(acme.tenant.pk):
+        assert not SourceWeight.objects.exists()
+
+
+def test_another_tenant_cannot_read_change_or_delete_a_source_weight(
+    acme: TenantSetup, globex: TenantSetup
+) -> None:
+    row = acme.api().post("/api/v1/finance/source-weights", {"source": "feed:1", "weight": 2},
+                          format="json").json()
+    url = f"/api/v1/finance/source-weights/{row['id']}"
+    thief = globex.api()
+    missing = thief.get("/api/v1/finance/source-weights/999999999")
+    assert thief.get(url).status_code == 404
+    assert error_of(thief.get(url)) == error_of(missing)
+    assert thief.patch(url, {"weight": 9}, format="json").status_code == 404
+    assert thief.delete(url).status_code == 404
+    assert thief.get("/api/v1/finance/source-weights").json() == []
+    # Their own weight for the same source is theirs alone.
+    assert thief.post("/api/v1/finance/source-weights", {"source": "feed:1", "weight": 5},
+                      format="json").status_code == 201
+    assert acme.api().get(url).json()["weight"] == 2

@@ -12,6 +12,7 @@
   current labels and incrementally maintained rollups they write;
 - ``alerts``: alert rules, their evaluation over the hourly rollups, notification and the
   alerts' life cycle;
+- ``weights``: source weights and the weighted sums of the rollups they move;
 - ``errors``: ``FinanceError``, the one domain error, mapped to HTTP by the API layer alone.
 
 Reads (lists, trends, the overview, the ticker matcher, scoring candidates, rollup window
@@ -86,6 +87,11 @@ from apps.finance_sentiment.services.watchlist import (
     watchlist_entry_delete,
     watchlist_entry_update,
 )
+from apps.finance_sentiment.services.weights import (
+    source_weight_delete,
+    source_weight_set,
+    source_weight_update,
+)
 
 __all__ = [
     # errors
@@ -134,6 +140,10 @@ __all__ = [
     "scoring_batch_claim",
     "scoring_schedule",
     "scoring_submit",
+    # source weights
+    "source_weight_delete",
+    "source_weight_set",
+    "source_weight_update",
     # alerts
     "MIN_BASELINE_STD",
     "MIN_BASELINE_WINDOWS",
