@@ -4,8 +4,9 @@ The same story arrives from many feeds and as retweets; each copy must not move 
 Every document gets a MinHash signature of its normalised text's character shingles and LSH
 band keys; a new document is a copy of an earlier one, published within ``WINDOW`` of it, when
 they share a band key and their signatures' estimated Jaccard similarity reaches
-``THRESHOLD``. The band keys are stored in a GIN-indexed ``bigint[]`` column of the documents,
-so finding the candidates is one index lookup per ingest batch, not a scan of the documents.
+``THRESHOLD``. The band keys are stored on the documents and, one row per key, in a
+b-tree-indexed table (``DocumentBand``), so finding the candidates is one index lookup per
+ingest batch, not a scan of the documents.
 
 Normalisation drops what copies add or change without changing the story: retweet prefixes
 ("RT @user:"), URLs, the ``$`` of cashtags, case, punctuation and repeated whitespace.

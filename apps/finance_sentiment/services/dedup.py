@@ -6,10 +6,10 @@ them (``similar_count``). Only roots count in the rollups (``scoring._ROLLUP_SHI
 story moves the index and the alerts once however many feeds carry it. Clusters are never
 merged after the fact: a copy joins the story of its most similar candidate.
 
-Finding the candidates is one query per ingest batch on the GIN index of ``lsh_keys``
-(``lsh_keys && batch keys``, within ``dedup.WINDOW`` of the batch's publication times), not a
-scan. Ingests of one tenant take a transaction lock while they cluster, so that two
-concurrent copies of one story cannot both become roots.
+Finding the candidates is one query per ingest batch on the b-tree of the band keys
+(``DocumentBand``: ``key = ANY(batch keys)``, within ``dedup.WINDOW`` of the batch's
+publication times), not a scan. Ingests of one tenant take a transaction lock while they
+cluster, so that two concurrent copies of one story cannot both become roots.
 """
 
 from __future__ import annotations
@@ -50,11 +50,18 @@ def documents_fingerprint(*, texts: Sequence[str]) -> Fingerprints:
 
 
 _CANDIDATES = """
-SELECT id, coalesce(duplicate_of_id, id), minhash, lsh_keys, published_at
-FROM finance_sentiment_document
-WHERE tenant_id = %(tenant)s AND lsh_keys && %(keys)s::bigint[]
-  AND published_at >= %(start)s AND published_at <= %(end)s AND NOT id = ANY(%(new)s)
-ORDER BY id
+SELECT DISTINCT d.id, coalesce(d.duplicate_of_id, d.id), d.minhash, d.lsh_keys, d.published_at
+FROM finance_sentiment_documentband b
+JOIN finance_sentiment_document d ON d.id = b.document_id AND d.tenant_id = b.tenant_id
+WHERE b.tenant_id = %(tenant)s AND b.key = ANY(%(keys)s::bigint[])
+  AND b.published_at >= %(start)s AND b.published_at <= %(end)s AND NOT d.id = ANY(%(new)s)
+ORDER BY d.id
+"""
+
+_STORE_BANDS = """
+INSERT INTO finance_sentiment_documentband (tenant_id, document_id, key, published_at)
+SELECT tenant_id, id, unnest(lsh_keys), published_at
+FROM finance_sentiment_document WHERE tenant_id = %(tenant)s AND id = ANY(%(ids)s)
 """
 
 _MARK_COPIES = """
@@ -100,6 +107,7 @@ def documents_cluster(*, document_ids: Sequence[int], published: Sequence[dateti
                 roots[document_id] = root
             clusterer.add(root=root, signature=signature, keys=row_keys,
                           published=moment.timestamp())
+        cursor.execute(_STORE_BANDS, {"tenant": tenant_id, "ids": list(document_ids)})
         if roots:
             copies: dict[int, int] = {}
             for root in roots.values():
