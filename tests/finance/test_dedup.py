@@ -122,9 +122,14 @@ def test_deleting_a_story_promotes_its_first_copy(acme: TenantSetup) -> None:
         assert set(Document.objects.filter(pk__in=ids[2:]).values_list(
             "duplicate_of_id", flat=True)) == {ids[1]}
     assert_rollups_match(acme)
+    # The new first document is found by later copies.
+    [later] = ingest(acme, [doc("ACME", moment, COPIES[3])])
+    with tenant_context(acme.tenant.pk):
+        assert Document.objects.get(pk=later).duplicate_of_id == ids[1]
+        assert Document.objects.get(pk=ids[1]).similar_count == 3
     with tenant_context(acme.tenant.pk):
         document_delete(document=Document.objects.get(pk=ids[3]))
-        assert Document.objects.get(pk=ids[1]).similar_count == 1
+        assert Document.objects.get(pk=ids[1]).similar_count == 2
     assert_rollups_match(acme)
 
 

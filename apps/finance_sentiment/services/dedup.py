@@ -77,6 +77,12 @@ WHERE d.id = new.id AND d.tenant_id = %(tenant)s
 """
 
 
+def document_bands_store(*, document_ids: Sequence[int]) -> None:
+    """Make documents (stories' first documents) findable by their band keys."""
+    with connection.cursor() as cursor:
+        cursor.execute(_STORE_BANDS, {"tenant": require_tenant_id(), "ids": list(document_ids)})
+
+
 def documents_cluster(*, document_ids: Sequence[int], published: Sequence[datetime],
                       fingerprints: Fingerprints, positions: Sequence[int]) -> dict[int, int]:
     """Cluster newly inserted documents (in order; ``positions`` index their rows in
@@ -90,7 +96,7 @@ def documents_cluster(*, document_ids: Sequence[int], published: Sequence[dateti
     clusterer = dedup.Clusterer()
     with connection.cursor() as cursor:
         cursor.execute(_CANDIDATES, {
-            "tenant": tenant_id, "keys": sorted(set(keys.ravel().tolist())),
+            "tenant": tenant_id, "keys": _literal(sorted(set(keys.ravel().tolist()))),
             "start": min(published) - dedup.WINDOW, "end": max(published) + dedup.WINDOW,
             "new": list(document_ids)})
         for _, root, minhash, lsh_keys, moment in cursor.fetchall():
@@ -107,7 +113,10 @@ def documents_cluster(*, document_ids: Sequence[int], published: Sequence[dateti
                 roots[document_id] = root
             clusterer.add(root=root, signature=signature, keys=row_keys,
                           published=moment.timestamp())
-        cursor.execute(_STORE_BANDS, {"tenant": tenant_id, "ids": list(document_ids)})
+        # Only a story's first document is looked up later: copies match it (their bands
+        # would add rows, not stories; a batch's copies still meet each other in memory).
+        document_bands_store(document_ids=[document_id for document_id in document_ids
+                                           if document_id not in roots])
         if roots:
             copies: dict[int, int] = {}
             for root in roots.values():

@@ -38,6 +38,7 @@ from apps.finance_sentiment.params import parse_instant
 from apps.finance_sentiment.selectors import document_ids_by_external_id, ticker_matcher
 from apps.finance_sentiment.services.dedup import (
     Fingerprints,
+    document_bands_store,
     documents_cluster,
     documents_fingerprint,
 )
@@ -433,6 +434,7 @@ def document_delete(*, document: Document) -> None:
             duplicate_of=successor)
         Document.objects.filter(pk=successor.pk).update(
             duplicate_of=None, similar_count=max(document.similar_count - 1, 0))
+        document_bands_store(document_ids=[successor.pk])
         if successor.label:
             _rollups_shift_in(document_id=successor.pk)
     document.delete()
