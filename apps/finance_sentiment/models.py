@@ -172,9 +172,10 @@ class Document(TenantOwnedModel):
 
 class DocumentBand(TenantOwnedModel):
     """One LSH band key of a story's first document (``Document.lsh_keys``, one row per key;
-    copies match the first document, so they add none): the index of the near-duplicate lookup, ``key = ANY(batch keys)`` on a b-tree. A GIN index on the
-    array column was measured first: the planner judged ``lsh_keys && <8,000 keys>``
-    unselective and scanned (0.75-1.9 s per batch of 500 against milliseconds here)."""
+    copies match the first document, so they add none): the index of the near-duplicate
+    lookup, ``key = ANY(batch keys)`` on a b-tree. A GIN index on the array column was
+    measured first: the planner judged ``lsh_keys && <8,000 keys>`` unselective and scanned
+    (0.75-1.9 s per batch of 500 against milliseconds here)."""
 
     document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="+")
     key = models.BigIntegerField()
