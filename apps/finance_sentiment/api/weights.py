@@ -28,8 +28,14 @@ class SourceWeightSerializer(serializers.ModelSerializer):
 class SourceWeightWriteSerializer(serializers.Serializer):
     """For the schema: the service validates (a 400 naming the field)."""
 
-    source = serializers.CharField(max_length=64, help_text='As on documents: "api", "feed:12"')
     weight = serializers.FloatField(min_value=MIN_SOURCE_WEIGHT, max_value=MAX_SOURCE_WEIGHT)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        # ``source`` is also a ``Field`` attribute: declared here rather than on the class.
+        fields = super().get_fields()
+        fields["source"] = serializers.CharField(max_length=64,
+                                                 help_text='As on documents: "api", "feed:12"')
+        return fields
 
 
 def _payload(request: Request) -> dict[str, Any]:
