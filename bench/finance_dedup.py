@@ -31,6 +31,11 @@ ratio is the share of ingest speed the clustering keeps. Measured on the shared 
 development machine while other work loads it (load average well above the core count): the
 figures are lower bounds, noisy between runs.
 
+Measured (2026-12-02, 4,831 documents, 1,200 stories): precision 0.9975, recall 0.9675
+(exact hashing: 1.0, 0.23); clustering 2,100-2,300 docs/s at load averages of 2-6 (1,260
+before band rows were kept for first documents only, 650 with a GIN index on the array),
+ingest 1,400-1,560 docs/s with clustering against 7,900-8,800 without.
+
     PYTHONPATH=platform:. python bench/finance_dedup.py
 """
 
