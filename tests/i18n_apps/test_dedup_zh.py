@@ -22,3 +22,12 @@ def test_similar_and_sample_size_in_chinese(acme: TenantSetup) -> None:
     assert "及另外 2 篇相似报道" in html
     assert "已评分报道" in html
     assert "仅有 1 篇报道：数量太少，指数参考意义不大" in html
+
+
+def test_a_bad_source_weight_is_refused_in_chinese(acme: TenantSetup) -> None:
+    response = acme.api().post("/api/v1/finance/source-weights",
+                               {"source": "feed:1", "weight": 50}, format="json", **ZH)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert "来源权重须为 0.1 到 10.0 之间的数字" in error["message"]
+    assert error["fields"]["weight"] == ["须为 0.1 到 10.0 之间的数字"]
