@@ -451,5 +451,6 @@ def documents_from_dataset(*, job: Job) -> IngestResult:
     rows = [{"external_id": str(number), "body": row["text"],
              "published_at": job.dataset.created_at}
             for number, row in enumerate(dataset_rows(job.dataset), start=1)]
+    # Not clustered either: a dataset's rows are texts to score, not stories of the news.
     return documents_ingest(rows=rows, source=f"dataset:{job.dataset.pk}", max_documents=None,
-                            first_row=1, extract=False, schedule_scoring=False)
+                            first_row=1, extract=False, schedule_scoring=False, dedup=False)
