@@ -63,10 +63,12 @@ CROSS JOIN LATERAL (
 
 _ROLLUP = """
 INSERT INTO finance_sentiment_sentimentrollup
-    (tenant_id, ticker, granularity, bucket_start, positive, neutral, negative, score_sum)
+    (tenant_id, ticker, granularity, bucket_start, positive, neutral, negative, score_sum,
+     weight_sum, weighted_net)
 SELECT %(tenant)s, ticker, g.granularity, date_trunc(g.granularity, d.published_at, 'UTC'),
        count(*) FILTER (WHERE d.label = 'positive'), count(*) FILTER (WHERE d.label = 'neutral'),
-       count(*) FILTER (WHERE d.label = 'negative'), sum(d.score)
+       count(*) FILTER (WHERE d.label = 'negative'), sum(d.score), count(*),
+       count(*) FILTER (WHERE d.label = 'positive') - count(*) FILTER (WHERE d.label = 'negative')
 FROM finance_sentiment_document d
 CROSS JOIN LATERAL unnest(d.tickers) AS ticker
 CROSS JOIN (VALUES ('hour'), ('day')) AS g(granularity)

@@ -17,8 +17,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Sum
-from django.db.models.functions import Trunc
+from django.db.models import (
+    Count,
+    Exists,
+    FloatField,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce, Trunc
 from django.utils import timezone
 
 from apps.finance_sentiment.models import (
@@ -30,6 +41,7 @@ from apps.finance_sentiment.models import (
     Label,
     SentimentRollup,
     SentimentScore,
+    SourceWeight,
     WatchlistEntry,
 )
 from apps.finance_sentiment.params import parse_instant
@@ -40,6 +52,8 @@ from jobs.services import active_version
 from tenancy.context import require_tenant_id
 
 MAX_TREND_POINTS = 10_000
+# An index resting on fewer stories is shown greyed out: one document reads +1.00.
+MIN_INDEX_STORIES = 5
 _STEP = {Granularity.HOUR: timedelta(hours=1), Granularity.DAY: timedelta(days=1)}
 
 
@@ -54,6 +68,9 @@ class TrendPoint:
     neutral: int
     negative: int
     score_sum: float
+    # With the tenant's source weights (``SourceWeight``): Σ weight, Σ weight × (±1 or 0).
+    weight_sum: float = 0.0
+    weighted_net: float = 0.0
 
     @property
     def total(self) -> int:
@@ -61,8 +78,13 @@ class TrendPoint:
 
     @property
     def index(self) -> float | None:
-        """(positive − negative) / total, in [−1, 1]; None for an empty bucket."""
-        return (self.positive - self.negative) / self.total if self.total else None
+        """Σ weight × (+1 positive, −1 negative) / Σ weight over the stories, in [−1, 1]
+        ((positive − negative) / total when every source weighs 1); None when empty."""
+        if not self.total:
+            return None
+        if self.weight_sum > 1e-9:
+            return max(-1.0, min(1.0, self.weighted_net / self.weight_sum))
+        return (self.positive - self.negative) / self.total
 
     @property
     def mean_score(self) -> float | None:
@@ -109,7 +131,8 @@ def sentiment_trend(*, ticker: str, granularity: str, start: datetime,
     rows = SentimentRollup.objects.filter(
         ticker=ticker, granularity=granularity, bucket_start__gte=buckets[0],
         bucket_start__lt=end,
-    ).values_list("bucket_start", "positive", "neutral", "negative", "score_sum")
+    ).values_list("bucket_start", "positive", "neutral", "negative", "score_sum", "weight_sum",
+                  "weighted_net")
     found = {row[0]: TrendPoint(*row) for row in rows}
     return _series(buckets, found)
 
@@ -121,19 +144,26 @@ def trend_from_raw_scores(*, ticker: str, granularity: str, start: datetime,
     if not buckets:
         return []
     step = _STEP[Granularity(granularity)]
+    weight = Coalesce(Subquery(SourceWeight.objects.filter(source=OuterRef("source"))
+                               .values("weight")[:1]), Value(1.0), output_field=FloatField())
     rows = (
         Document.objects.filter(tickers__contains=[ticker], published_at__gte=buckets[0],
-                                published_at__lt=buckets[-1] + step)
+                                published_at__lt=buckets[-1] + step,
+                                duplicate_of__isnull=True)  # a story counts once
         .exclude(label="")
-        .annotate(bucket=Trunc("published_at", granularity, tzinfo=UTC))
+        .annotate(bucket=Trunc("published_at", granularity, tzinfo=UTC), weight=weight)
         .values("bucket")
         .annotate(positive=Count("id", filter=Q(label=Label.POSITIVE)),
                   neutral=Count("id", filter=Q(label=Label.NEUTRAL)),
                   negative=Count("id", filter=Q(label=Label.NEGATIVE)),
-                  score_sum=Sum("score"))
-        .values_list("bucket", "positive", "neutral", "negative", "score_sum")
+                  score_sum=Sum("score"), weight_sum=Sum("weight"),
+                  positive_weight=Sum("weight", filter=Q(label=Label.POSITIVE)),
+                  negative_weight=Sum("weight", filter=Q(label=Label.NEGATIVE)))
+        .values_list("bucket", "positive", "neutral", "negative", "score_sum", "weight_sum",
+                     "positive_weight", "negative_weight")
     )
-    found = {row[0]: TrendPoint(row[0], row[1], row[2], row[3], row[4] or 0.0) for row in rows}
+    found = {row[0]: TrendPoint(row[0], row[1], row[2], row[3], row[4] or 0.0, row[5] or 0.0,
+                                (row[6] or 0.0) - (row[7] or 0.0)) for row in rows}
     return _series(buckets, found)
 
 
@@ -162,6 +192,10 @@ def ticker_matcher() -> TickerMatcher:
     )
 
 
+def source_weight_list() -> QuerySet[SourceWeight]:
+    return SourceWeight.objects.order_by("source")
+
+
 def feed_list() -> QuerySet[Feed]:
     return Feed.objects.order_by("-created_at", "-id")
 
@@ -169,9 +203,14 @@ def feed_list() -> QuerySet[Feed]:
 def document_list(*, queryset: QuerySet[Document] | None = None, ticker: str | None = None,
                   label: str | None = None, start: datetime | None = None,
                   end: datetime | None = None, source: str | None = None,
-                  scored: bool | None = None) -> QuerySet[Document]:
-    """Documents, newest published first, without their bodies (the detail has them)."""
-    documents = (Document.objects.all() if queryset is None else queryset).defer("body")
+                  scored: bool | None = None, stories: bool = False) -> QuerySet[Document]:
+    """Documents, newest published first, without their bodies (the detail has them) nor
+    their near-duplicate fingerprints. ``stories``: only each story's first document (its
+    ``similar_count`` says how many copies it has)."""
+    documents = (Document.objects.all() if queryset is None else queryset).defer(
+        "body", "minhash", "lsh_keys")
+    if stories:
+        documents = documents.filter(duplicate_of__isnull=True)
     if ticker:
         documents = documents.filter(tickers__contains=[ticker])
     if label:
@@ -311,9 +350,14 @@ def rollup_window_counts(*, tickers: list[str], size_seconds: int, start: dateti
 class TickerOverview:
     entry: WatchlistEntry
     index: float | None  # over the last 24 hours
-    volume: int  # documents in the last 24 hours
+    volume: int  # stories (near-duplicates counted once) scored in the last 24 hours
     sparkline: list[float | None]  # daily index, oldest first, last 7 days
     open_alerts: int
+
+    @property
+    def is_thin(self) -> bool:
+        """Too few stories for the index to mean much (``MIN_INDEX_STORIES``)."""
+        return self.volume < MIN_INDEX_STORIES
 
 
 def watchlist_overview(*, now: datetime | None = None) -> list[TickerOverview]:
@@ -329,7 +373,8 @@ def watchlist_overview(*, now: datetime | None = None) -> list[TickerOverview]:
         (row[0], row[1]): TrendPoint(*row[1:])
         for row in SentimentRollup.objects.filter(
             ticker__in=tickers, granularity=Granularity.DAY, bucket_start__gte=days[0],
-        ).values_list("ticker", "bucket_start", "positive", "neutral", "negative", "score_sum")
+        ).values_list("ticker", "bucket_start", "positive", "neutral", "negative", "score_sum",
+                      "weight_sum", "weighted_net")
     }
     last_day = _last_24_hours(tickers, now)
     open_alerts = dict(
@@ -353,7 +398,8 @@ def _last_24_hours(tickers: Iterable[str], now: datetime) -> dict[str, TrendPoin
     rows = (SentimentRollup.objects.filter(ticker__in=list(tickers), granularity=Granularity.HOUR,
                                            bucket_start__gte=since)
             .values("ticker")
-            .annotate(p=Sum("positive"), u=Sum("neutral"), n=Sum("negative"), s=Sum("score_sum"))
-            .values_list("ticker", "p", "u", "n", "s"))
-    return {ticker: TrendPoint(since, p or 0, u or 0, n or 0, s or 0.0)
-            for ticker, p, u, n, s in rows}
+            .annotate(p=Sum("positive"), u=Sum("neutral"), n=Sum("negative"), s=Sum("score_sum"),
+                      w=Sum("weight_sum"), net=Sum("weighted_net"))
+            .values_list("ticker", "p", "u", "n", "s", "w", "net"))
+    return {ticker: TrendPoint(since, p or 0, u or 0, n or 0, s or 0.0, w or 0.0, net or 0.0)
+            for ticker, p, u, n, s, w, net in rows}

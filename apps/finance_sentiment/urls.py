@@ -15,6 +15,7 @@ router.register("documents", api.DocumentViewSet, basename="document")
 router.register("scores", api.ScoreViewSet, basename="score")
 router.register("rules", api.AlertRuleViewSet, basename="rule")
 router.register("alerts", api.AlertViewSet, basename="alert")
+router.register("source-weights", api.SourceWeightViewSet, basename="source-weight")
 
 urlpatterns = [
     path("trends", api.TrendView.as_view(), name="trends"),

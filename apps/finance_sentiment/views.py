@@ -108,7 +108,7 @@ def ticker_detail(request: HttpRequest, ticker: str) -> HttpResponse:
                                        start=end - timedelta(days=days), end=end)
     start, stop = filters.published_range()
     documents = selectors.document_list(ticker=symbol, label=filters.value("label"),
-                                        start=start, end=stop)
+                                        start=start, end=stop, stories=True)
     page = Paginator(documents, PAGE_SIZE).get_page(request.GET.get("page"))
     total = sum(point.total for point in points)
     summary = {label: sum(getattr(point, label) for point in points) for label in LABELS}
@@ -118,6 +118,7 @@ def ticker_detail(request: HttpRequest, ticker: str) -> HttpResponse:
         "chart": charts.trend_chart(points, granularity=granularity),
         "total": total, "summary": summary,
         "index": (summary["positive"] - summary["negative"]) / total if total else None,
+        "thin": total < selectors.MIN_INDEX_STORIES,
         "page": page, "open_alerts": selectors.alert_list(
             status=Alert.Status.OPEN, ticker=symbol).count(),
     })

@@ -4,6 +4,7 @@ tests for the end-to-end test."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import threading
 from collections import defaultdict
@@ -58,11 +59,20 @@ def ingest(setup: TenantSetup, rows: Sequence[dict[str, Any]], source: str = "ap
 _external_ids = itertools.count(1)
 
 
+def story_words(seed: str) -> str:
+    """Words that make a headline a story of its own: identical headlines would be clustered
+    as near-duplicates of one story and count once (``services.dedup``)."""
+    digest = hashlib.sha256(seed.encode()).hexdigest()
+    return " ".join(digest[start:start + 12] for start in range(0, 48, 12))
+
+
 def doc(ticker: str, published_at: datetime | str, title: str = "", **extra: Any
         ) -> dict[str, Any]:
     """A document row about ``ticker`` with a fresh external id."""
     stamp = published_at.isoformat() if isinstance(published_at, datetime) else published_at
-    return {"external_id": f"doc-{next(_external_ids)}", "title": title or f"News about ${ticker}",
+    number = next(_external_ids)
+    return {"external_id": f"doc-{number}",
+            "title": title or f"News about ${ticker} {story_words(str(number))}",
             "published_at": stamp, "tickers": [ticker], **extra}
 
 
@@ -102,7 +112,8 @@ def recomputed(setup: TenantSetup) -> dict[Key, tuple[int, int, int, float]]:
     """What the rollups must hold, from the documents' current labels."""
     sums: dict[Key, list[float]] = defaultdict(lambda: [0, 0, 0, 0.0])
     with tenant_context(setup.tenant.pk):
-        for document in Document.objects.exclude(label=""):
+        # Near-duplicate copies do not count: each story counts once, by its first document.
+        for document in Document.objects.exclude(label="").filter(duplicate_of__isnull=True):
             for ticker in document.tickers:
                 moment = document.published_at.astimezone(UTC)
                 for granularity, bucket in (

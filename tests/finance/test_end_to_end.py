@@ -18,7 +18,7 @@ from jobs.services import dataset_create, job_submit
 from tenancy.context import tenant_context
 from tests.conftest import TenantSetup, WorkerFactory
 from tests.conftest import wait_until as _wait
-from tests.finance.conftest import Receiver, assert_rollups_match
+from tests.finance.conftest import Receiver, assert_rollups_match, story_words
 from tests.workers.conftest import NEGATIVE, POSITIVE, TINY_BASE_NAME, sentiment_rows, to_csv
 from webhooks.services import webhook_endpoint_create
 from webhooks.signing import SIGNATURE_HEADER, verify
@@ -67,10 +67,11 @@ def test_ingest_score_rollup_alert_signed_webhook(
                                  kind="negative_share", threshold=0.4, window_hours=24,
                                  min_volume=20, notify_webhook=True)
     published = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
-    rows = [{"external_id": f"neg-{i}", "title": f"$ACME {NEGATIVE[i % len(NEGATIVE)]} in Q2",
-             "published_at": published} for i in range(36)]
+    # 48 distinct stories (a repeated headline would be a copy of one story, counted once).
+    rows = [{"external_id": f"neg-{i}", "title": f"$ACME {NEGATIVE[i % len(NEGATIVE)]} in Q2 "
+             f"{story_words(f'neg{i}')}", "published_at": published} for i in range(36)]
     rows += [{"external_id": f"pos-{i}", "title": f"Acme Corp {POSITIVE[i % len(POSITIVE)]} "
-              "in Q1", "published_at": published} for i in range(12)]
+              f"in Q1 {story_words(f'pos{i}')}", "published_at": published} for i in range(12)]
     first = acme.api().post("/api/v1/finance/documents", {"documents": rows[:30]}, format="json")
     second = acme.api().post("/api/v1/finance/documents", {"documents": rows[30:]},
                              format="json")

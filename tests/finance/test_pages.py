@@ -19,7 +19,7 @@ from apps.finance_sentiment.services import alert_rule_create, alert_rules_evalu
 from tenancy.context import tenant_context
 from tenancy.models import Role
 from tests.conftest import TenantSetup
-from tests.finance.conftest import doc, ingest, score, watch
+from tests.finance.conftest import doc, ingest, score, story_words, watch
 
 OVERVIEW = reverse("finance:overview")
 ALERTS = reverse("finance:alerts")
@@ -191,7 +191,8 @@ def test_ticker_documents_filter_by_label_and_date_and_paginate(acme: TenantSetu
     backwards = client.get(ticker_url("ACME"), {"start": "2024-05-02", "end": "2024-05-01"})
     assert "must not be before" in backwards.content.decode()
 
-    ingest(acme, [doc("ACME", now - timedelta(days=1, minutes=minute), f"Filler {minute}")
+    ingest(acme, [doc("ACME", now - timedelta(days=1, minutes=minute),
+                      f"Filler {minute} {story_words(f'filler{minute}')}")
                   for minute in range(30)])
     first = client.get(ticker_url("ACME")).content.decode()
     assert "Page 1 of 2" in first

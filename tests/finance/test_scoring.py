@@ -18,7 +18,13 @@ from jobs.models import Job
 from jobs.services import dataset_create, job_retry
 from tenancy.context import tenant_context
 from tests.conftest import TenantSetup
-from tests.finance.conftest import assert_rollups_match, documents, ingest, watch
+from tests.finance.conftest import (
+    assert_rollups_match,
+    documents,
+    ingest,
+    story_words,
+    watch,
+)
 
 pytest.importorskip("torch")
 
@@ -75,7 +81,8 @@ def stub(monkeypatch: pytest.MonkeyPatch):
 
 def news(count: int, phrase: str, ticker: str = "ACME", hours_ago: float = 1) -> list[dict]:
     return [{"external_id": f"{ticker}-{phrase}-{i}-{hours_ago}",
-             "title": f"${ticker} {phrase} on report {i}",
+             # A distinct story each (copies of one story count once, see test_dedup.py).
+             "title": f"${ticker} {phrase} on report {i} {story_words(f'{ticker}{phrase}{i}')}",
              "published_at": (NOW - timedelta(hours=hours_ago)).isoformat()}
             for i in range(count)]
 

@@ -5,8 +5,8 @@ tenant's object answers the same 404 as a missing one.
 One module per resource and concern, as the services are split: ``watchlist``, ``feeds``,
 ``documents`` (listing, bulk and CSV ingestion, the row-problem error format), ``scoring``
 (stored scores, scoring jobs, real-time classification), ``trends``, ``alerts`` (rules and
-alerts); ``common`` holds the shared fields and filters. The views are re-exported here for
-``urls.py``.
+alerts), ``weights`` (source weights); ``common`` holds the shared fields and filters. The
+views are re-exported here for ``urls.py``.
 """
 
 from apps.finance_sentiment.api.alerts import AlertRuleViewSet, AlertViewSet
@@ -15,6 +15,7 @@ from apps.finance_sentiment.api.feeds import FeedViewSet
 from apps.finance_sentiment.api.scoring import ClassifyView, ScoreJobView, ScoreViewSet
 from apps.finance_sentiment.api.trends import TrendView
 from apps.finance_sentiment.api.watchlist import WatchlistViewSet
+from apps.finance_sentiment.api.weights import SourceWeightViewSet
 
 __all__ = [
     "AlertRuleViewSet",
@@ -24,6 +25,7 @@ __all__ = [
     "FeedViewSet",
     "ScoreJobView",
     "ScoreViewSet",
+    "SourceWeightViewSet",
     "TrendView",
     "WatchlistViewSet",
 ]

@@ -76,7 +76,7 @@ class DocumentSerializer(serializers.ModelSerializer):
         model = Document
         fields = ("id", "source", "external_id", "url", "published_at", "title", "language",
                   "tickers", "truncated", "label", "score", "scored_at", "scored_version",
-                  "created_at")
+                  "created_at", "duplicate_of", "similar_count")
         read_only_fields = fields
 
     def get_fields(self) -> dict[str, serializers.Field]:
@@ -131,18 +131,23 @@ class IngestedDocumentSerializer(serializers.Serializer):
     external_id = serializers.CharField()
     status = serializers.ChoiceField(choices=["created", "duplicate"])
     truncated = serializers.BooleanField()
+    duplicate_of = serializers.IntegerField(
+        allow_null=True, help_text="A near-duplicate of this story's first document: stored, "
+                                   "but not counted in the index again")
 
 
 class IngestResultSerializer(serializers.Serializer):
     created = serializers.IntegerField()
     duplicates = serializers.IntegerField()
+    copies = serializers.IntegerField(help_text="Created documents that are near-duplicates "
+                                                "of a story already counted")
     truncated = serializers.BooleanField(help_text="Some bodies or titles were truncated")
     truncated_rows = serializers.ListField(child=serializers.IntegerField())
     documents = IngestedDocumentSerializer(many=True)
 
 
 def _ingest_response(result: services.IngestResult) -> Response:
-    body = {"created": result.created, "duplicates": result.duplicates,
+    body = {"created": result.created, "duplicates": result.duplicates, "copies": result.copies,
             "truncated": bool(result.truncated_rows), "truncated_rows": result.truncated_rows,
             "documents": [document.__dict__ for document in result.documents]}
     code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK

@@ -40,7 +40,9 @@ class OverviewSerializer(serializers.Serializer):
     ticker = serializers.CharField(source="entry.ticker")
     company_name = serializers.CharField(source="entry.company_name")
     index = serializers.FloatField(allow_null=True, help_text="Last 24 hours")
-    volume = serializers.IntegerField(help_text="Documents in the last 24 hours")
+    volume = serializers.IntegerField(
+        help_text="Stories scored in the last 24 hours (near-duplicates counted once); the "
+                  "index rests on fewer than 5 is thin")
     sparkline = serializers.ListField(child=serializers.FloatField(allow_null=True),
                                       help_text="Daily index, last 7 days, oldest first")
     open_alerts = serializers.IntegerField()

@@ -5,17 +5,21 @@
   datasets), the row-problem type ``Problem``, deletion;
 - ``feeds``: feed registration and polling state (the HTTP and parsing side is the separate,
   database-free ``apps.finance_sentiment.feeds``);
+- ``dedup``: near-duplicate clustering at ingest (fingerprints, the band-key lookup, copies
+  pointing at their story's first document; the MinHash itself is the database-free
+  ``apps.finance_sentiment.dedup``);
 - ``scoring``: scoring jobs (debounced scheduling, requests, chunk claims) and the scores,
   current labels and incrementally maintained rollups they write;
 - ``alerts``: alert rules, their evaluation over the hourly rollups, notification and the
   alerts' life cycle;
+- ``weights``: source weights and the weighted sums of the rollups they move;
 - ``errors``: ``FinanceError``, the one domain error, mapped to HTTP by the API layer alone.
 
 Reads (lists, trends, the overview, the ticker matcher, scoring candidates, rollup window
 counts) are in ``apps.finance_sentiment.selectors``. Callers import this package
 (``services.documents_ingest``); every public name of the submodules is re-exported here.
 The submodules depend on each other in one direction only: ``feeds`` → ``documents`` →
-``scoring`` → ``errors`` (``alerts`` and ``watchlist`` use ``errors`` alone).
+``dedup`` → ``scoring`` → ``errors`` (``alerts`` and ``watchlist`` use ``errors`` alone).
 """
 
 from apps.finance_sentiment.services.alerts import (
@@ -83,6 +87,11 @@ from apps.finance_sentiment.services.watchlist import (
     watchlist_entry_delete,
     watchlist_entry_update,
 )
+from apps.finance_sentiment.services.weights import (
+    source_weight_delete,
+    source_weight_set,
+    source_weight_update,
+)
 
 __all__ = [
     # errors
@@ -131,6 +140,10 @@ __all__ = [
     "scoring_batch_claim",
     "scoring_schedule",
     "scoring_submit",
+    # source weights
+    "source_weight_delete",
+    "source_weight_set",
+    "source_weight_update",
     # alerts
     "MIN_BASELINE_STD",
     "MIN_BASELINE_WINDOWS",

@@ -30,13 +30,24 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from apps.finance_sentiment.models import Document
 from apps.finance_sentiment.params import parse_instant
 from apps.finance_sentiment.selectors import document_ids_by_external_id, ticker_matcher
+from apps.finance_sentiment.services.dedup import (
+    Fingerprints,
+    document_bands_store,
+    documents_cluster,
+    documents_fingerprint,
+)
 from apps.finance_sentiment.services.errors import FinanceError
-from apps.finance_sentiment.services.scoring import _rollups_shift, _schedule_after_commit
+from apps.finance_sentiment.services.scoring import (
+    _rollups_shift,
+    _rollups_shift_in,
+    _schedule_after_commit,
+)
 from apps.finance_sentiment.tickers import extract_tickers, normalise_ticker
 from config.problems import Problem, RowsInvalid
 from jobs.models import Job
@@ -81,12 +92,17 @@ class IngestedDocument:
     external_id: str
     status: str  # "created" | "duplicate"
     truncated: bool
+    # A new document that is a copy of a stored story (near-duplicate): the story's first one.
+    duplicate_of: int | None = None
 
 
 @dataclass
 class IngestResult:
     created: int = 0
     duplicates: int = 0
+    # Created documents that are near-duplicates of a story already stored (or of an earlier
+    # row): stored, but they do not count in the index again.
+    copies: int = 0
     documents: list[IngestedDocument] = field(default_factory=list)
 
     @property
@@ -220,23 +236,27 @@ def documents_validate(rows: Sequence[Any], *, first_row: int = 0,
 _INSERT_DOCUMENTS = """
 INSERT INTO finance_sentiment_document
     (tenant_id, source, external_id, url, published_at, title, body, language, tickers,
-     truncated, label, created_at)
+     truncated, label, created_at, similar_count, minhash, lsh_keys)
 SELECT %(tenant)s, %(source)s, r.external_id, r.url, r.published_at, r.title, r.body,
-       r.language, string_to_array(r.tickers, ','), r.truncated, '', %(now)s
+       r.language, string_to_array(r.tickers, ','), r.truncated, '', %(now)s, 0,
+       r.minhash::int[], r.lsh_keys::bigint[]
 FROM unnest(%(external_ids)s::text[], %(urls)s::text[], %(published)s::timestamptz[],
             %(titles)s::text[], %(bodies)s::text[], %(languages)s::text[],
-            %(tickers)s::text[], %(truncated)s::bool[])
+            %(tickers)s::text[], %(truncated)s::bool[], %(minhash)s::text[],
+            %(lsh_keys)s::text[])
      WITH ORDINALITY AS r(external_id, url, published_at, title, body, language, tickers,
-                          truncated, position)
+                          truncated, minhash, lsh_keys, position)
 ORDER BY r.position
 ON CONFLICT ON CONSTRAINT document_tenant_source_external DO NOTHING
 RETURNING id, external_id
 """
 
 
-def _insert_documents(rows: list[DocumentRow], source: str, now: datetime) -> dict[str, int]:
+def _insert_documents(rows: list[DocumentRow], source: str, now: datetime,
+                      fingerprints: Fingerprints | None) -> dict[str, int]:
     """Insert a batch in one statement, skipping (source, external_id) already stored; returns
     the ids of the rows inserted, by external id."""
+    empty = ["{}"] * len(rows)
     with connection.cursor() as cursor:
         cursor.execute(_INSERT_DOCUMENTS, {
             "tenant": require_tenant_id(), "source": source, "now": now,
@@ -248,6 +268,8 @@ def _insert_documents(rows: list[DocumentRow], source: str, now: datetime) -> di
             "languages": [row.language for row in rows],
             "tickers": [",".join(row.tickers) for row in rows],
             "truncated": [row.truncated for row in rows],
+            "minhash": fingerprints.minhash if fingerprints else empty,
+            "lsh_keys": fingerprints.lsh_keys if fingerprints else empty,
         })
         return {external_id: document_id for document_id, external_id in cursor.fetchall()}
 
@@ -256,7 +278,7 @@ def _insert_documents(rows: list[DocumentRow], source: str, now: datetime) -> di
 def documents_ingest(*, rows: Sequence[Any], source: str,
                      max_documents: int | None = MAX_DOCUMENTS_PER_REQUEST,
                      first_row: int = 0, extract: bool = True,
-                     schedule_scoring: bool = True) -> IngestResult:
+                     schedule_scoring: bool = True, dedup: bool = True) -> IngestResult:
     """Validate all rows, then store the new ones; all or nothing.
 
     Rows are dicts with ``DOCUMENT_FIELDS``. A document needs a title or a body; bodies over
@@ -264,7 +286,10 @@ def documents_ingest(*, rows: Sequence[Any], source: str,
     refused. ``external_id`` defaults to the URL, else a hash of title and body; a row whose
     (source, external_id) is already stored is reported as a duplicate and left unchanged.
     Tickers are the explicit ones plus those found in the text (``tickers.py``) unless
-    ``extract`` is off. After commit, one scoring job is scheduled (debounced).
+    ``extract`` is off. Unless ``dedup`` is off, each new document is clustered with the
+    near-duplicates already stored and earlier rows (``services.dedup``): a copy is stored
+    but does not count in the index again. After commit, one scoring job is scheduled
+    (debounced).
     """
     if max_documents is not None and len(rows) > max_documents:
         raise FinanceError(
@@ -283,7 +308,9 @@ def documents_ingest(*, rows: Sequence[Any], source: str,
     result = IngestResult()
     for start in range(0, len(validated), INSERT_BATCH):
         batch = validated[start:start + INSERT_BATCH]
-        created = _insert_documents(batch, source, now)
+        fingerprints = (documents_fingerprint(texts=[f"{row.title}\n{row.body}" for row in batch])
+                        if dedup else None)
+        created = _insert_documents(batch, source, now, fingerprints)
         seen: set[str] = set()
         statuses: list[tuple[int, DocumentRow, int | None]] = []
         for offset, row in enumerate(batch):
@@ -291,6 +318,15 @@ def documents_ingest(*, rows: Sequence[Any], source: str,
             seen.add(row.external_id)
             statuses.append((first_row + start + offset, row,
                              created[row.external_id] if fresh else None))
+        copies: dict[int, int] = {}
+        if fingerprints is not None:
+            fresh_rows = [(offset, row, document_id) for offset, (_, row, document_id)
+                          in enumerate(statuses) if document_id is not None]
+            copies = documents_cluster(
+                document_ids=[document_id for _, _, document_id in fresh_rows],
+                published=[row.published_at for _, row, _ in fresh_rows],
+                positions=[offset for offset, _, _ in fresh_rows], fingerprints=fingerprints)
+            result.copies += len(copies)
         missing = {row.external_id for _, row, document_id in statuses if document_id is None}
         existing = (document_ids_by_external_id(source=source, external_ids=missing)
                     if missing else {})
@@ -299,7 +335,8 @@ def documents_ingest(*, rows: Sequence[Any], source: str,
                 result.created += 1
                 result.documents.append(IngestedDocument(row_number, document_id,
                                                          row.external_id, "created",
-                                                         row.truncated))
+                                                         row.truncated,
+                                                         copies.get(document_id)))
             else:
                 result.duplicates += 1
                 result.documents.append(IngestedDocument(row_number, existing[row.external_id],
@@ -383,8 +420,23 @@ def documents_ingest_csv(*, data: bytes) -> IngestResult:
 
 @transaction.atomic
 def document_delete(*, document: Document) -> None:
-    """Delete a document and its scores; its contribution leaves the rollups."""
+    """Delete a document and its scores; its contribution leaves the rollups. Deleting a
+    story's first document makes its earliest copy the story's first (which then counts in
+    the rollups); deleting a copy takes it off its story's count."""
     _rollups_shift(document_ids=[document.pk], new_labels=None, new_scores=None)
+    if document.duplicate_of_id is not None:
+        Document.objects.filter(pk=document.duplicate_of_id).update(
+            similar_count=F("similar_count") - 1)
+    successor = (Document.objects.filter(duplicate_of=document).order_by("id")
+                 .select_for_update().first())
+    if successor is not None:
+        Document.objects.filter(duplicate_of=document).exclude(pk=successor.pk).update(
+            duplicate_of=successor)
+        Document.objects.filter(pk=successor.pk).update(
+            duplicate_of=None, similar_count=max(document.similar_count - 1, 0))
+        document_bands_store(document_ids=[successor.pk])
+        if successor.label:
+            _rollups_shift_in(document_id=successor.pk)
     document.delete()
 
 
@@ -399,5 +451,6 @@ def documents_from_dataset(*, job: Job) -> IngestResult:
     rows = [{"external_id": str(number), "body": row["text"],
              "published_at": job.dataset.created_at}
             for number, row in enumerate(dataset_rows(job.dataset), start=1)]
+    # Not clustered either: a dataset's rows are texts to score, not stories of the news.
     return documents_ingest(rows=rows, source=f"dataset:{job.dataset.pk}", max_documents=None,
-                            first_row=1, extract=False, schedule_scoring=False)
+                            first_row=1, extract=False, schedule_scoring=False, dedup=False)

@@ -9,7 +9,8 @@ documents a job scores is a read, ``selectors.scoring_candidates``.
 Rollups are maintained incrementally. When a document's current label changes (first score,
 rescoring by another model, deletion), its old contribution is subtracted and the new one
 added with one set-based ``INSERT ... ON CONFLICT DO UPDATE`` per chunk, in the transaction
-that writes the chunk's scores: the rollups always equal the documents' current labels.
+that writes the chunk's scores: the rollups always equal the current labels of the documents
+that count, the first document of each story (near-duplicate copies do not, ``services.dedup``).
 :func:`_rollups_shift` is the one place that moves them; ``documents.document_delete`` calls
 it too (package-private, hence the underscore).
 """
@@ -192,37 +193,53 @@ def document_scores_record(*, job: Job, model_version: ModelVersion | None,
 _ROLLUP_SHIFT = """
 WITH new(id, label, score) AS (
     SELECT * FROM unnest(%(ids)s::bigint[], %(labels)s::text[], %(scores)s::float8[])
+), counted AS (
+    SELECT d.*, coalesce(w.weight, 1.0) AS weight
+    FROM finance_sentiment_document d JOIN new ON new.id = d.id
+    LEFT JOIN finance_sentiment_sourceweight w
+           ON w.tenant_id = d.tenant_id AND w.source = d.source
+    WHERE d.tenant_id = %(tenant)s AND d.duplicate_of_id IS NULL
 ), changes AS (
-    SELECT d.tickers, d.published_at, d.label, -1 AS sign, d.score
-    FROM finance_sentiment_document d JOIN new ON new.id = d.id
-    WHERE d.tenant_id = %(tenant)s AND d.label <> ''
+    SELECT c.tickers, c.published_at, c.label, -1 AS sign, c.score,
+           coalesce(%(old_weight)s, c.weight) AS weight
+    FROM counted c
+    WHERE c.label <> '' AND %(counted)s
     UNION ALL
-    SELECT d.tickers, d.published_at, new.label, 1, new.score
-    FROM finance_sentiment_document d JOIN new ON new.id = d.id
-    WHERE d.tenant_id = %(tenant)s AND new.label IS NOT NULL
+    SELECT c.tickers, c.published_at, new.label, 1, new.score, c.weight
+    FROM counted c JOIN new ON new.id = c.id
+    WHERE new.label IS NOT NULL
 ), deltas AS (
     SELECT ticker, g.granularity,
            date_trunc(g.granularity, c.published_at, 'UTC') AS bucket_start,
            coalesce(sum(c.sign) FILTER (WHERE c.label = 'positive'), 0) AS positive,
            coalesce(sum(c.sign) FILTER (WHERE c.label = 'neutral'), 0) AS neutral,
            coalesce(sum(c.sign) FILTER (WHERE c.label = 'negative'), 0) AS negative,
-           coalesce(sum(c.sign * c.score), 0) AS score_sum
+           coalesce(sum(c.sign * c.score), 0) AS score_sum,
+           coalesce(sum(c.sign * c.weight) FILTER (WHERE c.label <> ''), 0) AS weight_sum,
+           coalesce(sum(c.sign * c.weight) FILTER (WHERE c.label = 'positive'), 0)
+             - coalesce(sum(c.sign * c.weight) FILTER (WHERE c.label = 'negative'), 0)
+             AS weighted_net
     FROM changes c
     CROSS JOIN LATERAL unnest(c.tickers) AS ticker
     CROSS JOIN (VALUES ('hour'), ('day')) AS g(granularity)
     GROUP BY 1, 2, 3
 )
 INSERT INTO finance_sentiment_sentimentrollup AS rollup
-    (tenant_id, ticker, granularity, bucket_start, positive, neutral, negative, score_sum)
-SELECT %(tenant)s, ticker, granularity, bucket_start, positive, neutral, negative, score_sum
+    (tenant_id, ticker, granularity, bucket_start, positive, neutral, negative, score_sum,
+     weight_sum, weighted_net)
+SELECT %(tenant)s, ticker, granularity, bucket_start, positive, neutral, negative, score_sum,
+       weight_sum, weighted_net
 FROM deltas
 WHERE positive <> 0 OR neutral <> 0 OR negative <> 0 OR abs(score_sum) > 1e-12
+   OR abs(weight_sum) > 1e-12 OR abs(weighted_net) > 1e-12
 ORDER BY ticker, granularity, bucket_start
 ON CONFLICT ON CONSTRAINT rollup_tenant_ticker_bucket DO UPDATE SET
     positive = rollup.positive + EXCLUDED.positive,
     neutral = rollup.neutral + EXCLUDED.neutral,
     negative = rollup.negative + EXCLUDED.negative,
-    score_sum = rollup.score_sum + EXCLUDED.score_sum
+    score_sum = rollup.score_sum + EXCLUDED.score_sum,
+    weight_sum = rollup.weight_sum + EXCLUDED.weight_sum,
+    weighted_net = rollup.weighted_net + EXCLUDED.weighted_net
 """
 
 _RELABEL = """
@@ -244,7 +261,7 @@ def _rollups_shift(*, document_ids: list[int], new_labels: list[str] | None,
     labels: list[str | None] = list(new_labels) if new_labels is not None else [None] * count
     scores: list[float | None] = list(new_scores) if new_scores is not None else [None] * count
     params: dict[str, Any] = {"tenant": tenant_id, "ids": document_ids, "labels": labels,
-                              "scores": scores}
+                              "scores": scores, "counted": True, "old_weight": None}
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT tickers FROM finance_sentiment_document "
@@ -256,3 +273,30 @@ def _rollups_shift(*, document_ids: list[int], new_labels: list[str] | None,
             cursor.execute(_RELABEL, {**params, "now": scored_at or timezone.now(),
                                       "version": version_id})
     return tickers
+
+
+def _rollups_shift_in(*, document_id: int) -> None:
+    """Add a scored document that did not count so far (a copy that became its story's
+    first document) to the rollups, leaving its label as it is."""
+    label, score = Document.objects.values_list("label", "score").get(pk=document_id)
+    with connection.cursor() as cursor:
+        cursor.execute(_ROLLUP_SHIFT, {"tenant": require_tenant_id(), "ids": [document_id],
+                                       "labels": [label], "scores": [score], "counted": False,
+                                       "old_weight": None})
+
+
+def _rollups_reweigh(*, source: str, old_weight: float) -> None:
+    """Move the weighted sums of ``source``'s counted stories from ``old_weight`` to the
+    weight now stored for the source (in the caller's transaction, after the change)."""
+    tenant_id = require_tenant_id()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, label, score FROM finance_sentiment_document WHERE tenant_id = %s "
+            "AND source = %s AND label <> '' AND duplicate_of_id IS NULL ORDER BY id "
+            "FOR UPDATE", [tenant_id, source])
+        rows = cursor.fetchall()
+        if rows:
+            cursor.execute(_ROLLUP_SHIFT, {
+                "tenant": tenant_id, "ids": [row[0] for row in rows],
+                "labels": [row[1] for row in rows], "scores": [row[2] for row in rows],
+                "counted": True, "old_weight": old_weight})
