@@ -276,7 +276,7 @@ class MessageSerializer(serializers.ModelSerializer):
         model = Message
         fields = ("id", "role", "text", "intent", "confidence", "used_previous_intent",
                   "scope_score", "reply_kind", "choices", "retrieved", "article", "latency_ms",
-                  "model_version", "created_at")
+                  "model_version", "model_version_number", "created_at")
         read_only_fields = fields
 
 

@@ -234,7 +234,13 @@ class Message(TenantOwnedModel):
                                 related_name="+", help_text="The article answered with")
     latency_ms = models.PositiveIntegerField(null=True, blank=True,
                                              help_text="From receiving the message to the reply")
-    model_version = models.CharField(max_length=32, blank=True)
+    # The version that answered, named as jobs, classify and the API name it: by id, with its
+    # number beside it; both null when the platform default answered (or no model ran).
+    model_version = models.ForeignKey("jobs.ModelVersion", null=True, blank=True,
+                                      on_delete=models.SET_NULL, related_name="+",
+                                      help_text="The version that answered; null: the platform "
+                                                "default")
+    model_version_number = models.PositiveIntegerField(null=True, blank=True)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -449,18 +449,19 @@ class Analysis:
     intent: str
     confidence: float | None
     articles: list[dict[str, Any]]  # [{"id": ..., "similarity": ...}], best first
-    model_version: str = ""  # the message's label of it: "v3", "default", "" (no intent model)
+    # The version that ran, by id and number, as the worker names it (None: the default).
+    model_version_id: int | None = None
+    model_version_number: int | None = None
     runner_up: str = ""  # the second likeliest intent
     runner_up_confidence: float | None = None
     scope_score: float | None = None  # similarity to the training utterances (0-1)
 
     @classmethod
     def from_worker(cls, data: dict[str, Any]) -> Analysis:
-        # The worker names the version by id and number (None: the platform default).
-        number = data.get("model_version_number")
-        label = f"v{number}" if number else ("default" if data.get("intent") else "")
         return cls(intent=data.get("intent") or "", confidence=data.get("confidence"),
-                   articles=list(data.get("articles") or []), model_version=label,
+                   articles=list(data.get("articles") or []),
+                   model_version_id=data.get("model_version"),
+                   model_version_number=data.get("model_version_number"),
                    runner_up=data.get("runner_up") or "",
                    runner_up_confidence=data.get("runner_up_confidence"),
                    scope_score=data.get("scope_score"))
@@ -590,7 +591,8 @@ def message_answer(*, message: Message, analysis: Analysis, latency_ms: int) -> 
     reply = Message.objects.create(
         conversation=conversation, role=Message.Role.BOT, text=text, reply_kind=kind,
         article=article if kind == Message.ReplyKind.ARTICLE else None, latency_ms=latency_ms,
-        model_version=analysis.model_version, choices=choices, **recorded)
+        model_version_id=analysis.model_version_id,
+        model_version_number=analysis.model_version_number, choices=choices, **recorded)
     if confident and intent_name and not ambiguous:
         conversation.last_intent = intent_name
     conversation.save(update_fields=["last_intent", "updated_at"])

@@ -66,7 +66,7 @@ def answer(setup: TenantSetup, conversation: Conversation, text: str, *, intent:
         return services.message_answer(
             message=message, latency_ms=12,
             analysis=services.Analysis(intent=intent, confidence=confidence,
-                                       articles=articles or [], model_version="v1"))
+                                       articles=articles or []))
 
 
 __all__ = ["Receiver", "add_article", "add_intent", "answer", "start", "unit_vector"]

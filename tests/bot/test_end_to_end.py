@@ -126,7 +126,9 @@ def test_train_activate_embed_chat_handoff_agent_feedback_backlog(
     assert templated["reply"]["reply_kind"] == "template"
     assert templated["reply"]["text"] == "Your card arrives within 5 working days, Ann."
     assert templated["reply"]["intent"] == "card_arrival"
-    assert templated["reply"]["model_version"] == f"v{version.version}"
+    # Named as everywhere else: the version's id, with its number beside it.
+    assert (templated["reply"]["model_version"], templated["reply"]["model_version_number"]) == (
+        version.pk, version.version)
     assert templated["reply"]["latency_ms"] > 0
 
     retrieved = _chat(acme, conversation["id"],
