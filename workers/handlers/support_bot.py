@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from django.conf import settings
+from django.db import connection
 
 from apps.support_bot import selectors, services
 from apps.support_bot.spec import OUT_OF_SCOPE
@@ -198,6 +199,11 @@ def analyse(text: str, top_k: int) -> dict[str, Any]:
         classifier, version = classifier_for_app(APP)
     except NoModelAvailable:
         classifier, version = None, None
+    # The wait for the shared forward pass holds no database connection: the process's pool
+    # (DB_POOL_MAX_SIZE) has fewer connections than the worker has threads, and messages
+    # waiting in a batch would keep the others' threads from reaching the batcher at all.
+    if getattr(connection, "pool", None) is not None:  # PostgreSQL with pooling (Django 5.1+)
+        connection.close()  # back to the pool; the article search below takes one again
     found = analysis_batcher().submit(_forward_key(classifier), (classifier, text),
                                       timeout=settings.ONLINE_TIMEOUT_SECONDS)
     if found.prediction is not None:
