@@ -13,7 +13,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from tests.conftest import TenantSetup, WorkerFactory
-from tests.finance.conftest import doc, ingest, score, watch
+from tests.finance.conftest import doc, ingest, score, story_words, watch
 from tests.workers.conftest import (  # noqa: F401  (fixtures)
     TINY_BASE_NAME,
     install_version,
@@ -37,11 +37,14 @@ def seed(setup: TenantSetup) -> None:
     rows, labels = [], []
     for day in range(14):
         for item in range(3 + day % 4):
-            rows.append(doc("ACME", now - timedelta(days=day, hours=item * 3 + 1),
-                            f"Acme story {day}-{item}", url=f"https://news.example.com/{day}-{item}"))
+            # Each a story of its own (near-identical headlines would count once).
+            title = f"Acme story {day}-{item} {story_words(f'acme-{day}-{item}')}"
+            rows.append(doc("ACME", now - timedelta(days=day, hours=item * 3 + 1), title,
+                            url=f"https://news.example.com/{day}-{item}"))
             labels.append(LABELS[(day + item) % 3] if day > 2 else LABELS[item % 2])
     for day in range(0, 7, 2):
-        rows.append(doc("BETA", now - timedelta(days=day, hours=2), f"Beta story {day}"))
+        rows.append(doc("BETA", now - timedelta(days=day, hours=2),
+                        f"Beta story {day} {story_words(f'beta-{day}')}"))
         labels.append("positive")
     ids = ingest(setup, rows)
     score(setup, dict(zip(ids, labels, strict=True)))
