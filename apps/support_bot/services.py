@@ -21,8 +21,8 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from apps.support_bot.models import (
     MESSAGE_MAX_CHARS,
@@ -525,7 +525,7 @@ def _choice_text(names: list[str]) -> str:
     labels = [(intents[name].description.strip() if name in intents
                and intents[name].description.strip() else name.replace("_", " "))
               for name in names]
-    return gettext("Did you mean 1. %(first)s or 2. %(second)s? Reply 1 or 2.") % {
+    return _("Did you mean 1. %(first)s or 2. %(second)s? Reply 1 or 2.") % {
         "first": labels[0], "second": labels[1]}
 
 

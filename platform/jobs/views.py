@@ -19,7 +19,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
-from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from config.errors import ServiceError
@@ -115,25 +114,25 @@ class JobSubmitForm(forms.Form):
 class FineTuneForm(JobSubmitForm):
     kind = Job.Kind.FINE_TUNE
     method = forms.ChoiceField(
-        label=_lazy("Method"),
-        choices=[("auto", _lazy("Automatic (from the dataset's size and classes)")),
-                 ("head", _lazy("Head only (seconds; best with few rows or many classes)")),
-                 ("lora", _lazy("LoRA adapter (small, fast)")),
-                 ("full", _lazy("Full fine-tuning"))], initial="auto")
-    epochs = forms.IntegerField(label=_lazy("Epochs"), min_value=1, max_value=300,
+        label=gettext_lazy("Method"),
+        choices=[("auto", gettext_lazy("Automatic (from the dataset's size and classes)")),
+                 ("head", gettext_lazy("Head only (seconds; best with few rows or many classes)")),
+                 ("lora", gettext_lazy("LoRA adapter (small, fast)")),
+                 ("full", gettext_lazy("Full fine-tuning"))], initial="auto")
+    epochs = forms.IntegerField(label=gettext_lazy("Epochs"), min_value=1, max_value=300,
                                 required=False,
-                                help_text=_lazy("Empty: the method's default"))
+                                help_text=gettext_lazy("Empty: the method's default"))
     validation_dataset: forms.ModelChoiceField[Dataset] = forms.ModelChoiceField(
-        queryset=None, required=False, label=_lazy("Validation dataset"),
-        empty_label=_lazy("A split of the training dataset"),
-        help_text=_lazy("The rows the new version is compared on with the active version "
+        queryset=None, required=False, label=gettext_lazy("Validation dataset"),
+        empty_label=gettext_lazy("A split of the training dataset"),
+        help_text=gettext_lazy("The rows the new version is compared on with the active version "
                         "and the platform default"))
     test_dataset: forms.ModelChoiceField[Dataset] = forms.ModelChoiceField(
-        queryset=None, required=False, label=_lazy("Test dataset"),
-        empty_label=_lazy("A split of the training dataset"),
-        help_text=_lazy("The rows whose figures are stored with the version"))
+        queryset=None, required=False, label=gettext_lazy("Test dataset"),
+        empty_label=gettext_lazy("A split of the training dataset"),
+        help_text=gettext_lazy("The rows whose figures are stored with the version"))
     force = forms.BooleanField(
-        required=False, label=_lazy("Promote even if worse than the active version"))
+        required=False, label=gettext_lazy("Promote even if worse than the active version"))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
