@@ -31,15 +31,6 @@ def _key(worker: str) -> str:
     return f"jobs:alive:{worker}"
 
 
-def worker_alive(worker: str) -> bool:
-    if not worker:
-        return False
-    try:
-        return bool(redis_client().exists(_key(worker)))
-    except redis.RedisError:
-        return True
-
-
 def workers_alive(workers: list[str]) -> dict[str, bool]:
     if not workers:
         return {}
@@ -51,6 +42,10 @@ def workers_alive(workers: list[str]) -> dict[str, bool]:
                                                              strict=True)}
     except redis.RedisError:
         return dict.fromkeys(workers, True)
+
+
+def worker_alive(worker: str) -> bool:
+    return bool(worker) and workers_alive([worker])[worker]
 
 
 def worker_mark_alive(worker: str) -> None:

@@ -152,16 +152,7 @@ def test_sigkilled_worker_mid_job_then_a_new_worker_finishes_it_exactly_once(
     job = _wait(acme, job, _finished, timeout=600)  # 9,000 rows on a loaded machine
     assert job.status == "succeeded", job.error
     assert job.attempts == 2
-    with tenant_context(acme.tenant.pk):
-        predictions = Prediction.objects.filter(job=job)
-        assert predictions.count() == ROWS
-        duplicates = predictions.values("item").annotate(n=Count("item")).filter(n__gt=1)
-        assert not duplicates.exists()
-        assert sorted(predictions.values_list("item", flat=True)) == list(range(1, ROWS + 1))
-        usage = UsageRecord.objects.filter(job=job)
-        assert sorted(usage.values_list("meter", flat=True)) == [
-            "inference_accelerator_seconds", "items_inferred"]
-        assert usage.get(meter="items_inferred").quantity == ROWS
+    _assert_written_once(acme, job, ROWS)
 
 
 def _restart_postgres() -> None:
@@ -179,6 +170,8 @@ def _assert_written_once(setup: TenantSetup, job: Job, rows: int) -> None:
     with tenant_context(setup.tenant.pk):
         predictions = Prediction.objects.filter(job=job)
         assert predictions.count() == rows
+        duplicates = predictions.values("item").annotate(n=Count("item")).filter(n__gt=1)
+        assert not duplicates.exists()
         assert sorted(predictions.values_list("item", flat=True)) == list(range(1, rows + 1))
         usage = UsageRecord.objects.filter(job=job)
         assert sorted(usage.values_list("meter", flat=True)) == [
