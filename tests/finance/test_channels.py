@@ -156,7 +156,8 @@ def test_feishu_gets_a_signed_interactive_card(
     card = body["card"]
     assert "ACME" in card["header"]["title"]["content"]
     contents = "\n".join(item["text"]["content"] for item in card["elements"][1]["fields"])
-    assert "**Sample size**\n10 stories" in contents and "**Topic**\nAll topics" in contents
+    assert "**Sample size**\n10 stories" in contents
+    assert "**Topic**\nAll topics" in contents
     assert card["elements"][2]["actions"][0]["url"] == f"{SITE}/finance/tickers/ACME/"
     # Feishu's check: base64(HMAC-SHA256(key="<timestamp>\n<secret>", message="")).
     key = f"{body['timestamp']}\nfeishu-secret".encode()
@@ -167,7 +168,8 @@ def test_feishu_gets_a_signed_interactive_card(
     assert deliver(feishu.pk, alert.pk).get() == "failed"
     row = refreshed(acme, feishu)
     assert row.last_status == "failed"
-    assert "19021" in row.last_error and "sign match fail" in row.last_error
+    assert "19021" in row.last_error
+    assert "sign match fail" in row.last_error
 
 
 def test_dingtalk_gets_markdown_at_a_signed_url(
@@ -180,7 +182,8 @@ def test_dingtalk_gets_markdown_at_a_signed_url(
     assert body["msgtype"] == "markdown"
     assert "ACME" in body["markdown"]["title"]
     text = body["markdown"]["text"]
-    assert "- **Negative share**: 80%" in text and "- **Topic**: All topics" in text
+    assert "- **Negative share**: 80%" in text
+    assert "- **Topic**: All topics" in text
     assert f"({SITE}/finance/tickers/ACME/)" in text
     query = parse_qs(urlsplit(hook.requests[-1]["path"]).query)
     assert query["access_token"] == ["abc"]
@@ -201,9 +204,11 @@ def test_webhook_is_signed_like_the_platform_webhooks(
     assert not verify(secret="whsec_other", header=headers[SIGNATURE_HEADER], body=raw)
     assert headers["Webhook-Event"] == "alert.triggered"
     body = json.loads(raw)
-    assert body["event"] == "alert.triggered" and body["id"] == f"alert-{alert.pk}"
+    assert body["event"] == "alert.triggered"
+    assert body["id"] == f"alert-{alert.pk}"
     data = body["data"]
-    assert data["ticker"] == "ACME" and data["id"] == alert.pk
+    assert data["ticker"] == "ACME"
+    assert data["id"] == alert.pk
     assert "topic" not in data  # the rule has no topic
     assert data["figures"] == {"index": -0.6, "value": 0.8, "sample_size": 10,
                                "negative_share": 0.8, "threshold": 0.5}
@@ -247,7 +252,8 @@ def test_failures_are_retried_then_recorded_and_never_block_the_evaluation(
     # An attempt before the last says that it will be retried.
     with tenant_context(acme.tenant.pk):
         outcome = alert_channel_deliver(channel_id=failing.pk, alert_id=alert.pk, attempt=2)
-    assert outcome is not None and not outcome.ok
+    assert outcome is not None
+    assert not outcome.ok
     assert refreshed(acme, failing).last_error == (
         f"HTTP 500: ok (attempt 2 of {DELIVERY_ATTEMPTS}; retrying)")
     assert deliver(dead.pk, alert.pk).get() == "failed"
@@ -270,19 +276,22 @@ def test_channels_api_crud_and_send_test(acme: TenantSetup, hook: HookServer) ->
                               "secret": "s3cret"}, format="json")
     assert created.status_code == 201, created.content
     body = created.json()
-    assert body["has_secret"] is True and "secret" not in body
+    assert body["has_secret"] is True
+    assert "secret" not in body
     url = f"{BASE}/{body['id']}"
     assert api.get(BASE).json()[0]["name"] == "Slack desk"
     changed = api.patch(url, {"name": "Slack room", "is_active": False}, format="json")
     assert changed.status_code == 200
     assert changed.json()["has_secret"] is True  # a secret left out is kept
     tested = api.post(f"{url}/test").json()
-    assert tested["ok"] is True and tested["status_code"] == 200
+    assert tested["ok"] is True
+    assert tested["status_code"] == 200
     assert tested["channel"]["last_status"] == "delivered"
     assert "[Test]" in hook.json()["text"]
     hook.status = 403
     failed = api.post(f"{url}/test").json()
-    assert failed["ok"] is False and failed["error"].startswith("HTTP 403")
+    assert failed["ok"] is False
+    assert failed["error"].startswith("HTTP 403")
     assert api.get(url).json()["last_status"] == "failed"
     assert api.delete(url).status_code == 204
     assert api.get(url).status_code == 404
@@ -372,9 +381,12 @@ def test_channels_page_adds_edits_tests_and_deletes(acme: TenantSetup, hook: Hoo
         row = AlertChannel.objects.get()
     assert (row.kind, row.secret, row.is_active) == ("dingtalk", "SECx", True)
     page = browser.get("/finance/channels/").content.decode()
-    assert "Room" in page and "SECx" not in page and "Never" in page
+    assert "Room" in page
+    assert "SECx" not in page
+    assert "Never" in page
     edit = browser.get(f"/finance/channels/{row.pk}/edit/")
-    assert edit.status_code == 200 and "SECx" not in edit.content.decode()
+    assert edit.status_code == 200
+    assert "SECx" not in edit.content.decode()
     assert browser.post(f"/finance/channels/{row.pk}/edit/", {
         "name": "Trading room", "kind": "dingtalk", "url": hook.url, "is_active": "on",
     }).status_code == 302

@@ -39,7 +39,8 @@ def test_latest_scored_stories_newest_first_with_cluster_sizes(acme: TenantSetup
     assert [item["id"] for item in results] == [ids["third"], ids["second"], ids["story"]]
     story = results[-1]
     assert story["cluster_size"] == 3  # the first document and its two copies, once
-    assert story["label"] == "negative" and story["score"] == pytest.approx(-0.6)
+    assert story["label"] == "negative"
+    assert story["score"] == pytest.approx(-0.6)
     assert story["url"] == "https://news.example.com/recall"
     assert story["topic"] is None
     assert story["tickers"] == ["ACME"]
@@ -91,7 +92,8 @@ def test_the_page_fragment_and_the_watchlist_page(acme: TenantSetup) -> None:
     html = body["html"]
     assert html.index(f'id="headline-{ids["third"]}"') < html.index(
         f'id="headline-{ids["story"]}"')
-    assert "and 2 similar" in html and "Negative" in html
+    assert "and 2 similar" in html
+    assert "Negative" in html
     assert 'href="https://news.example.com/recall"' in html
     assert browser.get(PAGE, {"since": body["cursor"]}).json()["count"] == 0
     overview = browser.get("/finance/").content.decode()
