@@ -23,6 +23,9 @@ from apps.finance_sentiment.services.channels import MAX_CHANNEL_EMAILS, MAX_SEC
 
 class AlertChannelSerializer(serializers.ModelSerializer):
     has_secret = serializers.SerializerMethodField()
+    url = serializers.CharField(read_only=True, help_text="Empty for an e-mail channel")
+    last_status = serializers.CharField(
+        read_only=True, help_text='"delivered", "failed", or empty: never tried')
 
     class Meta:
         model = AlertChannel
