@@ -35,7 +35,7 @@ from apps.finance_sentiment.services import (
 from apps.finance_sentiment.tasks import deliver_alert
 from tenancy.context import tenant_context
 from tenancy.models import Role
-from tests.conftest import TenantSetup, error_of
+from tests.conftest import TenantSetup, WorkerFactory, error_of, wait_until
 from tests.finance.conftest import doc, ingest, score, watch
 from webhooks.signing import SIGNATURE_HEADER, verify
 
@@ -51,6 +51,7 @@ class HookServer:
     url: str = ""
     status: int = 200
     body: bytes = b"ok"
+    fail_first: int = 0  # answer 503 to this many requests first
     requests: list[dict[str, Any]] = field(default_factory=list)
 
     def json(self, index: int = -1) -> Any:
@@ -66,7 +67,8 @@ def hook() -> Iterator[HookServer]:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             state.requests.append({"headers": dict(self.headers), "body": body,
                                    "path": self.path})
-            self.send_response(state.status)
+            failing = len(state.requests) <= state.fail_first
+            self.send_response(503 if failing else state.status)
             self.send_header("Content-Length", str(len(state.body)))
             self.end_headers()
             self.wfile.write(state.body)
@@ -127,7 +129,9 @@ def test_slack_gets_text_and_blocks_with_the_figures_and_link(
     slack = channel(acme, kind="slack", url=hook.url)
     channel(acme, kind="slack", url=hook.url, name="Paused", is_active=False)
     alert, callbacks = fire(acme, django_capture_on_commit_callbacks)
-    assert len(callbacks) == 1  # one delivery task per active channel, after commit
+    # One delivery task per active channel, sent after commit.
+    assert [(callback.args, callback.keywords) for callback in callbacks] == [
+        (("finance.deliver_alert", slack.pk, alert.pk), {"queue": "default"})]
     assert hook.requests == []  # the evaluation only enqueued
     assert deliver(slack.pk, alert.pk).get() == "delivered"
     body = hook.json()
@@ -265,6 +269,33 @@ def test_failures_are_retried_then_recorded_and_never_block_the_evaluation(
         AlertChannel.objects.filter(pk=failing.pk).update(is_active=False)
     assert deliver(failing.pk, alert.pk, retries=2).get() == "gone"
     assert len(hook.requests) == requests_before
+
+
+@pytest.mark.slow
+def test_a_real_worker_delivers_and_retries(
+        transactional_db: None, acme: TenantSetup, hook: HookServer,
+        workers: WorkerFactory) -> None:
+    """Through the queue: the evaluation's commit enqueues, a worker sends, the receiver's
+    first refusal is recorded on the channel and the retry (10 s later) delivers."""
+    workers.start(queues="default", WEBHOOKS_ALLOW_PRIVATE_URLS="1", SITE_BASE_URL=SITE)
+    hook.fail_first = 1
+    slack = channel(acme, kind="slack", url=hook.url)
+    watch(acme, "ACME", "Acme Corp")
+    now = datetime.now(UTC)
+    ids = ingest(acme, [doc("ACME", now - timedelta(minutes=5 + i)) for i in range(6)])
+    score(acme, dict.fromkeys(ids, "negative"))
+    with tenant_context(acme.tenant.pk):
+        alert_rule_create(name="Negative spike", ticker="ACME", kind="negative_share",
+                          threshold=0.5, window_hours=24, min_volume=5, notify_webhook=False)
+        [alert] = alert_rules_evaluate(tickers=["ACME"], now=now)
+    wait_until("the first attempt", lambda: refreshed(acme, slack).last_status == "failed",
+               timeout=60)
+    assert refreshed(acme, slack).last_error.startswith("HTTP 503")
+    wait_until("the retry", lambda: refreshed(acme, slack).last_status == "delivered",
+               timeout=60)
+    assert len(hook.requests) == 2
+    assert "ACME" in hook.json()["text"]
+    assert alert.ticker == "ACME"
 
 
 # --- API -------------------------------------------------------------------------------------
