@@ -1,6 +1,7 @@
 """In a real browser: a story scored after the watchlist page loaded appears at the top of
 its headline stream, without a reload (``static/js/finance-stream.js`` polling
-``finance:stream``)."""
+``finance:stream``); then an alert channel is added on the channels page and its "send test"
+button delivers a Slack message to a local server."""
 
 from __future__ import annotations
 
@@ -13,18 +14,20 @@ from playwright.sync_api import expect
 
 from apps.finance_sentiment import views
 from tests.conftest import TenantSetup
-from tests.finance.conftest import doc, ingest, score, watch
+from tests.finance.conftest import HookServer, doc, hook, ingest, score, watch  # noqa: F401
 
-STREAM_SCREENSHOT = "/tmp/finance-stream.png"  # noqa: S108  (a fixed path, to look at)
+STREAM_SCREENSHOT = "/tmp/finance-stream.png"  # noqa: S108  (fixed paths, to look at)
+CHANNELS_SCREENSHOT = "/tmp/finance-channels.png"  # noqa: S108
 
 
 @pytest.mark.browser
 @pytest.mark.slow
 def test_a_new_story_appears_in_the_stream_without_a_reload(
     transactional_db: None, live_server, acme: TenantSetup, password: str, page,
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, hook: HookServer, settings,  # noqa: F811
 ) -> None:
     monkeypatch.setattr(views, "STREAM_POLL_MS", 300)
+    settings.WEBHOOKS_ALLOW_PRIVATE_URLS = True
     watch(acme, "ACME", "Acme Corp")
     now = timezone.now()
     [old] = ingest(acme, [doc("ACME", now - timedelta(hours=2), "Acme opens a new plant",
@@ -56,3 +59,18 @@ def test_a_new_story_appears_in_the_stream_without_a_reload(
     expect(stream.get_by_test_id("headline")).to_have_count(2)
     assert page.evaluate("window.loadedOnce") == "yes"
     page.screenshot(path=STREAM_SCREENSHOT, full_page=True)
+
+    page.get_by_role("link", name="Channels").click()
+    page.wait_for_url(live_server.url + reverse("finance:channels"))
+    page.get_by_label("Name").fill("Trading desk")
+    page.get_by_label("Kind").select_option("slack")
+    page.get_by_label("Webhook URL").fill(hook.url)
+    page.get_by_role("button", name="Add channel").click()
+    row = page.get_by_test_id("channels").locator("tr", has_text="Trading desk")
+    expect(row).to_contain_text("Never")
+    row.get_by_role("button", name="Send test").click()
+    expect(page.locator("body")).to_contain_text("A test message was delivered")
+    expect(page.get_by_test_id("channels").get_by_test_id("last-delivery")
+           ).to_contain_text("Delivered")
+    assert "blocks" in hook.json()
+    page.screenshot(path=CHANNELS_SCREENSHOT, full_page=True)

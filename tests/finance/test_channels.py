@@ -12,11 +12,7 @@ import hashlib
 import hmac
 import json
 import socket
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -36,53 +32,11 @@ from apps.finance_sentiment.tasks import deliver_alert
 from tenancy.context import tenant_context
 from tenancy.models import Role
 from tests.conftest import TenantSetup, WorkerFactory, error_of, wait_until
-from tests.finance.conftest import doc, ingest, score, watch
+from tests.finance.conftest import HookServer, doc, ingest, score, watch
 from webhooks.signing import SIGNATURE_HEADER, verify
 
 BASE = "/api/v1/finance/channels"
 SITE = "https://sentiment.example.com"
-
-
-@dataclass
-class HookServer:
-    """A real HTTP server on loopback that records each POST and answers ``status`` with
-    ``body`` (Feishu and DingTalk answer 200 with an error code in a JSON body)."""
-
-    url: str = ""
-    status: int = 200
-    body: bytes = b"ok"
-    fail_first: int = 0  # answer 503 to this many requests first
-    requests: list[dict[str, Any]] = field(default_factory=list)
-
-    def json(self, index: int = -1) -> Any:
-        return json.loads(self.requests[index]["body"])
-
-
-@pytest.fixture
-def hook() -> Iterator[HookServer]:
-    state = HookServer()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            state.requests.append({"headers": dict(self.headers), "body": body,
-                                   "path": self.path})
-            failing = len(state.requests) <= state.fail_first
-            self.send_response(503 if failing else state.status)
-            self.send_header("Content-Length", str(len(state.body)))
-            self.end_headers()
-            self.wfile.write(state.body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_port}/hook"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture(autouse=True)
