@@ -16,5 +16,10 @@ urlpatterns = [
     path("rules/", views.rule_list, name="rules"),
     path("rules/<int:pk>/edit/", views.rule_edit, name="rule_edit"),
     path("rules/<int:pk>/delete/", views.rule_delete, name="rule_delete"),
+    path("stream/", views.stream, name="stream"),
+    path("channels/", views.channel_list, name="channels"),
+    path("channels/<int:pk>/edit/", views.channel_edit, name="channel_edit"),
+    path("channels/<int:pk>/delete/", views.channel_delete, name="channel_delete"),
+    path("channels/<int:pk>/test/", views.channel_test, name="channel_test"),
     path("try/", views.try_it, name="try"),
 ]

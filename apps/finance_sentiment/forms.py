@@ -13,7 +13,8 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
-from apps.finance_sentiment.models import Alert, AlertRule, Label
+from apps.finance_sentiment.models import Alert, AlertChannel, AlertRule, Label
+from apps.finance_sentiment.selectors import MAX_STREAM_CURSOR, MAX_STREAM_ITEMS
 
 MAX_TRY_CHARS = 5_000
 RANGES = (7, 30, 90)
@@ -116,6 +117,49 @@ class AlertRuleForm(forms.Form):
         """The rule's fields as the services take them (a field of the other kind is kept
         as entered; the service ignores it)."""
         return {**self.cleaned_data, "ticker": self.cleaned_data["ticker"] or None}
+
+
+class AlertChannelForm(forms.Form):
+    """A channel's settings; the service checks the URL and addresses. The secret is never
+    shown back: left empty when editing, it is kept (``clear_secret`` removes it)."""
+
+    name = forms.CharField(max_length=200, label=_("Name"))
+    kind = forms.ChoiceField(choices=AlertChannel.Kind.choices, label=_("Kind"))
+    url = forms.CharField(max_length=1000, required=False, label=_("Webhook URL"),
+                          help_text=_("Slack, Feishu, DingTalk: the incoming webhook's URL; "
+                                      "webhook: your endpoint"),
+                          widget=forms.URLInput(attrs={"placeholder":
+                                                       "https://hooks.slack.com/services/..."}))
+    emails = EmailListField(required=False, label=_("E-mail to"), max_length=2000,
+                            help_text=_("E-mail: addresses separated by commas"))
+    secret = forms.CharField(max_length=200, required=False, label=_("Signing secret"),
+                             strip=True, widget=forms.PasswordInput(render_value=False),
+                             help_text=_("Optional. Webhook: the HMAC-SHA256 key of the "
+                                         "Webhook-Signature header; Feishu and DingTalk: the "
+                                         "bot's signing secret."))
+    clear_secret = forms.BooleanField(required=False, label=_("Remove the signing secret"))
+    is_active = forms.BooleanField(required=False, initial=True, label=_("Active"))
+
+    @classmethod
+    def for_channel(cls, channel: AlertChannel) -> AlertChannelForm:
+        return cls(initial={"name": channel.name, "kind": channel.kind, "url": channel.url,
+                            "emails": channel.emails, "is_active": channel.is_active})
+
+    def changes(self, *, editing: bool) -> dict[str, Any]:
+        data = dict(self.cleaned_data)
+        clear = data.pop("clear_secret")
+        if clear:
+            data["secret"] = ""
+        elif editing and not data["secret"]:
+            data["secret"] = None  # kept
+        return data
+
+
+class StreamQueryForm(forms.Form):
+    """The headline stream's GET parameters (the page's polling script sends them)."""
+
+    since = forms.IntegerField(required=False, min_value=0, max_value=MAX_STREAM_CURSOR)
+    limit = forms.IntegerField(required=False, min_value=1, max_value=MAX_STREAM_ITEMS)
 
 
 class TryItForm(forms.Form):

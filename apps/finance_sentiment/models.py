@@ -160,6 +160,9 @@ class Document(TenantOwnedModel):
                          condition=Q(scored_at__isnull=True)),
             models.Index(fields=["tenant", "duplicate_of"], name="document_tenant_duplicate",
                          condition=Q(duplicate_of__isnull=False)),
+            # The headline stream: the latest scored stories (polled by the watchlist page).
+            models.Index(fields=["tenant", "-scored_at"], name="document_tenant_scored_story",
+                         condition=Q(duplicate_of__isnull=True, scored_at__isnull=False)),
         ]
 
     def __str__(self) -> str:
@@ -327,3 +330,53 @@ class Alert(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.ticker}: {self.message}"
+
+
+class AlertChannel(TenantOwnedModel):
+    """Where the tenant's alerts are delivered besides the rules' own e-mail addresses: an
+    e-mail list, a signed webhook, or a Slack, Feishu or DingTalk incoming webhook (each in
+    its own message format, ``services.delivery``). Every new alert goes to every active
+    channel, asynchronously (``finance.deliver_alert``); the last attempt's outcome is kept
+    here for the channels page."""
+
+    class Kind(models.TextChoices):
+        EMAIL = "email", _("E-mail")
+        WEBHOOK = "webhook", _("Signed webhook")
+        SLACK = "slack", _("Slack")
+        FEISHU = "feishu", _("Feishu")
+        DINGTALK = "dingtalk", _("DingTalk")
+
+    class Outcome(models.TextChoices):
+        DELIVERED = "delivered", _("Delivered")
+        FAILED = "failed", _("Failed")
+
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    url = models.URLField(max_length=1000, blank=True,
+                          help_text="Every kind but e-mail: the (incoming) webhook URL")
+    emails = ArrayField(models.EmailField(), default=list, blank=True,
+                        help_text="E-mail: the addresses")
+    # webhook: HMAC-SHA256 key of the Webhook-Signature header; Feishu: the bot's signing
+    # secret (timestamp and sign in the body); DingTalk: the robot's "SEC..." secret
+    # (timestamp and sign in the query). Empty: unsigned. Never shown back.
+    secret = models.CharField(max_length=200, blank=True)
+    is_active = models.BooleanField(default=True)
+    last_status = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering: ClassVar = ["name", "id"]
+        indexes: ClassVar = [
+            models.Index(fields=["tenant", "is_active"], name="alertchannel_tenant_active"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+    @property
+    def target(self) -> str:
+        return ", ".join(self.emails) if self.kind == self.Kind.EMAIL else self.url

@@ -34,6 +34,7 @@ from django.utils import timezone
 
 from apps.finance_sentiment.models import (
     Alert,
+    AlertChannel,
     AlertRule,
     Document,
     Feed,
@@ -254,6 +255,55 @@ def score_list(*, queryset: QuerySet[SentimentScore] | None = None,
 
 def rule_list() -> QuerySet[AlertRule]:
     return AlertRule.objects.order_by("name", "id")
+
+
+def channel_list() -> QuerySet[AlertChannel]:
+    return AlertChannel.objects.order_by("name", "id")
+
+
+# --- Headline stream -------------------------------------------------------------------------
+
+MAX_STREAM_ITEMS = 100
+DEFAULT_STREAM_ITEMS = 20
+# The cursor is the last story's scoring time in microseconds since the Unix epoch: a number
+# that JavaScript holds exactly (below 2**53, good until the year 2255).
+MAX_STREAM_CURSOR = 2**53 - 1
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def stream_cursor(moment: datetime) -> int:
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+@dataclass(frozen=True)
+class HeadlineStream:
+    items: list[dict[str, Any]]
+    cursor: int
+
+
+def headline_stream(*, since: int | None = None, limit: int = DEFAULT_STREAM_ITEMS
+                    ) -> HeadlineStream:
+    """The latest scored stories (each story's first document, ``cluster_size`` counting its
+    copies), most recently scored first; ``since`` (a previous answer's ``cursor``): only the
+    stories scored after it. More than ``limit`` new ones: the newest ``limit``, the stream
+    shows the latest stories and not a history. A rescored story comes again, as updated."""
+    documents = Document.objects.filter(scored_at__isnull=False, duplicate_of__isnull=True)
+    if since:
+        documents = documents.filter(scored_at__gt=_EPOCH + since * _MICROSECOND)
+    rows = list(documents.defer("body", "minhash", "lsh_keys")
+                .order_by("-scored_at", "-id")[:limit])
+    items = [{
+        "id": row.pk, "title": row.title or row.external_id, "url": row.url,
+        "source": row.source, "tickers": row.tickers, "label": row.label,
+        "score": None if row.score is None else round(row.score, 4),
+        # Documents have no topic yet: a topic-labelling model will fill it.
+        "topic": getattr(row, "topic", None) or None,
+        "cluster_size": row.similar_count + 1,
+        "published_at": row.published_at, "scored_at": row.scored_at,
+    } for row in rows]
+    cursor = max([stream_cursor(row.scored_at) for row in rows if row.scored_at] + [since or 0])
+    return HeadlineStream(items=items, cursor=cursor)
 
 
 def alert_evaluation() -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Beat tasks of the finance app (queue ``default``): poll due feeds, evaluate alert rules.
+"""Tasks of the finance app (queue ``default``): poll due feeds, evaluate alert rules (beat),
+deliver an alert to a channel.
 
 Thin and safe to run twice: they call services, which take ids, set the tenant context from
 the row they load, and write idempotently (documents on (source, external_id), alerts on
@@ -46,3 +47,32 @@ def evaluate_alerts() -> int:
     from apps.finance_sentiment.services import alerts_evaluate_all
 
     return alerts_evaluate_all()
+
+
+@shared_task(name="finance.deliver_alert", bind=True, acks_late=True, ignore_result=True,
+             max_retries=None, soft_time_limit=60, time_limit=90)
+def deliver_alert(self: Any, channel_id: int, alert_id: int) -> str:
+    """One alert to one channel, retried with backoff up to ``DELIVERY_ATTEMPTS`` times;
+    each attempt's outcome is recorded on the channel. A channel deleted or switched off
+    meanwhile stops the retries."""
+    from apps.finance_sentiment.services import (
+        DELIVERY_ATTEMPTS,
+        alert_channel_deliver,
+        alert_channel_tenant,
+    )
+    from apps.finance_sentiment.services.delivery import retry_delay
+
+    tenant_id = alert_channel_tenant(channel_id)
+    if tenant_id is None:
+        return "gone"
+    attempt = self.request.retries + 1
+    with tenant_context(tenant_id):
+        outcome = alert_channel_deliver(channel_id=channel_id, alert_id=alert_id,
+                                        attempt=attempt)
+    if outcome is None:
+        return "gone"
+    if outcome.ok:
+        return "delivered"
+    if attempt >= DELIVERY_ATTEMPTS:
+        return "failed"
+    raise self.retry(countdown=retry_delay(attempt).total_seconds())

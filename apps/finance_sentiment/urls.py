@@ -16,10 +16,12 @@ router.register("scores", api.ScoreViewSet, basename="score")
 router.register("rules", api.AlertRuleViewSet, basename="rule")
 router.register("alerts", api.AlertViewSet, basename="alert")
 router.register("source-weights", api.SourceWeightViewSet, basename="source-weight")
+router.register("channels", api.AlertChannelViewSet, basename="channel")
 
 urlpatterns = [
     path("trends", api.TrendView.as_view(), name="trends"),
     path("score", api.ScoreJobView.as_view(), name="score"),
     path("classify", api.ClassifyView.as_view(), name="classify"),
+    path("stream", api.StreamView.as_view(), name="stream"),
     *router.urls,
 ]

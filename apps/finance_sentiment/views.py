@@ -1,5 +1,6 @@
-"""Dashboard pages of the finance sentiment monitor: the watchlist overview, a ticker's trend
-and documents, alerts, the alert rules and the try-it box.
+"""Dashboard pages of the finance sentiment monitor: the watchlist overview with its live
+headline stream, a ticker's trend and documents, alerts, the alert rules, the alert channels
+(with "send test") and the try-it box.
 
 Each view checks the role, calls one service or selector and renders. Every query goes
 through the tenant-scoped managers, so another tenant's rule or alert is simply not found
@@ -14,8 +15,9 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -23,9 +25,11 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from apps.finance_sentiment import charts, selectors, services
 from apps.finance_sentiment.forms import (
+    AlertChannelForm,
     AlertFilterForm,
     AlertRuleForm,
     DocumentFilterForm,
+    StreamQueryForm,
     TryItForm,
     WatchlistAddForm,
 )
@@ -69,8 +73,30 @@ def overview(request: HttpRequest) -> HttpResponse:
                 return redirect("finance:overview")
         status = 400
     rows = [(row, charts.sparkline(row.sparkline)) for row in selectors.watchlist_overview()]
-    return render(request, "finance/overview.html", {"rows": rows, "form": form},
-                  status=status)
+    return render(request, "finance/overview.html", {
+        "rows": rows, "form": form, "headlines": selectors.headline_stream(),
+        "stream_poll_ms": STREAM_POLL_MS,
+    }, status=status)
+
+
+STREAM_POLL_MS = 5_000
+
+
+@require_safe
+@workspace_view()
+def stream(request: HttpRequest) -> HttpResponse:
+    """The stories scored since ``since``, as list items for the watchlist page's polling
+    script (``static/js/finance-stream.js``) to prepend, and the next cursor."""
+    query = StreamQueryForm(request.GET)
+    if not query.is_valid():
+        return JsonResponse({"errors": query.errors}, status=400)
+    headlines = selectors.headline_stream(
+        since=query.cleaned_data["since"],
+        limit=query.cleaned_data["limit"] or selectors.DEFAULT_STREAM_ITEMS)
+    html = render_to_string("finance/_headlines.html", {"headlines": headlines},
+                            request=request)
+    return JsonResponse({"cursor": headlines.cursor, "count": len(headlines.items),
+                         "html": html})
 
 
 @require_POST
@@ -230,6 +256,83 @@ def rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
     messages.success(request, _("The rule “%(name)s” and its alerts were deleted.")
                      % {"name": rule.name})
     return redirect("finance:rules")
+
+
+# --- Alert channels --------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@workspace_view()
+def channel_list(request: HttpRequest) -> HttpResponse:
+    """The channels with their last delivery's outcome, and (members) the form that adds one."""
+    form = AlertChannelForm()
+    status = 200
+    if request.method == "POST":
+        require_role(request, Role.MEMBER, action=_("add alert channels"))
+        form = AlertChannelForm(request.POST)
+        if form.is_valid():
+            try:
+                channel = services.alert_channel_create(**form.changes(editing=False))
+            except services.FinanceError as error:
+                add_service_error(form, error)
+            else:
+                messages.success(request, _("The channel “%(name)s” was added.")
+                                 % {"name": channel.name})
+                return redirect("finance:channels")
+        status = 400
+    return render(request, "finance/channels.html", {
+        "channels": selectors.channel_list(), "form": form,
+    }, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@workspace_view()
+def channel_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    channel = get_object_or_404(selectors.channel_list(), pk=pk)
+    form = AlertChannelForm.for_channel(channel)
+    status = 200
+    if request.method == "POST":
+        require_role(request, Role.MEMBER, action=_("change alert channels"))
+        form = AlertChannelForm(request.POST)
+        if form.is_valid():
+            try:
+                services.alert_channel_update(channel=channel,
+                                              changes=form.changes(editing=True))
+            except services.FinanceError as error:
+                add_service_error(form, error)
+            else:
+                messages.success(request, _("The channel “%(name)s” was saved.")
+                                 % {"name": channel.name})
+                return redirect("finance:channels")
+        status = 400
+    return render(request, "finance/channel_edit.html", {"channel": channel, "form": form},
+                  status=status)
+
+
+@require_POST
+@workspace_view()
+def channel_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    require_role(request, Role.MEMBER, action=_("delete alert channels"))
+    channel = get_object_or_404(selectors.channel_list(), pk=pk)
+    services.alert_channel_delete(channel=channel)
+    messages.success(request, _("The channel “%(name)s” was deleted.") % {"name": channel.name})
+    return redirect("finance:channels")
+
+
+@require_POST
+@workspace_view()
+def channel_test(request: HttpRequest, pk: int) -> HttpResponse:
+    """Send a sample alert now and say how it went (the row shows it too)."""
+    require_role(request, Role.MEMBER, action=_("test alert channels"))
+    channel = get_object_or_404(selectors.channel_list(), pk=pk)
+    outcome = services.alert_channel_test(channel=channel)
+    if outcome.ok:
+        messages.success(request, _("A test message was delivered to “%(name)s”.")
+                         % {"name": channel.name})
+    else:
+        messages.error(request, _("The test message to “%(name)s” failed: %(error)s")
+                       % {"name": channel.name, "error": outcome.error})
+    return redirect(reverse("finance:channels") + f"#channel-{channel.pk}")
 
 
 # --- Try it ----------------------------------------------------------------------------------

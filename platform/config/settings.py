@@ -222,6 +222,9 @@ STORAGES = {
 
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="AI Platform <noreply@localhost>")
+# The address people reach the dashboard at, for links in messages sent outside a request
+# (alert notifications to Slack, Feishu, DingTalk, webhooks and e-mail): no trailing slash.
+SITE_BASE_URL = env.str("SITE_BASE_URL", default="http://localhost:8000").rstrip("/")
 
 # --- Security (production values whenever DEBUG is off) -------------------------------------
 

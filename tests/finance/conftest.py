@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import threading
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -198,6 +199,48 @@ def feed_server() -> Iterator[FeedServer]:
     server.server_close()
 
 
+@dataclass
+class HookServer:
+    """A real HTTP server on loopback that records each POST and answers ``status`` with
+    ``body`` (Feishu and DingTalk answer 200 with an error code in a JSON body)."""
+
+    url: str = ""
+    status: int = 200
+    body: bytes = b"ok"
+    fail_first: int = 0  # answer 503 to this many requests first
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+    def json(self, index: int = -1) -> Any:
+        return json.loads(self.requests[index]["body"])
+
+
+@pytest.fixture
+def hook() -> Iterator[HookServer]:
+    state = HookServer()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            state.requests.append({"headers": dict(self.headers), "body": body,
+                                   "path": self.path})
+            failing = len(state.requests) <= state.fail_first
+            self.send_response(503 if failing else state.status)
+            self.send_header("Content-Length", str(len(state.body)))
+            self.end_headers()
+            self.wfile.write(state.body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_port}/hook"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
 def rss(*items: dict[str, str], title: str = "Market news") -> bytes:
     entries = "".join(
         "<item>"
@@ -211,5 +254,5 @@ def rss(*items: dict[str, str], title: str = "Market news") -> bytes:
             "</channel></rss>").encode()
 
 
-__all__ = ["FeedServer", "Receiver", "assert_rollups_match", "doc", "documents", "ingest",
-           "rss", "score", "scoring_job", "stored", "watch"]
+__all__ = ["FeedServer", "HookServer", "Receiver", "assert_rollups_match", "doc", "documents",
+           "ingest", "rss", "score", "scoring_job", "stored", "watch"]

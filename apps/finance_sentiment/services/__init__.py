@@ -12,6 +12,9 @@
   current labels and incrementally maintained rollups they write;
 - ``alerts``: alert rules, their evaluation over the hourly rollups, notification and the
   alerts' life cycle;
+- ``channels``: alert channels (e-mail lists, signed webhooks, Slack, Feishu, DingTalk);
+- ``delivery``: an alert's message in each channel's format, its signatures, the asynchronous
+  delivery with retries and the "send test" button;
 - ``weights``: source weights and the weighted sums of the rollups they move;
 - ``errors``: ``FinanceError``, the one domain error, mapped to HTTP by the API layer alone.
 
@@ -19,7 +22,8 @@ Reads (lists, trends, the overview, the ticker matcher, scoring candidates, roll
 counts) are in ``apps.finance_sentiment.selectors``. Callers import this package
 (``services.documents_ingest``); every public name of the submodules is re-exported here.
 The submodules depend on each other in one direction only: ``feeds`` → ``documents`` →
-``dedup`` → ``scoring`` → ``errors`` (``alerts`` and ``watchlist`` use ``errors`` alone).
+``dedup`` → ``scoring`` → ``errors`` (``watchlist`` and ``channels`` use ``errors`` alone;
+``alerts`` → ``delivery``).
 """
 
 from apps.finance_sentiment.services.alerts import (
@@ -28,7 +32,6 @@ from apps.finance_sentiment.services.alerts import (
     RULE_FIELDS,
     Firing,
     alert_acknowledge,
-    alert_payload,
     alert_resolve,
     alert_rule_create,
     alert_rule_delete,
@@ -37,6 +40,24 @@ from apps.finance_sentiment.services.alerts import (
     alerts_evaluate_all,
     rule_firings,
     window_start_for,
+)
+from apps.finance_sentiment.services.channels import (
+    CHANNEL_FIELDS,
+    alert_channel_create,
+    alert_channel_delete,
+    alert_channel_update,
+)
+from apps.finance_sentiment.services.delivery import (
+    DELIVERY_ATTEMPTS,
+    AlertMessage,
+    DeliveryOutcome,
+    alert_channel_deliver,
+    alert_channel_tenant,
+    alert_channel_test,
+    alert_channels_notify,
+    alert_message,
+    alert_payload,
+    channel_send,
 )
 from apps.finance_sentiment.services.documents import (
     CSV_COLUMNS,
@@ -159,4 +180,18 @@ __all__ = [
     "alerts_evaluate_all",
     "rule_firings",
     "window_start_for",
+    # alert channels and delivery
+    "CHANNEL_FIELDS",
+    "DELIVERY_ATTEMPTS",
+    "AlertMessage",
+    "DeliveryOutcome",
+    "alert_channel_create",
+    "alert_channel_delete",
+    "alert_channel_deliver",
+    "alert_channel_tenant",
+    "alert_channel_test",
+    "alert_channel_update",
+    "alert_channels_notify",
+    "alert_message",
+    "channel_send",
 ]

@@ -12,8 +12,10 @@
   ``selectors.rollup_window_counts``; a z-score needs ``MIN_BASELINE_WINDOWS`` windows with
   documents, and its standard deviation is floored at ``MIN_BASELINE_STD``.
 - A new alert is notified after commit: a signed ``alert.triggered`` webhook (when the rule
-  says so) and an e-mail to the rule's addresses. A mail server down is logged and never fails
-  the scoring job that raised the alert.
+  says so), an e-mail to the rule's addresses, and one ``finance.deliver_alert`` task per
+  active alert channel (``services.delivery``: Slack, Feishu, DingTalk, signed webhooks,
+  e-mail lists, retried there). A mail server or receiver down is logged or recorded on the
+  channel and never fails the scoring job that raised the alert.
 - Life cycle: open → acknowledged → resolved (or open → resolved). Repeating a transition
   changes nothing; acknowledging a resolved alert is a 409.
 """
@@ -37,6 +39,7 @@ from django.utils.translation import gettext as _
 
 from apps.finance_sentiment.models import Alert, AlertRule, WatchlistEntry
 from apps.finance_sentiment.selectors import rollup_window_counts
+from apps.finance_sentiment.services.delivery import alert_channels_notify, alert_payload
 from apps.finance_sentiment.services.errors import FinanceError
 from apps.finance_sentiment.tickers import normalise_ticker
 from tenancy.context import require_tenant_id, tenant_context, unscoped
@@ -265,17 +268,6 @@ def alert_rules_evaluate(*, tickers: Iterable[str] | None = None,
     return created
 
 
-def alert_payload(alert: Alert) -> dict[str, Any]:
-    return {
-        "id": alert.pk, "rule": {"id": alert.rule_id, "name": alert.rule.name,
-                                 "kind": alert.rule.kind},
-        "ticker": alert.ticker, "window_start": alert.window_start.isoformat(),
-        "window_end": alert.window_end.isoformat(), "value": alert.value,
-        "volume": alert.volume, "details": alert.details, "status": alert.status,
-        "message": alert.message, "created_at": alert.created_at.isoformat(),
-    }
-
-
 def _alert_notify(alert: Alert) -> None:
     rule = alert.rule
     if rule.notify_webhook:
@@ -291,6 +283,7 @@ def _alert_notify(alert: Alert) -> None:
             "start": f"{alert.window_start:%Y-%m-%d %H:%M}",
             "end": f"{alert.window_end:%Y-%m-%d %H:%M}", "volume": alert.volume, "id": alert.pk}
         transaction.on_commit(partial(_send_alert_email, subject, body, list(rule.notify_email)))
+    alert_channels_notify(alert)
 
 
 def _send_alert_email(subject: str, body: str, recipients: list[str]) -> None:
