@@ -4,8 +4,9 @@ conversations, the canned replies, the agents one can assign to, and the version
 live pages poll.
 
 Live pages poll ``live_version`` rather than holding a server-sent-events stream open: the web
-tier runs gunicorn's sync workers, where a stream holds a whole worker (and a database
-connection) per open page, while a poll is one indexed query every few seconds
+tier runs gunicorn's threaded workers (2 processes of 4 threads by default), where a stream
+holds a request thread (and a database connection) per open page, while a poll is one
+indexed query every few seconds
 (``conversation_tenant_status`` serves the handed-off conversations' latest ``updated_at``; a
 conversation's is read by its primary key). Every write an agent must see touches
 ``Conversation.updated_at``: a customer message, a bot or agent reply, a handoff, a claim or
