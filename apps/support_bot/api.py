@@ -286,7 +286,8 @@ class ConversationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Conversation
         fields = ("id", "channel", "external_user_id", "status", "context", "last_intent",
-                  "message_count", "created_at", "updated_at", "handed_off_at", "resolved_at")
+                  "message_count", "created_at", "updated_at", "handed_off_at", "resolved_at",
+                  "assignee", "owned_at")
         read_only_fields = fields
 
 

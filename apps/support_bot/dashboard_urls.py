@@ -3,7 +3,7 @@ public widget script."""
 
 from django.urls import path
 
-from apps.support_bot import views, widget
+from apps.support_bot import views, views_inbox, widget
 
 app_name = "bot"
 
@@ -22,9 +22,18 @@ urlpatterns = [
     path("articles/<int:pk>/delete/", views.article_delete, name="article_delete"),
     path("try/", views.try_it, name="try"),
     path("conversations/", views.conversation_list, name="conversations"),
-    path("conversations/<int:pk>/", views.conversation_detail, name="conversation"),
+    path("conversations/<int:pk>/", views_inbox.conversation_detail, name="conversation"),
+    path("conversations/<int:pk>/notes/", views_inbox.note_create, name="note_create"),
+    path("conversations/<int:pk>/claim/", views_inbox.conversation_claim, name="claim"),
+    path("conversations/<int:pk>/release/", views_inbox.conversation_release, name="release"),
+    path("conversations/<int:pk>/assign/", views_inbox.conversation_assign, name="assign"),
     path("conversations/<int:pk>/resolve/", views.conversation_resolve, name="resolve"),
-    path("inbox/", views.inbox, name="inbox"),
+    path("inbox/", views_inbox.inbox_page, name="inbox"),
+    path("live/", views_inbox.live, name="live"),
+    path("canned-replies/", views_inbox.canned_reply_list, name="canned_replies"),
+    path("canned-replies/<int:pk>/", views_inbox.canned_reply_detail, name="canned_reply"),
+    path("canned-replies/<int:pk>/delete/", views_inbox.canned_reply_delete,
+         name="canned_reply_delete"),
     path("reports/", views.reports, name="reports"),
     path("settings/", views.bot_settings, name="settings"),
     path("settings/scope/<int:pk>/apply/", views.scope_threshold_apply, name="scope_apply"),

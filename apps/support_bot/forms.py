@@ -124,3 +124,23 @@ class SettingsForm(forms.Form):
     def clean_widget_origins(self) -> list[str]:
         return [line.strip() for line in self.cleaned_data["widget_origins"].splitlines()
                 if line.strip()]
+
+
+# --- The agents' inbox (apps.support_bot.views_inbox) -----------------------------------------
+
+
+class NoteForm(forms.Form):
+    text = forms.CharField(max_length=MESSAGE_MAX_CHARS, label=_("Internal note"),
+                           help_text=_("Only agents see notes; the customer never does."),
+                           widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class AssignForm(forms.Form):
+    assignee = forms.IntegerField(min_value=1, max_value=MAX_ID, required=False,
+                                  label=_("Assign to"))
+
+
+class CannedReplyForm(forms.Form):
+    title = forms.CharField(max_length=100, label=_("Title"))
+    text = forms.CharField(max_length=MESSAGE_MAX_CHARS, label=_("Reply"),
+                           widget=forms.Textarea(attrs={"rows": 3}))

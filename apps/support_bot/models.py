@@ -189,6 +189,12 @@ class Conversation(TenantOwnedModel):
     updated_at = models.DateTimeField(auto_now=True)
     handed_off_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    # --- Handoff ownership (apps.support_bot.handoff): while an agent owns the conversation
+    # the bot stays silent; releasing it gives it back to the bot.
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                 on_delete=models.SET_NULL, related_name="+",
+                                 help_text="The agent who owns the conversation")
+    owned_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering: ClassVar = ["-updated_at", "-id"]
@@ -284,3 +290,71 @@ class Feedback(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.rating} on conversation {self.conversation_id}"
+
+
+# --- The agents' side of a handoff (apps.support_bot.handoff) ---------------------------------
+
+
+class ConversationNote(TenantOwnedModel):
+    """An agent's internal note on a conversation: a table of its own, so that nothing that
+    reads messages (the widget, the chat API) can ever show it to the customer."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE,
+                                     related_name="notes")
+    text = models.TextField()
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                               on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering: ClassVar = ["created_at", "id"]
+        indexes: ClassVar = [
+            models.Index(fields=["tenant", "conversation", "created_at"],
+                         name="note_tenant_conversation"),
+        ]
+
+    def __str__(self) -> str:
+        return self.text[:60]
+
+
+class ConversationRead(TenantOwnedModel):
+    """How far an agent has read a conversation: the customer's messages after
+    ``last_read_message_id`` are unread for them."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE,
+                                     related_name="reads")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="+")
+    last_read_message_id = models.BigIntegerField(default=0)
+    read_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["tenant", "conversation", "user"],
+                                    name="conversationread_tenant_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} read {self.conversation_id} to {self.last_read_message_id}"
+
+
+CANNED_TITLE_MAX_CHARS = 100
+
+
+class CannedReply(TenantOwnedModel):
+    """A saved answer agents insert into the reply box."""
+
+    title = models.CharField(max_length=CANNED_TITLE_MAX_CHARS)
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering: ClassVar = ["title", "id"]
+        verbose_name_plural = "canned replies"
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["tenant", "title"], name="cannedreply_tenant_title"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title

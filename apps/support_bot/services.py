@@ -474,6 +474,9 @@ def _handoff(conversation: Conversation, reason: str) -> None:
     conversation.handed_off_at = timezone.now()
     conversation.save(update_fields=["status", "handed_off_at", "updated_at"])
     webhook_emit(event=HANDOFF_EVENT, payload=conversation_payload(conversation, reason=reason))
+    from apps.support_bot.handoff import handoff_notify  # it imports this module
+
+    handoff_notify(conversation=conversation, reason=reason)
 
 
 def conversation_payload(conversation: Conversation, *, reason: str = "") -> dict[str, Any]:
@@ -633,6 +636,12 @@ def chat(*, conversation: Conversation, text: str, timeout: float | None = None)
         message = message_receive(conversation=conversation, text=text)
         if conversation.status == Conversation.Status.HANDED_OFF:
             return ChatResult(message=message, reply=None, status=conversation.status)
+        # Handoff (apps.support_bot.handoff): "talk to a human" is answered before any model.
+        from apps.support_bot import handoff
+
+        if handoff.handoff_requested(message.text):
+            reply = handoff.customer_handoff_request(conversation=conversation)
+            return ChatResult(message=message, reply=reply, status=conversation.status)
         found = online_call("support.analyse", message.text, TOP_ARTICLES, timeout=timeout)
     latency_ms = round((time.monotonic() - started) * 1000)
     reply = message_answer(message=message, analysis=Analysis.from_worker(found),
@@ -678,7 +687,10 @@ def agent_reply(*, conversation: Conversation, text: str, author_id: int | None,
 def conversation_resolve(*, conversation: Conversation) -> Conversation:
     conversation.status = Conversation.Status.RESOLVED
     conversation.resolved_at = timezone.now()
-    conversation.save(update_fields=["status", "resolved_at", "updated_at"])
+    # Nobody owns a resolved conversation: if the customer writes again, the bot answers.
+    conversation.assignee_id, conversation.owned_at = None, None
+    conversation.save(update_fields=["status", "resolved_at", "assignee", "owned_at",
+                                     "updated_at"])
     return conversation
 
 

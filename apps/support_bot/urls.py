@@ -4,7 +4,7 @@ the applications)."""
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from apps.support_bot import api, widget
+from apps.support_bot import api, api_inbox, widget
 
 app_name = "bot_api"
 
@@ -13,6 +13,9 @@ router.register("intents", api.IntentViewSet, basename="intent")
 router.register("utterances", api.UtteranceViewSet, basename="utterance")
 router.register("articles", api.ArticleViewSet, basename="article")
 router.register("conversations", api.ConversationViewSet, basename="conversation")
+router.register("conversations", api_inbox.ConversationAgentViewSet,
+                basename="conversation-agent")
+router.register("canned-replies", api_inbox.CannedReplyViewSet, basename="canned-reply")
 
 urlpatterns = [
     path("settings", api.BotSettingsView.as_view(), name="settings"),
@@ -25,5 +28,7 @@ urlpatterns = [
          name="widget_messages"),
     path("widget/conversations/<int:pk>/feedback", widget.WidgetFeedbackView.as_view(),
          name="widget_feedback"),
+    path("widget/conversations/<int:pk>/handoff", widget.WidgetHandoffView.as_view(),
+         name="widget_handoff"),
     *router.urls,
 ]

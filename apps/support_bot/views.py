@@ -22,7 +22,6 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from apps.support_bot import selectors, services
 from apps.support_bot.forms import (
-    AgentReplyForm,
     ArticleForm,
     ChatForm,
     ConversationFilterForm,
@@ -328,33 +327,7 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
         "filter": form, "inbox": False})
 
 
-@require_safe
-@workspace_view()
-def inbox(request: HttpRequest) -> HttpResponse:
-    return render(request, "support_bot/conversations.html", {
-        "conversations": _page(request, selectors.inbox()), "inbox": True})
-
-
-@require_http_methods(["GET", "POST"])
-@workspace_view()
-def conversation_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    conversation = get_object_or_404(Conversation, pk=pk)
-    form = AgentReplyForm()
-    status = 200
-    if request.method == "POST":
-        require_role(request, Role.MEMBER, action=_("change the bot"))
-        form = AgentReplyForm(request.POST)
-        if _submit(form, lambda data: services.agent_reply(
-                conversation=conversation, text=data["text"], author_id=request.user.pk,
-                save_as=data["save_as"], intent_name=data["intent"])) is not None:
-            messages.success(request, _("Reply sent."))
-            return redirect("bot:conversation", pk=conversation.pk)
-        status = 400
-    return render(request, "support_bot/conversation.html", {
-        "conversation": conversation, "form": form,
-        "chat": selectors.conversation_messages(conversation=conversation),
-        "intents": selectors.intent_list().values_list("name", flat=True),
-    }, status=status)
+# The inbox and a conversation's page are in ``views_inbox``.
 
 
 @require_POST

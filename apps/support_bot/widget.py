@@ -3,7 +3,7 @@ calls, authenticated by the tenant's public widget key (``X-Widget-Key``).
 
 The key is public (it sits in the tenant's web pages), so it opens only these endpoints:
 start a conversation, post a message, read the conversation's new messages (agents' replies),
-rate a reply. Every other endpoint authenticates API
+ask for a person, rate a reply. Every other endpoint authenticates API
 keys and sessions only, and ignores it. Requests must come from an origin on the tenant's
 allow-list (the browser sets ``Origin``; answers carry CORS headers for that origin only).
 A widget conversation is reached with the token returned when it started
@@ -48,6 +48,7 @@ from apps.support_bot.api import (
     chat_response,
     feedback_response,
 )
+from apps.support_bot.handoff import customer_handoff_request
 from apps.support_bot.models import BotSettings, Conversation
 from tenancy.context import tenant_context, unscoped
 
@@ -66,6 +67,7 @@ WIDGET_TEXTS = {
     "send": _("Send"),
     "handoff": _("A colleague will answer you here shortly."),
     "failed": _("Sorry, something went wrong:"),
+    "human": _("Talk to a person"),
 }
 
 
@@ -232,6 +234,23 @@ class WidgetFeedbackView(WidgetView):
                    request=FeedbackWriteSerializer, responses={201: FeedbackSerializer})
     def post(self, request: Request, pk: int) -> Response:
         return feedback_response(self.conversation(request, pk), request)
+
+
+class WidgetHandoffResponseSerializer(serializers.Serializer):
+    reply = WidgetMessageSerializer(help_text="The bot's word that a person will answer")
+    status = serializers.CharField(help_text="handed_off")
+
+
+class WidgetHandoffView(WidgetView):
+    @extend_schema(tags=["bot widget"], summary="The visitor asks for a person (the widget's "
+                   "button): the bot stays silent until an agent releases the conversation",
+                   request=None, responses={201: WidgetHandoffResponseSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        conversation = self.conversation(request, pk)
+        reply = customer_handoff_request(conversation=conversation)
+        return Response(WidgetHandoffResponseSerializer({
+            "reply": reply, "status": conversation.status}).data,
+            status=status.HTTP_201_CREATED)
 
 
 @require_safe

@@ -34,6 +34,7 @@ NOT_TENANT_SCOPED = {
     "apps.support_bot.widget.WidgetConversationView",
     "apps.support_bot.widget.WidgetMessageView",
     "apps.support_bot.widget.WidgetFeedbackView",
+    "apps.support_bot.widget.WidgetHandoffView",
 }
 
 

@@ -74,7 +74,12 @@
   var send = el("button", {"type": "submit"}, t("send"));
   form.appendChild(input);
   form.appendChild(send);
+  // Asking for a person is always possible, not only when the bot gives up.
+  var human = el("button", {"type": "button", "data-testid": "bot-widget-human"}, t("human"));
+  human.style.cssText = "border:0;border-top:1px solid #ccd;background:#f8f8fb;padding:6px;" +
+    "cursor:pointer;color:#2456d6";
   panel.appendChild(log);
+  panel.appendChild(human);
   panel.appendChild(form);
   root.appendChild(panel);
   root.appendChild(toggle);
@@ -122,6 +127,20 @@
     }).catch(function (error) {
       say("error", t("failed") + " " + error.message);
     }).then(function () { send.disabled = false; });
+  });
+
+  human.addEventListener("click", function () {
+    human.disabled = true;
+    start().then(function () {
+      return call("/conversations/" + conversation.id + "/handoff", {});
+    }).then(function (result) {
+      if (!result.ok) { throw new Error(result.data.error ? result.data.error.message : "error"); }
+      lastSeen = Math.max(lastSeen, result.data.reply.id);
+      say("bot", result.data.reply.text);
+      if (!polling) { polling = setInterval(poll, 5000); }
+    }).catch(function (error) {
+      say("error", t("failed") + " " + error.message);
+    }).then(function () { human.disabled = false; });
   });
 
   if (document.body) { document.body.appendChild(root); }
