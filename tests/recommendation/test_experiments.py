@@ -88,7 +88,8 @@ def test_arms_serve_their_sources_and_clicks_count_for_the_right_arm(
                                      external_id=user, traffic_b=50) for user in arms}
     in_a = [user for user, arm in arms.items() if arm == "a"]
     in_b = [user for user, arm in arms.items() if arm == "b"]
-    assert in_a and in_b
+    assert len(in_a) >= 2
+    assert len(in_b) >= 3
     for user in in_a:
         assert [row["item"] for row in served[user]["items"]] == ["niche"]
         assert served[user]["items"][0]["source"] == "precomputed"

@@ -49,5 +49,6 @@ def intervals_chart(results: Results) -> SafeString:
     height = 20 + len(rows) * row_height
     return format_html('<svg class="trend-chart" viewBox="0 0 {} {}" role="img" '
                        'aria-label="{}" data-testid="intervals-chart">{}</svg>', width, height,
-                       _("Each arm's rates with their 95% confidence intervals"),
+                       _("Each arm's rates with their %(level)s confidence intervals")
+                       % {"level": "95%"},
                        format_html_join("", "{}", ((part,) for part in parts)))

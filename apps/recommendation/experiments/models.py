@@ -38,11 +38,12 @@ class Experiment(TenantOwnedModel):
         STOPPED = "stopped", _("Stopped")
 
     name = models.CharField(max_length=200)
-    # Null: the arm serves popularity (no model).
+    # Null: the arm serves popularity (no model). RESTRICT: a version under test cannot be
+    # deleted on its own, while deleting the tenant takes both (PROTECT would block that).
     arm_a_version = models.ForeignKey("jobs.ModelVersion", null=True, blank=True,
-                                      on_delete=models.PROTECT, related_name="+")
+                                      on_delete=models.RESTRICT, related_name="+")
     arm_b_version = models.ForeignKey("jobs.ModelVersion", null=True, blank=True,
-                                      on_delete=models.PROTECT, related_name="+")
+                                      on_delete=models.RESTRICT, related_name="+")
     traffic_b = models.PositiveSmallIntegerField(
         default=50, validators=[MinValueValidator(MIN_TRAFFIC_B),
                                 MaxValueValidator(MAX_TRAFFIC_B)],

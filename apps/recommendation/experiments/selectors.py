@@ -31,8 +31,8 @@ CONVERSION_WINDOW = timedelta(days=7)
 HASH_BUCKETS = 10_000
 
 CALL_TEXT = {
-    "b_better": _("B is better, 95% confidence"),
-    "a_better": _("A is better, 95% confidence"),
+    "b_better": _("B is better, %(confidence)s confidence"),
+    "a_better": _("A is better, %(confidence)s confidence"),
     "no_difference": _("No clear difference yet"),
     "not_enough_data": _("Not enough data yet"),
 }
@@ -106,7 +106,7 @@ class MetricResult:
 
     @property
     def call_text(self) -> str:
-        return str(CALL_TEXT[self.comparison.call])
+        return str(CALL_TEXT[self.comparison.call]) % {"confidence": f"{stats.CONFIDENCE:.0%}"}
 
 
 @dataclass(frozen=True)

@@ -39,8 +39,10 @@ def wilson(successes: int, trials: int, z: float = Z_95) -> Proportion:
     denominator = 1 + z * z / trials
     centre = (p + z * z / (2 * trials)) / denominator
     half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
-    return Proportion(successes=successes, trials=trials, low=max(0.0, centre - half),
-                      high=min(1.0, centre + half))
+    # At 0 (or all) successes the bound is exactly 0 (or 1); the subtraction leaves ~1e-17.
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == trials else min(1.0, centre + half)
+    return Proportion(successes=successes, trials=trials, low=low, high=high)
 
 
 @dataclass(frozen=True)

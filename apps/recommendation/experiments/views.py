@@ -100,6 +100,12 @@ def _rate(proportion: Proportion) -> str:
     return f"{proportion.rate:.2%} ({proportion.low:.2%}–{proportion.high:.2%})"
 
 
+def _p_text(p_value: float | None) -> str:
+    if p_value is None:
+        return ""
+    return "p < 0.0001" if p_value < 0.0001 else f"p = {p_value:.4f}"
+
+
 @require_safe
 @workspace_view()
 def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -108,6 +114,7 @@ def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "recommendation/experiment.html", {
         "experiment": experiment, "results": results,
         "intervals_chart": charts.intervals_chart(results),
+        "p_text": _p_text(results.primary.comparison.p_value),
         "arm_rows": [(arm, _rate(arm.ctr), _rate(arm.conversion)) for arm in results.arms],
         "promotable": [arm for arm in results.arms
                        if experiment.arm_version_id(arm.arm) is not None]})
