@@ -6,7 +6,8 @@ tenant's object answers the same 404 as a missing one.
 - ``/api/v1/end-users`` (list, batch upsert, detail, delete)
 - ``/api/v1/events`` (a batch of at most 5,000 interactions; CSV upload)
 - ``/api/v1/recommendations/users/{external_id}``, ``/recommendations/rerank``,
-  ``/recommendations/ctr``
+  ``/recommendations/ctr``; A/B tests: ``/recommendations/experiments``
+  (``experiments.api``)
 
 Training and top-K jobs go through ``/api/v1/jobs`` (app ``recommendation``, kinds
 ``embed_items``, ``train``, ``recommend``). Refused batches list their problems, each naming
@@ -42,6 +43,7 @@ from api.parsers import JSONParser
 from api.problems import ROWS_INVALID_RESPONSE, problem_fields, rows_invalid_response
 from api.viewsets import TenantScopedAPIView, TenantScopedViewSetMixin
 from apps.recommendation import selectors, services
+from apps.recommendation.experiments import selectors as experiments
 from apps.recommendation.models import EXTERNAL_ID_LENGTH, EndUser, Item, ServingSource
 from billing.metering import metered
 from billing.models import Meter
@@ -138,9 +140,19 @@ class ServedSerializer(serializers.Serializer):
     source = serializers.ChoiceField(choices=ServingSource.choices)  # type: ignore[assignment]
 
 
+class ServedExperimentSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    arm = serializers.ChoiceField(choices=["a", "b"])
+
+
 class ServedListSerializer(serializers.Serializer):
     user = serializers.CharField()
     request_id = serializers.CharField(help_text="Shared by the impressions of this list")
+    recommendation_id = serializers.CharField(
+        help_text="The list's id (the request id): send it as recommendation_id with the click "
+                  "and purchase events it leads to")
+    experiment = ServedExperimentSerializer(
+        allow_null=True, help_text="The A/B test and arm the list was served under")
     items = ServedSerializer(many=True)
 
 
@@ -157,7 +169,8 @@ class CtrDaySerializer(serializers.Serializer):
 
 
 _EVENTS_BATCH = inline_serializer("EventsBatch", {"events": serializers.ListField(
-    child=serializers.DictField(), help_text="event_id, user, item, kind, value, occurred_at")})
+    child=serializers.DictField(),
+    help_text="event_id, user, item, kind, value, occurred_at, recommendation_id")})
 _USERS_BATCH = inline_serializer("EndUsersBatch", {"users": serializers.ListField(
     child=serializers.DictField(), help_text="external_id, attributes (object)")})
 
@@ -303,7 +316,8 @@ class EventsView(TenantScopedAPIView):
         summary=f"Record up to {services.MAX_BATCH:,} interactions",
         description="Each event: event_id (idempotency), user, item (external ids), kind "
                     "(view, click, cart, purchase, rating), value (rating: 0-5), occurred_at "
-                    "(ISO 8601, default now). Unknown users are created as stubs; an unknown "
+                    "(ISO 8601, default now), recommendation_id (the served list's id, for A/B "
+                    "attribution). Unknown users are created as stubs; an unknown "
                     "item refuses the batch. 201 when something was stored, 200 when every "
                     "event was a duplicate.",
         request=_EVENTS_BATCH,
@@ -343,13 +357,18 @@ class UserRecommendationsView(TenantScopedAPIView):
     def get(self, request: Request, external_id: str) -> Response:
         query = query_params(ServingQuerySerializer, request)
         with metered(meter=Meter.RECOMMENDATION_REQUESTS):
+            arm = experiments.serving_arm(external_id=external_id)  # an A/B test's arm
             entries = selectors.recommendations_for(
                 external_id=external_id, k=query["k"], category=query["category"],
-                available_only=query["available"])
+                available_only=query["available"], **arm.sources)  # type: ignore[arg-type]
             request_id = services.impressions_log(
                 user_external_id=external_id, item_ids=[entry.item.pk for entry in entries],
-                source=entries[0].source if entries else ServingSource.POPULAR)
+                source=entries[0].source if entries else ServingSource.POPULAR,
+                experiment_id=arm.experiment_id, arm=arm.arm)
         return Response({"user": external_id, "request_id": request_id,
+                         "recommendation_id": request_id,
+                         "experiment": ({"id": arm.experiment_id, "arm": arm.arm}
+                                        if arm.experiment_id else None),
                          "items": _served(entries)})
 
 
@@ -383,7 +402,9 @@ class RerankView(TenantScopedAPIView):
             request_id = services.impressions_log(
                 user_external_id=user, item_ids=[entry.item.pk for entry in entries],
                 source=ServingSource.RERANK)
-        return Response({"user": user, "request_id": request_id, "items": _served(entries)})
+        return Response({"user": user, "request_id": request_id,
+                         "recommendation_id": request_id, "experiment": None,
+                         "items": _served(entries)})
 
 
 class CtrQuerySerializer(serializers.Serializer):

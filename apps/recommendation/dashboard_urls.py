@@ -2,7 +2,8 @@
 
 from django.urls import path
 
-from apps.recommendation import views
+from apps.recommendation import uploads, views
+from apps.recommendation.experiments import views as experiments
 
 app_name = "recs"
 
@@ -12,4 +13,10 @@ urlpatterns = [
     path("catalogue/<int:pk>/", views.item_detail, name="item"),
     path("preview/", views.preview, name="preview"),
     path("train/", views.train, name="train"),
+    path("upload/", uploads.csv_upload, name="upload"),
+    path("experiments/", experiments.experiment_list, name="experiments"),
+    path("experiments/<int:pk>/", experiments.experiment_detail, name="experiment"),
+    path("experiments/<int:pk>/stop/", experiments.experiment_stop, name="experiment_stop"),
+    path("experiments/<int:pk>/promote/", experiments.experiment_promote,
+         name="experiment_promote"),
 ]

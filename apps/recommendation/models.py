@@ -18,8 +18,11 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from pgvector.django import HnswIndex, VectorField
 
+from apps.recommendation.experiments.models import Experiment
 from jobs.models import JobResult
 from tenancy.models import TenantOwnedModel
+
+__all__ = ["Experiment"]  # registered with the app here (its module is the experiments')
 
 EMBEDDING_DIMENSIONS = 384  # all-MiniLM-L6-v2, the platform's default base model
 EXTERNAL_ID_LENGTH = 200
@@ -97,6 +100,9 @@ class Interaction(TenantOwnedModel):
     kind = models.CharField(max_length=16, choices=InteractionKind.choices)
     value = models.FloatField(null=True, blank=True, help_text="rating: the stars (0-5)")
     occurred_at = models.DateTimeField()
+    # The served list's id (its impressions' ``request_id``) when the client sends it: the
+    # event is attributed to that list and its experiment arm.
+    recommendation_id = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -109,6 +115,9 @@ class Interaction(TenantOwnedModel):
             models.Index(fields=["tenant", "user", "-occurred_at"],
                          name="recs_interaction_user_time"),
             models.Index(fields=["tenant", "item", "kind"], name="recs_interaction_item"),
+            models.Index(fields=["tenant", "recommendation_id"],
+                         condition=~models.Q(recommendation_id=""),
+                         name="recs_interaction_list"),
         ]
 
     def __str__(self) -> str:
@@ -161,11 +170,18 @@ class Impression(TenantOwnedModel):
     position = models.PositiveIntegerField()
     source = models.CharField(max_length=16, choices=ServingSource.choices)
     served_at = models.DateTimeField()
+    # The A/B test the list was served under, and the user's arm ("a" or "b").
+    experiment = models.ForeignKey(Experiment, null=True, blank=True,
+                                   on_delete=models.CASCADE, related_name="+")
+    arm = models.CharField(max_length=1, blank=True, default="")
 
     class Meta:
         ordering: ClassVar = ["-served_at", "position"]
         indexes: ClassVar = [
             models.Index(fields=["tenant", "served_at"], name="recs_impression_time"),
+            models.Index(fields=["tenant", "experiment", "arm"],
+                         condition=models.Q(experiment__isnull=False),
+                         name="recs_impression_experiment"),
         ]
 
     def __str__(self) -> str:

@@ -108,10 +108,13 @@ def consumed_item_ids(user: EndUser) -> set[int]:
                .values_list("item_id", flat=True))
 
 
-def _latest_list(user: EndUser) -> QuerySet[Recommendation]:
+def _latest_list(user: EndUser, version_id: int | None = None) -> QuerySet[Recommendation]:
     """The user's entries of their latest ``recommend`` job (the job found inside the same
-    query)."""
-    latest = Recommendation.objects.filter(user=user).order_by("-job_id").values("job_id")[:1]
+    query); of that model version's latest job when ``version_id`` is given (an A/B arm)."""
+    lists = Recommendation.objects.filter(user=user)
+    if version_id is not None:
+        lists = lists.filter(model_version_id=version_id)
+    latest = lists.order_by("-job_id").values("job_id")[:1]
     return Recommendation.objects.filter(user=user, job_id=Subquery(latest))
 
 
@@ -134,8 +137,8 @@ def _profile(user: EndUser) -> tuple[np.ndarray | None, str]:
 
 
 def _precomputed(user: EndUser, *, exclude: set[int], category: str, available_only: bool,
-                 limit: int) -> list[Served]:
-    rows = (_latest_list(user).exclude(item_id__in=exclude)
+                 limit: int, version_id: int | None = None) -> list[Served]:
+    rows = (_latest_list(user, version_id).exclude(item_id__in=exclude)
             .filter(item__in=_filtered(Item.objects.all(), category=category,
                                        available_only=available_only))
             .select_related("item").defer("item__embedding").order_by("rank")[:limit])
@@ -164,17 +167,20 @@ def _popular(*, exclude: set[int], category: str, available_only: bool, limit: i
 
 
 def recommendations_for(*, external_id: str, k: int, category: str = "",
-                        available_only: bool = True) -> list[Served]:
+                        available_only: bool = True, version_id: int | None = None,
+                        popular_only: bool = False) -> list[Served]:
     """Up to ``k`` items for the user (see the module docstring for the order of sources).
-    An unknown user is a cold user: popular items."""
+    An unknown user is a cold user: popular items. An A/B arm narrows the sources: the
+    precomputed list of its model version (``version_id``), or popularity alone."""
     user = EndUser.objects.filter(external_id=external_id).first()
     served: list[Served] = []
     exclude: set[int] = set()
     if user is not None:
         # Items consumed since the list was computed are left out too.
         exclude = consumed_item_ids(user)
+    if user is not None and not popular_only:
         served = _precomputed(user, exclude=exclude, category=category,
-                              available_only=available_only, limit=k)
+                              available_only=available_only, limit=k, version_id=version_id)
         exclude |= {entry.item.pk for entry in served}
         if len(served) < k:
             profile, anchor = _profile(user)

@@ -50,7 +50,9 @@ WRITE_CHUNK = 2_000
 ITEM_FIELDS = ("external_id", "title", "description", "categories", "attributes", "available")
 USER_FIELDS = ("external_id", "attributes")
 T = TypeVar("T")
-EVENT_FIELDS = ("event_id", "user", "item", "kind", "value", "occurred_at")
+EVENT_FIELDS = ("event_id", "user", "item", "kind", "value", "occurred_at",
+                "recommendation_id")
+RECOMMENDATION_ID_LENGTH = 64
 
 
 class RecsError(ServiceError):
@@ -299,7 +301,7 @@ def events_ingest(*, rows: Any, max_rows: int | None = MAX_BATCH) -> EventsResul
     rows = _check_batch(rows, max_rows)
     now = timezone.now()
     problems: list[Problem] = []
-    parsed: list[tuple[int, str, str, str, str, float | None, datetime]] = []
+    parsed: list[tuple[int, str, str, str, str, float | None, datetime, str]] = []
     for number, raw in enumerate(rows):
         row = _Row(raw, number, EVENT_FIELDS, problems)
         event_id = row.text("event_id", max_length=EXTERNAL_ID_LENGTH, required=True)
@@ -309,7 +311,9 @@ def events_ingest(*, rows: Any, max_rows: int | None = MAX_BATCH) -> EventsResul
         if kind and kind not in InteractionKind.values:
             row.problem("kind", f"'{kind[:20]}' is not one of {', '.join(InteractionKind.values)}")
         value = _event_value(row, kind)
-        parsed.append((number, event_id, user, item, kind, value, _event_time(row, now)))
+        served_list = row.text("recommendation_id", max_length=RECOMMENDATION_ID_LENGTH)
+        parsed.append((number, event_id, user, item, kind, value, _event_time(row, now),
+                       served_list))
     _unique([(p[0], p[1]) for p in parsed], "event_id", problems)
     item_ids = dict(Item.objects.filter(external_id__in={p[3] for p in parsed})
                     .values_list("external_id", "id"))
@@ -332,9 +336,9 @@ def events_ingest(*, rows: Any, max_rows: int | None = MAX_BATCH) -> EventsResul
                      .values_list("external_id", "id"))
     created = bulk_insert_ignore(
         Interaction, ["event_id", "user_id", "item_id", "kind", "value", "occurred_at",
-                      "created_at"],
-        ((event_id, known[user], item_ids[item], kind, value, occurred_at, now)
-         for _, event_id, user, item, kind, value, occurred_at in parsed))
+                      "recommendation_id", "created_at"],
+        ((event_id, known[user], item_ids[item], kind, value, occurred_at, served_list, now)
+         for _, event_id, user, item, kind, value, occurred_at, served_list in parsed))
     return EventsResult(created=created, duplicates=len(parsed) - created,
                         users_created=len(missing))
 
@@ -496,9 +500,11 @@ def recommendations_record(*, job: Job, version: ModelVersion | None,
 # --- Impressions -----------------------------------------------------------------------------
 
 
-def impressions_log(*, user_external_id: str, item_ids: Sequence[int], source: str) -> str:
+def impressions_log(*, user_external_id: str, item_ids: Sequence[int], source: str,
+                    experiment_id: int | None = None, arm: str = "") -> str:
     """Log a served list (one row per item, in order); returns the request id that the
-    response carries.
+    response carries (its recommendation id), and records the A/B test's arm when the list
+    was served under one.
 
     Committed asynchronously when this is the request's own transaction: the commit does not
     wait for the WAL to reach the disk, which was about 4 ms of a served request here. A
@@ -515,7 +521,8 @@ def impressions_log(*, user_external_id: str, item_ids: Sequence[int], source: s
             Impression.objects.bulk_create([
                 Impression(tenant_id=_tenant_id(), request_id=request_id,
                            user_external_id=user_external_id, item_id=item_id,
-                           position=position, source=source, served_at=now)
+                           position=position, source=source, served_at=now,
+                           experiment_id=experiment_id, arm=arm)
                 for position, item_id in enumerate(item_ids, start=1)
             ])
     return request_id

@@ -28,7 +28,8 @@ EVENTS_CSV = DatasetSchema(
     columns=(Column("event_id", max_length=200), Column("user", max_length=200),
              Column("item", max_length=200), Column("kind", max_length=16),
              Column("value", type="float", required=False),
-             Column("occurred_at", type="datetime", required=False)),
+             Column("occurred_at", type="datetime", required=False),
+             Column("recommendation_id", required=False, max_length=64)),
 )
 
 SPEC = AppSpec(

@@ -6,6 +6,7 @@ from rest_framework.routers import SimpleRouter
 
 from api.lookups import external_id_converter
 from apps.recommendation import api
+from apps.recommendation.experiments.api import ExperimentViewSet
 from apps.recommendation.models import EXTERNAL_ID_LENGTH
 
 app_name = "recs_api"
@@ -14,6 +15,7 @@ register_converter(external_id_converter(EXTERNAL_ID_LENGTH), "external_id")
 router = SimpleRouter(trailing_slash=False)
 router.register("items", api.ItemViewSet, basename="item")
 router.register("end-users", api.EndUserViewSet, basename="end-user")
+router.register("recommendations/experiments", ExperimentViewSet, basename="experiment")
 
 urlpatterns = [
     path("events", api.EventsView.as_view(), name="events"),

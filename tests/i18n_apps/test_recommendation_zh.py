@@ -43,3 +43,26 @@ def test_catalogue_and_preview_in_chinese(acme: TenantSetup) -> None:
                  ("Preview a user's recommendations", "Reason", "Recent events"))
     unknown = browser.get(reverse("recs:preview") + "?user=nobody", **ZH).content.decode()
     assert_shows(unknown, ("未知用户：冷启动",), ("cold start",))
+
+
+def test_experiment_and_upload_pages_in_chinese(acme: TenantSetup) -> None:
+    from apps.recommendation.experiments.services import experiment_create
+
+    add_items(acme, [item_row("b1", "Dune")])
+    with tenant_context(acme.tenant.pk):
+        ModelVersion.objects.create(app="recommendation", version=1, base_model="als",
+                                    method="hybrid", status=ModelVersion.Status.ACTIVE,
+                                    artifact="x.zip", metrics={})
+        experiment = experiment_create(name="v1 对 热度", arm_a=1, arm_b=None)
+    browser = acme.browser()
+    listing = browser.get(reverse("recs:experiments"), **ZH).content.decode()
+    assert_shows(listing, ("全部实验", "启动实验", "A 组", "B 组用户", "运行中", "判定依据"),
+                 ("All experiments", "Start an experiment", "Users in B", "Decide on"))
+    detail = browser.get(reverse("recs:experiment", args=[experiment.pk]), **ZH)
+    assert_shows(detail.content.decode(),
+                 ("数据尚不足", "实验组", "点击率（95% 区间）", "停止实验",
+                  "本实验尚未推送任何列表。", "推广 A 组（v1）"),
+                 ("Not enough data yet", "Stop experiment", "Promote arm", "Items shown"))
+    upload = browser.get(reverse("recs:upload"), **ZH).content.decode()
+    assert_shows(upload, ("上传 CSV", "文件内容", "目录（物品）", "可选"),
+                 ("Upload a file", "What the file holds", "optional"))
