@@ -370,6 +370,13 @@ JOB_SOFT_TIME_LIMIT_SECONDS = env.int("JOB_SOFT_TIME_LIMIT_SECONDS", default=6 *
 # Where workers keep checkpoints and unpacked model artefacts (local disk, not storage).
 MODEL_WORK_DIR = Path(env.str("MODEL_WORK_DIR", default=str(BASE_DIR / ".data" / "models")))
 MODEL_CACHE_SIZE = env.int("MODEL_CACHE_SIZE", default=8)
+# The precision of the workers' classifier forward passes: "fp32", or "int8" (ONNX Runtime,
+# dynamic quantization; a model serves in int8 only once it matched fp32 on its test rows,
+# see workers/runtime/quantization.py).
+INFERENCE_PRECISION = env.str("INFERENCE_PRECISION", default="fp32").strip().lower()
+if INFERENCE_PRECISION not in ("fp32", "int8"):
+    raise RuntimeError(
+        f"INFERENCE_PRECISION must be 'fp32' or 'int8', not {INFERENCE_PRECISION!r}")
 # The public datasets used for default models, the demo, tests and benchmarks: shipped in the
 # repository (data/README.md), so a fresh clone needs nothing beside it.
 DATASETS_DIR = Path(env.str("DATASETS_DIR", default=str(BASE_DIR / "data")))

@@ -88,6 +88,32 @@ def evaluation_rows(job: Job, context: JobContext, texts: Sequence[str],
     return EvaluationRows(train, validation, test, report, sources)
 
 
+def version_test_rows(job: Job | None) -> tuple[list[str], list[str]] | None:
+    """``(texts, labels)`` of the test rows a version was scored on, recomputed from the job
+    that trained it as ``evaluation_rows`` chose them: the job's test dataset, else the same
+    stratified splits of its training dataset. None when there is no job or dataset left, or
+    the rows did not come from a dataset (the bot's utterances): int8 validation
+    (``workers.runtime.quantization``) then keeps the version in fp32."""
+    if job is None:
+        return None
+    params = job.params
+    try:
+        if params.get("test_dataset"):
+            test, _ = _labelled_rows(job, params["test_dataset"])
+        elif job.dataset_id is not None:
+            rows, _ = deduplicate(_labelled_rows(job, job.dataset_id)[0])
+            fraction, seed = float(params.get("validation_fraction", 0.1)), int(
+                params.get("seed", 42))
+            if not params.get("validation_dataset"):
+                rows, _ = _split(rows, fraction, seed)
+            _, test = _split(rows, fraction, seed + 1)
+        else:
+            return None
+    except (Dataset.DoesNotExist, KeyError, StopIteration):
+        return None
+    return [text for text, _ in test], [label for _, label in test]
+
+
 def _summary(figures: dict[str, Any]) -> dict[str, Any]:
     return {"accuracy": round(figures["accuracy"], 6), "macro_f1": round(figures["macro_f1"], 6),
             "rows": figures["rows"]}

@@ -73,7 +73,9 @@ def classifier_for(version: ModelVersion) -> runtime.Classifier:
             shutil.rmtree(staging, ignore_errors=True)
             if not (target / "manifest.json").exists():
                 raise
-    return runtime.load_classifier(target, key=("version", version.pk))
+    return runtime.load_classifier(
+        target, key=("version", version.pk), precision=settings.INFERENCE_PRECISION,
+        validation_rows=lambda: model_evaluation.version_test_rows(version.job))
 
 
 def fine_tune(job: Job, context: JobContext) -> Outcome:
@@ -291,7 +293,20 @@ def default_classifier(app: str) -> runtime.Classifier:
             f"No model is available for {app}: fine-tune one, or install the platform default "
             f"with `python manage.py train_default_model {app}`."
         )
-    return runtime.load_classifier(directory, key=("default", app))
+    return runtime.load_classifier(directory, key=("default", app),
+                                   precision=settings.INFERENCE_PRECISION,
+                                   validation_rows=lambda: default_test_rows(app))
+
+
+def default_test_rows(app: str) -> tuple[list[str], list[str]] | None:
+    """``(texts, labels)`` of the test file ``train_default_model`` scores ``app``'s default
+    model on (in ``DATASETS_DIR``); None when the app has none or the file is missing."""
+    from workers.management.commands.train_default_model import SOURCES, read_labelled
+
+    source = SOURCES.get(app)
+    if source is None or not Path(source["test"]).is_file():
+        return None
+    return read_labelled(Path(source["test"]), source)
 
 
 def classifier_for_app(app: str) -> tuple[runtime.Classifier, ModelVersion | None]:

@@ -35,7 +35,7 @@ import hashlib
 import json
 import shutil
 import uuid
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any
 
@@ -146,11 +146,33 @@ def _load_head(path: Path, hidden_size: int, num_labels: int) -> ClassificationH
     return head.eval()
 
 
+ValidationRows = Callable[[], "tuple[list[str], list[str]] | None"]
+
+
+def _in_precision(classifier: Classifier, directory: Path, precision: str,
+                  validation_rows: ValidationRows | None) -> Classifier:
+    """``classifier``, switched to its validated int8 model when ``precision`` is int8
+    (``workers.runtime.quantization``, imported only then: fp32 workers never load ONNX
+    Runtime)."""
+    if precision == "int8":
+        from workers.runtime.quantization import serve_int8
+
+        serve_int8(classifier, directory, validation_rows)
+    return classifier
+
+
 def load_classifier(artifact_dir: str | Path, *, cache: ModelCache | None = None,
-                    key: Hashable | None = None) -> Classifier:
+                    key: Hashable | None = None, precision: str = "fp32",
+                    validation_rows: ValidationRows | None = None) -> Classifier:
     """A saved classifier, loaded once per process and cached under ``key`` (a model-version
     id; default: the artefact path). A LoRA classifier attaches its adapter to the cached
-    shared base model; a full fine-tune loads its own encoder."""
+    shared base model; a full fine-tune loads its own encoder.
+
+    ``precision="int8"``: its forward passes run on an int8 copy of it once that copy has
+    matched fp32 on ``validation_rows()`` (``(texts, labels)``; see
+    ``workers.runtime.quantization``), else in fp32."""
+    if precision not in ("fp32", "int8"):
+        raise ValueError(f"precision must be 'fp32' or 'int8', not {precision!r}")
     cache = cache if cache is not None else default_cache()
     directory = Path(artifact_dir).resolve()
     manifest = _read_json(directory / "manifest.json")
@@ -167,8 +189,9 @@ def load_classifier(artifact_dir: str | Path, *, cache: ModelCache | None = None
             encoder = encoder_cls.load(str(directory / "model"), device)
             head = _load_head(directory / "head.safetensors", encoder.hidden_size, len(labels))
             own = SharedBase(f"{manifest['base']} (full fine-tune)", encoder, device)
-            return Classifier(own, head, labels, max_length=max_length, manifest=manifest,
-                              scope=ScopeModel.load(directory))
+            return _in_precision(Classifier(own, head, labels, max_length=max_length,
+                                            manifest=manifest, scope=ScopeModel.load(directory)),
+                                 directory, precision, validation_rows)
 
         return cache.get_or_load(cache_key, load_full)
 
@@ -179,8 +202,9 @@ def load_classifier(artifact_dir: str | Path, *, cache: ModelCache | None = None
             def load_head(shared: SharedBase = shared) -> Classifier:
                 head = _load_head(directory / "head.safetensors", shared.encoder.hidden_size,
                                   len(labels))
-                return Classifier(shared, head, labels, max_length=max_length, manifest=manifest,
-                                  scope=ScopeModel.load(directory))
+                return _in_precision(Classifier(
+                    shared, head, labels, max_length=max_length, manifest=manifest,
+                    scope=ScopeModel.load(directory)), directory, precision, validation_rows)
 
             try:
                 return cache.get_or_load(cache_key, load_head,
@@ -197,9 +221,10 @@ def load_classifier(artifact_dir: str | Path, *, cache: ModelCache | None = None
             base.attach_adapter(directory / "adapter", adapter_name)
             head = _load_head(directory / "head.safetensors", base.encoder.hidden_size,
                               len(labels))
-            return Classifier(base, head, labels, max_length=max_length,
-                              adapter_name=adapter_name, adapter_dir=directory / "adapter",
-                              manifest=manifest, scope=ScopeModel.load(directory))
+            return _in_precision(Classifier(
+                base, head, labels, max_length=max_length, adapter_name=adapter_name,
+                adapter_dir=directory / "adapter", manifest=manifest,
+                scope=ScopeModel.load(directory)), directory, precision, validation_rows)
 
         try:
             return cache.get_or_load(cache_key, load_lora, depends_on=[base_key(manifest["base"])],

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -40,6 +40,13 @@ class Prediction:
     index: int  # position of the text in the input
     label: str
     probabilities: dict[str, float]
+
+
+class LogitsForward(Protocol):
+    """A reduced-precision copy of a classifier's encoder and head (``workers.runtime.
+    quantization``): padded token ids and their mask in, the head's logits out."""
+
+    def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor: ...
 
 
 class ClassificationHead(nn.Module):
@@ -72,6 +79,9 @@ class Classifier:
         # How near a message is to the training utterances (``workers.runtime.scope``);
         # None for an artefact written before out-of-scope scoring.
         self.scope = scope
+        # The int8 model serving this classifier's forward passes once it has passed
+        # validation (``load_classifier(precision="int8")``); None: the fp32 torch path.
+        self.int8: LogitsForward | None = None
 
     @property
     def device(self) -> DeviceConfig:
@@ -98,9 +108,14 @@ class Classifier:
         out = np.empty((len(ids), len(self.labels)), dtype=np.float32)
         device = self.device.device
         pad_id = self.base.encoder.pad_token_id
+        int8 = self.int8
         with torch.inference_mode():
             for batch in sorted_batches([len(x) for x in ids], batch_size):
                 input_ids, mask = pad_batch([ids[i] for i in batch], pad_id, device)
+                if int8 is not None:
+                    logits = int8.logits(input_ids, mask)
+                    out[batch] = self.calibrator.probabilities(logits).cpu().numpy()
+                    continue
                 # Attach and run under the base's lock: in a threaded worker another request
                 # may evict (detach) this adapter in between.
                 with self.base.lock:
