@@ -217,14 +217,17 @@ class ArticleSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Article
-        fields = ("id", "question", "answer", "tags", "embedded", "embedded_at", "created_at",
-                  "updated_at")
+        fields = ("id", "question", "answer", "url", "tags", "embedded", "embedded_at",
+                  "created_at", "updated_at")
         read_only_fields = fields
 
 
 class ArticleWriteSerializer(serializers.Serializer):
     question = serializers.CharField(max_length=MESSAGE_MAX_CHARS)
     answer = serializers.CharField(max_length=20_000)
+    url = serializers.CharField(max_length=500, required=False, allow_blank=True,
+                                help_text="Where customers read the article (http or https); "
+                                          "cited with it")
     tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False,
                                  default=list, max_length=20)
 
@@ -267,16 +270,27 @@ class ArticleViewSet(_CrudViewSet):
 # --- Conversations ----------------------------------------------------------------------------
 
 
+class CitationSerializer(serializers.Serializer):
+    """An article a composed reply quotes."""
+
+    id = serializers.IntegerField()
+    title = serializers.CharField(help_text="The article's question")
+    url = serializers.CharField(help_text="The article's link; empty when it has none")
+
+
 class MessageSerializer(serializers.ModelSerializer):
     reply_kind = BlankAsNullChoiceField(choices=Message.ReplyKind.choices, read_only=True,
                                         allow_null=True,
                                         help_text="How the bot replied; null on others' messages")
+    citations = CitationSerializer(many=True, read_only=True,
+                                   help_text="Composed replies: the articles quoted")
 
     class Meta:
         model = Message
         fields = ("id", "role", "text", "intent", "confidence", "used_previous_intent",
-                  "scope_score", "reply_kind", "choices", "retrieved", "article", "latency_ms",
-                  "model_version", "model_version_number", "created_at")
+                  "scope_score", "reply_kind", "choices", "retrieved", "article", "citations",
+                  "composer", "latency_ms", "model_version", "model_version_number",
+                  "created_at")
         read_only_fields = fields
 
 

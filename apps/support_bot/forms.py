@@ -55,6 +55,8 @@ class ArticleForm(forms.Form):
                                widget=forms.Textarea(attrs={"rows": 2}))
     answer = forms.CharField(max_length=20_000, label=_("Answer"),
                              widget=forms.Textarea(attrs={"rows": 4}))
+    url = forms.CharField(max_length=500, required=False, label=_("Link"),
+                          help_text=_("Where customers can read the article (cited with it)"))
     tags = forms.CharField(max_length=1000, required=False, label=_("Tags"),
                            help_text=_("Separated by commas or semicolons"))
 

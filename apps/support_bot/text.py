@@ -54,3 +54,18 @@ def render_template(template: str, variables: Mapping[str, Any]) -> str:
 
     rendered = _TEMPLATE_TOKEN.sub(replace, template)
     return rendered[:MAX_RENDERED_CHARS]
+
+
+# A sentence ends at ., ! or ? (or a CJK full stop) followed by space, or at a line break;
+# "e.g." and decimals ("0.5%") do not end one because no space follows the inner dot.
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|\n+")
+SENTENCE_MAX_CHARS = 1_000
+SENTENCES_PER_ARTICLE = 40
+
+
+def sentences_split(text: str) -> list[str]:
+    """The sentences of an article's answer, stripped, empty ones dropped, each cut at
+    ``SENTENCE_MAX_CHARS`` and at most ``SENTENCES_PER_ARTICLE`` of them (a 20,000-character
+    answer must not cost a thousand vectors)."""
+    pieces = (" ".join(piece.split()) for piece in _SENTENCE_END.split(text))
+    return [piece[:SENTENCE_MAX_CHARS] for piece in pieces if piece][:SENTENCES_PER_ARTICLE]

@@ -236,7 +236,7 @@ def _articles_page(request: HttpRequest, *, form: ArticleForm | None = None,
 def article_detail(request: HttpRequest, pk: int) -> HttpResponse:
     article = get_object_or_404(Article, pk=pk)
     form = ArticleForm(initial={"question": article.question, "answer": article.answer,
-                                "tags": ", ".join(article.tags)})
+                                "url": article.url, "tags": ", ".join(article.tags)})
     status = 200
     if request.method == "POST":
         require_role(request, Role.MEMBER, action=_("change the bot"))
