@@ -56,9 +56,10 @@ def render_template(template: str, variables: Mapping[str, Any]) -> str:
     return rendered[:MAX_RENDERED_CHARS]
 
 
-# A sentence ends at ., ! or ? (or a CJK full stop) followed by space, or at a line break;
-# "e.g." and decimals ("0.5%") do not end one because no space follows the inner dot.
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|\n+")
+# A sentence ends at ., ! or ? followed by space and a character that is not a lower-case
+# letter ("E.g. on Sundays" goes on), at a CJK full stop, or at a line break; decimals
+# ("0.5%") never end one, no space follows their dot.
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?![a-z])|(?<=[。！？])\s*|\n+")
 SENTENCE_MAX_CHARS = 1_000
 SENTENCES_PER_ARTICLE = 40
 
