@@ -479,12 +479,19 @@ def feedback_response(conversation: Conversation, request: Request) -> Response:
 
 
 class BotSettingsSerializer(serializers.ModelSerializer):
+    generative_api_key = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, max_length=500,
+        help_text="The generator's API key; stored sealed, never shown (empty: remove it)")
+    generative_api_key_set = serializers.SerializerMethodField(
+        help_text="Whether the tenant's generator has an API key")
+
     class Meta:
         model = BotSettings
         fields = ("intent_threshold", "article_threshold", "followup_max_words",
                   "fallback_message", "target_false_handoff", "scope_threshold",
                   "scope_threshold_version", "ambiguity_margin", "widget_key", "widget_origins",
-                  "widget_language", "updated_at")
+                  "widget_language", "generative_enabled", "generative_url", "generative_model",
+                  "generative_api_key", "generative_api_key_set", "updated_at")
         read_only_fields = ("widget_key", "scope_threshold_version", "updated_at")
         extra_kwargs: Any = {  # noqa: RUF012
             "intent_threshold": {"min_value": 0.0, "max_value": 1.0},
@@ -496,6 +503,9 @@ class BotSettingsSerializer(serializers.ModelSerializer):
             "widget_origins": {"child": serializers.CharField(max_length=300),
                                "max_length": 50},
         }
+
+    def get_generative_api_key_set(self, config: BotSettings) -> bool:
+        return bool(config.generative_api_key)
 
 
 class BotSettingsView(TenantScopedAPIView):

@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from apps.support_bot import compose
+from apps.support_bot.generative import generative_changes, reply_generate
 from apps.support_bot.models import (
     MESSAGE_MAX_CHARS,
     UTTERANCE_MAX_CHARS,
@@ -111,6 +112,7 @@ def bot_settings_update(*, changes: dict[str, Any]) -> BotSettings:
         raise BotError(_("The widget language must be one of %(codes)s.")
                        % {"codes": ", ".join(repr(code) for code in languages)},
                        fields={"widget_language": [_("not a widget language")]})
+    changes = generative_changes(changes)
     for name, value in changes.items():
         setattr(current, name, value)
     current.save()
@@ -697,6 +699,8 @@ def chat(*, conversation: Conversation, text: str, timeout: float | None = None)
     latency_ms = round((time.monotonic() - started) * 1000)
     reply = message_answer(message=message, analysis=Analysis.from_worker(found),
                            latency_ms=latency_ms)
+    # A composed reply may be rewritten by the tenant's generator, when grounded.
+    reply = reply_generate(reply=reply, question=message.text)
     return ChatResult(message=message, reply=reply, status=reply.conversation.status)
 
 
