@@ -214,6 +214,7 @@ class UtteranceViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin,
 class ArticleSerializer(serializers.ModelSerializer):
     embedded = serializers.BooleanField(source="is_embedded", read_only=True,
                                         help_text="The embedding matches the current text")
+    url = serializers.CharField(read_only=True, help_text="The article's link; empty: none")
 
     class Meta:
         model = Article
@@ -479,6 +480,10 @@ def feedback_response(conversation: Conversation, request: Request) -> Response:
 
 
 class BotSettingsSerializer(serializers.ModelSerializer):
+    generative_url = serializers.CharField(
+        max_length=300, required=False, allow_blank=True,
+        help_text="The tenant's OpenAI-compatible base URL, e.g. https://llm.example.com/v1; "
+                  "empty: the deployment's")
     generative_api_key = serializers.CharField(
         write_only=True, required=False, allow_blank=True, max_length=500,
         help_text="The generator's API key; stored sealed, never shown (empty: remove it)")
