@@ -7,10 +7,7 @@ environment; another tenant's settings are untouched."""
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,57 +18,12 @@ from apps.support_bot.generative import generator_endpoint
 from apps.support_bot.models import BotSettings
 from apps.support_bot.sealed import seal, unseal
 from tenancy.context import tenant_context
+from tests.bot.conftest import Generator
 from tests.conftest import TenantSetup
 
 pytestmark = pytest.mark.django_db
 
 BOT = "/api/v1/bot"
-
-
-class Generator:
-    """An OpenAI-compatible ``/v1/chat/completions`` that answers what the test sets."""
-
-    def __init__(self) -> None:
-        self.content = ""
-        self.body: bytes | None = None  # raw body instead of a completion
-        self.delay = 0.0
-        self.status = 200
-        self.requests: list[dict[str, Any]] = []
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                length = int(self.headers.get("Content-Length", "0"))
-                owner.requests.append({"path": self.path,
-                                       "authorization": self.headers.get("Authorization"),
-                                       "json": json.loads(self.rfile.read(length))})
-                time.sleep(owner.delay)
-                body = owner.body if owner.body is not None else json.dumps({
-                    "id": "cmpl-1", "object": "chat.completion", "choices": [{
-                        "index": 0, "finish_reason": "stop",
-                        "message": {"role": "assistant", "content": owner.content}}]}).encode()
-                try:
-                    self.send_response(owner.status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except OSError:  # the client gave up (the timeout case)
-                    pass
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-@pytest.fixture
-def generator() -> Iterator[Generator]:
-    server = Generator()
-    yield server
-    server.server.shutdown()
 
 
 def test_sealed_keys_round_trip_and_refuse_tampering() -> None:
@@ -81,7 +33,8 @@ def test_sealed_keys_round_trip_and_refuse_tampering() -> None:
     assert seal("sk-secret-123") != sealed  # a fresh nonce each time
     tampered = sealed[:-2] + ("A" if sealed[-2] != "A" else "B") + sealed[-1]
     assert unseal(tampered) == ""
-    assert unseal("") == "" and seal("") == ""
+    assert unseal("") == ""
+    assert seal("") == ""
 
 
 def test_generative_settings_are_per_tenant_and_never_show_the_key(
@@ -100,7 +53,8 @@ def test_generative_settings_are_per_tenant_and_never_show_the_key(
         stored = BotSettings.objects.get()
         assert "sk-acme" not in stored.generative_api_key
         endpoint = generator_endpoint(stored)
-        assert endpoint is not None and endpoint.api_key == "sk-acme"
+        assert endpoint is not None
+        assert endpoint.api_key == "sk-acme"
         assert not endpoint.trusted
     bad = api.patch(f"{BOT}/settings", {"generative_url": "ftp://x"}, format="json")
     assert bad.status_code == 400
@@ -108,14 +62,17 @@ def test_generative_settings_are_per_tenant_and_never_show_the_key(
     # Another tenant's settings are its own: off, no key; the deployment default needs its
     # own switch turned on.
     theirs = globex.api().get(f"{BOT}/settings").json()
-    assert theirs["generative_enabled"] is False and theirs["generative_api_key_set"] is False
+    assert theirs["generative_enabled"] is False
+    assert theirs["generative_api_key_set"] is False
     settings.BOT_GENERATOR_URL, settings.BOT_GENERATOR_MODEL = "http://vllm:8000/v1", "m"
     with tenant_context(globex.tenant.pk):
         config = services.bot_settings_get()
         assert generator_endpoint(config) is None
         config = services.bot_settings_update(changes={"generative_enabled": True})
         default = generator_endpoint(config)
-    assert default is not None and default.trusted and default.url == "http://vllm:8000/v1"
+    assert default is not None
+    assert default.trusted
+    assert default.url == "http://vllm:8000/v1"
 
 
 @pytest.mark.slow
@@ -155,7 +112,8 @@ def test_generated_answers_are_used_only_when_grounded(
     assert sent["authorization"] == "Bearer sk-local"
     assert sent["json"]["model"] == "tiny"
     prompt = sent["json"]["messages"][-1]["content"]
-    assert "arrives within five working days" in prompt and "When will my card" in prompt
+    assert "arrives within five working days" in prompt
+    assert "When will my card" in prompt
 
     generator.content = ("Your card arrives within five working days. "
                          "You will also receive a free smartphone with it.")
