@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import time
@@ -35,6 +36,9 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+# One thread, as the online worker runs a message: on a shared machine torch's default thread
+# pool makes the per-message baseline's small forward passes erratic.
+os.environ.setdefault("AIPLATFORM_TORCH_THREADS", "1")
 sys.path[:0] = [str(HERE), str(HERE.parent / "platform"), str(HERE.parent)]
 
 from common import read_csv, record  # noqa: E402
