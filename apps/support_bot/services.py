@@ -25,7 +25,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from apps.support_bot import compose
-from apps.support_bot.generative import generative_changes, reply_generate
+from apps.support_bot.generative import (
+    GeneratorSettingsError,
+    generative_changes,
+    reply_generate,
+)
 from apps.support_bot.models import (
     MESSAGE_MAX_CHARS,
     UTTERANCE_MAX_CHARS,
@@ -112,7 +116,10 @@ def bot_settings_update(*, changes: dict[str, Any]) -> BotSettings:
         raise BotError(_("The widget language must be one of %(codes)s.")
                        % {"codes": ", ".join(repr(code) for code in languages)},
                        fields={"widget_language": [_("not a widget language")]})
-    changes = generative_changes(changes)
+    try:
+        changes = generative_changes(changes)
+    except GeneratorSettingsError as error:  # one refusal type for the API and the pages
+        raise BotError(str(error), fields=error.fields) from None
     for name, value in changes.items():
         setattr(current, name, value)
     current.save()

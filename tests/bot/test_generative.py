@@ -136,3 +136,31 @@ def test_generated_answers_are_used_only_when_grounded(
     timed_out = ask()
     assert timed_out["status"] == "timeout", timed_out
     assert time.monotonic() - started < 1.9
+
+
+def test_the_settings_page_sets_the_generator_and_keeps_the_key_hidden(
+        acme: TenantSetup, globex: TenantSetup) -> None:
+    from django.urls import reverse
+
+    form = {"intent_threshold": 0.6, "article_threshold": 0.5, "followup_max_words": 4,
+            "fallback_message": "Bye", "target_false_handoff": 0.03, "ambiguity_margin": 0.1,
+            "generative_enabled": "on", "generative_url": "https://llm.example.com/v1",
+            "generative_model": "qwen", "generative_api_key": "sk-page"}
+    browser = acme.browser()
+    assert browser.post(reverse("bot:settings"), form).status_code == 302
+    page = browser.get(reverse("bot:settings")).content.decode()
+    assert "sk-page" not in page
+    assert "https://llm.example.com/v1" in page
+    # Saved again without a key: the key stays; a bad URL is refused on its field.
+    assert browser.post(reverse("bot:settings"), {**form, "generative_api_key": ""}
+                        ).status_code == 302
+    refused = browser.post(reverse("bot:settings"), {**form, "generative_url": "ftp://x"})
+    assert refused.status_code == 400
+    with tenant_context(acme.tenant.pk):
+        stored = BotSettings.objects.get()
+        assert unseal(stored.generative_api_key) == "sk-page"
+        assert stored.generative_url == "https://llm.example.com/v1"
+    # The other tenant's settings are untouched.
+    with tenant_context(globex.tenant.pk):
+        theirs = services.bot_settings_get()
+        assert (theirs.generative_enabled, theirs.generative_api_key) == (False, "")
