@@ -207,3 +207,18 @@ def test_the_article_job_embeds_sentences_and_the_analysis_composes(
     titles = [c["title"] for c in reply.citations]
     assert titles[0] == "How long does card delivery take?"
     assert reply.citations[0]["url"] == "https://help.example.com/d"
+
+
+def test_another_tenants_sentences_and_citations_are_never_read(
+        acme: TenantSetup, globex: TenantSetup) -> None:
+    theirs = _article(globex, "When does my card arrive?", CARDS, 0,
+                      url="https://globex.example.com/cards")
+    with tenant_context(acme.tenant.pk):
+        assert selectors.sentences_scored(vector=QUESTION, article_ids=[theirs.pk]) == []
+        assert selectors.citations_of([theirs.pk]) == []
+        assert ArticleSentence.objects.count() == 0
+    # Acme's reply to the same question hands off: it has no articles of its own.
+    reply = _ask(acme, start(acme), "When will my card come?", QUESTION)
+    assert reply.reply_kind == Message.ReplyKind.FALLBACK
+    assert "globex" not in str(acme.api().get(f"{BOT}/conversations/{reply.conversation_id}"
+                                              ).json())
