@@ -13,7 +13,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = ["writeback.py", "metering.py", "inference.py", "int8.py", "finetune.py", "finance.py",
-              "finance_dedup.py", "default_models.py", "bot.py", "bot_oos.py", "bot_chat.py",
+              "finance_dedup.py", "default_models.py", "bot.py", "bot_oos.py",
+              "bot_compose.py", "bot_chat.py",
               "recs.py", "recs_serving.py", "reliability.py", "load.py"]
 # The finance quality bar: the full fine-tune of the default model (about 20-35 minutes here).
 QUALITY = {"finance-quality": ["finetune.py", "--quality", "finance", "--epochs", "5",

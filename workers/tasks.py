@@ -80,3 +80,14 @@ def support_analyse(tenant_id: int, text: str, top_k: int = 3) -> dict[str, Any]
 
     with tenant_context(tenant_id):
         return analyse(text, top_k)
+
+
+@shared_task(name="support.generate", acks_late=False, ignore_result=False)
+def support_generate(tenant_id: int, question: str, article_ids: list[int]) -> dict[str, Any]:
+    """A generated reply from the cited articles, with its grounding check (the web tier
+    keeps the extractive reply unless this says ``grounded``)."""
+    from tenancy.context import tenant_context
+    from workers.handlers.bot_generative import generate
+
+    with tenant_context(tenant_id):
+        return generate(question, article_ids)

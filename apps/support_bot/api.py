@@ -214,17 +214,21 @@ class UtteranceViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin,
 class ArticleSerializer(serializers.ModelSerializer):
     embedded = serializers.BooleanField(source="is_embedded", read_only=True,
                                         help_text="The embedding matches the current text")
+    url = serializers.CharField(read_only=True, help_text="The article's link; empty: none")
 
     class Meta:
         model = Article
-        fields = ("id", "question", "answer", "tags", "embedded", "embedded_at", "created_at",
-                  "updated_at")
+        fields = ("id", "question", "answer", "url", "tags", "embedded", "embedded_at",
+                  "created_at", "updated_at")
         read_only_fields = fields
 
 
 class ArticleWriteSerializer(serializers.Serializer):
     question = serializers.CharField(max_length=MESSAGE_MAX_CHARS)
     answer = serializers.CharField(max_length=20_000)
+    url = serializers.CharField(max_length=500, required=False, allow_blank=True,
+                                help_text="Where customers read the article (http or https); "
+                                          "cited with it")
     tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False,
                                  default=list, max_length=20)
 
@@ -267,16 +271,27 @@ class ArticleViewSet(_CrudViewSet):
 # --- Conversations ----------------------------------------------------------------------------
 
 
+class CitationSerializer(serializers.Serializer):
+    """An article a composed reply quotes."""
+
+    id = serializers.IntegerField()
+    title = serializers.CharField(help_text="The article's question")
+    url = serializers.CharField(help_text="The article's link; empty when it has none")
+
+
 class MessageSerializer(serializers.ModelSerializer):
     reply_kind = BlankAsNullChoiceField(choices=Message.ReplyKind.choices, read_only=True,
                                         allow_null=True,
                                         help_text="How the bot replied; null on others' messages")
+    citations = CitationSerializer(many=True, read_only=True,
+                                   help_text="Composed replies: the articles quoted")
 
     class Meta:
         model = Message
         fields = ("id", "role", "text", "intent", "confidence", "used_previous_intent",
-                  "scope_score", "reply_kind", "choices", "retrieved", "article", "latency_ms",
-                  "model_version", "model_version_number", "created_at")
+                  "scope_score", "reply_kind", "choices", "retrieved", "article", "citations",
+                  "composer", "latency_ms", "model_version", "model_version_number",
+                  "created_at")
         read_only_fields = fields
 
 
@@ -466,12 +481,23 @@ def feedback_response(conversation: Conversation, request: Request) -> Response:
 
 
 class BotSettingsSerializer(serializers.ModelSerializer):
+    generative_url = serializers.CharField(
+        max_length=300, required=False, allow_blank=True,
+        help_text="The tenant's OpenAI-compatible base URL, e.g. https://llm.example.com/v1; "
+                  "empty: the deployment's")
+    generative_api_key = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, max_length=500,
+        help_text="The generator's API key; stored sealed, never shown (empty: remove it)")
+    generative_api_key_set = serializers.SerializerMethodField(
+        help_text="Whether the tenant's generator has an API key")
+
     class Meta:
         model = BotSettings
         fields = ("intent_threshold", "article_threshold", "followup_max_words",
                   "fallback_message", "target_false_handoff", "scope_threshold",
                   "scope_threshold_version", "ambiguity_margin", "widget_key", "widget_origins",
-                  "widget_language", "updated_at")
+                  "widget_language", "generative_enabled", "generative_url", "generative_model",
+                  "generative_api_key", "generative_api_key_set", "updated_at")
         read_only_fields = ("widget_key", "scope_threshold_version", "updated_at")
         extra_kwargs: Any = {  # noqa: RUF012
             "intent_threshold": {"min_value": 0.0, "max_value": 1.0},
@@ -483,6 +509,9 @@ class BotSettingsSerializer(serializers.ModelSerializer):
             "widget_origins": {"child": serializers.CharField(max_length=300),
                                "max_length": 50},
         }
+
+    def get_generative_api_key_set(self, config: BotSettings) -> bool:
+        return bool(config.generative_api_key)
 
 
 class BotSettingsView(TenantScopedAPIView):

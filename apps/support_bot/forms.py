@@ -55,6 +55,8 @@ class ArticleForm(forms.Form):
                                widget=forms.Textarea(attrs={"rows": 2}))
     answer = forms.CharField(max_length=20_000, label=_("Answer"),
                              widget=forms.Textarea(attrs={"rows": 4}))
+    url = forms.CharField(max_length=500, required=False, label=_("Link"),
+                          help_text=_("Where customers can read the article (cited with it)"))
     tags = forms.CharField(max_length=1000, required=False, label=_("Tags"),
                            help_text=_("Separated by commas or semicolons"))
 
@@ -120,6 +122,21 @@ class SettingsForm(forms.Form):
         help_text=_("The language of the widget's button and prompts. The visitor's browser: "
                     "Chinese for a browser set to Chinese, English otherwise. Changing it "
                     "changes the snippet below; paste it again."))
+
+    generative_enabled = forms.BooleanField(
+        required=False, label=_("Compose replies with a language model"),
+        help_text=_("Used only when every sentence it writes is supported by the articles; "
+                    "otherwise the reply quotes the articles"))
+    generative_url = forms.CharField(
+        required=False, max_length=300, label=_("Generator URL"),
+        help_text=_("An OpenAI-compatible base URL, e.g. https://llm.example.com/v1; empty: "
+                    "the platform's"))
+    generative_model = forms.CharField(required=False, max_length=200,
+                                       label=_("Generator model"))
+    generative_api_key = forms.CharField(
+        required=False, max_length=500, label=_("Generator API key"),
+        widget=forms.PasswordInput(render_value=False),
+        help_text=_("Stored encrypted and never shown; leave empty to keep the current key"))
 
     def clean_widget_origins(self) -> list[str]:
         return [line.strip() for line in self.cleaned_data["widget_origins"].splitlines()

@@ -69,6 +69,17 @@ class BotSettings(TenantOwnedModel):
                                           "https://shop.example.com")
     widget_language = models.CharField(max_length=8, blank=True, default="",
                                        choices=WIDGET_LANGUAGES)
+    # The generative composer (``apps.support_bot.generative``): an OpenAI-compatible chat
+    # endpoint; empty URL and model: the deployment's default (``BOT_GENERATOR_*``).
+    generative_enabled = models.BooleanField(
+        default=False, help_text="Compose replies with a language model, checked against the "
+                                 "articles (else the extractive answer)")
+    generative_url = models.URLField(max_length=300, blank=True, default="",
+                                     help_text="OpenAI-compatible base URL, e.g. "
+                                               "http://vllm:8000/v1; empty: the deployment's")
+    generative_model = models.CharField(max_length=200, blank=True, default="")
+    # Sealed with a key derived from SECRET_KEY (``apps.support_bot.sealed``); never shown back.
+    generative_api_key = models.TextField(blank=True, default="", editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -135,6 +146,8 @@ class Article(TenantOwnedModel):
 
     question = models.TextField()
     answer = models.TextField()
+    url = models.URLField(max_length=500, blank=True, default="",
+                          help_text="Where customers can read the article; cited with it")
     tags = ArrayField(models.CharField(max_length=50), default=list, blank=True)
     embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS, null=True, blank=True,
                             editable=False)
@@ -164,6 +177,27 @@ class Article(TenantOwnedModel):
 
         return self.embedding is not None and self.embedded_text_hash == text_hash(
             self.embedding_text)
+
+
+class ArticleSentence(TenantOwnedModel):
+    """One sentence of an article's answer with its embedding, written by the same
+    ``embed_articles`` job as the article's vector: composing a reply then needs only the
+    question's vector and dot products, never a forward pass per message."""
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="sentences")
+    position = models.PositiveIntegerField()
+    text = models.TextField()
+    embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS)
+
+    class Meta:
+        ordering: ClassVar = ["article", "position"]
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["tenant", "article", "position"],
+                                    name="articlesentence_tenant_article_pos"),
+        ]
+
+    def __str__(self) -> str:
+        return self.text[:80]
 
 
 class Conversation(TenantOwnedModel):
@@ -220,6 +254,7 @@ class Message(TenantOwnedModel):
         FALLBACK = "fallback", _("Fallback and handoff")
         HANDOFF = "handoff", _("Intent handed off")
         CHOICE = "choice", _("Choice of two intents")
+        COMPOSED = "composed", _("Composed from articles")
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE,
                                      related_name="messages")
@@ -238,6 +273,11 @@ class Message(TenantOwnedModel):
                                help_text="The intents offered to choose from (choice replies)")
     article = models.ForeignKey(Article, null=True, blank=True, on_delete=models.SET_NULL,
                                 related_name="+", help_text="The article answered with")
+    citations = models.JSONField(
+        default=list, blank=True,
+        help_text='Composed replies: the articles quoted, [{"id": 1, "title": "...", "url": ""}]')
+    composer = models.CharField(max_length=16, blank=True,
+                                help_text="Composed replies: extractive or generative")
     latency_ms = models.PositiveIntegerField(null=True, blank=True,
                                              help_text="From receiving the message to the reply")
     # The version that answered, named as jobs, classify and the API name it: by id, with its

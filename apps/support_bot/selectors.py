@@ -11,9 +11,11 @@ from typing import Any
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from pgvector.django import CosineDistance
 
 from apps.support_bot.models import (
     Article,
+    ArticleSentence,
     BotSettings,
     Conversation,
     Feedback,
@@ -110,6 +112,42 @@ def articles_nearest(*, vector: Sequence[float], limit: int = 3) -> list[dict[st
     when another tenant's articles crowd the neighbourhood (``tenancy.vectors.nearest``)."""
     rows = vectors.nearest(Article.objects.only("id"), vector, limit)
     return [{"id": row.pk, "similarity": round(1.0 - float(row.distance), 6)} for row in rows]
+
+
+PASSAGES_PER_ARTICLE = 6
+
+
+def citations_of(article_ids: Sequence[int]) -> list[dict[str, Any]]:
+    """``[{"id", "title", "url"}]`` of the tenant's articles, in the order given (a deleted
+    one is left out): what a composed reply stores and shows. The title is the article's
+    question."""
+    found = {a.pk: a for a in Article.objects.filter(pk__in=list(article_ids)).only(
+        "id", "question", "url")}
+    return [{"id": found[i].pk, "title": found[i].question[:200], "url": found[i].url}
+            for i in article_ids if i in found]
+
+
+def sentences_scored(*, vector: Sequence[float], article_ids: Sequence[int],
+                     intent: str = "") -> list[dict[str, Any]]:
+    """The stored sentences of ``article_ids`` and of the article linked to ``intent``, each
+    with its cosine similarity to ``vector`` computed by pgvector (no vector leaves the
+    database): the composer's passages, ``[{"article", "position", "text", "similarity"}]``,
+    at most ``PASSAGES_PER_ARTICLE`` per article (its most similar)."""
+    wanted = Q(article_id__in=list(article_ids))
+    if intent:
+        wanted |= Q(article_id__in=Intent.objects.filter(name=intent).exclude(
+            article__isnull=True).values("article_id"))
+    rows = (ArticleSentence.objects.filter(wanted)
+            .annotate(distance=CosineDistance("embedding", vector))
+            .values_list("article_id", "position", "text", "distance"))
+    per_article: dict[int, list[dict[str, Any]]] = {}
+    for article_id, position, text, distance in rows:
+        per_article.setdefault(article_id, []).append(
+            {"article": article_id, "position": position, "text": text,
+             "similarity": round(1.0 - float(distance), 6)})
+    return [passage for passages in per_article.values()
+            for passage in sorted(passages, key=lambda p: -p["similarity"])[
+                :PASSAGES_PER_ARTICLE]]
 
 
 def conversation_list(*, status: str = "", channel: str = "") -> QuerySet[Conversation]:

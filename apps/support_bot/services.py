@@ -16,7 +16,7 @@ import re
 import secrets
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -24,11 +24,18 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from apps.support_bot import compose
+from apps.support_bot.generative import (
+    GeneratorSettingsError,
+    generative_changes,
+    reply_generate,
+)
 from apps.support_bot.models import (
     MESSAGE_MAX_CHARS,
     UTTERANCE_MAX_CHARS,
     WIDGET_LANGUAGES,
     Article,
+    ArticleSentence,
     BotSettings,
     Conversation,
     Feedback,
@@ -37,7 +44,7 @@ from apps.support_bot.models import (
     Utterance,
     new_widget_key,
 )
-from apps.support_bot.selectors import scope_recommendation
+from apps.support_bot.selectors import citations_of, scope_recommendation
 from apps.support_bot.spec import APP, ARTICLES, OUT_OF_SCOPE, UTTERANCES
 from apps.support_bot.text import render_template, template_variables, text_hash, word_count
 from billing.metering import metered
@@ -109,6 +116,10 @@ def bot_settings_update(*, changes: dict[str, Any]) -> BotSettings:
         raise BotError(_("The widget language must be one of %(codes)s.")
                        % {"codes": ", ".join(repr(code) for code in languages)},
                        fields={"widget_language": [_("not a widget language")]})
+    try:
+        changes = generative_changes(changes)
+    except GeneratorSettingsError as error:  # one refusal type for the API and the pages
+        raise BotError(str(error), fields=error.fields) from None
     for name, value in changes.items():
         setattr(current, name, value)
     current.save()
@@ -310,11 +321,27 @@ def _clean_tags(tags: Sequence[str]) -> list[str]:
     return cleaned
 
 
+def _clean_url(url: str) -> str:
+    """An article's public link: empty, or an http(s) URL (cited in replies, so never a
+    ``javascript:`` one)."""
+    from urllib.parse import urlsplit
+
+    value = (url or "").strip()
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or len(value) > 500:
+        raise BotError(_("The link must be an http or https URL of at most 500 characters."),
+                       fields={"url": [_("not an http(s) URL")]})
+    return value
+
+
 @transaction.atomic
-def article_create(*, question: str, answer: str, tags: Sequence[str] = ()) -> Article:
+def article_create(*, question: str, answer: str, tags: Sequence[str] = (),
+                   url: str = "") -> Article:
     article = Article.objects.create(question=_clean_text(question, "question"),
                                      answer=_clean_text(answer, "answer", 20_000),
-                                     tags=_clean_tags(tags))
+                                     tags=_clean_tags(tags), url=_clean_url(url))
     embedding_schedule_on_commit()
     return article
 
@@ -327,6 +354,8 @@ def article_update(*, article: Article, changes: dict[str, Any]) -> Article:
         changes["answer"] = _clean_text(changes["answer"], "answer", 20_000)
     if "tags" in changes:
         changes["tags"] = _clean_tags(changes["tags"])
+    if "url" in changes:
+        changes["url"] = _clean_url(changes["url"])
     for name, value in changes.items():
         setattr(article, name, value)
     article.save()
@@ -363,10 +392,15 @@ def articles_import_csv(*, data: bytes) -> ImportResult:
 
 
 def articles_stale() -> Any:
-    """Articles whose embedding is missing or older than their text (read by the job)."""
-    return [article for article in Article.objects.only(
-        "id", "question", "answer", "embedded_text_hash").order_by("id")
-        if article.embedded_text_hash != text_hash(article.embedding_text)]
+    """Articles whose embedding is missing or older than their text, or whose sentences are
+    not embedded yet (articles embedded before sentences were stored); read by the job."""
+    from django.db.models import Exists, OuterRef
+
+    articles = Article.objects.only("id", "question", "answer", "embedded_text_hash").annotate(
+        has_sentences=Exists(ArticleSentence.objects.filter(article=OuterRef("pk"))))
+    return [article for article in articles.order_by("id")
+            if article.embedded_text_hash != text_hash(article.embedding_text)
+            or not article.has_sentences]
 
 
 def embedding_schedule() -> Job | None:
@@ -392,15 +426,29 @@ def embedding_schedule_on_commit() -> None:
     transaction.on_commit(schedule)
 
 
+SentenceVectors = Sequence[tuple[str, Sequence[float]]]
+
+
 @transaction.atomic
-def article_embeddings_record(*, embeddings: Sequence[tuple[int, str, Sequence[float]]]) -> int:
-    """Store ``(article id, hash of the embedded text, vector)``; an article edited since it
-    was read keeps its stale state (its hash differs) and is embedded by the next job."""
+def article_embeddings_record(*, embeddings: Sequence[tuple[int, str, Sequence[float]]],
+                              sentences: dict[int, SentenceVectors] | None = None) -> int:
+    """Store ``(article id, hash of the embedded text, vector)`` and, for the articles in
+    ``sentences``, their answer's sentences with their vectors (replacing the old ones). An
+    article edited since it was read keeps its stale state (its hash differs) and is embedded
+    by the next job; an article deleted meanwhile gets nothing."""
     now = timezone.now()
     written = 0
+    tenant_id = require_tenant_id()
     for article_id, embedded_hash, vector in embeddings:
-        written += Article.objects.filter(pk=article_id).update(
+        updated = Article.objects.filter(pk=article_id).update(
             embedding=list(vector), embedded_text_hash=embedded_hash, embedded_at=now)
+        written += updated
+        if updated and sentences is not None and article_id in sentences:
+            ArticleSentence.objects.filter(article_id=article_id).delete()
+            ArticleSentence.objects.bulk_create([
+                ArticleSentence(tenant_id=tenant_id, article_id=article_id, position=position,
+                                text=text, embedding=list(sentence_vector))
+                for position, (text, sentence_vector) in enumerate(sentences[article_id])])
     return written
 
 
@@ -455,6 +503,9 @@ class Analysis:
     runner_up: str = ""  # the second likeliest intent
     runner_up_confidence: float | None = None
     scope_score: float | None = None  # similarity to the training utterances (0-1)
+    # The composer's passages: sentences of the articles above (and of the predicted intent's
+    # linked article) with their similarity to the message (``selectors.sentences_scored``).
+    passages: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_worker(cls, data: dict[str, Any]) -> Analysis:
@@ -464,7 +515,8 @@ class Analysis:
                    model_version_number=data.get("model_version_number"),
                    runner_up=data.get("runner_up") or "",
                    runner_up_confidence=data.get("runner_up_confidence"),
-                   scope_score=data.get("scope_score"))
+                   scope_score=data.get("scope_score"),
+                   passages=list(data.get("passages") or []))
 
 
 def _handoff(conversation: Conversation, reason: str) -> None:
@@ -533,8 +585,9 @@ def _choice_text(names: list[str]) -> str:
 
 
 @transaction.atomic
-def message_answer(*, message: Message, analysis: Analysis, latency_ms: int) -> Message:
-    """Decide and store the bot's reply to ``message``:
+def message_answer(*, message: Message, analysis: Analysis, latency_ms: int) -> Message | None:
+    """Decide and store the bot's reply to ``message`` (none when a person took the
+    conversation while the message was being analysed):
 
     0. when the bot's last reply offered two intents and the customer picked one, that one;
     1. an in-scope intent (``_in_scope``; or, for a short follow-up that is not, the
@@ -542,10 +595,14 @@ def message_answer(*, message: Message, analysis: Analysis, latency_ms: int) -> 
        choose between the two (``_ambiguous``); one that asks for a person hands off; one
        with a template answers with it, else with its linked article;
     2. else the best article, when its similarity passes the tenant's threshold;
+       an article reply (1 or 2) is composed from the retrieved articles' sentences, that
+       article's first (``compose``), citing the articles quoted;
     3. else the fallback message, and the conversation is handed off (webhook
        ``conversation.handoff``).
     """
     conversation = Conversation.objects.select_for_update().get(pk=message.conversation_id)
+    if conversation.status == Conversation.Status.HANDED_OFF:
+        return None
     config = bot_settings_get()
     intent_name, confidence = analysis.intent, analysis.confidence
     chosen = _chosen_intent(conversation, message.text)
@@ -584,6 +641,18 @@ def message_answer(*, message: Message, analysis: Analysis, latency_ms: int) -> 
         kind, text = Message.ReplyKind.ARTICLE, article.answer
     else:
         kind, text = Message.ReplyKind.FALLBACK, config.fallback_message
+    citations: list[dict[str, Any]] = []
+    if kind == Message.ReplyKind.ARTICLE and article is not None:
+        # No template applies: compose from the articles, quoting the article chosen first.
+        quoted = compose.compose(articles=[(int(a["id"]), float(a["similarity"]))
+                                           for a in analysis.articles],
+                                 passages=compose.passages_from(analysis.passages),
+                                 primary=article.pk)
+        # Its sentences not scored yet (an article embedded before sentences were stored):
+        # the whole article, as before.
+        if any(q.article_id == article.pk for q in quoted):
+            citations = citations_of(compose.cited_ids(quoted))
+            kind, text = Message.ReplyKind.COMPOSED, compose.reply_text(quoted)
 
     recorded = {"intent": intent_name if confident else analysis.intent,
                 "confidence": confidence, "used_previous_intent": used_previous,
@@ -593,7 +662,10 @@ def message_answer(*, message: Message, analysis: Analysis, latency_ms: int) -> 
         setattr(message, name, value)
     reply = Message.objects.create(
         conversation=conversation, role=Message.Role.BOT, text=text, reply_kind=kind,
-        article=article if kind == Message.ReplyKind.ARTICLE else None, latency_ms=latency_ms,
+        article=article if kind in (Message.ReplyKind.ARTICLE, Message.ReplyKind.COMPOSED)
+        else None, citations=citations,
+        composer="extractive" if kind == Message.ReplyKind.COMPOSED else "",
+        latency_ms=latency_ms,
         model_version_id=analysis.model_version_id,
         model_version_number=analysis.model_version_number, choices=choices, **recorded)
     if confident and intent_name and not ambiguous:
@@ -644,8 +716,13 @@ def chat(*, conversation: Conversation, text: str, timeout: float | None = None)
             return ChatResult(message=message, reply=reply, status=conversation.status)
         found = online_call("support.analyse", message.text, TOP_ARTICLES, timeout=timeout)
     latency_ms = round((time.monotonic() - started) * 1000)
-    reply = message_answer(message=message, analysis=Analysis.from_worker(found),
-                           latency_ms=latency_ms)
+    answered = message_answer(message=message, analysis=Analysis.from_worker(found),
+                              latency_ms=latency_ms)
+    if answered is None:  # a person took the conversation meanwhile
+        conversation.refresh_from_db(fields=["status"])
+        return ChatResult(message=message, reply=None, status=conversation.status)
+    # A composed reply may be rewritten by the tenant's generator, when grounded.
+    reply = reply_generate(reply=answered, question=message.text)
     return ChatResult(message=message, reply=reply, status=reply.conversation.status)
 
 

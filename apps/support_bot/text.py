@@ -54,3 +54,19 @@ def render_template(template: str, variables: Mapping[str, Any]) -> str:
 
     rendered = _TEMPLATE_TOKEN.sub(replace, template)
     return rendered[:MAX_RENDERED_CHARS]
+
+
+# A sentence ends at ., ! or ? followed by space and a character that is not a lower-case
+# letter ("E.g. on Sundays" goes on), at a CJK full stop, or at a line break; decimals
+# ("0.5%") never end one, no space follows their dot.
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?![a-z])|(?<=[。！？])\s*|\n+")
+SENTENCE_MAX_CHARS = 1_000
+SENTENCES_PER_ARTICLE = 40
+
+
+def sentences_split(text: str) -> list[str]:
+    """The sentences of an article's answer, stripped, empty ones dropped, each cut at
+    ``SENTENCE_MAX_CHARS`` and at most ``SENTENCES_PER_ARTICLE`` of them (a 20,000-character
+    answer must not cost a thousand vectors)."""
+    pieces = (" ".join(piece.split()) for piece in _SENTENCE_END.split(text))
+    return [piece[:SENTENCE_MAX_CHARS] for piece in pieces if piece][:SENTENCES_PER_ARTICLE]

@@ -235,7 +235,7 @@ def _articles_page(request: HttpRequest, *, form: ArticleForm | None = None,
 def article_detail(request: HttpRequest, pk: int) -> HttpResponse:
     article = get_object_or_404(Article, pk=pk)
     form = ArticleForm(initial={"question": article.question, "answer": article.answer,
-                                "tags": ", ".join(article.tags)})
+                                "url": article.url, "tags": ", ".join(article.tags)})
     status = 200
     if request.method == "POST":
         require_role(request, Role.MEMBER, action=_("change the bot"))
@@ -383,7 +383,9 @@ def bot_settings(request: HttpRequest) -> HttpResponse:
         "target_false_handoff": config.target_false_handoff,
         "scope_threshold": config.scope_threshold, "ambiguity_margin": config.ambiguity_margin,
         "widget_origins": "\n".join(config.widget_origins),
-        "widget_language": config.widget_language})
+        "widget_language": config.widget_language,
+        "generative_enabled": config.generative_enabled,
+        "generative_url": config.generative_url, "generative_model": config.generative_model})
     status = 200
     if request.method == "POST":
         if "rotate" in request.POST:
@@ -391,7 +393,13 @@ def bot_settings(request: HttpRequest) -> HttpResponse:
             messages.success(request, _("A new widget key was made; update your pages."))
             return redirect("bot:settings")
         form = SettingsForm(request.POST)
-        if _submit(form, lambda data: services.bot_settings_update(changes=data)) is not None:
+
+        def save(data: dict[str, Any]) -> Any:
+            if not data.get("generative_api_key"):
+                data.pop("generative_api_key", None)  # empty on the page: keep the key
+            return services.bot_settings_update(changes=data)
+
+        if _submit(form, save) is not None:
             messages.success(request, _("Settings saved."))
             return redirect("bot:settings")
         status = 400

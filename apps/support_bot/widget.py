@@ -68,6 +68,7 @@ WIDGET_TEXTS = {
     "handoff": _("A colleague will answer you here shortly."),
     "failed": _("Sorry, something went wrong:"),
     "human": _("Talk to a person"),
+    "sources": _("Sources:"),
 }
 
 
@@ -186,12 +187,19 @@ class WidgetConversationView(WidgetView):
                          "status": conversation.status}, status=status.HTTP_201_CREATED)
 
 
+class WidgetCitationSerializer(serializers.Serializer):
+    title = serializers.CharField()
+    url = serializers.CharField()
+
+
 class WidgetMessageSerializer(serializers.Serializer):
-    """What the visitor sees of a message (no intents, confidences or articles)."""
+    """What the visitor sees of a message (no intents, confidences or similarities; the
+    sources a composed reply quotes, by title and link)."""
 
     id = serializers.IntegerField()
     role = serializers.CharField()
     text = serializers.CharField()
+    citations = WidgetCitationSerializer(many=True, read_only=True)
     created_at = serializers.DateTimeField()
 
 

@@ -28,6 +28,7 @@ class Meter(models.TextChoices):
     )
     ITEMS_INFERRED = "items_inferred", _("Items inferred")
     CHAT_MESSAGES = "chat_messages", _("Chat messages")
+    GENERATED_ANSWERS = "generated_answers", _("Generated answers")
     RECOMMENDATION_REQUESTS = "recommendation_requests", _("Recommendation requests")
     API_CALLS = "api_calls", _("API calls")
     STORAGE_BYTES = "storage_bytes", _("Storage bytes")

@@ -20,6 +20,7 @@ DEFAULT_PLANS: list[tuple[str, str, Decimal, int, str, Terms]] = [
          "inference_accelerator_seconds": (HOUR, Decimal(0), Decimal(1), HOUR),
          "items_inferred": (Decimal(10_000), Decimal(0), Decimal(1), Decimal(10_000)),
          "chat_messages": (Decimal(1_000), Decimal(0), Decimal(1), Decimal(1_000)),
+         "generated_answers": (Decimal(200), Decimal(0), Decimal(1), Decimal(200)),
          "recommendation_requests": (Decimal(10_000), Decimal(0), Decimal(1), Decimal(10_000)),
          "api_calls": (Decimal(10_000), Decimal(0), Decimal(1), Decimal(10_000)),
          "storage_bytes": (GB, Decimal(0), GB, GB),
@@ -32,6 +33,8 @@ DEFAULT_PLANS: list[tuple[str, str, Decimal, int, str, Terms]] = [
                             Decimal(50_000_000)),
          "chat_messages": (Decimal(50_000), Decimal("2.00"), Decimal(1_000),
                            Decimal(5_000_000)),
+         "generated_answers": (Decimal(20_000), Decimal("4.00"), Decimal(1_000),
+                               Decimal(2_000_000)),
          "recommendation_requests": (Decimal(1_000_000), Decimal("0.20"), Decimal(1_000),
                                      Decimal(100_000_000)),
          "api_calls": (Decimal(1_000_000), Decimal("0.10"), Decimal(1_000),
@@ -44,6 +47,7 @@ DEFAULT_PLANS: list[tuple[str, str, Decimal, int, str, Terms]] = [
          "inference_accelerator_seconds": (500 * HOUR, Decimal("0.70"), HOUR, None),
          "items_inferred": (Decimal(20_000_000), Decimal("0.25"), Decimal(1_000), None),
          "chat_messages": (Decimal(1_000_000), Decimal("1.20"), Decimal(1_000), None),
+         "generated_answers": (Decimal(500_000), Decimal("2.50"), Decimal(1_000), None),
          "recommendation_requests": (Decimal(20_000_000), Decimal("0.10"), Decimal(1_000),
                                      None),
          "api_calls": (Decimal(20_000_000), Decimal("0.05"), Decimal(1_000), None),
@@ -69,6 +73,26 @@ def install_default_plans(plan_model: Any, plan_meter_model: Any) -> int:
             for meter, (included, price, unit, limit) in meters.items()
         ])
     return created_count
+
+
+def install_missing_terms(plan_model: Any, plan_meter_model: Any) -> int:
+    """Give the default plans that exist the terms of meters added since they were installed
+    (a meter without terms would be unlimited and unpriced); returns how many were added.
+    Takes the models as arguments for data migrations; staff-edited terms are kept."""
+    added = 0
+    for code, _name, _fee, _position, _description, meters in DEFAULT_PLANS:
+        plan = plan_model.objects.filter(code=code).first()
+        if plan is None:
+            continue
+        have = set(plan_meter_model.objects.filter(plan=plan).values_list("meter", flat=True))
+        missing = [plan_meter_model(plan=plan, meter=meter, included_quantity=included,
+                                    overage_unit_price=price, overage_unit=unit,
+                                    hard_limit=limit)
+                   for meter, (included, price, unit, limit) in meters.items()
+                   if meter not in have]
+        plan_meter_model.objects.bulk_create(missing)
+        added += len(missing)
+    return added
 
 
 def default_plan(plan_model: Any) -> Any:

@@ -388,6 +388,16 @@ SHIPPED_MODELS_DIR = Path(env.str("SHIPPED_MODELS_DIR",
                                   default=str(BASE_DIR / "models" / "shipped")))
 # Real-time inference (the `online` queue): how long the web tier waits for a worker.
 ONLINE_TIMEOUT_SECONDS = env.float("ONLINE_TIMEOUT_SECONDS", default=10.0)
+# The support bot's generative composer: the deployment's OpenAI-compatible chat endpoint
+# (vLLM, Ollama, a hosted model; e.g. http://vllm:8000/v1), the default for tenants that
+# switch generation on without an endpoint of their own. Empty: no deployment default.
+BOT_GENERATOR_URL = env.str("BOT_GENERATOR_URL", default="")
+BOT_GENERATOR_MODEL = env.str("BOT_GENERATOR_MODEL", default="")
+BOT_GENERATOR_API_KEY = env.str("BOT_GENERATOR_API_KEY", default="")
+BOT_GENERATOR_TIMEOUT_SECONDS = env.float("BOT_GENERATOR_TIMEOUT_SECONDS", default=8.0)
+# Every generated sentence must be this similar (cosine, MiniLM) to one of the passages it
+# was given, else the extractive answer is sent.
+BOT_GROUNDING_THRESHOLD = env.float("BOT_GROUNDING_THRESHOLD", default=0.75)
 # Online workers batch the chat messages that arrive together into one forward pass
 # (workers/runtime/microbatch.py): at most this many per batch, waiting at most this long for
 # more after the first (0: only what queued up while the previous batch ran).

@@ -4,7 +4,12 @@ worker's analysis would."""
 
 from __future__ import annotations
 
+import json
 import math
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -69,4 +74,50 @@ def answer(setup: TenantSetup, conversation: Conversation, text: str, *, intent:
                                        articles=articles or []))
 
 
-__all__ = ["Receiver", "add_article", "add_intent", "answer", "start", "unit_vector"]
+class Generator:
+    """An OpenAI-compatible ``/v1/chat/completions`` that answers what the test sets."""
+
+    def __init__(self) -> None:
+        self.content = ""
+        self.body: bytes | None = None  # raw body instead of a completion
+        self.delay = 0.0
+        self.status = 200
+        self.requests: list[dict[str, Any]] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("Content-Length", "0"))
+                owner.requests.append({"path": self.path,
+                                       "authorization": self.headers.get("Authorization"),
+                                       "json": json.loads(self.rfile.read(length))})
+                time.sleep(owner.delay)
+                body = owner.body if owner.body is not None else json.dumps({
+                    "id": "cmpl-1", "object": "chat.completion", "choices": [{
+                        "index": 0, "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": owner.content}}]}).encode()
+                try:
+                    self.send_response(owner.status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:  # the client gave up (the timeout case)
+                    pass
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def generator() -> Iterator[Generator]:
+    server = Generator()
+    yield server
+    server.server.shutdown()
+
+
+__all__ = ["Generator", "Receiver", "add_article", "add_intent", "answer", "start", "unit_vector"]

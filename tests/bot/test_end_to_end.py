@@ -134,8 +134,11 @@ def test_train_activate_embed_chat_handoff_agent_feedback_backlog(
     retrieved = _chat(acme, conversation["id"],
                       "which exchange rate do you use to convert my euro to dollar")
     assert retrieved["reply"]["intent"] == "exchange_rate"
-    assert retrieved["reply"]["reply_kind"] == "article"
+    # Composed from the article's sentences (embedded by the article job), citing it.
+    assert retrieved["reply"]["reply_kind"] == "composed"
     assert retrieved["reply"]["text"].startswith("We convert at the interbank rate")
+    assert [c["title"] for c in retrieved["reply"]["citations"]][0] == (
+        "What exchange rate do you use for currency conversion?")
     best = retrieved["reply"]["retrieved"][0]
     assert best["similarity"] > 0.5
     with tenant_context(acme.tenant.pk):

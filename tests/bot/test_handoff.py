@@ -280,3 +280,18 @@ def test_another_tenants_conversations_notes_and_canned_replies_are_not_found(
     assert "g-1" not in inbox
     assert "Globex canned" not in browser.get(reverse("bot:canned_replies")).content.decode()
     assert _snapshot(globex) == before
+
+
+def test_a_message_analysed_while_an_agent_took_the_conversation_gets_no_bot_reply(
+        acme: TenantSetup) -> None:
+    """The race: the customer's message went to the model, then an agent claimed the
+    conversation before the answer came back. The bot must stay silent on that message too."""
+    with tenant_context(acme.tenant.id):
+        conversation = services.conversation_start(external_user_id="cust-race")
+        message = services.message_receive(conversation=conversation, text="my card is lost")
+        handoff.conversation_claim(conversation=conversation, user_id=acme.owner.id)
+        analysis = services.Analysis(intent="lost_card", confidence=0.99, articles=[])
+        reply = services.message_answer(message=message, analysis=analysis, latency_ms=5)
+        assert reply is None
+        assert list(Message.objects.filter(conversation=conversation)
+                    .values_list("role", flat=True)) == [Message.Role.USER]

@@ -176,7 +176,7 @@ def test_the_widget_reads_new_messages_of_its_own_conversation_only(
 
     assert [(m["role"], m["text"]) for m in everything] == [("user", "Hello?"),
                                                            ("agent", "Hi, Sam here.")]
-    assert set(everything[0]) == {"id", "role", "text", "created_at"}
+    assert set(everything[0]) == {"id", "role", "text", "citations", "created_at"}
     assert [m["text"] for m in newer] == ["Hi, Sam here."]
     assert client.get(url, {"after": "x"}).status_code == 400
     assert widget(widget_key).get(url).status_code == 404  # no token
@@ -219,7 +219,7 @@ def test_the_widget_post_answer_hides_intents_confidences_and_articles(
     assert posted.status_code == 201, posted.content
     body = posted.json()
     assert set(body) == {"message", "reply", "status"}
-    assert set(body["message"]) == {"id", "role", "text", "created_at"}
+    assert set(body["message"]) == {"id", "role", "text", "citations", "created_at"}
     assert body["reply"] is None
 
     # A bot reply as the worker would have recorded it: what the visitor gets of it.
@@ -233,6 +233,6 @@ def test_the_widget_post_answer_hides_intents_confidences_and_articles(
         reply.refresh_from_db()
         shown = WidgetChatResponseSerializer({"message": reply, "reply": reply,
                                               "status": "open"}).data
-    assert set(shown["reply"]) == {"id", "role", "text", "created_at"}
+    assert set(shown["reply"]) == {"id", "role", "text", "citations", "created_at"}
     assert "card_arrival" not in str(shown)
     assert "0.93" not in str(shown)

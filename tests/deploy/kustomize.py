@@ -16,7 +16,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "docker" / "k8s"
-OVERLAYS = ["dev", "prod"]
+OVERLAYS = ["dev", "prod", "prod-vllm"]
 # The oldest Kubernetes minor still commonly run, and the newest the validator knows.
 K8S_VERSIONS = ["1.30.0", kubernetes_validate.latest_version()]
 

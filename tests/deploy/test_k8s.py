@@ -474,3 +474,39 @@ def test_only_the_ingress_controller_reaches_web(overlay: str) -> None:
                 assert all("namespaceSelector" in peer for peer in rule["from"])
         elif name in {"worker-gpu", "worker-online", "worker-default", "beat", "migrate"}:
             assert rules == [], f"{name} accepts no connections"
+
+
+# ---------------------------------------------------------------------------- optional vLLM
+
+
+def test_vllm_is_off_by_default_and_a_gpu_service_when_chosen() -> None:
+    for overlay in ("dev", "prod"):
+        docs = rendered(overlay)
+        assert not [d for d in docs if d["metadata"]["name"].startswith("vllm")], overlay
+        assert find(docs, "ConfigMap", "aiplatform-config")["data"]["BOT_GENERATOR_URL"] == ""
+    docs = rendered("prod-vllm")
+    vllm = find(docs, "Deployment", "vllm")
+    spec = pod_spec(vllm)
+    (container,) = spec["containers"]
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert spec["nodeSelector"]
+    assert any(t["key"] == "nvidia.com/gpu" for t in spec["tolerations"])
+    assert container["readinessProbe"]["httpGet"]["path"] == "/health"
+    service = find(docs, "Service", "vllm")
+    assert service["spec"]["selector"].items() <= vllm["spec"]["template"]["metadata"][
+        "labels"].items()
+    port = service["spec"]["ports"][0]
+    config = find(docs, "ConfigMap", "aiplatform-config")["data"]
+    assert config["BOT_GENERATOR_URL"] == f"http://vllm:{port['port']}/v1"
+    served = container["args"][container["args"].index("--served-model-name") + 1]
+    assert config["BOT_GENERATOR_MODEL"] == served
+    # Only the online workers reach it, and they may.
+    labels = vllm["spec"]["template"]["metadata"]["labels"]
+    (rule,) = _rules(docs, labels, "Ingress")
+    assert [peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+            for peer in rule["from"]] == ["worker-online"]
+    online = find(docs, "Deployment", "worker-online")["spec"]["template"]["metadata"]["labels"]
+    assert any(_port_allowed(r, 8000) for r in _rules(docs, online, "Egress"))
+    # Everything else is prod's.
+    prod = {doc_key(d) for d in rendered("prod")}
+    assert prod < {doc_key(d) for d in docs}

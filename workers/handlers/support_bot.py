@@ -19,7 +19,7 @@ from django.db import connection
 
 from apps.support_bot import selectors, services
 from apps.support_bot.spec import OUT_OF_SCOPE
-from apps.support_bot.text import text_hash
+from apps.support_bot.text import sentences_split, text_hash
 from jobs.models import Job, JobEvent, Prediction
 from jobs.services import dataset_rows
 from workers import runtime
@@ -108,11 +108,19 @@ def embed_articles(job: Job, context: JobContext) -> Outcome:
         context.check_cancelled()
         chunk = todo[start:start + EMBED_CHUNK]
         texts = [article.embedding_text for article in chunk]
-        vectors = [vector for _, block in runtime.embed(texts, chunk_size=EMBED_CHUNK)
+        # The answer's sentences in the same pass: the composer quotes them without a
+        # forward pass per message (``apps.support_bot.compose``).
+        split = [sentences_split(article.answer) for article in chunk]
+        flat = [sentence for sentences in split for sentence in sentences]
+        vectors = [vector for _, block in runtime.embed(texts + flat, chunk_size=EMBED_CHUNK)
                    for vector in block]
+        sentence_vectors = iter(vectors[len(texts):])
         services.article_embeddings_record(embeddings=[
             (article.pk, text_hash(text), vector.tolist())
-            for article, text, vector in zip(chunk, texts, vectors, strict=True)])
+            for article, text, vector in zip(chunk, texts, vectors, strict=False)],
+            sentences={article.pk: [(sentence, next(sentence_vectors).tolist())
+                                    for sentence in sentences]
+                       for article, sentences in zip(chunk, split, strict=True)})
         done += len(chunk)
         context.progress(done)
     return Outcome(metrics={"items": done, "embedded": done}, items=done)
@@ -214,10 +222,17 @@ def analyse(text: str, top_k: int) -> dict[str, Any]:
         if classifier is not None and classifier.scope is not None:
             scope_score = round(float(classifier.scope.scores(found.vector)[0]), 6)
     articles: list[dict[str, Any]] = []
+    passages: list[dict[str, Any]] = []
     if top_k > 0:
-        articles = selectors.articles_nearest(vector=found.vector.tolist(), limit=top_k)
+        query = found.vector.tolist()
+        articles = selectors.articles_nearest(vector=query, limit=top_k)
+        # The composer's passages: the sentences of these articles and of the predicted
+        # intent's linked article, scored against the same vector.
+        passages = selectors.sentences_scored(
+            vector=query, article_ids=[a["id"] for a in articles], intent=intent)
     ran = (text_classification.version_ran(version) if found.prediction is not None
            else {"model_version": None, "model_version_number": None})
     return {"intent": intent, "confidence": confidence, **ran,
             "runner_up": runner_up, "runner_up_confidence": runner_up_confidence,
-            "scope_score": scope_score, "articles": articles, "batch_size": found.batch_size}
+            "scope_score": scope_score, "articles": articles, "passages": passages,
+            "batch_size": found.batch_size}

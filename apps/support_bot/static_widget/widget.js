@@ -90,6 +90,24 @@
       (role === "user" ? "background:#eef2ff;text-align:right" : "background:#f4f4f6");
     log.appendChild(line);
     log.scrollTop = log.scrollHeight;
+    return line;
+  }
+
+  function sources(line, citations) {
+    // A composed reply's sources: the articles' titles, linked where they have a URL.
+    if (!citations || !citations.length) { return; }
+    var list = el("small", {"class": "aip-sources", "data-testid": "bot-widget-sources"},
+                  t("sources") + " ");
+    list.style.cssText = "display:block;margin-top:4px;color:#555";
+    citations.forEach(function (citation, index) {
+      if (index) { list.appendChild(document.createTextNode("; ")); }
+      var safe = /^https?:\/\//i.test(citation.url || "");
+      var item = safe ? el("a", {"href": citation.url, "target": "_blank",
+                                 "rel": "noopener noreferrer"}, citation.title)
+        : el("span", {}, citation.title);
+      list.appendChild(item);
+    });
+    line.appendChild(list);
   }
 
   function start() {
@@ -121,7 +139,9 @@
       if (!result.ok) { throw new Error(result.data.error ? result.data.error.message : "error"); }
       lastSeen = Math.max(lastSeen, result.data.message.id,
                           result.data.reply ? result.data.reply.id : 0);
-      if (result.data.reply) { say("bot", result.data.reply.text); }
+      if (result.data.reply) {
+        sources(say("bot", result.data.reply.text), result.data.reply.citations);
+      }
       else { say("bot", t("handoff")); }
       if (result.data.status === "handed_off" && !polling) { polling = setInterval(poll, 5000); }
     }).catch(function (error) {
