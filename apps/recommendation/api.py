@@ -48,6 +48,7 @@ from billing.models import Meter
 
 EXTERNAL_ID_PATTERN = external_id_pattern(EXTERNAL_ID_LENGTH)
 MAX_K = 100
+MAX_EXCLUDE = 100  # items a request may exclude
 MAX_RERANK_ITEMS = 500
 T = TypeVar("T")
 
@@ -120,6 +121,14 @@ class ServingQuerySerializer(serializers.Serializer):
                                      max_length=100, help_text="only items in this category")
     available = serializers.BooleanField(
         default=True, help_text="true: available items only; false: any availability")
+
+
+class UserServingQuerySerializer(ServingQuerySerializer):
+    exclude = serializers.ListField(
+        child=serializers.CharField(max_length=EXTERNAL_ID_LENGTH), required=False,
+        default=list, max_length=MAX_EXCLUDE,
+        help_text=f"items (external ids) never to serve in this list, at most {MAX_EXCLUDE}; "
+                  "repeat the parameter for each")
 
 
 # The query serializer itself, so that the schema has its bounds (k: 1 to MAX_K).
@@ -338,14 +347,14 @@ class UserRecommendationsView(TenantScopedAPIView):
 
     required_scope = "read"
 
-    @extend_schema(summary="Recommendations for a user", parameters=_SERVING_PARAMETERS,
-                   responses=ServedListSerializer)
+    @extend_schema(summary="Recommendations for a user",
+                   parameters=[UserServingQuerySerializer], responses=ServedListSerializer)
     def get(self, request: Request, external_id: str) -> Response:
-        query = query_params(ServingQuerySerializer, request)
+        query = query_params(UserServingQuerySerializer, request)
         with metered(meter=Meter.RECOMMENDATION_REQUESTS):
             entries = selectors.recommendations_for(
                 external_id=external_id, k=query["k"], category=query["category"],
-                available_only=query["available"])
+                available_only=query["available"], exclude=query["exclude"])
             request_id = services.impressions_log(
                 user_external_id=external_id, item_ids=[entry.item.pk for entry in entries],
                 source=entries[0].source if entries else ServingSource.POPULAR)

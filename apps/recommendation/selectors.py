@@ -164,26 +164,29 @@ def _popular(*, exclude: set[int], category: str, available_only: bool, limit: i
 
 
 def recommendations_for(*, external_id: str, k: int, category: str = "",
-                        available_only: bool = True) -> list[Served]:
-    """Up to ``k`` items for the user (see the module docstring for the order of sources).
-    An unknown user is a cold user: popular items."""
+                        available_only: bool = True, exclude: Sequence[str] = ()
+                        ) -> list[Served]:
+    """Up to ``k`` items for the user (see the module docstring for the order of sources),
+    never the items whose external ids are in ``exclude``. An unknown user is a cold user:
+    popular items."""
     user = EndUser.objects.filter(external_id=external_id).first()
     served: list[Served] = []
-    exclude: set[int] = set()
+    excluded: set[int] = (set(Item.objects.filter(external_id__in=list(exclude))
+                              .values_list("id", flat=True)) if exclude else set())
     if user is not None:
         # Items consumed since the list was computed are left out too.
-        exclude = consumed_item_ids(user)
-        served = _precomputed(user, exclude=exclude, category=category,
+        excluded |= consumed_item_ids(user)
+        served = _precomputed(user, exclude=excluded, category=category,
                               available_only=available_only, limit=k)
-        exclude |= {entry.item.pk for entry in served}
+        excluded |= {entry.item.pk for entry in served}
         if len(served) < k:
             profile, anchor = _profile(user)
             if profile is not None:
-                served += _content(profile, anchor, exclude=exclude, category=category,
+                served += _content(profile, anchor, exclude=excluded, category=category,
                                    available_only=available_only, limit=k - len(served))
-                exclude |= {entry.item.pk for entry in served}
+                excluded |= {entry.item.pk for entry in served}
     if len(served) < k:
-        served += _popular(exclude=exclude, category=category, available_only=available_only,
+        served += _popular(exclude=excluded, category=category, available_only=available_only,
                            limit=k - len(served))
     return served
 
