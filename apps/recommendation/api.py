@@ -129,6 +129,9 @@ class UserServingQuerySerializer(ServingQuerySerializer):
         default=list, max_length=MAX_EXCLUDE,
         help_text=f"items (external ids) never to serve in this list, at most {MAX_EXCLUDE}; "
                   "repeat the parameter for each")
+    max_per_category = serializers.IntegerField(
+        required=False, default=None, allow_null=True, min_value=1, max_value=MAX_K,
+        help_text="diversity: at most this many items of one (primary) category in the list")
 
 
 # The query serializer itself, so that the schema has its bounds (k: 1 to MAX_K).
@@ -354,7 +357,8 @@ class UserRecommendationsView(TenantScopedAPIView):
         with metered(meter=Meter.RECOMMENDATION_REQUESTS):
             entries = selectors.recommendations_for(
                 external_id=external_id, k=query["k"], category=query["category"],
-                available_only=query["available"], exclude=query["exclude"])
+                available_only=query["available"], exclude=query["exclude"],
+                max_per_category=query["max_per_category"])
             request_id = services.impressions_log(
                 user_external_id=external_id, item_ids=[entry.item.pk for entry in entries],
                 source=entries[0].source if entries else ServingSource.POPULAR)

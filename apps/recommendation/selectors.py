@@ -44,6 +44,7 @@ from .spec import APP
 PROFILE_EVENTS = 20
 LOW_RATING = 3.0  # ratings below this do not describe what the user likes
 CLICK_WINDOW = timedelta(days=1)
+CAP_READ_AHEAD = 5  # with a per-category cap, each source reads this many times its share
 
 
 @dataclass(frozen=True)
@@ -163,31 +164,53 @@ def _popular(*, exclude: set[int], category: str, available_only: bool, limit: i
                    source=ServingSource.POPULAR) for item in items]
 
 
+def _capped(entries: list[Served], counts: dict[str, int], cap: int | None, limit: int
+            ) -> list[Served]:
+    """The first ``limit`` of ``entries`` (in order) that keep at most ``cap`` items of a
+    primary category (an item's first) in the list; ``counts`` carries the list so far."""
+    kept: list[Served] = []
+    for entry in entries:
+        if len(kept) == limit:
+            break
+        category = entry.item.categories[0] if entry.item.categories else ""
+        if cap is not None and category and counts.get(category, 0) >= cap:
+            continue
+        counts[category] = counts.get(category, 0) + 1
+        kept.append(entry)
+    return kept
+
+
 def recommendations_for(*, external_id: str, k: int, category: str = "",
-                        available_only: bool = True, exclude: Sequence[str] = ()
-                        ) -> list[Served]:
+                        available_only: bool = True, exclude: Sequence[str] = (),
+                        max_per_category: int | None = None) -> list[Served]:
     """Up to ``k`` items for the user (see the module docstring for the order of sources),
-    never the items whose external ids are in ``exclude``. An unknown user is a cold user:
-    popular items."""
+    never the items whose external ids are in ``exclude``, and at most ``max_per_category``
+    of a primary category (each source then reads ahead: up to CAP_READ_AHEAD times what it
+    has to fill). An unknown user is a cold user: popular items."""
     user = EndUser.objects.filter(external_id=external_id).first()
     served: list[Served] = []
     excluded: set[int] = (set(Item.objects.filter(external_id__in=list(exclude))
                               .values_list("id", flat=True)) if exclude else set())
+    counts: dict[str, int] = {}
+    ahead = CAP_READ_AHEAD if max_per_category is not None else 1
+
+    def add(entries: list[Served]) -> None:
+        served.extend(_capped(entries, counts, max_per_category, k - len(served)))
+        excluded.update(entry.item.pk for entry in entries)
+
     if user is not None:
         # Items consumed since the list was computed are left out too.
         excluded |= consumed_item_ids(user)
-        served = _precomputed(user, exclude=excluded, category=category,
-                              available_only=available_only, limit=k)
-        excluded |= {entry.item.pk for entry in served}
+        add(_precomputed(user, exclude=excluded, category=category,
+                         available_only=available_only, limit=k * ahead))
         if len(served) < k:
             profile, anchor = _profile(user)
             if profile is not None:
-                served += _content(profile, anchor, exclude=excluded, category=category,
-                                   available_only=available_only, limit=k - len(served))
-                excluded |= {entry.item.pk for entry in served}
+                add(_content(profile, anchor, exclude=excluded, category=category,
+                             available_only=available_only, limit=(k - len(served)) * ahead))
     if len(served) < k:
-        served += _popular(exclude=excluded, category=category, available_only=available_only,
-                           limit=k - len(served))
+        add(_popular(exclude=excluded, category=category, available_only=available_only,
+                     limit=(k - len(served)) * ahead))
     return served
 
 
