@@ -366,6 +366,43 @@ class UserRecommendationsView(TenantScopedAPIView):
                          "items": _served(entries)})
 
 
+class TrendingQuerySerializer(serializers.Serializer):
+    k = serializers.IntegerField(default=10, min_value=1, max_value=MAX_K)
+    window_days = serializers.FloatField(default=7.0, min_value=0.01, max_value=365.0,
+                                         help_text="only events of the last this many days")
+    half_life_hours = serializers.FloatField(
+        default=24.0, min_value=0.1, max_value=8760.0,
+        help_text="an event counts half as much after this many hours")
+    category = serializers.CharField(required=False, default="", allow_blank=True,
+                                     max_length=100, help_text="only items in this category")
+    available = serializers.BooleanField(default=True)
+    exclude = serializers.ListField(
+        child=serializers.CharField(max_length=EXTERNAL_ID_LENGTH), required=False,
+        default=list, max_length=MAX_EXCLUDE, help_text="items (external ids) never to serve")
+
+
+class TrendingListSerializer(serializers.Serializer):
+    items = ServedSerializer(many=True)
+
+
+class TrendingView(TenantScopedAPIView):
+    """The tenant's trending items: decayed event counts over a window (not personal; no
+    impressions are logged)."""
+
+    required_scope = "read"
+
+    @extend_schema(summary="Trending items (decayed event counts over a window)",
+                   parameters=[TrendingQuerySerializer], responses=TrendingListSerializer)
+    def get(self, request: Request) -> Response:
+        query = query_params(TrendingQuerySerializer, request)
+        with metered(meter=Meter.RECOMMENDATION_REQUESTS):
+            entries = selectors.trending(
+                k=query["k"], window_days=query["window_days"],
+                half_life_hours=query["half_life_hours"], category=query["category"],
+                available_only=query["available"], exclude=query["exclude"])
+        return Response({"items": _served(entries)})
+
+
 class RerankSerializer(serializers.Serializer):
     user = serializers.CharField(max_length=200)
     items = serializers.ListField(child=serializers.CharField(max_length=200), min_length=1,

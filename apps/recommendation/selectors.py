@@ -21,7 +21,19 @@ from typing import Any
 
 import numpy as np
 from django.contrib.postgres.aggregates import ArrayAgg
-from django.db.models import Avg, Count, Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import (
+    Avg,
+    Count,
+    Exists,
+    F,
+    FloatField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+)
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from pgvector.django import VectorField
@@ -212,6 +224,27 @@ def recommendations_for(*, external_id: str, k: int, category: str = "",
         add(_popular(exclude=excluded, category=category, available_only=available_only,
                      limit=(k - len(served)) * ahead))
     return served
+
+
+def trending(*, k: int, window_days: float, half_life_hours: float, category: str = "",
+             available_only: bool = True, exclude: Sequence[str] = (),
+             now: datetime | None = None) -> list[Served]:
+    """The ``k`` items with the most events in the last ``window_days``, each event counting
+    half as much every ``half_life_hours`` of its age (decayed counts, in SQL)."""
+    now = now or timezone.now()
+    decay = RawSQL("power(0.5, extract(epoch from (%s - recommendation_interaction.occurred_at))"
+                   " / %s)", (now, half_life_hours * 3600.0), output_field=FloatField())
+    heat = dict(Interaction.objects.filter(
+        occurred_at__gte=now - timedelta(days=window_days), occurred_at__lte=now,
+        item__in=_filtered(Item.objects.all(), category=category,
+                           available_only=available_only).exclude(external_id__in=list(exclude)))
+        .values("item_id").annotate(heat=Sum(decay)).order_by("-heat", "item_id")
+        .values_list("item_id", "heat")[:k])
+    items = Item.objects.defer("embedding").in_bulk(list(heat))
+    where = f" in {category.lower()}" if category else ""
+    return [Served(item=items[item_id], score=round(float(value), 6),
+                   reason=f"Trending{where}", source=ServingSource.TRENDING)
+            for item_id, value in heat.items()]
 
 
 def rerank(*, external_id: str, items: Sequence[Item]) -> list[Served]:
