@@ -50,6 +50,7 @@ from billing.models import Meter
 
 EXTERNAL_ID_PATTERN = external_id_pattern(EXTERNAL_ID_LENGTH)
 MAX_K = 100
+MAX_EXCLUDE = 100  # items a request may exclude
 MAX_RERANK_ITEMS = 500
 T = TypeVar("T")
 
@@ -122,6 +123,17 @@ class ServingQuerySerializer(serializers.Serializer):
                                      max_length=100, help_text="only items in this category")
     available = serializers.BooleanField(
         default=True, help_text="true: available items only; false: any availability")
+
+
+class UserServingQuerySerializer(ServingQuerySerializer):
+    exclude = serializers.ListField(
+        child=serializers.CharField(max_length=EXTERNAL_ID_LENGTH), required=False,
+        default=list, max_length=MAX_EXCLUDE,
+        help_text=f"items (external ids) never to serve in this list, at most {MAX_EXCLUDE}; "
+                  "repeat the parameter for each")
+    max_per_category = serializers.IntegerField(
+        required=False, default=None, allow_null=True, min_value=1, max_value=MAX_K,
+        help_text="diversity: at most this many items of one (primary) category in the list")
 
 
 # The query serializer itself, so that the schema has its bounds (k: 1 to MAX_K).
@@ -352,15 +364,17 @@ class UserRecommendationsView(TenantScopedAPIView):
 
     required_scope = "read"
 
-    @extend_schema(summary="Recommendations for a user", parameters=_SERVING_PARAMETERS,
-                   responses=ServedListSerializer)
+    @extend_schema(summary="Recommendations for a user",
+                   parameters=[UserServingQuerySerializer], responses=ServedListSerializer)
     def get(self, request: Request, external_id: str) -> Response:
-        query = query_params(ServingQuerySerializer, request)
+        query = query_params(UserServingQuerySerializer, request)
         with metered(meter=Meter.RECOMMENDATION_REQUESTS):
             arm = experiments.serving_arm(external_id=external_id)  # an A/B test's arm
             entries = selectors.recommendations_for(
                 external_id=external_id, k=query["k"], category=query["category"],
-                available_only=query["available"], **arm.sources)  # type: ignore[arg-type]
+                available_only=query["available"], exclude=query["exclude"],
+                max_per_category=query["max_per_category"],
+                **arm.sources)  # type: ignore[arg-type]
             request_id = services.impressions_log(
                 user_external_id=external_id, item_ids=[entry.item.pk for entry in entries],
                 source=entries[0].source if entries else ServingSource.POPULAR,
@@ -370,6 +384,43 @@ class UserRecommendationsView(TenantScopedAPIView):
                          "experiment": ({"id": arm.experiment_id, "arm": arm.arm}
                                         if arm.experiment_id else None),
                          "items": _served(entries)})
+
+
+class TrendingQuerySerializer(serializers.Serializer):
+    k = serializers.IntegerField(default=10, min_value=1, max_value=MAX_K)
+    window_days = serializers.FloatField(default=7.0, min_value=0.01, max_value=365.0,
+                                         help_text="only events of the last this many days")
+    half_life_hours = serializers.FloatField(
+        default=24.0, min_value=0.1, max_value=8760.0,
+        help_text="an event counts half as much after this many hours")
+    category = serializers.CharField(required=False, default="", allow_blank=True,
+                                     max_length=100, help_text="only items in this category")
+    available = serializers.BooleanField(default=True)
+    exclude = serializers.ListField(
+        child=serializers.CharField(max_length=EXTERNAL_ID_LENGTH), required=False,
+        default=list, max_length=MAX_EXCLUDE, help_text="items (external ids) never to serve")
+
+
+class TrendingListSerializer(serializers.Serializer):
+    items = ServedSerializer(many=True)
+
+
+class TrendingView(TenantScopedAPIView):
+    """The tenant's trending items: decayed event counts over a window (not personal; no
+    impressions are logged)."""
+
+    required_scope = "read"
+
+    @extend_schema(summary="Trending items (decayed event counts over a window)",
+                   parameters=[TrendingQuerySerializer], responses=TrendingListSerializer)
+    def get(self, request: Request) -> Response:
+        query = query_params(TrendingQuerySerializer, request)
+        with metered(meter=Meter.RECOMMENDATION_REQUESTS):
+            entries = selectors.trending(
+                k=query["k"], window_days=query["window_days"],
+                half_life_hours=query["half_life_hours"], category=query["category"],
+                available_only=query["available"], exclude=query["exclude"])
+        return Response({"items": _served(entries)})
 
 
 class RerankSerializer(serializers.Serializer):

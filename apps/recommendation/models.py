@@ -158,6 +158,7 @@ class ServingSource(models.TextChoices):
     CONTENT = "content", _("Content-based")
     POPULAR = "popular", _("Popular")
     RERANK = "rerank", _("Reranked")
+    TRENDING = "trending", _("Trending")
 
 
 class Impression(TenantOwnedModel):

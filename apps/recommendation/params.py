@@ -25,6 +25,9 @@ class TrainParams(serializers.Serializer):
     recency_half_life_days = serializers.FloatField(
         default=90.0, min_value=1.0, max_value=3650.0,
         help_text="The popularity prior counts an event half as much after this many days")
+    ranker = serializers.BooleanField(
+        default=True, help_text="Train a LambdaRank ranker on a validation split; it serves "
+                                "only if it beats the hand-weighted blend there")
     holdout_fraction = serializers.FloatField(default=0.2, min_value=0.05, max_value=0.5)
     seed = serializers.IntegerField(default=42, min_value=0, max_value=2**32 - 1)
     force = serializers.BooleanField(default=False,

@@ -21,7 +21,19 @@ from typing import Any
 
 import numpy as np
 from django.contrib.postgres.aggregates import ArrayAgg
-from django.db.models import Avg, Count, Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import (
+    Avg,
+    Count,
+    Exists,
+    F,
+    FloatField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+)
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from pgvector.django import VectorField
@@ -44,6 +56,7 @@ from .spec import APP
 PROFILE_EVENTS = 20
 LOW_RATING = 3.0  # ratings below this do not describe what the user likes
 CLICK_WINDOW = timedelta(days=1)
+CAP_READ_AHEAD = 5  # with a per-category cap, each source reads this many times its share
 
 
 @dataclass(frozen=True)
@@ -166,32 +179,79 @@ def _popular(*, exclude: set[int], category: str, available_only: bool, limit: i
                    source=ServingSource.POPULAR) for item in items]
 
 
+def _capped(entries: list[Served], counts: dict[str, int], cap: int | None, limit: int
+            ) -> list[Served]:
+    """The first ``limit`` of ``entries`` (in order) that keep at most ``cap`` items of a
+    primary category (an item's first) in the list; ``counts`` carries the list so far."""
+    kept: list[Served] = []
+    for entry in entries:
+        if len(kept) == limit:
+            break
+        category = entry.item.categories[0] if entry.item.categories else ""
+        if cap is not None and category and counts.get(category, 0) >= cap:
+            continue
+        counts[category] = counts.get(category, 0) + 1
+        kept.append(entry)
+    return kept
+
+
 def recommendations_for(*, external_id: str, k: int, category: str = "",
-                        available_only: bool = True, version_id: int | None = None,
+                        available_only: bool = True, exclude: Sequence[str] = (),
+                        max_per_category: int | None = None, version_id: int | None = None,
                         popular_only: bool = False) -> list[Served]:
-    """Up to ``k`` items for the user (see the module docstring for the order of sources).
-    An unknown user is a cold user: popular items. An A/B arm narrows the sources: the
-    precomputed list of its model version (``version_id``), or popularity alone."""
+    """Up to ``k`` items for the user (see the module docstring for the order of sources),
+    never the items whose external ids are in ``exclude``, and at most ``max_per_category``
+    of a primary category (each source then reads ahead: up to CAP_READ_AHEAD times what it
+    has to fill). An unknown user is a cold user: popular items. An A/B arm narrows the
+    sources: the precomputed list of its model version (``version_id``), or popularity
+    alone."""
     user = EndUser.objects.filter(external_id=external_id).first()
     served: list[Served] = []
-    exclude: set[int] = set()
+    excluded: set[int] = (set(Item.objects.filter(external_id__in=list(exclude))
+                              .values_list("id", flat=True)) if exclude else set())
+    counts: dict[str, int] = {}
+    ahead = CAP_READ_AHEAD if max_per_category is not None else 1
+
+    def add(entries: list[Served]) -> None:
+        served.extend(_capped(entries, counts, max_per_category, k - len(served)))
+        excluded.update(entry.item.pk for entry in entries)
+
     if user is not None:
         # Items consumed since the list was computed are left out too.
-        exclude = consumed_item_ids(user)
+        excluded |= consumed_item_ids(user)
     if user is not None and not popular_only:
-        served = _precomputed(user, exclude=exclude, category=category,
-                              available_only=available_only, limit=k, version_id=version_id)
-        exclude |= {entry.item.pk for entry in served}
+        add(_precomputed(user, exclude=excluded, category=category,
+                         available_only=available_only, limit=k * ahead, version_id=version_id))
         if len(served) < k:
             profile, anchor = _profile(user)
             if profile is not None:
-                served += _content(profile, anchor, exclude=exclude, category=category,
-                                   available_only=available_only, limit=k - len(served))
-                exclude |= {entry.item.pk for entry in served}
+                add(_content(profile, anchor, exclude=excluded, category=category,
+                             available_only=available_only, limit=(k - len(served)) * ahead))
     if len(served) < k:
-        served += _popular(exclude=exclude, category=category, available_only=available_only,
-                           limit=k - len(served))
+        add(_popular(exclude=excluded, category=category, available_only=available_only,
+                     limit=(k - len(served)) * ahead))
     return served
+
+
+def trending(*, k: int, window_days: float, half_life_hours: float, category: str = "",
+             available_only: bool = True, exclude: Sequence[str] = (),
+             now: datetime | None = None) -> list[Served]:
+    """The ``k`` items with the most events in the last ``window_days``, each event counting
+    half as much every ``half_life_hours`` of its age (decayed counts, in SQL)."""
+    now = now or timezone.now()
+    decay = RawSQL("power(0.5, extract(epoch from (%s - recommendation_interaction.occurred_at))"
+                   " / %s)", (now, half_life_hours * 3600.0), output_field=FloatField())
+    heat = dict(Interaction.objects.filter(
+        occurred_at__gte=now - timedelta(days=window_days), occurred_at__lte=now,
+        item__in=_filtered(Item.objects.all(), category=category,
+                           available_only=available_only).exclude(external_id__in=list(exclude)))
+        .values("item_id").annotate(heat=Sum(decay)).order_by("-heat", "item_id")
+        .values_list("item_id", "heat")[:k])
+    items = Item.objects.defer("embedding").in_bulk(list(heat))
+    where = f" in {category.lower()}" if category else ""
+    return [Served(item=items[item_id], score=round(float(value), 6),
+                   reason=f"Trending{where}", source=ServingSource.TRENDING)
+            for item_id, value in heat.items()]
 
 
 def rerank(*, external_id: str, items: Sequence[Item]) -> list[Served]:

@@ -23,6 +23,7 @@ urlpatterns = [
     path("recommendations/users/<external_id:external_id>", api.UserRecommendationsView.as_view(),
          name="user_recommendations"),
     path("recommendations/rerank", api.RerankView.as_view(), name="rerank"),
+    path("recommendations/trending", api.TrendingView.as_view(), name="trending"),
     path("recommendations/ctr", api.CtrView.as_view(), name="ctr"),
     *router.urls,
 ]

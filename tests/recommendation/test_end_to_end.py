@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.urls import reverse
 
 from apps.recommendation.models import Interaction, Item, Recommendation
 from jobs.models import Job, ModelVersion
@@ -81,6 +82,13 @@ def test_ingest_embed_train_recommend_serve(acme: TenantSetup, tiny_base_384: Pa
     assert metrics["ndcg_at_10"] > metrics["popularity"]["ndcg_at_10"]
     assert metrics["ndcg_ratio_vs_popularity"] > 1
     assert {"recall_at_10", "coverage", "plain_als", "train_seconds"} <= set(metrics)
+    # The learned ranker was trained on a validation split and judged against the blend;
+    # its feature importances are on the version page.
+    ranker = metrics["ranker"]
+    assert set(ranker["importances"]) == set(ranker["features"])
+    assert ranker["serving"] == (ranker["validation"]["ranker_ndcg_at_10"]
+                                 > ranker["validation"]["blend_ndcg_at_10"])
+    assert metrics["blend"]["ndcg_at_10"] > 0
     recommended = wait_until("the top-K job", lambda: _finished(acme, "recommend"))
     assert recommended.status == "succeeded", recommended.error
 
@@ -105,6 +113,10 @@ def test_ingest_embed_train_recommend_serve(acme: TenantSetup, tiny_base_384: Pa
         popular = list(Item.objects.order_by("-popularity").values_list("external_id",
                                                                         flat=True)[:2])
         assert set(popular) == {"crime-9", "love-9"}
+
+    page = acme.browser().get(reverse("jobs:model_detail", args=[version.pk]))
+    assert 'data-testid="feature-importances"' in page.content.decode()
+    assert "category_match" in page.content.decode()
 
     served = api.get("/api/v1/recommendations/users/user-0", {"k": K}).json()["items"]
     assert [row["source"] for row in served] == ["precomputed"] * K

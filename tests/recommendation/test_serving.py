@@ -147,8 +147,38 @@ def test_precomputed_lists_come_first_then_filters_top_them_up(acme: TenantSetup
     assert _served(acme, "reader", k=1)[0]["item"] == "love-2"
 
 
+def test_an_excluded_item_never_appears_from_any_source(acme: TenantSetup) -> None:
+    _setup(acme)
+    add_events(acme, [("reader", "space-1", "view")])
+    precompute(acme, {"reader": ["love-1", "crime-1"]})
+    excluded = ["love-1", "space-2", "crime-1"]
+    # All that is left (space-3 is unavailable): for the reader love-2 (space-1 was read),
+    # through the precomputed, content and popular sources; for a cold user love-2 and space-1.
+    for user, left in (("reader", {"love-2"}), ("nobody", {"love-2", "space-1"})):
+        served = _served(acme, user, k=3, exclude=excluded)
+        assert {row["item"] for row in served} == left
+    # Unknown external ids exclude nothing; another tenant's item of the same id neither.
+    assert len(_served(acme, "nobody", k=3, exclude=["no-such-item"])) == 3
+
+
+def test_a_per_category_cap_diversifies_every_source(acme: TenantSetup) -> None:
+    _setup(acme)
+    # Popular: crime-1, love-2, space-2, then space-1 and love-1 (no popularity, by id).
+    assert [row["item"] for row in _served(acme, "nobody", k=4, max_per_category=1)] == [
+        "crime-1", "love-2", "space-2"]  # nothing else is left under the cap
+    assert [row["item"] for row in _served(acme, "nobody", k=5, max_per_category=2)] == [
+        "crime-1", "love-2", "space-2", "space-1", "love-1"]
+    add_events(acme, [("reader", "space-1", "view")])
+    precompute(acme, {"reader": ["love-1", "love-2", "crime-1"]})
+    served = _served(acme, "reader", k=3, max_per_category=1)
+    assert [(row["item"], row["source"]) for row in served] == [
+        ("love-1", "precomputed"), ("crime-1", "precomputed"), ("space-2", "content")]
+
+
 def test_bad_serving_parameters_are_400(acme: TenantSetup) -> None:
-    for query in ({"k": 0}, {"k": 101}, {"k": "ten"}, {"available": "maybe"}):
+    for query in ({"k": 0}, {"k": 101}, {"k": "ten"}, {"available": "maybe"},
+                  {"exclude": [f"item-{n}" for n in range(101)]}, {"exclude": ["x" * 201]},
+                  {"max_per_category": 0}, {"max_per_category": 101}):
         response = acme.api().get("/api/v1/recommendations/users/u1", query)
         assert response.status_code == 400
         assert list(response.json()["error"]["fields"]) == list(query)

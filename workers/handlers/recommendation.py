@@ -30,6 +30,7 @@ from jobs.models import Job, JobEvent, ModelVersion
 from jobs.services import active_version, job_submit, model_version_create
 from workers.execution import JobContext, Outcome
 from workers.handlers.text_classification import _register_configured_bases
+from workers.runtime import ranker as learned
 from workers.runtime import recommender
 from workers.runtime.classifier import embed
 
@@ -103,6 +104,32 @@ def _embeddings(item_ids: np.ndarray) -> np.ndarray | None:
     return out
 
 
+def _item_categories(item_ids: np.ndarray) -> Any:
+    found = dict(Item.objects.filter(pk__in=item_ids.tolist()).values_list("id", "categories"))
+    return learned.category_matrix([found.get(item_id) or [] for item_id in item_ids.tolist()])
+
+
+def _ranker_context(data: recommender.Interactions, mask: np.ndarray, categories: Any
+                    ) -> learned.Context:
+    return learned.Context(history=data.matrix(mask, binary=True), item_categories=categories,
+                           recency_days=learned.recency_days(data, mask))
+
+
+def _ranker(data: recommender.Interactions, recipe: recommender.Recipe, train_mask: np.ndarray,
+            categories: Any, **fit: Any) -> learned.Ranker | None:
+    """LambdaRank trained on a validation split carved from ``train_mask`` (the hybrid model
+    fitted on the rest); None when there is too little to learn from."""
+    # Users with 5 training events count here (10 for the test holdout), so that a small
+    # tenant's ranker has users to learn from.
+    fit_mask, validation = recommender.holdout_split(data, seed=recipe.seed + 1,
+                                                     base=train_mask, min_interactions=5)
+    if not validation.any():
+        return None
+    model = recommender.fit(data, recipe, fit_mask, **fit)
+    return learned.train(model, _ranker_context(data, fit_mask, categories),
+                         data.matrix(validation, binary=True), seed=recipe.seed)
+
+
 def train(job: Job, context: JobContext) -> Outcome:
     params = job.params
     recipe = recommender.Recipe.from_params(params)
@@ -118,18 +145,36 @@ def train(job: Job, context: JobContext) -> Outcome:
     test_matrix = data.matrix(test_mask, binary=True)
     context.progress(0, items_total=4, force=True)
 
+    def fitted(candidate: recommender.Recipe, mask: np.ndarray, *, binary: bool = False
+               ) -> recommender.HybridModel:
+        context.check_cancelled()
+        return recommender.fit(data, candidate, mask, item_embeddings=embeddings,
+                               popularity=recommender.popularity_prior(
+                                   data, mask, half_life_days=half_life), binary=binary)
+
     def scored(candidate: recommender.Recipe, *, binary: bool = False
                ) -> tuple[recommender.RankingMetrics, float]:
-        context.check_cancelled()
         started = time.perf_counter()
-        model = recommender.fit(data, candidate, train_mask, item_embeddings=embeddings,
-                                popularity=recommender.popularity_prior(
-                                    data, train_mask, half_life_days=half_life),
-                                binary=binary)
+        model = fitted(candidate, train_mask, binary=binary)
         seconds = time.perf_counter() - started
         return recommender.evaluate(model.scores, train_matrix, test_matrix), seconds
 
-    model_metrics, train_seconds = scored(recipe)
+    started = time.perf_counter()
+    held_model = fitted(recipe, train_mask)
+    train_seconds = time.perf_counter() - started
+    blend_metrics = model_metrics = recommender.evaluate(held_model.scores, train_matrix,
+                                                         test_matrix)
+    categories = _item_categories(data.item_ids)
+    ranker = None
+    if params.get("ranker", True):
+        ranker = _ranker(data, recipe, train_mask, categories, item_embeddings=embeddings,
+                         popularity=recommender.popularity_prior(data, train_mask,
+                                                                 half_life_days=half_life))
+    # Models earn their place: the ranker serves only if it beat the blend on validation.
+    if ranker is not None and ranker.beats_blend:
+        model_metrics = recommender.evaluate(
+            ranker.score_fn(held_model, _ranker_context(data, train_mask, categories)),
+            train_matrix, test_matrix)
     context.progress(1)
     popularity = recommender.evaluate(
         recommender.popularity_scores(recommender.popularity_prior(
@@ -140,7 +185,7 @@ def train(job: Job, context: JobContext) -> Outcome:
     baseline = None
     if current is not None:
         current_recipe = recommender.Recipe.from_params(current.metrics.get("recipe", {}))
-        baseline = (model_metrics if current_recipe == recipe
+        baseline = (blend_metrics if current_recipe == recipe
                     else scored(current_recipe)[0]).as_dict()
     context.progress(3)
     metrics: dict[str, Any] = {
@@ -160,6 +205,9 @@ def train(job: Job, context: JobContext) -> Outcome:
     }
     if baseline is not None:
         metrics["baseline"] = baseline
+    if ranker is not None:
+        metrics["blend"] = blend_metrics.as_dict()
+        metrics["ranker"] = {**ranker.describe(), "serving": ranker.beats_blend}
     context.event(JobEvent.Kind.METRICS, "Holdout evaluation", **metrics)
 
     context.check_cancelled()
@@ -167,11 +215,15 @@ def train(job: Job, context: JobContext) -> Outcome:
                                          now=timezone.now().timestamp()
                                          if data.times is not None else None)
     model = recommender.fit(data, recipe, item_embeddings=embeddings, popularity=prior)
+    if ranker is not None and ranker.beats_blend:
+        model.ranker = ranker.to_text()
+        model.metadata["ranker"] = ranker.describe()
     context.progress(4, force=True)
     version = model_version_create(
         job=job, label_map=[], metrics=metrics, artifact_name="recommender.zip",
         artifact=model.to_bytes(), base_model="als+content" if recipe.content_weight else "als",
-        method="hybrid", force=bool(params.get("force")), metric="ndcg_at_10")
+        method="hybrid+ltr" if model.ranker else "hybrid",
+        force=bool(params.get("force")), metric="ndcg_at_10")
     follow_up = None
     if version.status == ModelVersion.Status.ACTIVE:
         services.item_popularity_record(popularity=dict(zip(
@@ -233,6 +285,32 @@ def _reasons(model: recommender.HybridModel, liked: Any, row: int, items: np.nda
         yield f"Popular in {first[0]}" if first else "Popular"
 
 
+def _ranked_scores(model: recommender.HybridModel) -> Any:
+    """The learned ranker's scores over each user's candidates, with the features of now:
+    every user's interactions, the items' categories and days since their latest event."""
+    rows = list(Interaction.objects.filter(item_id__in=model.item_ids.tolist()).values_list(
+        "user_id", "item_id", "occurred_at"))
+    item_pos = {item_id: position for position, item_id in enumerate(model.item_ids.tolist())}
+    user_pos = {user_id: position for position, user_id in enumerate(model.user_ids.tolist())}
+    pairs = [(user_pos[user], item_pos[item]) for user, item, _ in rows if user in user_pos]
+    import scipy.sparse as sp
+
+    history = sp.csr_matrix((np.ones(len(pairs), np.float32),
+                             ([pair[0] for pair in pairs], [pair[1] for pair in pairs])),
+                            shape=(len(model.user_ids), len(model.item_ids)))
+    history.data[:] = 1.0  # repeated events of a pair count once
+    latest = np.full(len(model.item_ids), -np.inf)
+    for _, item, moment in rows:
+        latest[item_pos[item]] = max(latest[item_pos[item]], moment.timestamp())
+    days = (timezone.now().timestamp() - latest) / 86400.0
+    context = learned.Context(
+        history=history, item_categories=_item_categories(model.item_ids),
+        recency_days=np.where(np.isfinite(days), days, 10_000.0).astype(np.float32))
+    ranker = learned.Ranker.from_text(model.ranker or "",
+                                      model.metadata.get("ranker", {}).get("validation"))
+    return ranker.score_fn(model, context)
+
+
 def recommend(job: Job, context: JobContext) -> Outcome:
     version = job.model_version or active_version(app=APP)
     if version is None:
@@ -258,6 +336,9 @@ def recommend(job: Job, context: JobContext) -> Outcome:
                    .values_list("id", flat=True))
     positions = np.array([p for p, u in enumerate(model.user_ids.tolist()) if u in existing],
                          dtype=np.int64)
+    score_fn = model.scores
+    if model.ranker is not None:
+        score_fn = _ranked_scores(model)
     context.progress(0, items_total=len(positions), force=True)
     written = 0
     for start in range(0, len(positions), USER_CHUNK):
@@ -265,7 +346,7 @@ def recommend(job: Job, context: JobContext) -> Outcome:
         chunk = positions[start:start + USER_CHUNK]
         user_ids = model.user_ids[chunk].tolist()
         consumed, liked = _consumed(model, user_ids)
-        scores = model.scores(chunk)
+        scores = score_fn(chunk)
         scores[:, blocked] = -np.inf
         top, top_scores = recommender.top_k(scores, consumed if exclude_consumed else None,
                                             np.arange(len(chunk)), k)

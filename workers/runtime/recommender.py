@@ -169,6 +169,9 @@ class HybridModel:
     item_embeddings: np.ndarray | None = None
     user_profiles: np.ndarray | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    # The learned ranker's LightGBM booster, as text (``workers.runtime.ranker``); its
+    # features, importances and validation figures are in ``metadata["ranker"]``.
+    ranker: str | None = None
 
     def scores(self, users: np.ndarray) -> np.ndarray:
         """Blended scores of every item for the users at positions ``users``."""
@@ -202,6 +205,8 @@ class HybridModel:
             archive.writestr("arrays.npz", arrays_buffer.getvalue())
             archive.writestr("manifest.json", json.dumps(
                 {"recipe": asdict(self.recipe), "metadata": self.metadata}, indent=2))
+            if self.ranker is not None:
+                archive.writestr("ranker.txt", self.ranker)
         return buffer.getvalue()
 
     @classmethod
@@ -211,13 +216,15 @@ class HybridModel:
             arrays = np.load(io.BytesIO(archive.read("arrays.npz")))
             embeddings = arrays.get("item_embeddings")
             profiles = arrays.get("user_profiles")
+            ranker = (archive.read("ranker.txt").decode() if "ranker.txt" in archive.namelist()
+                      else None)
             return cls(recipe=Recipe(**manifest["recipe"]), user_ids=arrays["user_ids"],
                        item_ids=arrays["item_ids"], user_factors=arrays["user_factors"],
                        item_factors=arrays["item_factors"], popularity=arrays["popularity"],
                        item_embeddings=None if embeddings is None else
                        embeddings.astype(np.float32),
                        user_profiles=None if profiles is None else profiles.astype(np.float32),
-                       metadata=manifest.get("metadata", {}))
+                       metadata=manifest.get("metadata", {}), ranker=ranker)
 
 
 def _content_profiles(matrix: sp.csr_matrix, embeddings: np.ndarray) -> np.ndarray:
