@@ -32,10 +32,9 @@ def _queued(pk: int) -> Message:
 @workspace_view()
 def review_page(request: HttpRequest) -> HttpResponse:
     queue = Paginator(review.review_queue(), PAGE_SIZE).get_page(request.GET.get("page"))
-    for message in queue:
-        message.reasons = review.review_reasons(message)
     return render(request, "support_bot/review.html", {
-        "queue": queue, "review_intents": selectors.intent_list(),
+        "queue": queue, "rows": [(message, review.review_reasons(message)) for message in queue],
+        "review_intents": selectors.intent_list(),
         "effect": review.loop_effect(days=EFFECT_DAYS)})
 
 

@@ -17,8 +17,8 @@ from django.utils import timezone
 from apps.support_bot import review, services
 from apps.support_bot.models import (
     Article,
-    Conversation,
     ContentGap,
+    Conversation,
     Message,
     ReviewItem,
     Utterance,
@@ -124,11 +124,16 @@ def test_bad_input_names_the_field_and_changes_nothing(acme: TenantSetup) -> Non
     bad_days = api.get(f"{BOT}/review/containment", {"days": 0})
     bad_gaps = api.post(f"{BOT}/content-gaps", {"similarity": 2}, format="json")
 
-    assert unknown.status_code == 400 and "intent" in unknown.json()["error"]["fields"]
-    assert missing.status_code == 400 and "intent" in missing.json()["error"]["fields"]
-    assert no_agent.status_code == 400 and "answer" in no_agent.json()["error"]["fields"]
-    assert bad_days.status_code == 400 and "days" in bad_days.json()["error"]["fields"]
-    assert bad_gaps.status_code == 400 and "similarity" in bad_gaps.json()["error"]["fields"]
+    assert unknown.status_code == 400
+    assert "intent" in unknown.json()["error"]["fields"]
+    assert missing.status_code == 400
+    assert "intent" in missing.json()["error"]["fields"]
+    assert no_agent.status_code == 400
+    assert "answer" in no_agent.json()["error"]["fields"]
+    assert bad_days.status_code == 400
+    assert "days" in bad_days.json()["error"]["fields"]
+    assert bad_gaps.status_code == 400
+    assert "similarity" in bad_gaps.json()["error"]["fields"]
     assert len(_queue(acme)) == 3
     with tenant_context(acme.tenant.pk):
         assert not Utterance.objects.exists()
@@ -165,7 +170,8 @@ def test_containment_before_and_after_the_promoted_version(acme: TenantSetup) ->
 
     with tenant_context(acme.tenant.pk):
         effect = review.loop_effect(days=14)
-    assert effect.before is not None and effect.after is not None
+    assert effect.before is not None
+    assert effect.after is not None
     assert (effect.before.conversations, effect.before.handed_off) == (4, 3)
     assert (effect.after.conversations, effect.after.handed_off) == (4, 1)
     assert effect.change == pytest.approx(0.5)
