@@ -3,7 +3,7 @@ public widget script."""
 
 from django.urls import path
 
-from apps.support_bot import views, views_inbox, widget
+from apps.support_bot import views, views_inbox, views_review, widget
 
 app_name = "bot"
 
@@ -35,6 +35,12 @@ urlpatterns = [
     path("canned-replies/<int:pk>/delete/", views_inbox.canned_reply_delete,
          name="canned_reply_delete"),
     path("reports/", views.reports, name="reports"),
+    # --- The improvement loop (views_review) ---
+    path("review/", views_review.review_page, name="review"),
+    path("review/<int:pk>/label/", views_review.review_label, name="review_label"),
+    path("review/<int:pk>/article/", views_review.review_article, name="review_article"),
+    path("review/<int:pk>/dismiss/", views_review.review_dismiss, name="review_dismiss"),
+    path("review/gaps/", views_review.content_gaps, name="content_gaps"),
     path("settings/", views.bot_settings, name="settings"),
     path("settings/scope/<int:pk>/apply/", views.scope_threshold_apply, name="scope_apply"),
 ]

@@ -398,3 +398,58 @@ class CannedReply(TenantOwnedModel):
 
     def __str__(self) -> str:
         return self.title
+
+
+# --- The improvement loop (apps.support_bot.review) -------------------------------------------
+
+
+class ReviewItem(TenantOwnedModel):
+    """A customer message of the "needs review" queue that someone dealt with: labelled with
+    an intent (a training utterance), turned into an article with the agent's reply, or
+    dismissed. The queue is the messages without one (``review.review_queue``)."""
+
+    class State(models.TextChoices):
+        LABELLED = "labelled", _("Labelled")
+        ARTICLE = "article", _("Turned into an article")
+        DISMISSED = "dismissed", _("Dismissed")
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="reviews")
+    state = models.CharField(max_length=16, choices=State.choices)
+    utterance = models.ForeignKey(Utterance, null=True, blank=True, on_delete=models.SET_NULL,
+                                  related_name="+")
+    article = models.ForeignKey(Article, null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="+")
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                    on_delete=models.SET_NULL, related_name="+")
+    reviewed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering: ClassVar = ["-reviewed_at", "-id"]
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["tenant", "message"], name="reviewitem_tenant_message"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.state}: message {self.message_id}"
+
+
+class ContentGap(TenantOwnedModel):
+    """One cluster of unanswered questions found by a ``content_gaps`` job: how many messages
+    asked it, its most central question as a label, and up to five examples."""
+
+    job = models.ForeignKey("jobs.Job", on_delete=models.CASCADE, related_name="+")
+    rank = models.PositiveIntegerField(help_text="1: the most asked")
+    size = models.PositiveIntegerField(help_text="Messages in the cluster")
+    label = models.TextField(help_text="The cluster's most central question")
+    examples = models.JSONField(default=list, blank=True)
+    message_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
+
+    class Meta:
+        ordering: ClassVar = ["job", "rank"]
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["tenant", "job", "rank"],
+                                    name="contentgap_tenant_job_rank"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.rank} ({self.size}): {self.label[:60]}"

@@ -24,3 +24,13 @@ class EmbedArticlesParams(serializers.Serializer):
 
 class ClassifyBacklogParams(serializers.Serializer):
     batch_size = serializers.IntegerField(default=64, min_value=1, max_value=1024)
+
+
+class ContentGapParams(serializers.Serializer):
+    """Clusters the unanswered questions of the last ``days`` days (the latest
+    ``max_questions``) by meaning: two questions join when their embeddings' average cosine
+    similarity is at least ``similarity``."""
+
+    days = serializers.IntegerField(default=30, min_value=1, max_value=365)
+    similarity = serializers.FloatField(default=0.6, min_value=0.05, max_value=0.99)
+    max_questions = serializers.IntegerField(default=1000, min_value=2, max_value=2000)

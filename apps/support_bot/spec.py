@@ -7,7 +7,12 @@ the labels found in its training rows.
 from __future__ import annotations
 
 from apps.support_bot.models import UTTERANCE_MAX_CHARS
-from apps.support_bot.params import ClassifyBacklogParams, EmbedArticlesParams, IntentFineTuneParams
+from apps.support_bot.params import (
+    ClassifyBacklogParams,
+    ContentGapParams,
+    EmbedArticlesParams,
+    IntentFineTuneParams,
+)
 from jobs.registry import AppSpec, Column, DatasetSchema, JobKind
 
 APP = "support_bot"
@@ -70,6 +75,15 @@ SPEC = AppSpec(
                         "default when the tenant has none) into an intent-distribution "
                         "report; labelled utterances also get accuracy, macro-F1, per-class "
                         "figures and the confusion matrix.",
+        ),
+        # --- The improvement loop (apps.support_bot.review) ---
+        "content_gaps": JobKind(
+            name="content_gaps",
+            handler="workers.handlers.support_bot_gaps:content_gaps",
+            params=ContentGapParams,
+            description="Cluster the questions the bot could not answer by meaning and rank "
+                        "the clusters by volume, with examples (the content-gap report).",
+            progress_unit="questions",
         ),
     },
 )

@@ -4,7 +4,7 @@ the applications)."""
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from apps.support_bot import api, api_inbox, widget
+from apps.support_bot import api, api_inbox, api_review, widget
 
 app_name = "bot_api"
 
@@ -16,12 +16,17 @@ router.register("conversations", api.ConversationViewSet, basename="conversation
 router.register("conversations", api_inbox.ConversationAgentViewSet,
                 basename="conversation-agent")
 router.register("canned-replies", api_inbox.CannedReplyViewSet, basename="canned-reply")
+# --- The improvement loop (api_review) ---
+router.register("review", api_review.ReviewViewSet, basename="review")
 
 urlpatterns = [
     path("settings", api.BotSettingsView.as_view(), name="settings"),
     path("settings/rotate-widget-key", api.WidgetKeyRotateView.as_view(),
          name="rotate_widget_key"),
     path("analytics", api.AnalyticsView.as_view(), name="analytics"),
+    # --- The improvement loop (api_review) ---
+    path("review/containment", api_review.LoopEffectView.as_view(), name="review_containment"),
+    path("content-gaps", api_review.ContentGapsView.as_view(), name="content_gaps"),
     path("widget/conversations", widget.WidgetConversationView.as_view(),
          name="widget_conversations"),
     path("widget/conversations/<int:pk>/messages", widget.WidgetMessageView.as_view(),
