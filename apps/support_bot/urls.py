@@ -4,7 +4,7 @@ the applications)."""
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from apps.support_bot import api, api_inbox, widget
+from apps.support_bot import api, api_analytics, api_inbox, widget
 
 app_name = "bot_api"
 
@@ -22,6 +22,8 @@ urlpatterns = [
     path("settings/rotate-widget-key", api.WidgetKeyRotateView.as_view(),
          name="rotate_widget_key"),
     path("analytics", api.AnalyticsView.as_view(), name="analytics"),
+    path("analytics/resolution", api_analytics.ResolutionAnalyticsView.as_view(),
+         name="analytics_resolution"),
     path("widget/conversations", widget.WidgetConversationView.as_view(),
          name="widget_conversations"),
     path("widget/conversations/<int:pk>/messages", widget.WidgetMessageView.as_view(),
