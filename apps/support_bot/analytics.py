@@ -24,9 +24,10 @@ and its later messages, ratings and returns are credited to it. The definitions:
   (``intent:<name>`` counted as ``intent``);
 - **satisfaction** = thumbs up / ratings (up and down) on the cohort's conversations.
 
-The figures come from three grouped queries over one annotated queryset (per day, per intent,
-per handoff reason); the totals are the sum of the days. Each conversation's facts are
-correlated subqueries on the ``(tenant, conversation, created_at)`` message index.
+The figures come from one query over the annotated cohort, grouped by day, intent and handoff
+reason; the cells are summed into the days, the intents, the reasons and the totals. Each
+conversation's facts are correlated subqueries on the ``(tenant, conversation, created_at)``
+message index.
 """
 
 from __future__ import annotations
@@ -226,27 +227,28 @@ def resolution_report(*, days: int = 30, intent: str = "", now: datetime | None 
     conversations = cohort(since=since, now=now, intent=intent)
     aggregates = _figures_aggregates(now)
 
-    by_day = {row["day"]: _figures(row) for row in
-              conversations.values("day").annotate(**aggregates).order_by("day")}
+    # One grouped query: every count is additive, so the cells (day x intent x reason) fold
+    # into the days, the intents and the reasons here (a third of the time of three queries).
+    by_day: dict[date, Figures] = {}
+    by_intent: dict[str, Figures] = {}
+    reasons: dict[str, int] = {}
+    for row in (conversations.values("day", "intent_name", "handoff_reason")
+                .annotate(**aggregates).order_by()):
+        cell = _figures(row)
+        by_day.setdefault(row["day"], Figures()).add(cell)
+        by_intent.setdefault(row["intent_name"], Figures()).add(cell)
+        if cell.handed_off:
+            reason = row["handoff_reason"] or "requested"
+            if reason.startswith(INTENT_REASON + ":"):
+                reason = INTENT_REASON
+            reasons[reason] = reasons.get(reason, 0) + cell.handed_off
     first = since.date()
     per_day = [(first + timedelta(days=offset), by_day.get(first + timedelta(days=offset))
                 or Figures()) for offset in range(days)]
     totals = Figures()
     for _day, figures in per_day:
         totals.add(figures)
-
-    per_intent = sorted(((row["intent_name"], _figures(row)) for row in
-                         conversations.values("intent_name").annotate(**aggregates)
-                         .order_by("intent_name")),
-                        key=lambda item: (-item[1].conversations, item[0]))
-
-    reasons: dict[str, int] = {}
-    for row in (conversations.filter(handed_off_at__isnull=False).values("handoff_reason")
-                .annotate(total=Count("id")).order_by("handoff_reason")):
-        reason = row["handoff_reason"] or "requested"
-        if reason.startswith(INTENT_REASON + ":"):
-            reason = INTENT_REASON
-        reasons[reason] = reasons.get(reason, 0) + row["total"]
+    per_intent = sorted(by_intent.items(), key=lambda item: (-item[1].conversations, item[0]))
     return ResolutionReport(
         since=since, until=now, days=days, intent=intent, totals=totals, per_day=per_day,
         per_intent=per_intent,

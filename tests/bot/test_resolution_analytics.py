@@ -242,3 +242,36 @@ def test_page_shows_figures_chart_intents_and_reasons(acme: TenantSetup,
         Conversation.objects.all().delete()
     theirs = globex.browser().get(reverse("bot:resolution"), {"days": 7}).content.decode()
     assert 'data-testid="stat-conversations">0<' in theirs
+
+
+def test_handoffs_keep_their_reason_and_older_ones_get_it_from_their_reply(
+        acme: TenantSetup) -> None:
+    import importlib
+
+    from django.apps import apps as django_apps
+
+    add_intent(acme, "lost_card", handoff=True)
+    made = {name: start(acme) for name in ("intent", "fallback", "scope", "asked", "api")}
+    answer(acme, made["intent"], "I lost my card", intent="lost_card", confidence=0.9)
+    answer(acme, made["fallback"], "hmm what", intent="lost_card", confidence=0.1)
+    answer(acme, made["scope"], "the weather?", intent="out_of_scope", confidence=0.9)
+    with tenant_context(acme.tenant.pk):
+        services.message_receive(conversation=made["asked"], text="agent please")
+        customer_handoff_request(conversation=made["asked"])
+        services.message_receive(conversation=made["api"], text="hello")
+        services.conversation_handoff(conversation=made["api"])
+        stored = dict(Conversation.objects.values_list("pk", "handoff_reason"))
+        Conversation.objects.update(handoff_reason="")  # as before the migration
+    expected = {made["intent"].pk: "intent:lost_card", made["fallback"].pk: "low_confidence",
+                made["scope"].pk: "out_of_scope", made["asked"].pk: "customer_request",
+                made["api"].pk: "requested"}
+    assert stored == expected
+
+    migration = importlib.import_module(
+        "apps.support_bot.migrations.0007_conversation_handoff_reason")
+    migration.reasons_from_replies(django_apps, None)
+    with tenant_context(acme.tenant.pk):
+        assert dict(Conversation.objects.values_list("pk", "handoff_reason")) == expected
+        found = analytics.resolution_report(days=1)
+    assert dict(found.handoff_reasons) == {"intent": 1, "low_confidence": 1, "out_of_scope": 1,
+                                           "customer_request": 1, "requested": 1}
