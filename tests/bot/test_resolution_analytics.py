@@ -275,3 +275,20 @@ def test_handoffs_keep_their_reason_and_older_ones_get_it_from_their_reply(
         found = analytics.resolution_report(days=1)
     assert dict(found.handoff_reasons) == {"intent": 1, "low_confidence": 1, "out_of_scope": 1,
                                            "customer_request": 1, "requested": 1}
+
+
+def test_days_are_the_viewers_days(acme: TenantSetup) -> None:
+    import zoneinfo
+
+    add_intent(acme, "card_arrival", "Cards arrive within 5 days.")
+    made = start(acme)
+    answer(acme, made, "Where is my card?", intent="card_arrival", confidence=0.9)
+    evening = (timezone.now() - timedelta(days=2)).replace(hour=20, minute=0, second=0,
+                                                           microsecond=0)
+    _at(acme, made, evening)  # 20:00 UTC is 04:00 the next day in Shanghai
+    with timezone.override(zoneinfo.ZoneInfo("Asia/Shanghai")):
+        shanghai = [day for day, figures in report(acme, days=7).per_day
+                    if figures.conversations]
+    utc = [day for day, figures in report(acme, days=7).per_day if figures.conversations]
+    assert utc == [evening.date()]
+    assert shanghai == [evening.date() + timedelta(days=1)]
