@@ -17,6 +17,7 @@ from django.utils.translation import ngettext
 
 from apps.finance_sentiment.models import Granularity
 from apps.finance_sentiment.selectors import TrendPoint
+from dashboard.charts import date_axis
 
 # Above this many buckets, per-point markers (with their tooltips) would only add weight.
 MAX_MARKERS = 240
@@ -190,14 +191,9 @@ def trend_chart(points: Sequence[TrendPoint], *, granularity: str) -> SafeString
                         "count": point.total}))
 
     span_days = (points[-1].bucket_start - points[0].bucket_start).total_seconds() / 86400
-    ticks = min(count, 7)
-    for tick in range(ticks):
-        position = round(tick * (count - 1) / max(ticks - 1, 1))
-        anchor = "start" if tick == 0 else "end" if tick == ticks - 1 else "middle"
-        parts.append(format_html(
-            '<text class="axis" x="{}" y="{}" text-anchor="{}">{}</text>',
-            _n(xs[position]), _n(frame.height - 6), anchor,
-            _tick_label(points[position].bucket_start, granularity, span_days)))
+    parts.extend(date_axis(
+        xs, [point.bucket_start for point in points], y=frame.height - 6,
+        label=lambda moment: _tick_label(moment, granularity, span_days)))
 
     per_hour = granularity == Granularity.HOUR
     label = (_("Sentiment index and volume per hour, %(first)s to %(last)s: %(drawn)d of "

@@ -3,12 +3,13 @@ public widget script."""
 
 from django.urls import path
 
-from apps.support_bot import views, views_inbox, views_review, widget
+from apps.support_bot import views, views_analytics, views_inbox, views_review, widget
 
 app_name = "bot"
 
 urlpatterns = [
     path("", views.overview, name="overview"),
+    path("resolution/", views_analytics.resolution, name="resolution"),
     path("widget.js", widget.widget_script, name="widget_script"),
     path("intents/", views.intent_list, name="intents"),
     path("intents/import/", views.utterances_import, name="utterances_import"),

@@ -222,6 +222,10 @@ class Conversation(TenantOwnedModel):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     handed_off_at = models.DateTimeField(null=True, blank=True)
+    # Why the latest handoff happened (``services._handoff``): ``customer_request``,
+    # ``low_confidence``, ``out_of_scope``, ``intent:<name>`` or ``requested`` (an agent or
+    # the API); read by the resolution analytics.
+    handoff_reason = models.CharField(max_length=120, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     # --- Handoff ownership (apps.support_bot.handoff): while an agent owns the conversation
     # the bot stays silent; releasing it gives it back to the bot.

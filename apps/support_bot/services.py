@@ -524,7 +524,8 @@ def _handoff(conversation: Conversation, reason: str) -> None:
         return
     conversation.status = Conversation.Status.HANDED_OFF
     conversation.handed_off_at = timezone.now()
-    conversation.save(update_fields=["status", "handed_off_at", "updated_at"])
+    conversation.handoff_reason = reason[:120]
+    conversation.save(update_fields=["status", "handed_off_at", "handoff_reason", "updated_at"])
     webhook_emit(event=HANDOFF_EVENT, payload=conversation_payload(conversation, reason=reason))
     from apps.support_bot.handoff import handoff_notify  # it imports this module
 

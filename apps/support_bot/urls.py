@@ -4,7 +4,7 @@ the applications)."""
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from apps.support_bot import api, api_inbox, api_review, widget
+from apps.support_bot import api, api_analytics, api_inbox, api_review, widget
 
 app_name = "bot_api"
 
@@ -24,6 +24,8 @@ urlpatterns = [
     path("settings/rotate-widget-key", api.WidgetKeyRotateView.as_view(),
          name="rotate_widget_key"),
     path("analytics", api.AnalyticsView.as_view(), name="analytics"),
+    path("analytics/resolution", api_analytics.ResolutionAnalyticsView.as_view(),
+         name="analytics_resolution"),
     # --- The improvement loop (api_review) ---
     path("review/containment", api_review.LoopEffectView.as_view(), name="review_containment"),
     path("content-gaps", api_review.ContentGapsView.as_view(), name="content_gaps"),
