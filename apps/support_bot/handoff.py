@@ -112,7 +112,7 @@ def handoff_notify(*, conversation: Conversation, reason: str) -> None:
     """Email the tenant's agents (members and above) that a conversation waits for them, in
     each one's language, after the handoff commits. The webhook is emitted beside this."""
     last = conversation.messages.filter(role=Message.Role.USER).order_by("-id").first()
-    link = reverse("bot:conversation", kwargs={"pk": conversation.pk})
+    link = settings.SITE_BASE_URL + reverse("bot:conversation", kwargs={"pk": conversation.pk})
     by_language: dict[str, list[str]] = {}
     for email, language in sorted(Membership.objects.filter(role__in=AGENT_ROLES)
                                   .values_list("user__email", "user__language")):

@@ -64,6 +64,9 @@ def test_asking_for_a_human_hands_off_without_the_model_and_emails_the_agents(
     assert recipients == sorted([acme.owner.email, member.user.email])
     assert f"#{conversation['id']}" in mail.outbox[0].subject
     assert "转人工" in mail.outbox[0].body
+    # The link is absolute: an email is read outside the site.
+    assert (f"{settings.SITE_BASE_URL}/bot/conversations/{conversation['id']}/"
+            in mail.outbox[0].body)
     # Handed off: the bot stays silent, the message is kept.
     waiting = api.post(f"{BOT}/conversations/{conversation['id']}/messages",
                        {"text": "hello?"}, format="json")
