@@ -297,8 +297,8 @@ def headline_stream(*, since: int | None = None, limit: int = DEFAULT_STREAM_ITE
         "id": row.pk, "title": row.title or row.external_id, "url": row.url,
         "source": row.source, "tickers": row.tickers, "label": row.label,
         "score": None if row.score is None else round(row.score, 4),
-        # Documents have no topic yet: a topic-labelling model will fill it.
-        "topic": getattr(row, "topic", None) or None,
+        # Null until a topic head labels the document.
+        "topic": row.topic or None,
         "cluster_size": row.similar_count + 1,
         "published_at": row.published_at, "scored_at": row.scored_at,
     } for row in rows]

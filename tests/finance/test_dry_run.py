@@ -255,3 +255,13 @@ def test_the_rule_pages_try_a_rule_and_show_its_firings(acme: TenantSetup) -> No
     with tenant_context(acme.tenant.pk):
         assert AlertRule.objects.get().threshold == 0.9  # the saved rule is untouched
         assert not Alert.objects.exists()
+
+
+def test_a_documents_topic_shows_in_the_documents_api_and_the_stream(acme: TenantSetup) -> None:
+    [document_id] = add(acme, "ACME", datetime.now(UTC) - timedelta(hours=1), ["negative"],
+                        topic="Earnings")
+    api = acme.api()
+    detail = api.get(f"/api/v1/finance/documents/{document_id}").json()
+    assert (detail["topic"], detail["topic_probability"]) == ("Earnings", 0.9)
+    [story] = api.get("/api/v1/finance/stream").json()["results"]
+    assert story["topic"] == "Earnings"
