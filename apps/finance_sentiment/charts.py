@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.utils.formats import date_format
 from django.utils.html import format_html
@@ -211,3 +211,50 @@ def trend_chart(points: Sequence[TrendPoint], *, granularity: str) -> SafeString
         volume=_("Volume"),
         bars_title=_n(frame.bars_top - 6), body=mark_safe("".join(parts)),  # noqa: S308
     )
+
+
+def firings_chart(windows: Sequence[datetime], *, start: datetime, end: datetime) -> SafeString:
+    """A dry run's firings per day from ``start`` to ``end``: one bar a day, as high as the
+    windows (all tickers together) the rule would have fired in that day."""
+    days = max(1, -(-int((end - start).total_seconds()) // 86400))
+    first_day = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    per_day = [0] * (days + 1)
+    for moment in windows:
+        per_day[min(days, max(0, (moment - first_day).days))] += 1
+    width, height, left, bottom, top = 760.0, 120.0, 44.0, 22.0, 10.0
+    slot = (width - left - 12) / len(per_day)
+    plot = height - top - bottom
+    peak = max(per_day) or 1
+    parts = [format_html(
+        '<line class="grid" x1="{}" x2="{}" y1="{}" y2="{}"/>'
+        '<text class="axis" x="{}" y="{}" text-anchor="end">{}</text>'
+        '<text class="axis" x="{}" y="{}" text-anchor="end">0</text>',
+        _n(left), _n(width - 12), _n(top + plot), _n(top + plot), _n(left - 6), _n(top + 8),
+        peak, _n(left - 6), _n(top + plot))]
+    for position, count in enumerate(per_day):
+        if not count:
+            continue
+        bar = max(count / peak * plot, 2.0)
+        day = first_day + timedelta(days=position)
+        parts.append(format_html(
+            '<rect class="firing-bar" x="{}" y="{}" width="{}" height="{}"><title>{}</title>'
+            "</rect>", _n(left + slot * position + slot * 0.15), _n(top + plot - bar),
+            _n(max(slot * 0.7, 1.0)), _n(bar),
+            ngettext("%(day)s: fired %(count)d time", "%(day)s: fired %(count)d times", count)
+            % {"day": date_format(day, _("j M Y")), "count": count}))
+    for position in (0, len(per_day) - 1):
+        day = first_day + timedelta(days=position)
+        parts.append(format_html(
+            '<text class="axis" x="{}" y="{}" text-anchor="{}">{}</text>',
+            _n(left + slot * (position + 0.5)), _n(height - 6),
+            "start" if position == 0 else "end", date_format(day, _("j M"))))
+    label = ngettext("The rule would have fired %(count)d time from %(first)s to %(last)s",
+                     "The rule would have fired %(count)d times from %(first)s to %(last)s",
+                     len(windows)) % {
+        "count": len(windows), "first": date_format(first_day, _("j M Y")),
+        "last": date_format(end, _("j M Y"))}
+    return format_html(
+        '<svg class="trend-chart firings-chart" viewBox="0 0 {} {}" '
+        'preserveAspectRatio="xMidYMid meet" role="img" aria-label="{}" '
+        'data-testid="dry-run-chart" data-firings="{}">{}</svg>',
+        _n(width), _n(height), label, len(windows), mark_safe("".join(parts)))  # noqa: S308

@@ -15,6 +15,7 @@ urlpatterns = [
     path("alerts/<int:pk>/resolve/", views.alert_resolve, name="alert_resolve"),
     path("rules/", views.rule_list, name="rules"),
     path("rules/<int:pk>/edit/", views.rule_edit, name="rule_edit"),
+    path("rules/dry-run/", views.rule_dry_run, name="rule_dry_run"),
     path("rules/<int:pk>/delete/", views.rule_delete, name="rule_delete"),
     path("stream/", views.stream, name="stream"),
     path("channels/", views.channel_list, name="channels"),

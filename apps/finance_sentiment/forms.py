@@ -15,6 +15,8 @@ from django.utils.translation import ngettext_lazy
 
 from apps.finance_sentiment.models import Alert, AlertChannel, AlertRule, Label
 from apps.finance_sentiment.selectors import MAX_STREAM_CURSOR, MAX_STREAM_ITEMS
+from apps.finance_sentiment.services.dry_run import DRY_RUN_DAYS
+from apps.finance_sentiment.spec import TOPICS
 
 MAX_TRY_CHARS = 5_000
 RANGES = (7, 30, 90)
@@ -91,16 +93,20 @@ class AlertRuleForm(forms.Form):
     name = forms.CharField(max_length=200, label=_("Name"))
     ticker = forms.CharField(max_length=40, required=False, label=_("Ticker"),
                              help_text=_("Empty: every ticker on the watchlist"))
+    topic = forms.ChoiceField(choices=[("", _("All topics")), *[(t, t) for t in TOPICS]],
+                              required=False, label=_("Topic"),
+                              help_text=_("Count only the documents of this topic"))
     kind = forms.ChoiceField(choices=AlertRule.Kind.choices, label=_("Kind"))
     threshold = forms.FloatField(required=False, label=_("Threshold"),
-                                 help_text=_("negative_share: a share, 0 to 1"),
+                                 help_text=_("negative_share: a share, 0 to 1; buzz: a ratio "
+                                             "to the baseline, above 1"),
                                  widget=forms.NumberInput(attrs={"step": "0.01"}))
     k = forms.FloatField(required=False, label=_("k (standard deviations)"),
                          help_text=_("zscore: how far above the baseline"),
                          widget=forms.NumberInput(attrs={"step": "0.1"}))
     window_hours = forms.IntegerField(initial=24, label=_("Window (hours)"))
     baseline_days = forms.IntegerField(initial=14, label=_("Baseline (days)"),
-                                       help_text=_("zscore: the trailing baseline"))
+                                       help_text=_("zscore and buzz: the trailing baseline"))
     min_volume = forms.IntegerField(initial=10, label=_("Minimum volume"),
                                     help_text=_("Documents in the window before it can fire"))
     notify_email = EmailListField(required=False, label=_("E-mail to"), max_length=2000,
@@ -117,6 +123,15 @@ class AlertRuleForm(forms.Form):
         """The rule's fields as the services take them (a field of the other kind is kept
         as entered; the service ignores it)."""
         return {**self.cleaned_data, "ticker": self.cleaned_data["ticker"] or None}
+
+
+class DryRunForm(forms.Form):
+    """How much history the rule editor's "Try it" replays (the rule's fields are posted
+    beside it, as the rule form reads them)."""
+
+    dry_run_days = forms.TypedChoiceField(
+        choices=[(days, format_lazy(_("Last {days} days"), days=days)) for days in DRY_RUN_DAYS],
+        coerce=int, initial=30, label=_("Try it over"))
 
 
 class AlertChannelForm(forms.Form):

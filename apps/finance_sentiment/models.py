@@ -32,6 +32,7 @@ from jobs.models import JobResult
 from tenancy.models import TenantOwnedModel
 
 TICKER_MAX_LENGTH = 16
+TOPIC_MAX_LENGTH = 64
 
 
 class Label(models.TextChoices):
@@ -145,6 +146,9 @@ class Document(TenantOwnedModel):
         default=0, help_text="On a story's first document: how many copies it has")
     minhash = ArrayField(models.IntegerField(), default=list, blank=True)
     lsh_keys = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    # Topic, beside the sentiment: empty until a topic head scores it (``spec.TOPICS``).
+    topic = models.CharField(max_length=TOPIC_MAX_LENGTH, null=True, blank=True)
+    topic_probability = models.FloatField(null=True, blank=True)
 
     class Meta:
         ordering: ClassVar = ["-published_at", "-id"]
@@ -263,13 +267,18 @@ class AlertRule(TenantOwnedModel):
     class Kind(models.TextChoices):
         NEGATIVE_SHARE = "negative_share", _("Negative share above a threshold")
         ZSCORE = "zscore", _("Negative share z-score against the trailing baseline")
+        BUZZ = "buzz", _("News volume against the trailing baseline")
 
     name = models.CharField(max_length=200)
     ticker = models.CharField(max_length=TICKER_MAX_LENGTH, null=True, blank=True,
                               help_text="Empty: every ticker on the watchlist")
+    topic = models.CharField(max_length=TOPIC_MAX_LENGTH, blank=True, default="",
+                             help_text="Empty: documents of every topic")
     kind = models.CharField(max_length=20, choices=Kind.choices)
-    threshold = models.FloatField(null=True, blank=True,
-                                  help_text="negative_share: share of negative documents, 0..1")
+    threshold = models.FloatField(
+        null=True, blank=True,
+        help_text="negative_share: share of negative documents, 0..1; buzz: the window's "
+                  "stories over the baseline's mean")
     k = models.FloatField(null=True, blank=True, help_text="zscore: standard deviations")
     window_hours = models.PositiveIntegerField(default=24)
     baseline_days = models.PositiveIntegerField(default=14)

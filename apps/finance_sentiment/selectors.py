@@ -297,8 +297,8 @@ def headline_stream(*, since: int | None = None, limit: int = DEFAULT_STREAM_ITE
         "id": row.pk, "title": row.title or row.external_id, "url": row.url,
         "source": row.source, "tickers": row.tickers, "label": row.label,
         "score": None if row.score is None else round(row.score, 4),
-        # Documents have no topic yet: a topic-labelling model will fill it.
-        "topic": getattr(row, "topic", None) or None,
+        # Null until a topic head labels the document.
+        "topic": row.topic or None,
         "cluster_size": row.similar_count + 1,
         "published_at": row.published_at, "scored_at": row.scored_at,
     } for row in rows]
@@ -388,6 +388,36 @@ def rollup_window_counts(*, tickers: list[str], size_seconds: int, start: dateti
     with connection.cursor() as cursor:
         cursor.execute(_WINDOW_COUNTS, {"size": size_seconds, "tenant": require_tenant_id(),
                                         "tickers": tickers, "start": start, "end": end})
+        for ticker, window, negative, total in cursor.fetchall():
+            counts.setdefault(ticker, {})[int(window)] = WindowCounts(int(negative), int(total))
+    return counts
+
+
+# A topic's windows come from its documents (the rollups have no topic yet), counted as the
+# rollups count them: a story's first document, scored, once per ticker it names.
+_TOPIC_WINDOW_COUNTS = """
+SELECT ticker, floor(extract(epoch FROM d.published_at) / %(size)s)::bigint AS window,
+       count(*) FILTER (WHERE d.label = 'negative'), count(*)
+FROM finance_sentiment_document d CROSS JOIN LATERAL unnest(d.tickers) AS ticker
+WHERE d.tenant_id = %(tenant)s AND d.duplicate_of_id IS NULL AND d.label <> ''
+  AND d.topic = %(topic)s AND d.tickers && %(tickers)s::varchar[] AND ticker = ANY(%(tickers)s)
+  AND d.published_at >= %(start)s AND d.published_at < %(end)s
+GROUP BY 1, 2
+"""
+
+
+def window_counts(*, tickers: list[str], size_seconds: int, start: datetime, end: datetime,
+                  topic: str = "") -> dict[str, dict[int, WindowCounts]]:
+    """:func:`rollup_window_counts`, or with ``topic`` the same counts of that topic's
+    documents only."""
+    if not topic:
+        return rollup_window_counts(tickers=tickers, size_seconds=size_seconds, start=start,
+                                    end=end)
+    counts: dict[str, dict[int, WindowCounts]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(_TOPIC_WINDOW_COUNTS, {
+            "size": size_seconds, "tenant": require_tenant_id(), "tickers": tickers,
+            "start": start, "end": end, "topic": topic})
         for ticker, window, negative, total in cursor.fetchall():
             counts.setdefault(ticker, {})[int(window)] = WindowCounts(int(negative), int(total))
     return counts

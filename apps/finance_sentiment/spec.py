@@ -8,6 +8,15 @@ from jobs.registry import AppSpec, Column, DatasetSchema, JobKind
 
 LABELS = ("negative", "neutral", "positive")
 APP = "finance_sentiment"
+# The default topic taxonomy: the 20 topics of the Twitter financial news topic dataset (a
+# rule's ``topic`` names one of them; a future topic head fills ``Document.topic``).
+TOPICS = (
+    "Analyst Update", "Fed | Central Banks", "Company | Product News",
+    "Treasuries | Corporate Debt", "Dividend", "Earnings", "Energy | Oil", "Financials",
+    "Currencies", "General News | Opinion", "Gold | Metals | Materials", "IPO",
+    "Legal | Regulation", "M&A | Investments", "Macro", "Markets", "Politics",
+    "Personnel Change", "Stock Commentary", "Stock Movement",
+)
 
 SPEC = AppSpec(
     label=APP,

@@ -29,6 +29,7 @@ from apps.finance_sentiment.forms import (
     AlertFilterForm,
     AlertRuleForm,
     DocumentFilterForm,
+    DryRunForm,
     StreamQueryForm,
     TryItForm,
     WatchlistAddForm,
@@ -221,7 +222,7 @@ def rule_list(request: HttpRequest) -> HttpResponse:
                 return redirect("finance:rules")
         status = 400
     return render(request, "finance/rules.html", {
-        "rules": selectors.rule_list(), "form": form,
+        "rules": selectors.rule_list(), "form": form, "dry_run_form": DryRunForm(),
     }, status=status)
 
 
@@ -243,8 +244,35 @@ def rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 messages.success(request, _("The rule “%(name)s” was saved.") % {"name": rule.name})
                 return redirect("finance:rules")
         status = 400
-    return render(request, "finance/rule_edit.html", {"rule": rule, "form": form},
-                  status=status)
+    return render(request, "finance/rule_edit.html", {
+        "rule": rule, "form": form, "dry_run_form": DryRunForm(),
+    }, status=status)
+
+
+@require_POST
+@workspace_view()
+def rule_dry_run(request: HttpRequest) -> HttpResponse:
+    """The rule editor's "Try it": the posted (unsaved) rule replayed over the last 30 or 90
+    days of the tenant's history; the partial with its firings as a chart and a count.
+    Nothing is saved, so viewers may try too."""
+    form, days_form = AlertRuleForm(request.POST), DryRunForm(request.POST)
+    context: dict[str, Any] = {"dry_run": None, "dry_run_errors": {}, "dry_run_chart": ""}
+    status = 400
+    if form.is_valid() and days_form.is_valid():
+        try:
+            result = services.alert_rule_dry_run(fields=form.changes(),
+                                                 days=days_form.cleaned_data["dry_run_days"])
+        except services.FinanceError as error:
+            context["dry_run_errors"] = error.fields or {"": [str(error)]}
+        else:
+            status = 200
+            context["dry_run"] = result
+            context["dry_run_chart"] = charts.firings_chart(
+                [firing.window_start for firing in result.firings], start=result.start,
+                end=result.end)
+    else:
+        context["dry_run_errors"] = {**form.errors, **days_form.errors}
+    return render(request, "finance/_dry_run.html", context, status=status)
 
 
 @require_POST

@@ -19,6 +19,7 @@ from api.viewsets import TenantScopedViewSetMixin
 from apps.finance_sentiment import selectors, services
 from apps.finance_sentiment.api.common import TickerField
 from apps.finance_sentiment.models import Alert, AlertRule
+from apps.finance_sentiment.spec import TOPICS
 
 
 def _who(request: Request) -> tuple[int | None, str]:
@@ -37,11 +38,17 @@ class AlertRuleSerializer(serializers.ModelSerializer):
 
     ticker = TickerField(required=False, allow_null=True, allow_blank=True, default=None,
                          help_text="Null: every ticker on the watchlist")
+    topic = serializers.ChoiceField(choices=[("", "all topics"), *[(t, t) for t in TOPICS]],
+                                    required=False, allow_blank=True, default="",
+                                    help_text="Empty: documents of every topic")
     kind = serializers.ChoiceField(choices=AlertRule.Kind.choices)
     threshold = serializers.FloatField(required=False, allow_null=True, default=None,
-                                       min_value=0.0, max_value=1.0,
+                                       min_value=0.0, max_value=100.0,
                                        help_text="negative_share: fires when the window's share "
-                                                 "of negative documents is above it (0..1)")
+                                                 "of negative documents is above it (0..1); "
+                                                 "buzz: when the window's stories are more "
+                                                 "than this many times the baseline's mean "
+                                                 "(above 1, at most 100)")
     k = serializers.FloatField(required=False, allow_null=True, default=None,
                                min_value=0.0, max_value=20.0,
                                help_text="zscore: fires when the window's negative share is more "
@@ -63,10 +70,41 @@ class AlertRuleSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AlertRule
-        fields = ("id", "name", "ticker", "kind", "threshold", "k", "window_hours",
-                  "baseline_days", "min_volume", "notify_email", "notify_webhook", "is_active",
-                  "created_at", "updated_at")
+        fields: tuple[str, ...] = (
+            "id", "name", "ticker", "topic", "kind", "threshold", "k", "window_hours",
+            "baseline_days", "min_volume", "notify_email", "notify_webhook", "is_active",
+            "created_at", "updated_at")
         read_only_fields = ("id", "created_at", "updated_at")
+
+
+class DryRunRequestSerializer(AlertRuleSerializer):
+    name = serializers.CharField(max_length=200, required=False, default="Dry run")
+    days = serializers.ChoiceField(choices=[(days, str(days)) for days in services.DRY_RUN_DAYS],
+                                   required=False, default=30,
+                                   help_text="How many days of history to replay")
+
+    class Meta(AlertRuleSerializer.Meta):
+        fields: tuple[str, ...] = (*AlertRuleSerializer.Meta.fields, "days")
+
+
+class FiringSerializer(serializers.Serializer):
+    ticker = serializers.CharField()
+    window_start = serializers.DateTimeField()
+    window_end = serializers.DateTimeField()
+    value = serializers.FloatField(help_text="negative_share: the share; zscore: the z-score; "
+                                             "buzz: the ratio to the baseline's mean")
+    volume = serializers.IntegerField(help_text="Stories in the window")
+    message = serializers.CharField()
+    details = serializers.DictField()
+
+
+class DryRunSerializer(serializers.Serializer):
+    days = serializers.IntegerField()
+    start = serializers.DateTimeField(help_text="The first window's start")
+    end = serializers.DateTimeField(help_text="The last window's end")
+    tickers = serializers.ListField(child=serializers.CharField())
+    count = serializers.IntegerField(help_text="How many times the rule would have fired")
+    firings = FiringSerializer(many=True, help_text="Oldest first")
 
 
 @extend_schema_view(
@@ -80,8 +118,11 @@ class AlertRuleViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin,
     ``window_hours``: ``negative_share`` (share of negative documents above ``threshold``) or
     ``zscore`` (the negative share more than ``k`` standard deviations above the mean of the
     previous windows over ``baseline_days``; at least 3 windows with documents; standard
-    deviation floored at 0.05). Both need ``min_volume`` documents in the window. At most one
-    alert per rule, ticker and window."""
+    deviation floored at 0.05) or ``buzz`` (the window's stories, near-duplicates counted
+    once, more than ``threshold`` times their mean over the baseline's windows). Each needs
+    ``min_volume`` documents in the window; a ``topic`` counts that topic's documents only. At
+    most one alert per rule, ticker and window. ``dry-run`` replays unsaved fields over the
+    last 30 or 90 days."""
 
     serializer_class = AlertRuleSerializer
     lookup_value_regex = ID_PATTERN
@@ -113,6 +154,17 @@ class AlertRuleViewSet(TenantScopedViewSetMixin, mixins.ListModelMixin,
 
     def perform_destroy(self, instance: AlertRule) -> None:
         services.alert_rule_delete(rule=instance)
+
+    @extend_schema(summary="Dry-run a rule over the last 30 or 90 days (nothing is saved)",
+                   request=DryRunRequestSerializer, responses=DryRunSerializer)
+    @action(detail=False, methods=["post"], url_path="dry-run")
+    def dry_run(self, request: Request) -> Response:
+        payload = DryRunRequestSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        fields = dict(payload.validated_data)
+        days = fields.pop("days")
+        result = services.alert_rule_dry_run(fields=fields, days=days)
+        return Response(DryRunSerializer(result).data)
 
 
 # --- Alerts ----------------------------------------------------------------------------------

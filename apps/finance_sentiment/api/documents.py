@@ -76,7 +76,7 @@ class DocumentSerializer(serializers.ModelSerializer):
         model = Document
         fields = ("id", "source", "external_id", "url", "published_at", "title", "language",
                   "tickers", "truncated", "label", "score", "scored_at", "scored_version",
-                  "created_at", "duplicate_of", "similar_count")
+                  "created_at", "duplicate_of", "similar_count", "topic", "topic_probability")
         read_only_fields = fields
 
     def get_fields(self) -> dict[str, serializers.Field]:

@@ -23,7 +23,7 @@ counts) are in ``apps.finance_sentiment.selectors``. Callers import this package
 (``services.documents_ingest``); every public name of the submodules is re-exported here.
 The submodules depend on each other in one direction only: ``feeds`` → ``documents`` →
 ``dedup`` → ``scoring`` → ``errors`` (``watchlist`` and ``channels`` use ``errors`` alone;
-``alerts`` → ``delivery``).
+``alerts`` → ``delivery``; ``dry_run`` → ``alerts``).
 """
 
 from apps.finance_sentiment.services.alerts import (
@@ -39,6 +39,7 @@ from apps.finance_sentiment.services.alerts import (
     alert_rules_evaluate,
     alerts_evaluate_all,
     rule_firings,
+    rule_window_firings,
     window_start_for,
 )
 from apps.finance_sentiment.services.channels import (
@@ -82,6 +83,7 @@ from apps.finance_sentiment.services.documents import (
     documents_validate,
     parse_published_at,
 )
+from apps.finance_sentiment.services.dry_run import DRY_RUN_DAYS, DryRun, alert_rule_dry_run
 from apps.finance_sentiment.services.errors import FinanceError
 from apps.finance_sentiment.services.feeds import (
     FeedPollResult,
@@ -179,6 +181,10 @@ __all__ = [
     "alert_rules_evaluate",
     "alerts_evaluate_all",
     "rule_firings",
+    "rule_window_firings",
+    "DRY_RUN_DAYS",
+    "DryRun",
+    "alert_rule_dry_run",
     "window_start_for",
     # alert channels and delivery
     "CHANNEL_FIELDS",

@@ -1,6 +1,6 @@
 """Writes of alerting: alert rules, their evaluation, the alerts raised and their life cycle.
 
-- Rules are validated as a whole (:func:`_rule_clean`): one ``FinanceError`` lists every
+- Rules are validated as a whole (:func:`alert_rule_validate`): one ``FinanceError`` lists every
   invalid field. ``negative_share`` needs a threshold in (0, 1); ``zscore`` needs ``k`` and a
   baseline of at least ``MIN_BASELINE_WINDOWS`` windows.
 - Windows are aligned to multiples of ``window_hours`` since the Unix epoch (UTC), so every
@@ -8,9 +8,14 @@
   (``ON CONFLICT ... DO NOTHING``): evaluating after every scoring job *and* every 5 minutes
   raises each alert once. The current window and the one before it are evaluated, since a
   document may be scored after its window closed.
-- :func:`rule_firings` decides from the hourly rollups, read through
-  ``selectors.rollup_window_counts``; a z-score needs ``MIN_BASELINE_WINDOWS`` windows with
-  documents, and its standard deviation is floored at ``MIN_BASELINE_STD``.
+- :func:`rule_window_firings` decides, for any run of windows, from the hourly rollups (a
+  topic-scoped rule: from that topic's documents), read through ``selectors.window_counts``;
+  the live evaluation (:func:`rule_firings`) asks it about two windows, the dry run
+  (``services.dry_run``) about 30 or 90 days. A z-score needs ``MIN_BASELINE_WINDOWS``
+  windows with documents, and its standard deviation is floored at ``MIN_BASELINE_STD``.
+  ``buzz`` compares the window's stories (near-duplicates counted once, as in the rollups)
+  with their mean over the baseline's windows (empty ones count as 0) and fires when the
+  ratio is above ``threshold``.
 - A new alert is notified after commit: a signed ``alert.triggered`` webhook (when the rule
   says so), an e-mail to the rule's addresses, and one ``finance.deliver_alert`` task per
   active alert channel (``services.delivery``: Slack, Feishu, DingTalk, signed webhooks,
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -38,9 +44,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.finance_sentiment.models import Alert, AlertRule, WatchlistEntry
-from apps.finance_sentiment.selectors import rollup_window_counts
+from apps.finance_sentiment.selectors import WindowCounts, window_counts
 from apps.finance_sentiment.services.delivery import alert_channels_notify, alert_payload
 from apps.finance_sentiment.services.errors import FinanceError
+from apps.finance_sentiment.spec import TOPICS
 from apps.finance_sentiment.tickers import normalise_ticker
 from tenancy.context import require_tenant_id, tenant_context, unscoped
 from webhooks.services import webhook_emit
@@ -52,15 +59,20 @@ _EMAIL_VALIDATOR = EmailValidator()
 
 # --- Alert rules -----------------------------------------------------------------------------
 
-RULE_FIELDS = ("name", "ticker", "kind", "threshold", "k", "window_hours", "baseline_days",
+RULE_FIELDS = ("name", "ticker", "topic", "kind", "threshold", "k", "window_hours", "baseline_days",
                "min_volume", "notify_email", "notify_webhook", "is_active")
 MIN_BASELINE_WINDOWS = 3
 # A flat baseline has no spread; a floor on the standard deviation (5 percentage points)
 # keeps a tiny wobble from reading as an infinite z-score.
 MIN_BASELINE_STD = 0.05
+# Buzz: a ticker barely in the news has a mean near 0 stories; the floors keep one story
+# from reading as an infinite ratio or z-score.
+MIN_BUZZ_MEAN = 1.0
+MIN_BUZZ_STD = 1.0
+MAX_BUZZ_RATIO = 100.0
 
 
-def _rule_clean(rule: AlertRule) -> None:
+def alert_rule_validate(rule: AlertRule) -> None:
     problems: dict[str, list[str]] = {}
     if not rule.name.strip():
         problems["name"] = [_("is required")]
@@ -72,6 +84,9 @@ def _rule_clean(rule: AlertRule) -> None:
         rule.ticker = ticker
     else:
         rule.ticker = None
+    rule.topic = (rule.topic or "").strip()
+    if rule.topic and rule.topic not in TOPICS:
+        problems["topic"] = [_("'%(value)s' is not a topic") % {"value": rule.topic}]
     if rule.kind == AlertRule.Kind.NEGATIVE_SHARE:
         if rule.threshold is None or not 0 < rule.threshold < 1:
             problems["threshold"] = [_("a share between 0 and 1 (exclusive) is required for "
@@ -80,6 +95,10 @@ def _rule_clean(rule: AlertRule) -> None:
         if rule.k is None or not 0 < rule.k <= 20:
             problems["k"] = [_("a number of standard deviations between 0 and 20 is required "
                                "for kind 'zscore'")]
+    elif rule.kind == AlertRule.Kind.BUZZ:
+        if rule.threshold is None or not 1 < rule.threshold <= MAX_BUZZ_RATIO:
+            problems["threshold"] = [_("a ratio to the baseline above 1 and at most 100 is "
+                                       "required for kind 'buzz'")]
     else:
         problems["kind"] = [_("choose one of %(kinds)s")
                             % {"kinds": ", ".join(AlertRule.Kind.values)}]
@@ -87,7 +106,7 @@ def _rule_clean(rule: AlertRule) -> None:
         problems["window_hours"] = [_("between 1 and 168 hours")]
     if not 1 <= rule.baseline_days <= 90:
         problems["baseline_days"] = [_("between 1 and 90 days")]
-    elif (rule.kind == AlertRule.Kind.ZSCORE
+    elif (rule.kind in (AlertRule.Kind.ZSCORE, AlertRule.Kind.BUZZ)
           and rule.baseline_days * 24 < MIN_BASELINE_WINDOWS * rule.window_hours):
         problems["baseline_days"] = [_("must span at least %(count)d windows")
                                      % {"count": MIN_BASELINE_WINDOWS}]
@@ -116,7 +135,7 @@ def alert_rule_create(**fields: Any) -> AlertRule:
     if unknown:
         raise TypeError(f"unknown rule fields {sorted(unknown)}")
     rule = AlertRule(**fields)
-    _rule_clean(rule)
+    alert_rule_validate(rule)
     rule.save()
     return rule
 
@@ -127,7 +146,7 @@ def alert_rule_update(*, rule: AlertRule, changes: dict[str, Any]) -> AlertRule:
         if name not in RULE_FIELDS:
             raise TypeError(f"unknown rule field {name!r}")
         setattr(rule, name, value)
-    _rule_clean(rule)
+    alert_rule_validate(rule)
     rule.save()
     return rule
 
@@ -169,56 +188,138 @@ def _fmt_window(start: datetime, hours: int) -> str:
 
 def rule_firings(rule: AlertRule, tickers: list[str], now: datetime) -> list[Firing]:
     """What the rule says about each ticker in the current window and the one before it (a
-    document may be scored after its window closed). Reads the hourly rollups."""
-    hours = rule.window_hours
-    size = hours * 3600
-    current = window_start_for(now, hours)
-    windows = [current - timedelta(seconds=size), current]
-    baseline_windows = max(1, rule.baseline_days * 24 // hours)
-    start = windows[0] - timedelta(seconds=size * baseline_windows
-                                   if rule.kind == AlertRule.Kind.ZSCORE else 0)
-    counts = rollup_window_counts(tickers=tickers, size_seconds=size, start=start,
-                                  end=current + timedelta(seconds=size))
+    document may be scored after its window closed): the live evaluation."""
+    current = window_start_for(now, rule.window_hours)
+    return rule_window_firings(rule, tickers,
+                               first=current - timedelta(hours=rule.window_hours), last=current)
+
+
+def rule_window_firings(rule: AlertRule, tickers: list[str], *, first: datetime,
+                        last: datetime) -> list[Firing]:
+    """What the rule says about each ticker in every window from the one starting at
+    ``first`` to the one starting at ``last``: the live evaluation's two windows, or a dry
+    run's days of history (``alert_rule_dry_run``), decided by the same code. Reads the
+    hourly rollups (a topic's documents when the rule has a topic) in one query."""
+    size = rule.window_hours * 3600
+    first_index = int((first - _EPOCH).total_seconds()) // size
+    last_index = int((last - _EPOCH).total_seconds()) // size
+    baseline_windows = max(1, rule.baseline_days * 24 // rule.window_hours)
+    with_baseline = rule.kind in (AlertRule.Kind.ZSCORE, AlertRule.Kind.BUZZ)
+    start_index = first_index - (baseline_windows if with_baseline else 0)
+    counts = window_counts(tickers=tickers, size_seconds=size,
+                           start=_EPOCH + timedelta(seconds=size * start_index),
+                           end=_EPOCH + timedelta(seconds=size * (last_index + 1)),
+                           topic=rule.topic)
     firings: list[Firing] = []
     for ticker in tickers:
         per_window = counts.get(ticker, {})
-        for window_start in windows:
-            index = int((window_start - _EPOCH).total_seconds()) // size
+        # Running sums over the windows with documents, oldest first: any window's baseline
+        # (the windows with documents among the ``baseline_windows`` before it) in O(1), so
+        # a 90-day dry run of hourly windows costs what its windows cost, not their square.
+        indices = sorted(per_window)
+        sums = _running_sums([per_window[i] for i in indices])
+        for index in range(first_index, last_index + 1):
             observed = per_window.get(index)
             if observed is None or observed.total < rule.min_volume:
                 continue
-            window_end = window_start + timedelta(seconds=size)
-            where = _fmt_window(window_start, hours)
-            if rule.kind == AlertRule.Kind.NEGATIVE_SHARE:
-                threshold = rule.threshold or 0.0
-                if observed.share > threshold:
-                    firings.append(Firing(
-                        ticker, window_start, window_end, round(observed.share, 6),
-                        observed.total,
-                        f"{ticker}: {observed.share:.0%} of {observed.total} documents negative "
-                        f"in the {where} (threshold {threshold:.0%})",
-                        {"negative": observed.negative, "threshold": threshold}))
-                continue
-            history = [per_window[i].share
-                       for i in range(index - baseline_windows, index)
-                       if i in per_window and per_window[i].total > 0]
-            if len(history) < MIN_BASELINE_WINDOWS:
-                continue  # not enough history to call anything unusual
-            mean = sum(history) / len(history)
-            variance = sum((share - mean) ** 2 for share in history) / (len(history) - 1)
-            std = variance ** 0.5
-            z = (observed.share - mean) / max(std, MIN_BASELINE_STD)
-            k = rule.k or 0.0
-            if z > k:
-                firings.append(Firing(
-                    ticker, window_start, window_end, round(z, 4), observed.total,
-                    f"{ticker}: negative share {observed.share:.0%} of {observed.total} documents "
-                    f"in the {where} is {z:.1f}σ above the {rule.baseline_days}-day baseline "
-                    f"({mean:.0%} ± {std:.0%}; k = {k:g})",
-                    {"negative": observed.negative, "share": round(observed.share, 6),
-                     "baseline_mean": round(mean, 6), "baseline_std": round(std, 6),
-                     "baseline_windows": len(history), "k": k}))
+            low = bisect_left(indices, index - baseline_windows)
+            high = bisect_left(indices, index)
+            baseline = _Baseline(high - low, baseline_windows,
+                                 *(after - before for before, after in zip(sums[low], sums[high],
+                                                                          strict=True)))
+            firing = _window_firing(rule, ticker, _EPOCH + timedelta(seconds=size * index),
+                                    observed, baseline)
+            if firing is not None:
+                firings.append(firing)
     return firings
+
+
+@dataclass(frozen=True)
+class _Baseline:
+    """The windows before a window: how many have documents (``found``) of the ``windows``
+    it spans, and the sums of their negative shares and story counts and of their squares."""
+
+    found: int
+    windows: int
+    share_sum: float
+    share_squares: float
+    total_sum: float
+    total_squares: float
+
+
+def _running_sums(observed: list[WindowCounts]) -> list[tuple[float, float, float, float]]:
+    sums = [(0.0, 0.0, 0.0, 0.0)]
+    for counts in observed:
+        share_sum, share_squares, total_sum, total_squares = sums[-1]
+        share = counts.share
+        sums.append((share_sum + share, share_squares + share * share,
+                     total_sum + counts.total, total_squares + counts.total * counts.total))
+    return sums
+
+
+def _spread(count: int, total: float, squares: float) -> tuple[float, float]:
+    """Mean and sample standard deviation of ``count`` values from their sums."""
+    mean = total / count
+    variance = max(0.0, (squares - count * mean * mean) / max(count - 1, 1))
+    return mean, variance ** 0.5
+
+
+def _window_firing(rule: AlertRule, ticker: str, window_start: datetime,
+                   observed: WindowCounts, baseline: _Baseline) -> Firing | None:
+    """The rule's verdict on one window of one ticker (None: it does not fire)."""
+    hours = rule.window_hours
+    window_end = window_start + timedelta(hours=hours)
+    where = _fmt_window(window_start, hours)
+    topic = f" ({rule.topic})" if rule.topic else ""
+    if rule.kind == AlertRule.Kind.NEGATIVE_SHARE:
+        threshold = rule.threshold or 0.0
+        if observed.share <= threshold:
+            return None
+        return Firing(
+            ticker, window_start, window_end, round(observed.share, 6), observed.total,
+            f"{ticker}{topic}: {observed.share:.0%} of {observed.total} documents negative "
+            f"in the {where} (threshold {threshold:.0%})",
+            {"negative": observed.negative, "threshold": threshold})
+    if baseline.found < MIN_BASELINE_WINDOWS:
+        return None  # not enough history to call anything unusual
+    if rule.kind == AlertRule.Kind.BUZZ:
+        return _buzz_firing(rule, ticker, window_start, observed, baseline)
+    mean, std = _spread(baseline.found, baseline.share_sum, baseline.share_squares)
+    z = (observed.share - mean) / max(std, MIN_BASELINE_STD)
+    k = rule.k or 0.0
+    if z <= k:
+        return None
+    return Firing(
+        ticker, window_start, window_end, round(z, 4), observed.total,
+        f"{ticker}{topic}: negative share {observed.share:.0%} of {observed.total} documents "
+        f"in the {where} is {z:.1f}σ above the {rule.baseline_days}-day baseline "
+        f"({mean:.0%} ± {std:.0%}; k = {k:g})",
+        {"negative": observed.negative, "share": round(observed.share, 6),
+         "baseline_mean": round(mean, 6), "baseline_std": round(std, 6),
+         "baseline_windows": baseline.found, "k": k})
+
+
+def _buzz_firing(rule: AlertRule, ticker: str, window_start: datetime, observed: WindowCounts,
+                 baseline: _Baseline) -> Firing | None:
+    """News volume: the window's stories against their mean over *every* baseline window (a
+    window without stories counts as 0), floored at ``MIN_BUZZ_MEAN`` story."""
+    mean, std = _spread(baseline.windows, baseline.total_sum, baseline.total_squares)
+    ratio = observed.total / max(mean, MIN_BUZZ_MEAN)
+    z = (observed.total - mean) / max(std, MIN_BUZZ_STD)
+    threshold = rule.threshold or 0.0
+    if ratio <= threshold:
+        return None
+    topic = f" ({rule.topic})" if rule.topic else ""
+    return Firing(
+        ticker, window_start, window_start + timedelta(hours=rule.window_hours), round(ratio, 4),
+        observed.total,
+        f"{ticker}{topic}: {observed.total} stories in the "
+        f"{_fmt_window(window_start, rule.window_hours)} are {ratio:.1f}× the "
+        f"{rule.baseline_days}-day baseline ({mean:.1f} ± {std:.1f} a window; "
+        f"threshold {threshold:g}×)",
+        {"stories": observed.total, "ratio": round(ratio, 4), "z_score": round(z, 4),
+         "baseline_mean": round(mean, 6), "baseline_std": round(std, 6),
+         "baseline_windows": baseline.windows, "threshold": threshold})
 
 
 _INSERT_ALERT = """

@@ -144,6 +144,14 @@ def _figures(*, kind: str, value: float, volume: int, details: dict[str, Any],
                  (_("Baseline"), f"{mean:.0%} ± {std:.0%}")]
         data |= {"negative_share": share, "z_score": value, "k": k, "baseline_mean": mean,
                  "baseline_std": std}
+    elif kind == AlertRule.Kind.BUZZ:
+        mean = float(details.get("baseline_mean") or 0.0)
+        std = float(details.get("baseline_std") or 0.0)
+        threshold = float(details.get("threshold") or 0.0)
+        rows += [(_("News volume"), f"{value:.1f}× (> {threshold:g}×)"),
+                 (_("Baseline"), f"{mean:.1f} ± {std:.1f}")]
+        data |= {"buzz_ratio": value, "threshold": threshold, "baseline_mean": mean,
+                 "baseline_std": std, "z_score": details.get("z_score")}
     else:
         rows.append((_("Value"), f"{value:g}"))
     rows.append((_("Sample size"), ngettext("%(count)d story", "%(count)d stories", volume)
@@ -154,8 +162,7 @@ def _figures(*, kind: str, value: float, volume: int, details: dict[str, Any],
 def alert_message(alert: Alert) -> AlertMessage:
     """The message about ``alert`` (in the active language; the figures are the alert's)."""
     rule = alert.rule
-    # Rules have no topic yet; a topic-scoped rule will name it here.
-    topic = getattr(rule, "topic", None) or None
+    topic = rule.topic or None
     figures, data = _figures(kind=rule.kind, value=alert.value, volume=alert.volume,
                              details=alert.details, index=_window_index(alert))
     figures.append((_("Window"), f"{alert.window_start:%Y-%m-%d %H:%M} – "
