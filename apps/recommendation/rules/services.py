@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from apps.recommendation.models import Item
 from apps.recommendation.rules.models import (
@@ -86,6 +86,16 @@ def _cleaned(values: dict[str, Any], rule: MerchandisingRule | None) -> dict[str
             "active": active, "starts_at": starts_at, "ends_at": ends_at}
 
 
+def _saved(rule: MerchandisingRule) -> MerchandisingRule:
+    """Save ``rule``; a pin that lost a race for its slot is the same 400 as one checked."""
+    try:
+        with transaction.atomic():
+            rule.save()
+    except IntegrityError as error:
+        raise _refuse("slot", f"slot {rule.slot} already has an active pin") from error
+    return rule
+
+
 @transaction.atomic
 def rule_create(*, kind: str, item: str | None = None, category: str = "",
                 slot: int | None = None, share: float | None = None, active: bool = True,
@@ -96,7 +106,7 @@ def rule_create(*, kind: str, item: str | None = None, category: str = "",
     values = _cleaned({"kind": kind, "item": item, "category": category, "slot": slot,
                        "share": share, "active": active, "starts_at": starts_at,
                        "ends_at": ends_at}, None)
-    return MerchandisingRule.objects.create(**values)
+    return _saved(MerchandisingRule(**values))
 
 
 @transaction.atomic
@@ -106,8 +116,7 @@ def rule_update(*, rule: MerchandisingRule, changes: dict[str, Any]) -> Merchand
     values.update({name: value for name, value in changes.items() if name in FIELDS})
     for name, value in _cleaned(values, rule).items():
         setattr(rule, name, value)
-    rule.save()
-    return rule
+    return _saved(rule)
 
 
 def rule_delete(*, rule: MerchandisingRule) -> None:
