@@ -181,6 +181,8 @@ def test_the_rules_page_adds_lists_and_deletes(acme: TenantSetup,
     html = browser.get(reverse("recs:rules")).content.decode()
     assert 'data-testid="rules"' in html
     assert "fan-2" in html
+    preview = browser.get(reverse("recs:preview"), {"user": USER}).content.decode()
+    assert "Pinned at slot 1" in preview
     with tenant_context(acme.tenant.pk):
         rule = MerchandisingRule.objects.get()
     viewer = acme.browser()
