@@ -7,7 +7,7 @@ tenant's object answers the same 404 as a missing one.
 - ``/api/v1/events`` (a batch of at most 5,000 interactions; CSV upload)
 - ``/api/v1/recommendations/users/{external_id}``, ``/recommendations/rerank``,
   ``/recommendations/ctr``; A/B tests: ``/recommendations/experiments``
-  (``experiments.api``)
+  (``experiments.api``); pins and boosts: ``/recommendations/rules`` (``rules.api``)
 
 Training and top-K jobs go through ``/api/v1/jobs`` (app ``recommendation``, kinds
 ``embed_items``, ``train``, ``recommend``). Refused batches list their problems, each naming
@@ -149,6 +149,10 @@ class ServedSerializer(serializers.Serializer):
     categories = serializers.ListField(child=serializers.CharField())
     score = serializers.FloatField()
     reason = serializers.CharField()
+    reasons = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="The merchandising rules that placed the item (\"Pinned at slot 1\", "
+                  "\"Boosted: category fantasy\"); empty when none did")
     source = serializers.ChoiceField(choices=ServingSource.choices)  # type: ignore[assignment]
 
 
@@ -192,7 +196,8 @@ def _served(entries: Sequence[selectors.Served]) -> list[dict[str, Any]]:
     the serializer took 0.4 ms for ten items, a twentieth of a served request."""
     return [{"rank": rank, "item": entry.item.external_id, "title": entry.item.title,
              "categories": list(entry.item.categories), "score": float(entry.score),
-             "reason": entry.reason, "source": str(entry.source)}
+             "reason": entry.reason, "reasons": list(entry.reasons),
+             "source": str(entry.source)}
             for rank, entry in enumerate(entries, start=1)]
 
 
@@ -357,6 +362,14 @@ class EventsUploadView(TenantScopedAPIView):
 # --- Serving ---------------------------------------------------------------------------------
 
 
+def _list_source(entries: Sequence[selectors.Served]) -> str:
+    """The source a served list's impressions record: its first entry's that no
+    merchandising rule brought in."""
+    return next((str(entry.source) for entry in entries
+                 if entry.source != ServingSource.RULE),
+                str(entries[0].source) if entries else ServingSource.POPULAR)
+
+
 class UserRecommendationsView(TenantScopedAPIView):
     """Precomputed top-K when present, else content-based from the user's recent items, else
     popular items (cold users); topped up from the next source when filters thin the list.
@@ -377,8 +390,7 @@ class UserRecommendationsView(TenantScopedAPIView):
                 **arm.sources)  # type: ignore[arg-type]
             request_id = services.impressions_log(
                 user_external_id=external_id, item_ids=[entry.item.pk for entry in entries],
-                source=entries[0].source if entries else ServingSource.POPULAR,
-                experiment_id=arm.experiment_id, arm=arm.arm)
+                source=_list_source(entries), experiment_id=arm.experiment_id, arm=arm.arm)
         return Response({"user": external_id, "request_id": request_id,
                          "recommendation_id": request_id,
                          "experiment": ({"id": arm.experiment_id, "arm": arm.arm}

@@ -4,6 +4,7 @@ from django.urls import path
 
 from apps.recommendation import uploads, views
 from apps.recommendation.experiments import views as experiments
+from apps.recommendation.rules import views as rules
 
 app_name = "recs"
 
@@ -19,4 +20,6 @@ urlpatterns = [
     path("experiments/<int:pk>/stop/", experiments.experiment_stop, name="experiment_stop"),
     path("experiments/<int:pk>/promote/", experiments.experiment_promote,
          name="experiment_promote"),
+    path("rules/", rules.rule_list, name="rules"),
+    path("rules/<int:pk>/delete/", rules.rule_delete, name="rule_delete"),
 ]

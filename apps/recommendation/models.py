@@ -19,10 +19,12 @@ from django.utils.translation import gettext_lazy as _
 from pgvector.django import HnswIndex, VectorField
 
 from apps.recommendation.experiments.models import Experiment
+from apps.recommendation.rules.models import MerchandisingRule
 from jobs.models import JobResult
 from tenancy.models import TenantOwnedModel
 
-__all__ = ["Experiment"]  # registered with the app here (its module is the experiments')
+# Registered with the app here (their modules are the experiments' and the rules').
+__all__ = ["Experiment", "MerchandisingRule"]
 
 EMBEDDING_DIMENSIONS = 384  # all-MiniLM-L6-v2, the platform's default base model
 EXTERNAL_ID_LENGTH = 200
@@ -159,6 +161,7 @@ class ServingSource(models.TextChoices):
     POPULAR = "popular", _("Popular")
     RERANK = "rerank", _("Reranked")
     TRENDING = "trending", _("Trending")
+    RULE = "rule", _("Merchandising rule")
 
 
 class Impression(TenantOwnedModel):

@@ -47,6 +47,8 @@ from apps.recommendation.models import (
     Recommendation,
     ServingSource,
 )
+from apps.recommendation.rules.selectors import active_rules, rules_apply
+from apps.recommendation.serving import Served
 from jobs.models import Job, ModelVersion
 from jobs.services import active_version
 from tenancy import vectors
@@ -57,14 +59,10 @@ PROFILE_EVENTS = 20
 LOW_RATING = 3.0  # ratings below this do not describe what the user likes
 CLICK_WINDOW = timedelta(days=1)
 CAP_READ_AHEAD = 5  # with a per-category cap, each source reads this many times its share
+RULES_READ_AHEAD = 2  # with merchandising rules in force, the sources read 2k candidates
 
 
-@dataclass(frozen=True)
-class Served:
-    item: Item
-    score: float
-    reason: str
-    source: str
+__all__ = ["Served"]
 
 
 # --- Catalogue -------------------------------------------------------------------------------
@@ -204,7 +202,11 @@ def recommendations_for(*, external_id: str, k: int, category: str = "",
     of a primary category (each source then reads ahead: up to CAP_READ_AHEAD times what it
     has to fill). An unknown user is a cold user: popular items. An A/B arm narrows the
     sources: the precomputed list of its model version (``version_id``), or popularity
-    alone."""
+    alone. The tenant's merchandising rules in force then pin and boost items
+    (``rules.selectors.rules_apply``: the sources read RULES_READ_AHEAD times ``k`` so that
+    a boosted category's candidates further down can move up)."""
+    rules = active_rules()
+    wanted = k * RULES_READ_AHEAD if rules else k
     user = EndUser.objects.filter(external_id=external_id).first()
     served: list[Served] = []
     excluded: set[int] = (set(Item.objects.filter(external_id__in=list(exclude))
@@ -213,24 +215,30 @@ def recommendations_for(*, external_id: str, k: int, category: str = "",
     ahead = CAP_READ_AHEAD if max_per_category is not None else 1
 
     def add(entries: list[Served]) -> None:
-        served.extend(_capped(entries, counts, max_per_category, k - len(served)))
+        served.extend(_capped(entries, counts, max_per_category, wanted - len(served)))
         excluded.update(entry.item.pk for entry in entries)
 
     if user is not None:
         # Items consumed since the list was computed are left out too.
         excluded |= consumed_item_ids(user)
+    blocked = set(excluded)  # never served, whatever the rules say
     if user is not None and not popular_only:
         add(_precomputed(user, exclude=excluded, category=category,
-                         available_only=available_only, limit=k * ahead, version_id=version_id))
-        if len(served) < k:
+                         available_only=available_only, limit=wanted * ahead,
+                         version_id=version_id))
+        if len(served) < wanted:
             profile, anchor = _profile(user)
             if profile is not None:
                 add(_content(profile, anchor, exclude=excluded, category=category,
-                             available_only=available_only, limit=(k - len(served)) * ahead))
-    if len(served) < k:
+                             available_only=available_only,
+                             limit=(wanted - len(served)) * ahead))
+    if len(served) < wanted:
         add(_popular(exclude=excluded, category=category, available_only=available_only,
-                     limit=(k - len(served)) * ahead))
-    return served
+                     limit=(wanted - len(served)) * ahead))
+    if not rules:
+        return served
+    return rules_apply(served, rules, k=k, blocked=blocked, category=category,
+                       available_only=available_only)
 
 
 def trending(*, k: int, window_days: float, half_life_hours: float, category: str = "",

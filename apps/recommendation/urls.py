@@ -8,6 +8,7 @@ from api.lookups import external_id_converter
 from apps.recommendation import api
 from apps.recommendation.experiments.api import ExperimentViewSet
 from apps.recommendation.models import EXTERNAL_ID_LENGTH
+from apps.recommendation.rules.api import RuleViewSet
 
 app_name = "recs_api"
 register_converter(external_id_converter(EXTERNAL_ID_LENGTH), "external_id")
@@ -16,6 +17,7 @@ router = SimpleRouter(trailing_slash=False)
 router.register("items", api.ItemViewSet, basename="item")
 router.register("end-users", api.EndUserViewSet, basename="end-user")
 router.register("recommendations/experiments", ExperimentViewSet, basename="experiment")
+router.register("recommendations/rules", RuleViewSet, basename="rule")
 
 urlpatterns = [
     path("events", api.EventsView.as_view(), name="events"),

@@ -80,7 +80,8 @@ def test_served_items_have_the_documented_shape(acme: TenantSetup) -> None:
         assert isinstance(row["score"], float)
     assert served[0] == {"rank": 1, "item": "love-1", "title": "Emma",
                          "categories": ["romance"], "score": 1.0,
-                         "reason": "Because you liked “reader”", "source": "precomputed"}
+                         "reason": "Because you liked “reader”", "reasons": [],
+                         "source": "precomputed"}
     schema = acme.api().get("/api/v1/schema/", {"format": "json"}).json()
     documented = schema["components"]["schemas"]["Served"]
     assert set(documented["properties"]) == set(served[0])
