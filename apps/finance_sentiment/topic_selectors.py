@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db.models import Sum
 from django.utils import timezone
@@ -27,7 +28,8 @@ _SUMS = {"p": Sum("positive"), "u": Sum("neutral"), "n": Sum("negative"), "s": S
 _FIELDS = ("positive", "neutral", "negative", "score_sum", "weight_sum", "weighted_net")
 
 
-def _point(moment: datetime, row: dict[str, float | None]) -> TrendPoint:
+def _point(moment: datetime, row: Any) -> TrendPoint:
+    """A point from a ``values(...).annotate(**_SUMS)`` row."""
     return TrendPoint(moment, int(row["p"] or 0), int(row["u"] or 0), int(row["n"] or 0),
                       float(row["s"] or 0.0), float(row["w"] or 0.0), float(row["net"] or 0.0))
 

@@ -9,6 +9,8 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.finance_sentiment.models import Document, TopicRollup
@@ -155,3 +157,59 @@ def test_topics_overview_compares_the_last_day_with_the_week_before(
     assert turns["Dividend"].is_thin
     with tenant_context(acme.tenant.pk):
         assert topics_overview(now=now)[0].topic == "Legal | Regulation"
+
+
+def ticker_url(ticker: str) -> str:
+    return reverse("finance:ticker", args=[ticker])
+
+
+def test_ticker_page_shows_the_topic_mix_sentiment_per_topic_and_filters_by_topic(
+        acme: TenantSetup, globex: TenantSetup) -> None:
+    yesterday = (timezone.now() - timedelta(days=1)).replace(hour=12, minute=0)
+    seed(acme, "ACME", yesterday, ["negative"] * 4 + ["positive"] * 2, "Earnings")
+    seed(acme, "ACME", yesterday - timedelta(days=2), ["positive"], "Dividend")
+    seed(globex, "ACME", yesterday, ["positive"] * 3, "Politics")
+    client = acme.browser()
+    html = client.get(ticker_url("ACME")).content.decode()
+    assert 'data-testid="topic-mix-chart" data-stories="7" data-topics="2"' in html
+    assert html.count('class="mix-bar mix-0"') == 1  # Earnings, on one day
+    assert 'data-topic="Dividend"' in html
+    assert "Politics" not in html.split('data-testid="topic-mix"')[1].split("</section>")[0]
+    table = html.split('data-testid="topic-sentiment"')[1].split("</table>")[0]
+    assert table.index("Earnings") < table.index("Dividend")
+    assert "n=6" in table
+    assert "-0.33" in table
+    assert "is-thin" in table  # Dividend rests on one story
+    # One topic: the trend and the documents are that topic's.
+    only = client.get(ticker_url("ACME"), {"topic": "Dividend", "range": "7"}).content.decode()
+    assert 'data-testid="trend-topic">Dividend' in only
+    assert 'data-testid="trend-chart" data-points="1"' in only
+    assert only.count('id="document-') == 1
+    # An unknown topic narrows nothing rather than failing the page.
+    assert client.get(ticker_url("ACME"), {"topic": "Sports"}).status_code == 200
+    # Another tenant sees only its own topics.
+    theirs = globex.browser().get(ticker_url("ACME")).content.decode()
+    assert 'data-testid="topic-mix-chart" data-stories="3" data-topics="1"' in theirs
+    assert "Earnings" not in theirs.split('data-testid="topic-mix"')[1].split("</section>")[0]
+
+
+def test_topics_page_lists_topics_turning_negative_per_tenant(
+        acme: TenantSetup, globex: TenantSetup) -> None:
+    watch(acme, "ACME")
+    watch(globex, "ACME")
+    now = timezone.now()
+    seed(acme, "ACME", now - timedelta(hours=2), ["negative"] * 6, "Legal | Regulation")
+    seed(acme, "ACME", now - timedelta(days=3), ["positive"] * 6, "Legal | Regulation")
+    seed(acme, "ACME", now - timedelta(hours=2), ["negative"], "IPO")
+    response = acme.browser().get(reverse("finance:topics"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    table = html.split('data-testid="topics-overview"')[1].split("</table>")[0]
+    assert table.index("Legal | Regulation") < table.index("IPO")
+    assert "-2.00" in table
+    assert "n=6" in table
+    assert "is-thin" in table
+    other = globex.browser().get(reverse("finance:topics")).content.decode()
+    assert "Legal | Regulation" not in other
+    assert 'data-testid="topics-overview"' not in other
+    assert Client().get(reverse("finance:topics")).status_code in (302, 403)
