@@ -13,8 +13,12 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.finance_sentiment.models import Document, TopicRollup
-from apps.finance_sentiment.services import document_delete, document_topics_record
+from apps.finance_sentiment.models import Document, SentimentRollup, TopicRollup
+from apps.finance_sentiment.services import (
+    document_delete,
+    document_topics_record,
+    source_weight_set,
+)
 from apps.finance_sentiment.topic_selectors import topics_overview
 from tenancy.context import tenant_context
 from tests.conftest import TenantSetup
@@ -213,3 +217,14 @@ def test_topics_page_lists_topics_turning_negative_per_tenant(
     assert "Legal | Regulation" not in other
     assert 'data-testid="topics-overview"' not in other
     assert Client().get(reverse("finance:topics")).status_code in (302, 403)
+
+
+def test_source_weights_move_the_topic_rollups_with_the_rollups(acme: TenantSetup) -> None:
+    seed(acme, "ACME", T0, ["negative", "positive", "positive"], "Earnings")
+    with tenant_context(acme.tenant.pk):
+        source_weight_set(source="api", weight=2.5)
+        everything = SentimentRollup.objects.get(ticker="ACME", granularity="day")
+        earnings = TopicRollup.objects.get(ticker="ACME", topic="Earnings", granularity="day")
+    assert (earnings.weight_sum, earnings.weighted_net) == pytest.approx((7.5, 2.5))
+    assert (earnings.weight_sum, earnings.weighted_net) == pytest.approx(
+        (everything.weight_sum, everything.weighted_net))
