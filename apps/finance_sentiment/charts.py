@@ -17,6 +17,7 @@ from django.utils.translation import ngettext
 
 from apps.finance_sentiment.models import Granularity
 from apps.finance_sentiment.selectors import TrendPoint
+from apps.finance_sentiment.topic_selectors import TopicMix
 from dashboard.charts import date_axis
 
 # Above this many buckets, per-point markers (with their tooltips) would only add weight.
@@ -258,3 +259,65 @@ def firings_chart(windows: Sequence[datetime], *, start: datetime, end: datetime
         'preserveAspectRatio="xMidYMid meet" role="img" aria-label="{}" '
         'data-testid="dry-run-chart" data-firings="{}">{}</svg>',
         _n(width), _n(height), label, len(windows), mark_safe("".join(parts)))  # noqa: S308
+
+
+# The topic mix colours the largest topics; the rest share one grey band ("Other topics").
+MIX_COLOURED_TOPICS = 6
+
+
+def topic_mix_chart(mix: TopicMix) -> tuple[SafeString, list[tuple[str, str]]]:
+    """Stories per UTC day stacked by topic (the ``MIX_COLOURED_TOPICS`` largest coloured,
+    the rest as one band), and the legend as (css class, label) pairs."""
+    if not mix.days or not mix.topics:
+        empty = format_html('<p class="empty">{}</p>', _("No stories with a topic in this range."))
+        return empty, []
+    bands = [(f"mix-{position}", topic, mix.counts[topic])
+             for position, topic in enumerate(mix.topics[:MIX_COLOURED_TOPICS])]
+    rest = mix.topics[MIX_COLOURED_TOPICS:]
+    if rest:
+        bands.append(("mix-other", _("Other topics"),
+                      [sum(mix.counts[topic][day] for topic in rest)
+                       for day in range(len(mix.days))]))
+    width, height, left, right, top, bottom = 760.0, 180.0, 44.0, 12.0, 10.0, 24.0
+    plot = height - top - bottom
+    slot = (width - left - right) / len(mix.days)
+    xs = [left + slot * (position + 0.5) for position in range(len(mix.days))]
+    totals = [sum(band[2][day] for band in bands) for day in range(len(mix.days))]
+    peak = max(totals) or 1
+    base = top + plot
+    parts = [format_html(
+        '<line class="grid" x1="{}" x2="{}" y1="{}" y2="{}"/>'
+        '<text class="axis" x="{}" y="{}" text-anchor="end">{}</text>'
+        '<text class="axis" x="{}" y="{}" text-anchor="end">0</text>',
+        _n(left), _n(width - right), _n(base), _n(base), _n(left - 6), _n(top + 8), peak,
+        _n(left - 6), _n(base))]
+    bar_width = max(slot * 0.7, 1.0)
+    for day, x in enumerate(xs):
+        y = base
+        for css, label, counts in bands:
+            if not counts[day]:
+                continue
+            bar = counts[day] / peak * plot
+            y -= bar
+            parts.append(format_html(
+                '<rect class="mix-bar {}" x="{}" y="{}" width="{}" height="{}" '
+                'data-topic="{}"><title>{}</title></rect>',
+                css, _n(x - bar_width / 2), _n(y), _n(bar_width), _n(max(bar, 0.5)), label,
+                ngettext("%(day)s · %(topic)s: %(count)d story",
+                         "%(day)s · %(topic)s: %(count)d stories", counts[day]) % {
+                    "day": date_format(mix.days[day], _("j M Y")), "topic": label,
+                    "count": counts[day]}))
+    parts.extend(date_axis(xs, mix.days, y=height - 6,
+                           label=lambda moment: date_format(moment, _("j M"))))
+    label = _("Stories per day by topic, %(first)s to %(last)s: %(count)d stories in "
+              "%(topics)d topics") % {
+        "first": date_format(mix.days[0], _("j M Y")),
+        "last": date_format(mix.days[-1], _("j M Y")), "count": sum(totals),
+        "topics": len(mix.topics)}
+    svg = format_html(
+        '<svg class="trend-chart topic-mix-chart" viewBox="0 0 {} {}" '
+        'preserveAspectRatio="xMidYMid meet" role="img" aria-label="{}" '
+        'data-testid="topic-mix-chart" data-stories="{}" data-topics="{}">{}</svg>',
+        _n(width), _n(height), label, sum(totals), len(mix.topics),
+        mark_safe("".join(parts)))  # noqa: S308
+    return svg, [(css, label) for css, label, _counts in bands]

@@ -10,6 +10,7 @@ urlpatterns = [
     path("", views.overview, name="overview"),
     path("watchlist/<int:pk>/remove/", views.watchlist_remove, name="watchlist_remove"),
     path("tickers/<str:ticker>/", views.ticker_detail, name="ticker"),
+    path("topics/", views.topic_overview, name="topics"),
     path("alerts/", views.alert_list, name="alerts"),
     path("alerts/<int:pk>/acknowledge/", views.alert_acknowledge, name="alert_acknowledge"),
     path("alerts/<int:pk>/resolve/", views.alert_resolve, name="alert_resolve"),

@@ -41,8 +41,9 @@ class WatchlistAddForm(forms.Form):
 
 
 class DocumentFilterForm(forms.Form):
-    """The ticker page's GET parameters: the chart's range and granularity, and the document
-    list's label and published date range (days, UTC, ``to`` inclusive)."""
+    """The ticker page's GET parameters: the chart's range and granularity, the topic (chart
+    and documents), and the document list's label and published date range (days, UTC,
+    ``to`` inclusive)."""
 
     range = forms.TypedChoiceField(
         choices=[(str(days), ngettext_lazy("%(days)d day", "%(days)d days", "days")
@@ -52,6 +53,8 @@ class DocumentFilterForm(forms.Form):
                                     required=False, label=_("Granularity"))
     label = forms.ChoiceField(choices=[("", _("All")), *Label.choices], required=False,
                               label=_("Sentiment"))
+    topic = forms.ChoiceField(choices=[("", _("All topics")), *((t, t) for t in TOPICS)],
+                              required=False, label=_("Topic"))
     start = forms.DateField(required=False, label=_("From"),
                             widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(required=False, label=_("To"),

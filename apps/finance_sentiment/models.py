@@ -263,6 +263,44 @@ class SentimentRollup(TenantOwnedModel):
         return self.positive + self.neutral + self.negative
 
 
+class TopicRollup(TenantOwnedModel):
+    """:class:`SentimentRollup` split by the documents' topic: the same sums, per ticker,
+    topic and bucket, over the counted stories (near-duplicate copies excluded) that carry a
+    topic. Moved by the same statement as the rollups (``scoring._rollups_shift``), with the
+    topic a document has when its label moves."""
+
+    ticker = models.CharField(max_length=TICKER_MAX_LENGTH)
+    topic = models.CharField(max_length=TOPIC_MAX_LENGTH)
+    granularity = models.CharField(max_length=8, choices=Granularity.choices)
+    bucket_start = models.DateTimeField()
+    positive = models.IntegerField(default=0)
+    neutral = models.IntegerField(default=0)
+    negative = models.IntegerField(default=0)
+    score_sum = models.FloatField(default=0.0)
+    weight_sum = models.FloatField(default=0.0)
+    weighted_net = models.FloatField(default=0.0)
+
+    class Meta:
+        ordering: ClassVar = ["ticker", "topic", "granularity", "bucket_start"]
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["tenant", "ticker", "topic", "granularity", "bucket_start"],
+                name="topicrollup_tenant_ticker_topic_bucket"),
+        ]
+        indexes: ClassVar = [
+            # The topics overview: every ticker's topics over a range of hours.
+            models.Index(fields=["tenant", "granularity", "bucket_start"],
+                         name="topicrollup_tenant_bucket"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticker}/{self.topic} {self.granularity} {self.bucket_start:%Y-%m-%d %H:%M}"
+
+    @property
+    def total(self) -> int:
+        return self.positive + self.neutral + self.negative
+
+
 class AlertRule(TenantOwnedModel):
     class Kind(models.TextChoices):
         NEGATIVE_SHARE = "negative_share", _("Negative share above a threshold")

@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from apps.finance_sentiment import charts, selectors, services
+from apps.finance_sentiment import charts, selectors, services, topic_selectors
 from apps.finance_sentiment.forms import (
     AlertChannelForm,
     AlertFilterForm,
@@ -117,8 +117,9 @@ def watchlist_remove(request: HttpRequest, pk: int) -> HttpResponse:
 @require_safe
 @workspace_view()
 def ticker_detail(request: HttpRequest, ticker: str) -> HttpResponse:
-    """The ticker's index over 7, 30 or 90 days (hourly or daily) with volume bars, and its
-    documents filtered by label and published date."""
+    """The ticker's index over 7, 30 or 90 days (hourly or daily) with volume bars, within
+    one topic or all, its topic mix per day and sentiment per topic, and its documents
+    filtered by label, topic and published date."""
     symbol = normalise_ticker(ticker)
     if symbol is None:
         raise Http404(_("Not a ticker symbol."))
@@ -131,23 +132,47 @@ def ticker_detail(request: HttpRequest, ticker: str) -> HttpResponse:
     granularity = filters.value("granularity", Granularity.DAY)
     end = selectors.bucket_floor(timezone.now(), granularity) + (
         timedelta(days=1) if granularity == Granularity.DAY else timedelta(hours=1))
-    points = selectors.sentiment_trend(ticker=symbol, granularity=granularity,
-                                       start=end - timedelta(days=days), end=end)
+    topic = filters.value("topic", "")
+    if topic:
+        points = topic_selectors.topic_trend(ticker=symbol, topic=topic, granularity=granularity,
+                                             start=end - timedelta(days=days), end=end)
+    else:
+        points = selectors.sentiment_trend(ticker=symbol, granularity=granularity,
+                                           start=end - timedelta(days=days), end=end)
     start, stop = filters.published_range()
     documents = selectors.document_list(ticker=symbol, label=filters.value("label"),
                                         start=start, end=stop, stories=True)
+    if topic:
+        documents = documents.filter(topic=topic)
+    day_end = selectors.bucket_floor(timezone.now(), Granularity.DAY) + timedelta(days=1)
+    mix_chart, mix_legend = charts.topic_mix_chart(topic_selectors.ticker_topic_mix(
+        ticker=symbol, start=day_end - timedelta(days=days), end=day_end))
     page = Paginator(documents, PAGE_SIZE).get_page(request.GET.get("page"))
     total = sum(point.total for point in points)
     summary = {label: sum(getattr(point, label) for point in points) for label in LABELS}
     return render(request, "finance/ticker.html", {
         "ticker": symbol, "entry": selectors.watchlist_list().filter(ticker=symbol).first(),
         "filters": filters, "days": days, "granularity": granularity, "ranges": (7, 30, 90),
+        "topic": topic, "mix_chart": mix_chart, "mix_legend": mix_legend,
+        "topic_rows": topic_selectors.ticker_topic_sentiment(
+            ticker=symbol, start=day_end - timedelta(days=days), end=day_end),
         "chart": charts.trend_chart(points, granularity=granularity),
         "total": total, "summary": summary,
         "index": (summary["positive"] - summary["negative"]) / total if total else None,
         "thin": total < selectors.MIN_INDEX_STORIES,
         "page": page, "open_alerts": selectors.alert_list(
             status=Alert.Status.OPEN, ticker=symbol).count(),
+    })
+
+
+@require_safe
+@workspace_view()
+def topic_overview(request: HttpRequest) -> HttpResponse:
+    """Which topics turn negative across the watchlist: each topic's index over the last 24
+    hours against the 7 days before them, most negative change first."""
+    return render(request, "finance/topics.html", {
+        "turns": topic_selectors.topics_overview(),
+        "min_stories": selectors.MIN_INDEX_STORIES,
     })
 
 

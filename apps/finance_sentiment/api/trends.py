@@ -12,14 +12,16 @@ from rest_framework.response import Response
 
 from api.errors import ApiError
 from api.viewsets import TenantScopedAPIView
-from apps.finance_sentiment import selectors
+from apps.finance_sentiment import selectors, topic_selectors
 from apps.finance_sentiment.api.common import InstantQueryField, TickerField
 from apps.finance_sentiment.models import Granularity
+from apps.finance_sentiment.spec import TOPICS
 
 
 class TrendQuerySerializer(serializers.Serializer):
     ticker = TickerField()
     granularity = serializers.ChoiceField(choices=Granularity.choices, default=Granularity.DAY)
+    topic = serializers.ChoiceField(choices=TOPICS, required=False)
 
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()
@@ -47,6 +49,7 @@ class TrendPointSerializer(serializers.Serializer):
 class TrendSerializer(serializers.Serializer):
     ticker = serializers.CharField()
     granularity = serializers.CharField()
+    topic = serializers.CharField(allow_null=True, help_text="null: documents of every topic")
     start = serializers.DateTimeField(source="from")
     end = serializers.DateTimeField(source="to")
     points = TrendPointSerializer(many=True)
@@ -59,10 +62,12 @@ class TrendView(TenantScopedAPIView):
                     "/ total and the mean score, from the rollups. Every bucket whose start is "
                     "in [from, to) is listed, empty ones included. Defaults: the last 7 days by "
                     f"hour, the last 30 days by day; at most {selectors.MAX_TREND_POINTS:,} "
-                    "buckets.",
+                    "buckets. With ``topic``: only the stories of that topic (stories without a "
+                    "topic count in the unfiltered trend only).",
         parameters=[
             OpenApiParameter("ticker", str, required=True),
             OpenApiParameter("granularity", str, enum=Granularity.values),
+            OpenApiParameter("topic", str, enum=list(TOPICS)),
             OpenApiParameter("from", OpenApiTypes.DATETIME),
             OpenApiParameter("to", OpenApiTypes.DATETIME),
         ],
@@ -76,12 +81,18 @@ class TrendView(TenantScopedAPIView):
         default_start, default_end = selectors.default_trend_range(granularity)
         end = fields.get("to") or default_end
         start = fields.get("from") or min(default_start, end - (default_end - default_start))
+        topic = fields.get("topic")
         try:
-            points = selectors.sentiment_trend(ticker=fields["ticker"], granularity=granularity,
-                                               start=start, end=end)
+            if topic:
+                points = topic_selectors.topic_trend(ticker=fields["ticker"], topic=topic,
+                                                     granularity=granularity, start=start, end=end)
+            else:
+                points = selectors.sentiment_trend(ticker=fields["ticker"],
+                                                   granularity=granularity, start=start, end=end)
         except selectors.TrendRangeTooLarge as error:
             raise ApiError(400, "validation_error", str(error), {"from": [str(error)]}) from error
         return Response(TrendSerializer({
-            "ticker": fields["ticker"], "granularity": granularity, "from": start, "to": end,
+            "ticker": fields["ticker"], "granularity": granularity, "topic": topic or None,
+            "from": start, "to": end,
             "points": [point.as_dict() for point in points],
         }).data)

@@ -32,7 +32,7 @@ from apps.finance_sentiment.models import Document, Label, SentimentScore
 from apps.finance_sentiment.params import parse_instant
 from apps.finance_sentiment.selectors import scoring_candidates
 from apps.finance_sentiment.services.errors import FinanceError
-from apps.finance_sentiment.spec import APP, LABELS
+from apps.finance_sentiment.spec import APP, LABELS, TOPICS
 from jobs.models import Job, ModelVersion
 from jobs.services import JobError, job_submit
 from jobs.writeback import bulk_insert_ignore
@@ -190,7 +190,7 @@ def document_scores_record(*, job: Job, model_version: ModelVersion | None,
 # One statement moves every rollup the chunk touches: the documents' old contributions out,
 # the new ones in, grouped per (ticker, granularity, bucket), applied in key order (no
 # deadlock between two chunks touching the same buckets).
-_ROLLUP_SHIFT = """
+_ROLLUP_SHIFT_TEMPLATE = """
 WITH new(id, label, score) AS (
     SELECT * FROM unnest(%(ids)s::bigint[], %(labels)s::text[], %(scores)s::float8[])
 ), counted AS (
@@ -200,16 +200,16 @@ WITH new(id, label, score) AS (
            ON w.tenant_id = d.tenant_id AND w.source = d.source
     WHERE d.tenant_id = %(tenant)s AND d.duplicate_of_id IS NULL
 ), changes AS (
-    SELECT c.tickers, c.published_at, c.label, -1 AS sign, c.score,
+    SELECT c.tickers, c.topic, c.published_at, c.label, -1 AS sign, c.score,
            coalesce(%(old_weight)s, c.weight) AS weight
     FROM counted c
     WHERE c.label <> '' AND %(counted)s
     UNION ALL
-    SELECT c.tickers, c.published_at, new.label, 1, new.score, c.weight
+    SELECT c.tickers, c.topic, c.published_at, new.label, 1, new.score, c.weight
     FROM counted c JOIN new ON new.id = c.id
     WHERE new.label IS NOT NULL
 ), deltas AS (
-    SELECT ticker, g.granularity,
+    SELECT ticker, {topic_select} g.granularity,
            date_trunc(g.granularity, c.published_at, 'UTC') AS bucket_start,
            coalesce(sum(c.sign) FILTER (WHERE c.label = 'positive'), 0) AS positive,
            coalesce(sum(c.sign) FILTER (WHERE c.label = 'neutral'), 0) AS neutral,
@@ -222,18 +222,19 @@ WITH new(id, label, score) AS (
     FROM changes c
     CROSS JOIN LATERAL unnest(c.tickers) AS ticker
     CROSS JOIN (VALUES ('hour'), ('day')) AS g(granularity)
-    GROUP BY 1, 2, 3
+    {topic_filter}
+    GROUP BY {group}
 )
-INSERT INTO finance_sentiment_sentimentrollup AS rollup
-    (tenant_id, ticker, granularity, bucket_start, positive, neutral, negative, score_sum,
-     weight_sum, weighted_net)
-SELECT %(tenant)s, ticker, granularity, bucket_start, positive, neutral, negative, score_sum,
-       weight_sum, weighted_net
+INSERT INTO finance_sentiment_{table} AS rollup
+    (tenant_id, ticker, {topic_column} granularity, bucket_start, positive, neutral, negative,
+     score_sum, weight_sum, weighted_net)
+SELECT %(tenant)s, ticker, {topic_column} granularity, bucket_start, positive, neutral,
+       negative, score_sum, weight_sum, weighted_net
 FROM deltas
 WHERE positive <> 0 OR neutral <> 0 OR negative <> 0 OR abs(score_sum) > 1e-12
    OR abs(weight_sum) > 1e-12 OR abs(weighted_net) > 1e-12
-ORDER BY ticker, granularity, bucket_start
-ON CONFLICT ON CONSTRAINT rollup_tenant_ticker_bucket DO UPDATE SET
+ORDER BY ticker, {topic_column} granularity, bucket_start
+ON CONFLICT ON CONSTRAINT {constraint} DO UPDATE SET
     positive = rollup.positive + EXCLUDED.positive,
     neutral = rollup.neutral + EXCLUDED.neutral,
     negative = rollup.negative + EXCLUDED.negative,
@@ -241,6 +242,22 @@ ON CONFLICT ON CONSTRAINT rollup_tenant_ticker_bucket DO UPDATE SET
     weight_sum = rollup.weight_sum + EXCLUDED.weight_sum,
     weighted_net = rollup.weighted_net + EXCLUDED.weighted_net
 """
+
+_ROLLUP_SHIFT = _ROLLUP_SHIFT_TEMPLATE.format(
+    topic_select="", topic_column="", topic_filter="", group="1, 2, 3",
+    table="sentimentrollup", constraint="rollup_tenant_ticker_bucket")
+# The same contributions per topic, into ``TopicRollup`` (stories without a topic add none).
+_TOPIC_ROLLUP_SHIFT = _ROLLUP_SHIFT_TEMPLATE.format(
+    topic_select="c.topic AS topic,", topic_column="topic,",
+    topic_filter="WHERE c.topic IS NOT NULL AND c.topic <> ''", group="1, 2, 3, 4",
+    table="topicrollup", constraint="topicrollup_tenant_ticker_topic_bucket")
+
+
+def _shift(cursor: Any, params: dict[str, Any]) -> None:
+    """Run both rollup shifts (all topics, per topic) before the documents are relabelled."""
+    cursor.execute(_ROLLUP_SHIFT, params)
+    cursor.execute(_TOPIC_ROLLUP_SHIFT, params)
+
 
 _RELABEL = """
 UPDATE finance_sentiment_document d
@@ -268,11 +285,44 @@ def _rollups_shift(*, document_ids: list[int], new_labels: list[str] | None,
             "WHERE tenant_id = %s AND id = ANY(%s) ORDER BY id FOR UPDATE",
             [tenant_id, document_ids])
         tickers = {ticker for (row,) in cursor.fetchall() for ticker in row}
-        cursor.execute(_ROLLUP_SHIFT, params)
+        _shift(cursor, params)
         if new_labels is not None:
             cursor.execute(_RELABEL, {**params, "now": scored_at or timezone.now(),
                                       "version": version_id})
     return tickers
+
+
+@transaction.atomic
+def document_topics_record(*, topics: dict[int, tuple[str | None, float | None]]) -> None:
+    """Set documents' topics (and probabilities; None clears them) and move their per-topic
+    rollup contributions with them: out under the old topic, in under the new one. The one
+    way to change a topic that the topic rollups follow."""
+    unknown = {topic for topic, _ in topics.values() if topic is not None} - set(TOPICS)
+    if unknown:
+        raise ValueError(f"Topics {sorted(unknown)} are not among spec.TOPICS.")
+    tenant_id = require_tenant_id()
+    ids = sorted(topics)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, label, score FROM finance_sentiment_document "
+            "WHERE tenant_id = %s AND id = ANY(%s) ORDER BY id FOR UPDATE", [tenant_id, ids])
+        scored = [row for row in cursor.fetchall() if row[1]]
+        params: dict[str, Any] = {"tenant": tenant_id, "ids": [row[0] for row in scored],
+                                  "old_weight": None}
+        if scored:
+            cursor.execute(_TOPIC_ROLLUP_SHIFT, {**params, "labels": [None] * len(scored),
+                                                 "scores": [None] * len(scored),
+                                                 "counted": True})
+        cursor.execute(
+            "UPDATE finance_sentiment_document d SET topic = new.topic, "
+            "topic_probability = new.probability "
+            "FROM unnest(%s::bigint[], %s::text[], %s::float8[]) AS new(id, topic, probability) "
+            "WHERE d.id = new.id AND d.tenant_id = %s",
+            [ids, [topics[key][0] for key in ids], [topics[key][1] for key in ids], tenant_id])
+        if scored:
+            cursor.execute(_TOPIC_ROLLUP_SHIFT, {**params, "labels": [row[1] for row in scored],
+                                                 "scores": [row[2] for row in scored],
+                                                 "counted": False})
 
 
 def _rollups_shift_in(*, document_id: int) -> None:
@@ -280,9 +330,9 @@ def _rollups_shift_in(*, document_id: int) -> None:
     first document) to the rollups, leaving its label as it is."""
     label, score = Document.objects.values_list("label", "score").get(pk=document_id)
     with connection.cursor() as cursor:
-        cursor.execute(_ROLLUP_SHIFT, {"tenant": require_tenant_id(), "ids": [document_id],
-                                       "labels": [label], "scores": [score], "counted": False,
-                                       "old_weight": None})
+        _shift(cursor, {"tenant": require_tenant_id(), "ids": [document_id],
+                        "labels": [label], "scores": [score], "counted": False,
+                        "old_weight": None})
 
 
 def _rollups_reweigh(*, source: str, old_weight: float) -> None:
@@ -296,7 +346,7 @@ def _rollups_reweigh(*, source: str, old_weight: float) -> None:
             "FOR UPDATE", [tenant_id, source])
         rows = cursor.fetchall()
         if rows:
-            cursor.execute(_ROLLUP_SHIFT, {
+            _shift(cursor, {
                 "tenant": tenant_id, "ids": [row[0] for row in rows],
                 "labels": [row[1] for row in rows], "scores": [row[2] for row in rows],
                 "counted": True, "old_weight": old_weight})
