@@ -73,7 +73,12 @@ def test_an_origin_off_the_allow_list_is_refused(acme: TenantSetup, widget_key: 
                                                           format="json")
         assert response.status_code == 403, origin
         assert response.json()["error"]["code"] == "origin_not_allowed"
-        assert "Access-Control-Allow-Origin" not in response
+        # The refusal is readable by the refused page, so that the widget can say why.
+        if origin:
+            assert response["Access-Control-Allow-Origin"] == origin
+            assert origin in response.json()["error"]["message"]
+        else:
+            assert "Access-Control-Allow-Origin" not in response
     with tenant_context(acme.tenant.pk):
         assert not Conversation.objects.exists()
 
@@ -176,7 +181,8 @@ def test_the_widget_reads_new_messages_of_its_own_conversation_only(
 
     assert [(m["role"], m["text"]) for m in everything] == [("user", "Hello?"),
                                                            ("agent", "Hi, Sam here.")]
-    assert set(everything[0]) == {"id", "role", "text", "citations", "created_at"}
+    assert set(everything[0]) == {"id", "role", "text", "author", "citations", "created_at"}
+    assert [m["author"] for m in everything] == [None, None]  # an agent without a name
     assert [m["text"] for m in newer] == ["Hi, Sam here."]
     assert client.get(url, {"after": "x"}).status_code == 400
     assert widget(widget_key).get(url).status_code == 404  # no token
@@ -219,7 +225,7 @@ def test_the_widget_post_answer_hides_intents_confidences_and_articles(
     assert posted.status_code == 201, posted.content
     body = posted.json()
     assert set(body) == {"message", "reply", "status"}
-    assert set(body["message"]) == {"id", "role", "text", "citations", "created_at"}
+    assert set(body["message"]) == {"id", "role", "text", "author", "citations", "created_at"}
     assert body["reply"] is None
 
     # A bot reply as the worker would have recorded it: what the visitor gets of it.
@@ -233,6 +239,31 @@ def test_the_widget_post_answer_hides_intents_confidences_and_articles(
         reply.refresh_from_db()
         shown = WidgetChatResponseSerializer({"message": reply, "reply": reply,
                                               "status": "open"}).data
-    assert set(shown["reply"]) == {"id", "role", "text", "citations", "created_at"}
+    assert set(shown["reply"]) == {"id", "role", "text", "author", "citations", "created_at"}
     assert "card_arrival" not in str(shown)
     assert "0.93" not in str(shown)
+
+
+def test_an_agents_reply_carries_the_agents_first_name_never_the_email(
+        acme: TenantSetup, widget_key: str) -> None:
+    started = _start(widget_key)
+    acme.owner.first_name = "Sam"
+    acme.owner.save(update_fields=["first_name"])
+    with tenant_context(acme.tenant.pk):
+        conversation = Conversation.objects.get(pk=started["id"])
+        services.message_receive(conversation=conversation, text="Hello?")
+        services.conversation_handoff(conversation=conversation)
+        services.agent_reply(conversation=conversation, text="On it.", author_id=acme.owner.pk)
+    response = widget(widget_key, HTTP_X_CONVERSATION_TOKEN=started["token"]).get(
+        f"{WIDGET}/conversations/{started['id']}/messages")
+
+    assert [(m["role"], m["author"]) for m in response.json()] == [("user", None),
+                                                                   ("agent", "Sam")]
+    assert acme.owner.email not in response.content.decode()
+
+
+def test_a_wrong_key_refusal_is_readable_by_the_page(widget_key: str) -> None:
+    response = widget("wk_not-a-key").post(f"{WIDGET}/conversations", {}, format="json")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "authentication_failed"
+    assert response["Access-Control-Allow-Origin"] == SHOP

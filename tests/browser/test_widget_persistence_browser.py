@@ -1,0 +1,86 @@
+"""In a real browser, on pages of other origins: the widget keeps its conversation across a
+reload (and shows the agent's name on the agent's replies), and on a page whose origin is not
+on the allow-list it says so to the visitor and logs the server's reason in the console."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from apps.support_bot import services
+from apps.support_bot.models import Conversation
+from tenancy.context import tenant_context
+from tests.browser.test_bot_browser import shop_page  # noqa: F401  (fixture)
+from tests.conftest import TenantSetup
+
+SCREENSHOT = "/tmp/bot-widget-kept.png"  # noqa: S108  (a fixed path, to look at)
+
+
+def snippet(platform: str, key: str) -> bytes:
+    return (f'<!doctype html><html><body><h1>Shop</h1><script src="{platform}/bot/widget.js"'
+            f' data-key="{key}" async></script></body></html>').encode()
+
+
+@pytest.mark.browser
+def test_the_widget_keeps_its_conversation_across_a_reload(
+    transactional_db: None, live_server, acme: TenantSetup, page,
+    shop_page: tuple[str, dict[str, bytes]],  # noqa: F811
+) -> None:
+    shop_origin, shop_content = shop_page
+    with tenant_context(acme.tenant.pk):
+        key = services.bot_settings_update(changes={"widget_origins": [shop_origin]}).widget_key
+    acme.owner.first_name = "Sam"
+    acme.owner.save(update_fields=["first_name"])
+    shop_content["/"] = snippet(live_server.url, key)
+
+    page.goto(shop_origin + "/")
+    widget = page.get_by_test_id("bot-widget")
+    widget.get_by_role("button", name="Chat with us").click()
+    widget.get_by_role("button", name="Talk to a person").click()
+    expect(widget.locator('[data-role="bot"]')).to_have_text(
+        "A colleague will answer you here shortly.")
+    with tenant_context(acme.tenant.pk):
+        conversation = Conversation.objects.get(channel="widget")
+        services.agent_reply(conversation=conversation, text="I blocked the card.",
+                             author_id=acme.owner.pk)
+
+    page.reload()
+    widget = page.get_by_test_id("bot-widget")
+    widget.get_by_role("button", name="Chat with us").click()
+    # The same conversation, shown again: the bot's word and the agent's signed reply.
+    expect(widget.locator('[data-role="bot"]')).to_have_text(
+        "A colleague will answer you here shortly.")
+    agent = widget.locator('[data-role="agent"]')
+    expect(agent.locator(".aip-text")).to_have_text("I blocked the card.")
+    expect(agent.get_by_test_id("bot-widget-author")).to_have_text("Sam")
+    page.screenshot(path=SCREENSHOT, full_page=True)
+    with tenant_context(acme.tenant.pk):
+        assert Conversation.objects.filter(channel="widget").count() == 1
+
+
+@pytest.mark.browser
+def test_the_widget_says_when_the_pages_origin_is_not_allowed(
+    transactional_db: None, live_server, acme: TenantSetup, page,
+    shop_page: tuple[str, dict[str, bytes]],  # noqa: F811
+) -> None:
+    shop_origin, shop_content = shop_page
+    with tenant_context(acme.tenant.pk):
+        key = services.bot_settings_update(
+            changes={"widget_origins": ["https://shop.example.com"]}).widget_key
+    shop_content["/"] = snippet(live_server.url, key)
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text)
+            if message.type == "error" else None)
+
+    page.goto(shop_origin + "/")
+    widget = page.get_by_test_id("bot-widget")
+    widget.get_by_role("button", name="Chat with us").click()
+    widget.get_by_label("Your message").fill("hello")
+    widget.get_by_role("button", name="Send").click()
+    expect(widget.locator('[data-role="error"]')).to_have_text(
+        "This chat is not available on this website.")
+    expect(widget.get_by_test_id("bot-widget-typing")).to_have_count(0)
+    # The reason reached the page (the refusal carries the CORS headers): it is in the console.
+    assert any(shop_origin in text and "allowed origins" in text for text in errors), errors
+    with tenant_context(acme.tenant.pk):
+        assert not Conversation.objects.exists()
