@@ -384,6 +384,8 @@ def bot_settings(request: HttpRequest) -> HttpResponse:
         "scope_threshold": config.scope_threshold, "ambiguity_margin": config.ambiguity_margin,
         "widget_origins": "\n".join(config.widget_origins),
         "widget_language": config.widget_language,
+        "widget_title": config.widget_title, "widget_greeting": config.widget_greeting,
+        "widget_colour": config.widget_colour, "widget_avatar_url": config.widget_avatar_url,
         "generative_enabled": config.generative_enabled,
         "generative_url": config.generative_url, "generative_model": config.generative_model})
     status = 200

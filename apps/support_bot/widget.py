@@ -2,7 +2,7 @@
 calls, authenticated by the tenant's public widget key (``X-Widget-Key``).
 
 The key is public (it sits in the tenant's web pages), so it opens only these endpoints:
-start a conversation, post a message, read the conversation's new messages (agents' replies),
+read how the widget looks, start a conversation, post a message, read the conversation's new messages (agents' replies),
 ask for a person, rate a reply. Every other endpoint authenticates API
 keys and sessions only, and ignores it. Requests must come from an origin on the tenant's
 allow-list (the browser sets ``Origin``; answers carry CORS headers for that origin only,
@@ -276,6 +276,24 @@ class WidgetHandoffView(WidgetView):
         return Response(WidgetHandoffResponseSerializer({
             "reply": reply, "status": conversation.status}).data,
             status=status.HTTP_201_CREATED)
+
+
+class WidgetConfigSerializer(serializers.Serializer):
+    title = serializers.CharField(help_text="The heading: the bot settings' or the tenant's name")
+    greeting = serializers.CharField(help_text="The bot's first words; may be empty")
+    colour = serializers.CharField(help_text="#rrggbb")
+    avatar_url = serializers.CharField(help_text="An https image URL; may be empty")
+
+
+class WidgetConfigView(WidgetView):
+    @extend_schema(tags=["bot widget"], summary="How the widget looks: heading, greeting, "
+                   "colour and avatar (the script asks when it loads, so a refused origin "
+                   "learns why at once)", responses=WidgetConfigSerializer)
+    def get(self, request: Request) -> Response:
+        found = self.bot_settings
+        return Response(WidgetConfigSerializer({
+            "title": found.widget_title or found.tenant.name, "greeting": found.widget_greeting,
+            "colour": found.widget_colour, "avatar_url": found.widget_avatar_url}).data)
 
 
 @require_safe

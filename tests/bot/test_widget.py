@@ -267,3 +267,36 @@ def test_a_wrong_key_refusal_is_readable_by_the_page(widget_key: str) -> None:
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "authentication_failed"
     assert response["Access-Control-Allow-Origin"] == SHOP
+
+
+def test_the_widget_reads_its_look_and_the_settings_check_it(
+        acme: TenantSetup, globex: TenantSetup, widget_key: str) -> None:
+    shown = widget(widget_key).get(f"{WIDGET}/config")
+    assert shown.status_code == 200
+    assert shown["Access-Control-Allow-Origin"] == SHOP
+    assert shown.json() == {"title": acme.tenant.name, "greeting": "", "colour": "#2456d6",
+                            "avatar_url": ""}
+    refused = widget(widget_key, origin="https://evil.example.com").get(f"{WIDGET}/config")
+    assert refused.status_code == 403
+    assert refused["Access-Control-Allow-Origin"] == "https://evil.example.com"
+
+    admin = APIClient()
+    admin.credentials(HTTP_AUTHORIZATION=f"Bearer {acme.raw_key}")
+    changed = admin.patch("/api/v1/bot/settings", {
+        "widget_colour": "#AA3300", "widget_greeting": "Hi!", "widget_title": "Acme help",
+        "widget_avatar_url": "https://cdn.example.com/a.png"}, format="json")
+    assert changed.status_code == 200, changed.content
+    assert changed.json()["widget_colour"] == "#aa3300"
+    for field, value in (("widget_colour", "red"), ("widget_colour", "#12345"),
+                         ("widget_avatar_url", "http://cdn.example.com/a.png"),
+                         ("widget_avatar_url", "javascript:alert(1)")):
+        bad = admin.patch("/api/v1/bot/settings", {field: value}, format="json")
+        assert bad.status_code == 400, (field, value)
+        assert field in bad.json()["error"]["fields"], bad.content
+    assert widget(widget_key).get(f"{WIDGET}/config").json() == {
+        "title": "Acme help", "greeting": "Hi!", "colour": "#aa3300",
+        "avatar_url": "https://cdn.example.com/a.png"}
+    # Another tenant's key reads its own look only.
+    with tenant_context(globex.tenant.pk):
+        globex_key = services.bot_settings_update(changes={"widget_origins": [SHOP]}).widget_key
+    assert widget(globex_key).get(f"{WIDGET}/config").json()["title"] == globex.tenant.name

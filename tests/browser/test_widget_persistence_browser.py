@@ -28,7 +28,10 @@ def test_the_widget_keeps_its_conversation_across_a_reload(
 ) -> None:
     shop_origin, shop_content = shop_page
     with tenant_context(acme.tenant.pk):
-        key = services.bot_settings_update(changes={"widget_origins": [shop_origin]}).widget_key
+        key = services.bot_settings_update(changes={
+            "widget_origins": [shop_origin], "widget_greeting": "Hello! How can we help?",
+            "widget_colour": "#aa3300", "widget_title": "Acme help",
+            "widget_avatar_url": "https://cdn.example.com/sam.png"}).widget_key
     acme.owner.first_name = "Sam"
     acme.owner.save(update_fields=["first_name"])
     shop_content["/"] = snippet(live_server.url, key)
@@ -36,6 +39,15 @@ def test_the_widget_keeps_its_conversation_across_a_reload(
     page.goto(shop_origin + "/")
     widget = page.get_by_test_id("bot-widget")
     widget.get_by_role("button", name="Chat with us").click()
+    # The tenant's look: heading, avatar, colour and greeting.
+    expect(widget.get_by_test_id("bot-widget-title")).to_have_text("Acme help")
+    expect(widget.get_by_test_id("bot-widget-avatar")).to_have_attribute(
+        "src", "https://cdn.example.com/sam.png")
+    expect(widget.locator('[data-role="greeting"]')).to_have_text("Hello! How can we help?")
+    expect(widget.locator("button[aria-expanded]")).to_have_css(
+        "background-color", "rgb(170, 51, 0)")
+    assert widget.get_by_label("Your message").evaluate(
+        "node => parseFloat(getComputedStyle(node).fontSize)") >= 16  # no zoom on phones
     widget.get_by_role("button", name="Talk to a person").click()
     expect(widget.locator('[data-role="bot"]')).to_have_text(
         "A colleague will answer you here shortly.")
@@ -75,11 +87,10 @@ def test_the_widget_says_when_the_pages_origin_is_not_allowed(
     page.goto(shop_origin + "/")
     widget = page.get_by_test_id("bot-widget")
     widget.get_by_role("button", name="Chat with us").click()
-    widget.get_by_label("Your message").fill("hello")
-    widget.get_by_role("button", name="Send").click()
+    # Said as soon as the chat opens (the script asks for its look when it loads).
     expect(widget.locator('[data-role="error"]')).to_have_text(
         "This chat is not available on this website.")
-    expect(widget.get_by_test_id("bot-widget-typing")).to_have_count(0)
+    expect(widget.get_by_label("Your message")).to_be_disabled()
     # The reason reached the page (the refusal carries the CORS headers): it is in the console.
     assert any(shop_origin in text and "allowed origins" in text for text in errors), errors
     with tenant_context(acme.tenant.pk):

@@ -109,6 +109,11 @@
   var human = el("button", {"type": "button", "data-testid": "bot-widget-human"}, t("human"));
   human.style.cssText = "font-size:16px;border:0;border-top:1px solid #ccd;background:#f8f8fb;padding:6px;" +
     "cursor:pointer;color:#2456d6";
+  // The heading (avatar and name) and the greeting come from the bot settings (config()).
+  var header = el("div", {"data-testid": "bot-widget-header"});
+  header.style.cssText = "display:flex;align-items:center;gap:8px;padding:8px;color:#fff;" +
+    "background:#2456d6;border-radius:8px 8px 0 0;font-weight:600";
+  panel.appendChild(header);
   panel.appendChild(log);
   panel.appendChild(human);
   panel.appendChild(form);
@@ -155,6 +160,38 @@
       remember(result.data);
       return conversation;
     });
+  }
+
+  var colour = "#2456d6";
+  function config() {
+    call("/config").then(function (result) {
+      if (!result.ok) {
+        // Refused (an origin off the allow-list, a wrong key): said once the chat opens.
+        var error = failure(result.data);
+        if (error.refused) {
+          say("error", error.message);
+          input.disabled = send.disabled = human.disabled = true;
+        }
+        return;  // anything else: the widget works with its defaults
+      }
+      var look = result.data;
+      if (/^#[0-9a-fA-F]{6}$/.test(look.colour || "")) { colour = look.colour; }
+      header.style.background = colour;
+      toggle.style.background = colour;
+      human.style.color = colour;
+      if (/^https:\/\//i.test(look.avatar_url || "")) {
+        var avatar = el("img", {"src": look.avatar_url, "alt": "", "width": "28", "height": "28",
+                                "data-testid": "bot-widget-avatar"});
+        avatar.style.cssText = "border-radius:50%;object-fit:cover;background:#fff";
+        header.appendChild(avatar);
+      }
+      header.appendChild(el("span", {"data-testid": "bot-widget-title"}, look.title));
+      if (look.greeting) {
+        var greeting = say("bot", look.greeting);
+        greeting.setAttribute("data-role", "greeting");
+        log.insertBefore(greeting, log.firstChild);
+      }
+    }).catch(function () { /* offline: the widget works with its defaults */ });
   }
 
   function restore() {
@@ -228,6 +265,7 @@
     }).then(function () { human.disabled = false; });
   });
 
+  config();
   restore();
   if (document.body) { document.body.appendChild(root); }
   else { document.addEventListener("DOMContentLoaded", function () { document.body.appendChild(root); }); }
