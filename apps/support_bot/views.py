@@ -399,6 +399,8 @@ def bot_settings(request: HttpRequest) -> HttpResponse:
         def save(data: dict[str, Any]) -> Any:
             if not data.get("generative_api_key"):
                 data.pop("generative_api_key", None)  # empty on the page: keep the key
+            if not data.get("widget_colour"):
+                data.pop("widget_colour", None)  # not sent: keep the colour
             return services.bot_settings_update(changes=data)
 
         if _submit(form, save) is not None:

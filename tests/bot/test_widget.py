@@ -300,3 +300,28 @@ def test_the_widget_reads_its_look_and_the_settings_check_it(
     with tenant_context(globex.tenant.pk):
         globex_key = services.bot_settings_update(changes={"widget_origins": [SHOP]}).widget_key
     assert widget(globex_key).get(f"{WIDGET}/config").json()["title"] == globex.tenant.name
+
+
+def test_the_settings_page_sets_the_widgets_look_for_its_tenant_only(
+        acme: TenantSetup, globex: TenantSetup) -> None:
+    from django.urls import reverse
+
+    form = {"intent_threshold": 0.6, "article_threshold": 0.5, "followup_max_words": 4,
+            "fallback_message": "Bye", "target_false_handoff": 0.03, "ambiguity_margin": 0.1,
+            "widget_title": "Acme help", "widget_greeting": "Hello!",
+            "widget_colour": "#aa3300", "widget_avatar_url": "https://cdn.example.com/a.png"}
+    browser = acme.browser()
+    assert browser.post(reverse("bot:settings"), form).status_code == 302
+    refused = browser.post(reverse("bot:settings"), {**form, "widget_colour": "blue"})
+    assert refused.status_code == 400
+    assert "#rrggbb" in refused.content.decode()
+    assert browser.post(reverse("bot:settings"), {
+        **form, "widget_avatar_url": "http://cdn.example.com/a.png"}).status_code == 400
+    with tenant_context(acme.tenant.pk):
+        mine = services.bot_settings_get()
+        assert (mine.widget_title, mine.widget_greeting, mine.widget_colour,
+                mine.widget_avatar_url) == ("Acme help", "Hello!", "#aa3300",
+                                            "https://cdn.example.com/a.png")
+    with tenant_context(globex.tenant.pk):
+        theirs = services.bot_settings_get()
+        assert (theirs.widget_title, theirs.widget_colour) == ("", "#2456d6")
