@@ -129,7 +129,8 @@ class SettingsForm(forms.Form):
         required=False, max_length=300, label=_("Greeting"),
         help_text=_("The bot's first words when a visitor opens the chat"))
     widget_colour = forms.CharField(
-        required=False, max_length=7, label=_("Widget colour"), help_text=_("#rrggbb, e.g. #2456d6"),
+        required=False, max_length=7, label=_("Widget colour"),
+        help_text=_("#rrggbb, e.g. #2456d6"),
         widget=forms.TextInput(attrs={"type": "color"}))
     widget_avatar_url = forms.CharField(
         required=False, max_length=500, label=_("Avatar URL"),
