@@ -5,8 +5,9 @@ The key is public (it sits in the tenant's web pages), so it opens only these en
 read how the widget looks, start a conversation, post a message, read the conversation's new
 messages (agents' replies), ask for a person, rate a reply. Every other endpoint
 authenticates API keys and sessions only, and ignores it. Requests must come from an origin on
-the tenant's allow-list (the browser sets ``Origin``; answers carry CORS headers for that origin only,
-and a refusal carries them for the refused origin, so that the page can show why).
+the tenant's allow-list (the browser sets ``Origin``; answers carry CORS headers for that
+origin only, and a refusal carries them for the refused origin, so that the page can show
+why).
 A widget conversation is reached with the token returned when it started
 (``X-Conversation-Token``): another visitor holding the same public key cannot read or post
 to it. Requests are rate-limited per key and visitor address.
