@@ -95,3 +95,26 @@ def test_the_widget_says_when_the_pages_origin_is_not_allowed(
     assert any(shop_origin in text and "allowed origins" in text for text in errors), errors
     with tenant_context(acme.tenant.pk):
         assert not Conversation.objects.exists()
+
+
+@pytest.mark.browser
+def test_the_settings_preview_follows_the_form_before_saving(
+    transactional_db: None, live_server, acme: TenantSetup, password: str, page,
+) -> None:
+    from django.urls import reverse
+
+    page.goto(live_server.url + reverse("accounts:login"))
+    page.get_by_label("Email").fill(acme.owner.email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(live_server.url + reverse("dashboard:home"))
+    page.goto(live_server.url + reverse("bot:settings"))
+    preview = page.get_by_test_id("widget-preview")
+    expect(preview.get_by_test_id("widget-preview-title")).to_have_text(acme.tenant.name)
+    page.get_by_label("Widget heading").fill("Acme help")
+    page.get_by_label("Greeting").fill("Hello there!")
+    page.get_by_label("Widget colour").fill("#aa3300")
+    expect(preview.get_by_test_id("widget-preview-title")).to_have_text("Acme help")
+    expect(preview.get_by_test_id("widget-preview-greeting")).to_have_text("Hello there!")
+    expect(preview.get_by_test_id("widget-preview-toggle")).to_have_css(
+        "background-color", "rgb(170, 51, 0)")
