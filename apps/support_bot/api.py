@@ -496,7 +496,8 @@ class BotSettingsSerializer(serializers.ModelSerializer):
         fields = ("intent_threshold", "article_threshold", "followup_max_words",
                   "fallback_message", "target_false_handoff", "scope_threshold",
                   "scope_threshold_version", "ambiguity_margin", "widget_key", "widget_origins",
-                  "widget_language", "generative_enabled", "generative_url", "generative_model",
+                  "widget_language", "widget_title", "widget_greeting", "widget_colour",
+                  "widget_avatar_url", "generative_enabled", "generative_url", "generative_model",
                   "generative_api_key", "generative_api_key_set", "updated_at")
         read_only_fields = ("widget_key", "scope_threshold_version", "updated_at")
         extra_kwargs: Any = {  # noqa: RUF012

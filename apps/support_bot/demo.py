@@ -12,6 +12,7 @@ import io
 import json
 from collections import defaultdict
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
@@ -30,10 +31,22 @@ def train_path() -> Path:
     return Path(settings.DATASETS_DIR) / "banking77" / "train.csv"
 
 
+def local_origins() -> list[str]:
+    """The local platform's origins (``SITE_BASE_URL``, and localhost and 127.0.0.1 on its
+    port): the demo's widget snippet works on the platform's own pages out of the box."""
+    parts = urlsplit(settings.SITE_BASE_URL)
+    port = f":{parts.port}" if parts.port else ""
+    return sorted({f"{parts.scheme}://{parts.netloc}".lower(),
+                   f"{parts.scheme}://localhost{port}", f"{parts.scheme}://127.0.0.1{port}"})
+
+
 @transaction.atomic
 def seed() -> int:
     """Seed the current tenant's bot once; returns the intents created (0 when it already has
-    intents, or when BANKING77 is not on this machine)."""
+    intents, or when BANKING77 is not on this machine). The widget's allowed origins include
+    the local platform's every time (an older demo workspace gets them too)."""
+    origins = services.bot_settings_get().widget_origins
+    services.bot_settings_update(changes={"widget_origins": [*origins, *local_origins()]})
     if Intent.objects.exists() or not train_path().exists():
         return 0
     answers: dict[str, str] = json.loads(ANSWERS.read_text(encoding="utf-8"))

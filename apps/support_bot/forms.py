@@ -122,6 +122,19 @@ class SettingsForm(forms.Form):
         help_text=_("The language of the widget's button and prompts. The visitor's browser: "
                     "Chinese for a browser set to Chinese, English otherwise. Changing it "
                     "changes the snippet below; paste it again."))
+    widget_title = forms.CharField(
+        required=False, max_length=80, label=_("Widget heading"),
+        help_text=_("Empty: the workspace's name"))
+    widget_greeting = forms.CharField(
+        required=False, max_length=300, label=_("Greeting"),
+        help_text=_("The bot's first words when a visitor opens the chat"))
+    widget_colour = forms.CharField(
+        required=False, max_length=7, label=_("Widget colour"),
+        help_text=_("#rrggbb, e.g. #2456d6"),
+        widget=forms.TextInput(attrs={"type": "color"}))
+    widget_avatar_url = forms.CharField(
+        required=False, max_length=500, label=_("Avatar URL"),
+        help_text=_("An https:// image shown beside the heading"))
 
     generative_enabled = forms.BooleanField(
         required=False, label=_("Compose replies with a language model"),

@@ -69,6 +69,15 @@ class BotSettings(TenantOwnedModel):
                                           "https://shop.example.com")
     widget_language = models.CharField(max_length=8, blank=True, default="",
                                        choices=WIDGET_LANGUAGES)
+    # How the widget looks (``widget.WidgetConfigView`` gives them to the script).
+    widget_title = models.CharField(max_length=80, blank=True, default="",
+                                    help_text="The widget's heading; empty: the tenant's name")
+    widget_greeting = models.CharField(max_length=300, blank=True, default="",
+                                       help_text="The bot's first words when the chat opens")
+    widget_colour = models.CharField(max_length=7, default="#2456d6",
+                                     help_text="The widget's colour, #rrggbb")
+    widget_avatar_url = models.URLField(max_length=500, blank=True, default="",
+                                        help_text="An https image shown beside the heading")
     # The generative composer (``apps.support_bot.generative``): an OpenAI-compatible chat
     # endpoint; empty URL and model: the deployment's default (``BOT_GENERATOR_*``).
     generative_enabled = models.BooleanField(

@@ -116,6 +116,7 @@ def bot_settings_update(*, changes: dict[str, Any]) -> BotSettings:
         raise BotError(_("The widget language must be one of %(codes)s.")
                        % {"codes": ", ".join(repr(code) for code in languages)},
                        fields={"widget_language": [_("not a widget language")]})
+    _check_widget_look(changes)
     try:
         changes = generative_changes(changes)
     except GeneratorSettingsError as error:  # one refusal type for the API and the pages
@@ -124,6 +125,26 @@ def bot_settings_update(*, changes: dict[str, Any]) -> BotSettings:
         setattr(current, name, value)
     current.save()
     return current
+
+
+def _check_widget_look(changes: dict[str, Any]) -> None:
+    """The widget's colour is #rrggbb (it goes into the visitor's page styles) and its
+    avatar an https URL (the shop's pages are https; no other scheme reaches an ``img``)."""
+    import re
+
+    if "widget_colour" in changes:
+        colour = str(changes["widget_colour"]).strip().lower()
+        if not re.fullmatch(r"#[0-9a-f]{6}", colour):
+            raise BotError(_("The widget colour must be #rrggbb, e.g. #2456d6."),
+                           fields={"widget_colour": [_("not a #rrggbb colour")]})
+        changes["widget_colour"] = colour
+    avatar = str(changes.get("widget_avatar_url", "")).strip()
+    if avatar and (not avatar.lower().startswith("https://") or len(avatar) > 500
+                   or any(c.isspace() or c in "\"'<>" for c in avatar)):
+        raise BotError(_("The avatar must be an https:// URL."),
+                       fields={"widget_avatar_url": [_("not an https URL")]})
+    if "widget_avatar_url" in changes:
+        changes["widget_avatar_url"] = avatar
 
 
 @transaction.atomic

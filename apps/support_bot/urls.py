@@ -29,6 +29,7 @@ urlpatterns = [
     # --- The improvement loop (api_review) ---
     path("review/containment", api_review.LoopEffectView.as_view(), name="review_containment"),
     path("content-gaps", api_review.ContentGapsView.as_view(), name="content_gaps"),
+    path("widget/config", widget.WidgetConfigView.as_view(), name="widget_config"),
     path("widget/conversations", widget.WidgetConversationView.as_view(),
          name="widget_conversations"),
     path("widget/conversations/<int:pk>/messages", widget.WidgetMessageView.as_view(),

@@ -384,6 +384,8 @@ def bot_settings(request: HttpRequest) -> HttpResponse:
         "scope_threshold": config.scope_threshold, "ambiguity_margin": config.ambiguity_margin,
         "widget_origins": "\n".join(config.widget_origins),
         "widget_language": config.widget_language,
+        "widget_title": config.widget_title, "widget_greeting": config.widget_greeting,
+        "widget_colour": config.widget_colour, "widget_avatar_url": config.widget_avatar_url,
         "generative_enabled": config.generative_enabled,
         "generative_url": config.generative_url, "generative_model": config.generative_model})
     status = 200
@@ -397,6 +399,8 @@ def bot_settings(request: HttpRequest) -> HttpResponse:
         def save(data: dict[str, Any]) -> Any:
             if not data.get("generative_api_key"):
                 data.pop("generative_api_key", None)  # empty on the page: keep the key
+            if not data.get("widget_colour"):
+                data.pop("widget_colour", None)  # not sent: keep the colour
             return services.bot_settings_update(changes=data)
 
         if _submit(form, save) is not None:

@@ -2,10 +2,12 @@
 calls, authenticated by the tenant's public widget key (``X-Widget-Key``).
 
 The key is public (it sits in the tenant's web pages), so it opens only these endpoints:
-start a conversation, post a message, read the conversation's new messages (agents' replies),
-ask for a person, rate a reply. Every other endpoint authenticates API
-keys and sessions only, and ignores it. Requests must come from an origin on the tenant's
-allow-list (the browser sets ``Origin``; answers carry CORS headers for that origin only).
+read how the widget looks, start a conversation, post a message, read the conversation's new
+messages (agents' replies), ask for a person, rate a reply. Every other endpoint
+authenticates API keys and sessions only, and ignores it. Requests must come from an origin on
+the tenant's allow-list (the browser sets ``Origin``; answers carry CORS headers for that
+origin only, and a refusal carries them for the refused origin, so that the page can show
+why).
 A widget conversation is reached with the token returned when it started
 (``X-Conversation-Token``): another visitor holding the same public key cannot read or post
 to it. Requests are rate-limited per key and visitor address.
@@ -31,7 +33,7 @@ from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_safe
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -69,6 +71,8 @@ WIDGET_TEXTS = {
     "failed": _("Sorry, something went wrong:"),
     "human": _("Talk to a person"),
     "sources": _("Sources:"),
+    "refused": _("This chat is not available on this website."),
+    "typing": _("Typing…"),
 }
 
 
@@ -150,7 +154,11 @@ class WidgetView(APIView):
         response = super().finalize_response(request, response, *args, **kwargs)
         found = getattr(self, "bot_settings", None)
         origin = _origin(request)
-        if found is not None and origin in found.widget_origins:
+        refused = response.status_code in (401, 403)
+        if origin and (refused or (found is not None and origin in found.widget_origins)):
+            # A refusal is readable by the refused page too: its reason (a wrong key, an
+            # origin off the allow-list) reaches the visitor and the console. It reveals
+            # nothing of the tenant, and the page gets no other answer.
             _cors(response, origin)
         return response
 
@@ -199,8 +207,17 @@ class WidgetMessageSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     role = serializers.CharField()
     text = serializers.CharField()
+    author = serializers.SerializerMethodField(
+        help_text="An agent's first name (never the e-mail); null otherwise")
     citations = WidgetCitationSerializer(many=True, read_only=True)
     created_at = serializers.DateTimeField()
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_author(self, message: Any) -> str | None:
+        author = getattr(message, "author", None)
+        if getattr(message, "role", "") != "agent" or author is None:
+            return None
+        return author.first_name.strip() or None
 
 
 class WidgetChatResponseSerializer(serializers.Serializer):
@@ -223,7 +240,8 @@ class WidgetMessageView(WidgetView):
         if not after.isdigit() or len(after) > 18:
             raise ApiError(400, "validation_error", "after must be a message id.",
                            {"after": ["not an id"]})
-        messages = conversation.messages.filter(pk__gt=int(after)).order_by("id")[:100]
+        messages = conversation.messages.filter(pk__gt=int(after)).select_related(
+            "author").order_by("id")[:100]
         return Response(WidgetMessageSerializer(messages, many=True).data)
 
     @extend_schema(tags=["bot widget"], summary="Send a message from the widget",
@@ -259,6 +277,24 @@ class WidgetHandoffView(WidgetView):
         return Response(WidgetHandoffResponseSerializer({
             "reply": reply, "status": conversation.status}).data,
             status=status.HTTP_201_CREATED)
+
+
+class WidgetConfigSerializer(serializers.Serializer):
+    title = serializers.CharField(help_text="The heading: the bot settings' or the tenant's name")
+    greeting = serializers.CharField(help_text="The bot's first words; may be empty")
+    colour = serializers.CharField(help_text="#rrggbb")
+    avatar_url = serializers.CharField(help_text="An https image URL; may be empty")
+
+
+class WidgetConfigView(WidgetView):
+    @extend_schema(tags=["bot widget"], summary="How the widget looks: heading, greeting, "
+                   "colour and avatar (the script asks when it loads, so a refused origin "
+                   "learns why at once)", responses=WidgetConfigSerializer)
+    def get(self, request: Request) -> Response:
+        found = self.bot_settings
+        return Response(WidgetConfigSerializer({
+            "title": found.widget_title or found.tenant.name, "greeting": found.widget_greeting,
+            "colour": found.widget_colour, "avatar_url": found.widget_avatar_url}).data)
 
 
 @require_safe

@@ -76,4 +76,31 @@
   document.addEventListener("keydown", function (event) {
     if (event.key === "Escape") closeMenus(null);
   });
+
+  // The bot settings' widget preview follows the heading, greeting, colour and avatar fields
+  // as they are typed, before anything is saved.
+  var preview = document.querySelector("[data-widget-preview]");
+  if (preview) {
+    var field = function (name) { return document.getElementById("id_" + name); };
+    var part = function (name) { return preview.querySelector("[data-preview-" + name + "]"); };
+    var update = function () {
+      var colour = (field("widget_colour") || {}).value || "";
+      if (!/^#[0-9a-fA-F]{6}$/.test(colour)) colour = "#2456d6";
+      part("header").style.background = colour;
+      part("toggle").style.background = colour;
+      part("title").textContent = ((field("widget_title") || {}).value || "").trim() ||
+        preview.getAttribute("data-default-title");
+      var greeting = ((field("widget_greeting") || {}).value || "").trim();
+      part("greeting").textContent = greeting;
+      part("greeting").hidden = !greeting;
+      var avatar = ((field("widget_avatar_url") || {}).value || "").trim();
+      var image = part("avatar");
+      if (/^https:\/\//i.test(avatar)) { image.src = avatar; image.hidden = false; }
+      else { image.removeAttribute("src"); image.hidden = true; }
+    };
+    ["widget_title", "widget_greeting", "widget_colour", "widget_avatar_url"].forEach(function (name) {
+      if (field(name)) field(name).addEventListener("input", update);
+    });
+    update();
+  }
 })();

@@ -31,6 +31,7 @@ NOT_TENANT_SCOPED = {
     "drf_spectacular.views.SpectacularSwaggerSplitView",
     # The public widget has no API key or session: its own base (WidgetView) resolves the
     # tenant from the widget key and runs the request under it.
+    "apps.support_bot.widget.WidgetConfigView",
     "apps.support_bot.widget.WidgetConversationView",
     "apps.support_bot.widget.WidgetMessageView",
     "apps.support_bot.widget.WidgetFeedbackView",

@@ -39,3 +39,16 @@ def test_seeds_banking77_once(acme: TenantSetup, settings,
         # 77 new articles, one embedding job (queued; no worker in this test).
         [job] = Job.objects.filter(kind="embed_articles")
         assert job.status == Job.Status.QUEUED
+
+
+def test_the_demo_widget_allows_the_local_platform(acme: TenantSetup, settings) -> None:
+    from apps.support_bot import services
+
+    settings.SITE_BASE_URL = "http://localhost:8000"
+    with tenant_context(acme.tenant.pk):
+        services.bot_settings_update(changes={"widget_origins": ["https://shop.example.com"]})
+    call_command("seed_bot_demo", tenant="acme")
+    call_command("seed_bot_demo", tenant="acme")  # idempotent
+    with tenant_context(acme.tenant.pk):
+        assert services.bot_settings_get().widget_origins == [
+            "http://127.0.0.1:8000", "http://localhost:8000", "https://shop.example.com"]

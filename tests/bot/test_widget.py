@@ -73,7 +73,12 @@ def test_an_origin_off_the_allow_list_is_refused(acme: TenantSetup, widget_key: 
                                                           format="json")
         assert response.status_code == 403, origin
         assert response.json()["error"]["code"] == "origin_not_allowed"
-        assert "Access-Control-Allow-Origin" not in response
+        # The refusal is readable by the refused page, so that the widget can say why.
+        if origin:
+            assert response["Access-Control-Allow-Origin"] == origin
+            assert origin in response.json()["error"]["message"]
+        else:
+            assert "Access-Control-Allow-Origin" not in response
     with tenant_context(acme.tenant.pk):
         assert not Conversation.objects.exists()
 
@@ -176,7 +181,8 @@ def test_the_widget_reads_new_messages_of_its_own_conversation_only(
 
     assert [(m["role"], m["text"]) for m in everything] == [("user", "Hello?"),
                                                            ("agent", "Hi, Sam here.")]
-    assert set(everything[0]) == {"id", "role", "text", "citations", "created_at"}
+    assert set(everything[0]) == {"id", "role", "text", "author", "citations", "created_at"}
+    assert [m["author"] for m in everything] == [None, None]  # an agent without a name
     assert [m["text"] for m in newer] == ["Hi, Sam here."]
     assert client.get(url, {"after": "x"}).status_code == 400
     assert widget(widget_key).get(url).status_code == 404  # no token
@@ -219,7 +225,7 @@ def test_the_widget_post_answer_hides_intents_confidences_and_articles(
     assert posted.status_code == 201, posted.content
     body = posted.json()
     assert set(body) == {"message", "reply", "status"}
-    assert set(body["message"]) == {"id", "role", "text", "citations", "created_at"}
+    assert set(body["message"]) == {"id", "role", "text", "author", "citations", "created_at"}
     assert body["reply"] is None
 
     # A bot reply as the worker would have recorded it: what the visitor gets of it.
@@ -233,6 +239,89 @@ def test_the_widget_post_answer_hides_intents_confidences_and_articles(
         reply.refresh_from_db()
         shown = WidgetChatResponseSerializer({"message": reply, "reply": reply,
                                               "status": "open"}).data
-    assert set(shown["reply"]) == {"id", "role", "text", "citations", "created_at"}
+    assert set(shown["reply"]) == {"id", "role", "text", "author", "citations", "created_at"}
     assert "card_arrival" not in str(shown)
     assert "0.93" not in str(shown)
+
+
+def test_an_agents_reply_carries_the_agents_first_name_never_the_email(
+        acme: TenantSetup, widget_key: str) -> None:
+    started = _start(widget_key)
+    acme.owner.first_name = "Sam"
+    acme.owner.save(update_fields=["first_name"])
+    with tenant_context(acme.tenant.pk):
+        conversation = Conversation.objects.get(pk=started["id"])
+        services.message_receive(conversation=conversation, text="Hello?")
+        services.conversation_handoff(conversation=conversation)
+        services.agent_reply(conversation=conversation, text="On it.", author_id=acme.owner.pk)
+    response = widget(widget_key, HTTP_X_CONVERSATION_TOKEN=started["token"]).get(
+        f"{WIDGET}/conversations/{started['id']}/messages")
+
+    assert [(m["role"], m["author"]) for m in response.json()] == [("user", None),
+                                                                   ("agent", "Sam")]
+    assert acme.owner.email not in response.content.decode()
+
+
+def test_a_wrong_key_refusal_is_readable_by_the_page(widget_key: str) -> None:
+    response = widget("wk_not-a-key").post(f"{WIDGET}/conversations", {}, format="json")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "authentication_failed"
+    assert response["Access-Control-Allow-Origin"] == SHOP
+
+
+def test_the_widget_reads_its_look_and_the_settings_check_it(
+        acme: TenantSetup, globex: TenantSetup, widget_key: str) -> None:
+    shown = widget(widget_key).get(f"{WIDGET}/config")
+    assert shown.status_code == 200
+    assert shown["Access-Control-Allow-Origin"] == SHOP
+    assert shown.json() == {"title": acme.tenant.name, "greeting": "", "colour": "#2456d6",
+                            "avatar_url": ""}
+    refused = widget(widget_key, origin="https://evil.example.com").get(f"{WIDGET}/config")
+    assert refused.status_code == 403
+    assert refused["Access-Control-Allow-Origin"] == "https://evil.example.com"
+
+    admin = APIClient()
+    admin.credentials(HTTP_AUTHORIZATION=f"Bearer {acme.raw_key}")
+    changed = admin.patch("/api/v1/bot/settings", {
+        "widget_colour": "#AA3300", "widget_greeting": "Hi!", "widget_title": "Acme help",
+        "widget_avatar_url": "https://cdn.example.com/a.png"}, format="json")
+    assert changed.status_code == 200, changed.content
+    assert changed.json()["widget_colour"] == "#aa3300"
+    for field, value in (("widget_colour", "red"), ("widget_colour", "#12345"),
+                         ("widget_avatar_url", "http://cdn.example.com/a.png"),
+                         ("widget_avatar_url", "javascript:alert(1)")):
+        bad = admin.patch("/api/v1/bot/settings", {field: value}, format="json")
+        assert bad.status_code == 400, (field, value)
+        assert field in bad.json()["error"]["fields"], bad.content
+    assert widget(widget_key).get(f"{WIDGET}/config").json() == {
+        "title": "Acme help", "greeting": "Hi!", "colour": "#aa3300",
+        "avatar_url": "https://cdn.example.com/a.png"}
+    # Another tenant's key reads its own look only.
+    with tenant_context(globex.tenant.pk):
+        globex_key = services.bot_settings_update(changes={"widget_origins": [SHOP]}).widget_key
+    assert widget(globex_key).get(f"{WIDGET}/config").json()["title"] == globex.tenant.name
+
+
+def test_the_settings_page_sets_the_widgets_look_for_its_tenant_only(
+        acme: TenantSetup, globex: TenantSetup) -> None:
+    from django.urls import reverse
+
+    form = {"intent_threshold": 0.6, "article_threshold": 0.5, "followup_max_words": 4,
+            "fallback_message": "Bye", "target_false_handoff": 0.03, "ambiguity_margin": 0.1,
+            "widget_title": "Acme help", "widget_greeting": "Hello!",
+            "widget_colour": "#aa3300", "widget_avatar_url": "https://cdn.example.com/a.png"}
+    browser = acme.browser()
+    assert browser.post(reverse("bot:settings"), form).status_code == 302
+    refused = browser.post(reverse("bot:settings"), {**form, "widget_colour": "blue"})
+    assert refused.status_code == 400
+    assert "#rrggbb" in refused.content.decode()
+    assert browser.post(reverse("bot:settings"), {
+        **form, "widget_avatar_url": "http://cdn.example.com/a.png"}).status_code == 400
+    with tenant_context(acme.tenant.pk):
+        mine = services.bot_settings_get()
+        assert (mine.widget_title, mine.widget_greeting, mine.widget_colour,
+                mine.widget_avatar_url) == ("Acme help", "Hello!", "#aa3300",
+                                            "https://cdn.example.com/a.png")
+    with tenant_context(globex.tenant.pk):
+        theirs = services.bot_settings_get()
+        assert (theirs.widget_title, theirs.widget_colour) == ("", "#2456d6")

@@ -138,7 +138,9 @@ def test_try_it_chat_and_embedded_widget_answer(
         services.agent_reply(conversation=conversation, text="Sam here: I blocked it.",
                              author_id=acme.owner.pk)
         channels = sorted(Conversation.objects.values_list("channel", flat=True))
-    expect(widget.locator('[data-role="agent"]')).to_have_text("Sam here: I blocked it.",
-                                                               timeout=15_000)
+    agent = widget.locator('[data-role="agent"]')
+    expect(agent.locator(".aip-text")).to_have_text("Sam here: I blocked it.", timeout=15_000)
+    if acme.owner.first_name:  # signed with the agent's first name
+        expect(agent.get_by_test_id("bot-widget-author")).to_have_text(acme.owner.first_name)
     page.screenshot(path=WIDGET_SCREENSHOT, full_page=True)
     assert channels == ["dashboard", "widget"]
