@@ -278,7 +278,7 @@ def stream_cursor(moment: datetime) -> int:
 
 @dataclass(frozen=True)
 class HeadlineStream:
-    items: list[dict[str, Any]]
+    stories: list[dict[str, Any]]
     cursor: int
 
 
@@ -303,7 +303,7 @@ def headline_stream(*, since: int | None = None, limit: int = DEFAULT_STREAM_ITE
         "published_at": row.published_at, "scored_at": row.scored_at,
     } for row in rows]
     cursor = max([stream_cursor(row.scored_at) for row in rows if row.scored_at] + [since or 0])
-    return HeadlineStream(items=items, cursor=cursor)
+    return HeadlineStream(stories=items, cursor=cursor)
 
 
 def alert_evaluation() -> dict[str, Any]:

@@ -96,7 +96,7 @@ def stream(request: HttpRequest) -> HttpResponse:
         limit=query.cleaned_data["limit"] or selectors.DEFAULT_STREAM_ITEMS)
     html = render_to_string("finance/_headlines.html", {"headlines": headlines},
                             request=request)
-    return JsonResponse({"cursor": headlines.cursor, "count": len(headlines.items),
+    return JsonResponse({"cursor": headlines.cursor, "count": len(headlines.stories),
                          "html": html})
 
 

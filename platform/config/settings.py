@@ -302,6 +302,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One schema name per choice set where two fields share a name (``kind``, ``status``,
+    # ``arm``); without these drf-spectacular makes up hashed names and warns.
+    "ENUM_NAME_OVERRIDES": {
+        "ExperimentArmEnum": "apps.recommendation.experiments.models.Arm",
+        "ExperimentStatusEnum": "apps.recommendation.experiments.models.Experiment.Status",
+        "MerchandisingRuleKindEnum": "apps.recommendation.rules.models.RuleKind",
+        "AlertRuleKindEnum": "apps.finance_sentiment.models.AlertRule.Kind",
+        "AlertChannelKindEnum": "apps.finance_sentiment.models.AlertChannel.Kind",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------

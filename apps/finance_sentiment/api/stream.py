@@ -60,4 +60,4 @@ class StreamView(TenantScopedAPIView):
         query = query_params(StreamQuerySerializer, request)
         stream = selectors.headline_stream(since=query.get("since"), limit=query["limit"])
         return Response(StreamSerializer({"cursor": stream.cursor,
-                                          "results": stream.items}).data)
+                                          "results": stream.stories}).data)
