@@ -107,5 +107,7 @@ def test_widget_button_reaches_the_open_inbox(
         assert conversation.status == Conversation.Status.HANDED_OFF
         services.agent_reply(conversation=conversation, text="Sam here, how can I help?",
                              author_id=acme.owner.pk)
-    expect(widget.locator('[data-role="agent"]')).to_have_text("Sam here, how can I help?",
-                                                               timeout=15_000)
+    agent = widget.locator('[data-role="agent"]')
+    expect(agent.locator(".aip-text")).to_have_text("Sam here, how can I help?", timeout=15_000)
+    if acme.owner.first_name:  # signed with the agent's first name, never the email
+        expect(agent.get_by_test_id("bot-widget-author")).to_have_text(acme.owner.first_name)
